@@ -1,0 +1,201 @@
+"""One recorder and the metric definitions, shared by the simulator and the live harness.
+
+Both engines feed a :class:`Recorder`; :meth:`Recorder.result` turns what was recorded into a
+:class:`RunResult` whose ``metrics`` hold every name of :data:`METRICS` (SI units: seconds, bytes).
+A metric means the same thing whichever engine produced it.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What a summary metric measures."""
+
+    unit: str
+    meaning: str
+    kind: str = "count"  # count | peak | quantile | ratio | time | derived
+
+
+METRICS: dict[str, Metric] = {
+    "connections_peak": Metric("connections", "Most connections held by the fleet at once.", "peak"),
+    "messages_published": Metric("messages", "Publications accepted by the backplane."),
+    "deliveries_expected": Metric("messages", "Deliveries owed to subscribed clients."),
+    "deliveries_delivered": Metric("messages", "Deliveries written to a client socket."),
+    "messages_lost": Metric(
+        "messages", "Deliveries owed but never received, even after resume (a permanent gap)."
+    ),
+    "messages_duplicated": Metric("messages", "Deliveries a client received more than once."),
+    "messages_dropped_overflow": Metric("messages", "Messages dropped by a send-queue policy."),
+    "messages_conflated": Metric("messages", "Messages replaced by a newer one with the same key."),
+    "backplane_deliveries": Metric("messages", "Messages the backplane handed to gateways."),
+    "backplane_deliveries_discarded": Metric(
+        "messages", "Backplane deliveries a gateway discarded: no local subscriber."
+    ),
+    "fanout_waste_fraction": Metric(
+        "fraction", "backplane_deliveries_discarded / backplane_deliveries.", "ratio"
+    ),
+    "send_queue_depth_p99": Metric("messages", "99th percentile of sampled send-queue depths.", "quantile"),
+    "send_queue_depth_max": Metric("messages", "Largest send-queue depth seen.", "peak"),
+    "gateway_memory_peak_bytes": Metric("bytes", "Largest memory use of one gateway.", "peak"),
+    "gateway_oom_crashes": Metric("crashes", "Gateways killed by running out of memory."),
+    "emfile_rejections": Metric("connections", "Accepts refused at the file-descriptor limit."),
+    "conntrack_drops": Metric("SYNs", "New connections dropped by a full conntrack table."),
+    "slow_consumer_disconnects": Metric("connections", "Connections closed by the disconnect policy."),
+    "idle_timeout_disconnects": Metric("connections", "Connections cut by an idle timeout on the path."),
+    "reconnect_attempts": Metric("attempts", "Connection attempts after a disconnect."),
+    "peak_handshake_rate": Metric("handshakes/s", "Most handshakes in one time-series interval.", "peak"),
+    "herd_convergence_s": Metric(
+        "s", "From a gateway crash until the fleet holds its earlier connections again.", "time"
+    ),
+    "resume_attempts": Metric("resumes", "Reconnects that asked to resume from a cursor."),
+    "replay_hits": Metric("resumes", "Resumes served fully from the replay window."),
+    "replay_misses": Metric("resumes", "Resumes the replay window could not serve."),
+    "resyncs": Metric("resyncs", "Snapshot re-syncs (replay misses and gap notices)."),
+    "latency_p50_s": Metric("s", "Median publish-to-client latency.", "quantile"),
+    "latency_p99_s": Metric("s", "99th percentile publish-to-client latency.", "quantile"),
+    "connections_moved_fraction": Metric(
+        "fraction", "Connections whose gateway changed after the fleet changed size.", "ratio"
+    ),
+    "cost_per_month_usd": Metric("USD/month", "Fleet cost at the size the run needed.", "derived"),
+    "alert_lead_time_s": Metric(
+        "s", "From the send-queue alert firing until the first OOM (positive: in time).", "time"
+    ),
+}
+
+# Distributions recorded with Recorder.observe, and the summary names they produce.
+QUANTILES: dict[str, dict[str, float]] = {
+    "latency": {"latency_p50_s": 0.50, "latency_p99_s": 0.99},
+    "send_queue_depth": {"send_queue_depth_p99": 0.99},
+}
+
+
+@dataclass
+class RunResult:
+    """What one run (one sweep point, one replication) produced."""
+
+    metrics: dict[str, float]
+    timeseries: pd.DataFrame
+    markers: list[tuple[float, str]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Recorder:
+    """Collects counters, peaks, distributions and binned time series during one run.
+
+    ``interval`` is the width of a time-series bin in seconds. Distribution samples and rates before
+    ``warmup`` are ignored in the summary (they still appear in the time series).
+    """
+
+    def __init__(self, interval: float = 1.0, warmup: float = 0.0) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self.interval = interval
+        self.warmup = warmup
+        self.counters: dict[str, float] = defaultdict(float)
+        self.peaks: dict[str, float] = {}
+        self.values: dict[str, float] = {}
+        self.markers: list[tuple[float, str]] = []
+        self._samples: dict[str, array] = defaultdict(lambda: array("d"))
+        self._rates: dict[tuple[str, str], dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        self._gauges: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+
+    # -- recording -------------------------------------------------------------------------
+    def count(self, name: str, n: float = 1.0) -> None:
+        """Add ``n`` to a counter."""
+        self.counters[name] += n
+
+    def rate(self, series: str, t: float, n: float = 1.0, label: str = "") -> None:
+        """Count ``n`` events at time ``t`` into a per-second rate series."""
+        self._rates[(series, label)][int(t // self.interval)] += n
+
+    def gauge(self, series: str, t: float, value: float, label: str = "") -> None:
+        """Sample a level (connections, memory, depth) at time ``t``; the last sample in a bin wins."""
+        self._gauges[(series, label)][int(t // self.interval)] = value
+
+    def observe(self, name: str, value: float, t: float | None = None) -> None:
+        """Add one sample of a distribution (see :data:`QUANTILES`); skipped during warm-up."""
+        if t is None or t >= self.warmup:
+            self._samples[name].append(value)
+
+    def observe_many(self, name: str, values: Any) -> None:
+        """Add many samples at once (an iterable or numpy array)."""
+        self._samples[name].extend(np.asarray(values, dtype=float).tolist())
+
+    def peak(self, name: str, value: float) -> None:
+        """Keep the largest value seen under ``name``."""
+        if value > self.peaks.get(name, -math.inf):
+            self.peaks[name] = value
+
+    def set(self, name: str, value: float) -> None:
+        """Set a summary metric directly (derived by the engine, e.g. ``herd_convergence_s``)."""
+        self.values[name] = value
+
+    def mark(self, t: float, label: str) -> None:
+        """Note a fault or event on the timeline (drawn as a marker in reports)."""
+        self.markers.append((t, label))
+
+    # -- reading ---------------------------------------------------------------------------
+    def rate_series(self, series: str, label: str = "") -> dict[int, float]:
+        """The binned counts of a rate series: bin index -> events in that bin."""
+        return dict(self._rates.get((series, label), {}))
+
+    def peak_rate(self, series: str, since: float | None = None) -> float:
+        """Highest per-second rate of a series over all labels summed, from ``since`` (default warm-up)."""
+        start = int((self.warmup if since is None else since) // self.interval)
+        totals: dict[int, float] = defaultdict(float)
+        for (name, _), bins in self._rates.items():
+            if name == series:
+                for b, n in bins.items():
+                    if b >= start:
+                        totals[b] += n
+        return max(totals.values(), default=0.0) / self.interval
+
+    def summary(self) -> dict[str, float]:
+        """Every metric of :data:`METRICS` plus any extra counters, peaks and values."""
+        out: dict[str, float] = {name: 0.0 for name, m in METRICS.items() if m.kind == "count"}
+        out.update({name: math.nan for name, m in METRICS.items() if m.kind != "count"})
+        out.update(self.counters)
+        out.update(self.peaks)
+        for base, names in QUANTILES.items():
+            samples = self._samples.get(base)
+            for name, q in names.items():
+                if samples:
+                    out[name] = float(np.quantile(np.frombuffer(samples, dtype=float), q))
+                elif name not in self.peaks:
+                    out[name] = math.nan
+        if self._samples.get("send_queue_depth"):
+            observed_max = float(max(self._samples["send_queue_depth"]))
+            out["send_queue_depth_max"] = max(observed_max, self.peaks.get("send_queue_depth_max", 0.0))
+        out["peak_handshake_rate"] = self.peak_rate("handshakes")
+        bp = out.get("backplane_deliveries", 0.0)
+        out["fanout_waste_fraction"] = out.get("backplane_deliveries_discarded", 0.0) / bp if bp else math.nan
+        out.update(self.values)
+        return {k: float(v) for k, v in out.items()}
+
+    def timeseries(self) -> pd.DataFrame:
+        """Tidy time series: ``time`` (bin start, s), ``series``, ``label``, ``value``.
+
+        Rate series are divided by the interval (events per second).
+        """
+        rows: list[tuple[float, str, str, float]] = []
+        for (series, label), bins in self._rates.items():
+            rows.extend((b * self.interval, series, label, n / self.interval) for b, n in bins.items())
+        for (series, label), bins in self._gauges.items():
+            rows.extend((b * self.interval, series, label, v) for b, v in bins.items())
+        frame = pd.DataFrame(rows, columns=["time", "series", "label", "value"])
+        return frame.sort_values(["series", "label", "time"], kind="stable").reset_index(drop=True)
+
+    def result(self, **info: Any) -> RunResult:
+        """Everything recorded, as a :class:`RunResult`."""
+        info.setdefault("numpy_version", np.__version__)
+        return RunResult(self.summary(), self.timeseries(), sorted(self.markers), info)
