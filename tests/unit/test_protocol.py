@@ -1,0 +1,61 @@
+"""Frame builders round-trip through encode/decode; invalid frames raise ProtocolError."""
+
+from __future__ import annotations
+
+import pytest
+
+from reference_impl import protocol as p
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        p.subscribe(["a", "b"]),
+        p.subscribe(["a"], resume={"a": ("ep1", 41)}),
+        p.unsubscribe(["a"]),
+        p.publish("a", "id1", 1.5, "hello"),
+        p.ack(3),
+        p.msg("a", 7, "ep", "id1", 2.0, "x"),
+        p.subscribed("a", "ep", 0),
+        p.resumed("a", 5),
+        p.resync("a"),
+        p.gap("a", 2),
+        p.error("nope"),
+    ],
+)
+def test_round_trip(frame: dict) -> None:
+    assert p.decode(p.encode(frame)) == frame
+
+
+def test_resume_shape_matches_contract() -> None:
+    frame = p.subscribe(["r"], resume={"r": ("e", 3)})
+    assert frame["resume"] == {"r": {"epoch": "e", "offset": 3}}
+    assert p.resync("r")["snapshot"] == "/snapshot/r"
+
+
+def test_encode_is_compact() -> None:
+    assert p.encode(p.ack(1)) == '{"op":"ack","n":1}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        "[1]",
+        '{"op":"nope"}',
+        '{"op":"ack"}',
+        '{"op":"ack","n":true}',
+        '{"op":"publish","room":1,"body":"x"}',
+        '{"op":"subscribe","rooms":[1]}',
+        '{"op":"subscribe","rooms":["a"],"resume":{"a":{"epoch":"e"}}}',
+    ],
+)
+def test_invalid_frames(text: str) -> None:
+    with pytest.raises(p.ProtocolError):
+        p.decode(text)
+
+
+def test_allowed_restricts_ops() -> None:
+    with pytest.raises(p.ProtocolError, match="unknown op"):
+        p.decode(p.encode(p.msg("a", 1, "e", "i", 0.0, "b")), allowed=p.CLIENT_OPS)
+    assert p.decode(b'{"op":"ack","n":1}', allowed=p.CLIENT_OPS)["n"] == 1
