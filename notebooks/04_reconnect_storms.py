@@ -151,7 +151,8 @@ by_conv = stats["herd_convergence_s"].sort_values()
 print("- Ranking by peak handshake rate (lowest first): " + " < ".join(by_peak.index))
 print("- Ranking by convergence time (fastest first):   " + " < ".join(by_conv.index))
 peak_none, peak_fj = stats.loc["none", "peak_handshake_rate"], stats.loc["full_jitter", "peak_handshake_rate"]
-print(f"- 'none' peaks at {peak_none:,.0f}/s, full jitter at {peak_fj:,.0f}/s ({peak_none / peak_fj:.1f}x lower).")
+ratio = peak_none / peak_fj
+print(f"- 'none' peaks at {peak_none:,.0f}/s, full jitter at {peak_fj:,.0f}/s ({ratio:.1f}x lower).")
 print(
     f"- Clients on the crashed gateway: about {CLIENTS / GATEWAYS:,.0f} (1/{GATEWAYS} of the fleet); "
     f"full jitter reconverges in {stats.loc['full_jitter', 'herd_convergence_s']:.1f} s "
