@@ -1,0 +1,682 @@
+"""The config schema (pydantic v2), loading with human errors, ``--set`` overrides and sweep expansion.
+
+Every field carries a ``description``: the schema is the single source of the reference docs
+(``python -m wssim.docgen``). Units are parsed by :mod:`wssim.units`; Python code reads SI numbers.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
+
+from wssim.errors import ConfigError
+from wssim.units import ByteSize, Duration, Rate
+
+NonNegInt = Annotated[int, Field(ge=0)]
+PosInt = Annotated[int, Field(ge=1)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+StrategyName = Literal["none", "constant", "exponential", "full_jitter", "equal_jitter", "decorrelated"]
+BalancerName = Literal[
+    "consistent_hash", "rendezvous", "modulo", "round_robin", "least_connections", "sticky"
+]
+OverflowName = Literal["unbounded", "drop_oldest", "drop_newest", "conflate", "disconnect", "credit", "block"]
+BackplaneKind = Literal[
+    "none", "in_memory", "redis_pubsub", "redis_streams", "nats", "jetstream", "kafka", "managed"
+]
+
+BACKOFF_STRATEGIES = ("none", "constant", "exponential", "full_jitter", "equal_jitter", "decorrelated")
+OVERFLOW_POLICIES = ("unbounded", "drop_oldest", "drop_newest", "conflate", "disconnect", "credit", "block")
+BALANCERS = ("consistent_hash", "rendezvous", "modulo", "round_robin", "least_connections", "sticky")
+BACKPLANE_KINDS = (
+    "none",
+    "in_memory",
+    "redis_pubsub",
+    "redis_streams",
+    "nats",
+    "jetstream",
+    "kafka",
+    "managed",
+)
+TOPOLOGIES = ("broadcast", "channel_per_room", "sharded", "registry")
+TRANSPORTS = ("websocket", "sse", "long_poll", "poll")
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors; defaults may be unit strings."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, validate_assignment=False)
+
+
+# --------------------------------------------------------------------------------------------- clients
+
+
+class Backoff(StrictModel):
+    """How a client waits between reconnect attempts."""
+
+    strategy: StrategyName = Field(
+        "full_jitter",
+        description=(
+            "Reconnect delay strategy: `none` retries at once, `constant` waits `base`, "
+            "`exponential` waits "
+            "min(cap, base·2^attempt), `full_jitter` a uniform draw in [0, that], "
+            "`equal_jitter` half of it plus "
+            "a uniform draw over the other half, `decorrelated` min(cap, uniform(base, 3·previous))."
+        ),
+    )
+    base: Duration = Field("1s", description="First (and smallest) reconnect delay.")
+    cap: Duration = Field("30s", description="Largest reconnect delay.")
+    max_attempts: PosInt | None = Field(
+        None, description="Give up after this many failed attempts in a row (null = retry forever)."
+    )
+
+    @model_validator(mode="after")
+    def _cap_at_least_base(self) -> Backoff:
+        if self.cap < self.base:
+            raise ValueError(f"`cap` ({self.cap:g} s) must be at least `base` ({self.base:g} s)")
+        return self
+
+
+class Rooms(StrictModel):
+    """Rooms (channels) that clients join; publishes go to a room's members."""
+
+    count: PosInt = Field(100, description="Number of rooms.")
+    per_client: NonNegInt = Field(1, description="Rooms each client joins (distinct rooms, at most `count`).")
+    popularity: Literal["uniform", "zipf"] = Field(
+        "uniform", description="How clients pick rooms: `uniform`, or `zipf` (a few rooms get most members)."
+    )
+    zipf_exponent: float = Field(
+        1.1, gt=0.0, description="Exponent s of the Zipf popularity (weight of rank k ∝ k^-s)."
+    )
+
+    @model_validator(mode="after")
+    def _per_client_fits(self) -> Rooms:
+        if self.per_client > self.count:
+            raise ValueError(f"`per_client` ({self.per_client}) must be at most `count` ({self.count})")
+        return self
+
+
+class SlowConsumers(StrictModel):
+    """Clients that drain their socket slower than messages arrive."""
+
+    fraction: Fraction = Field(0.0, description="Share of clients that are slow consumers, in [0, 1].")
+    drain_rate: Rate = Field("10/s", description="Messages per second a slow consumer reads.")
+    stall_every: Duration | None = Field(
+        None, description="A slow consumer stops reading entirely about this often (null = never stalls)."
+    )
+    stall_duration: Duration = Field("30s", description="How long a stall lasts.")
+
+
+class Offline(StrictModel):
+    """Clients that drop off the network for a while and come back (train tunnels, sleeping laptops)."""
+
+    rate: Rate = Field("0/s", description="Per-client rate of going offline (0 = never).")
+    mean: Duration = Field("30s", description="Mean time a client stays offline.")
+    distribution: Literal["exponential", "fixed"] = Field(
+        "exponential",
+        description="Distribution of offline periods: `exponential` with that mean, or `fixed`.",
+    )
+    half_open_fraction: Fraction = Field(
+        0.0,
+        description=(
+            "Share of offline episodes that leave a half-open socket (no FIN/RST reaches the gateway); "
+            "only keepalive or an idle timeout detects them."
+        ),
+    )
+
+
+class Snapshot(StrictModel):
+    """The full-state snapshot a client fetches when its gap cannot be replayed (resync)."""
+
+    size: ByteSize = Field("64KiB", description="Size of one room snapshot.")
+    latency: Duration = Field("50ms", description="Time to fetch a snapshot.")
+
+
+class Clients(StrictModel):
+    """The client population: how many, how they connect, what they subscribe to and publish."""
+
+    count: NonNegInt = Field(1000, description="Number of clients.")
+    connect_ramp: Duration = Field("10s", description="Initial connections are spread over this window.")
+    arrival: Literal["uniform", "poisson"] = Field(
+        "uniform",
+        description=(
+            "Initial connect times within `connect_ramp`: evenly `uniform` random, or a `poisson` process."
+        ),
+    )
+    reconnect: Backoff = Field(default_factory=Backoff, description="Reconnect backoff after a disconnect.")
+    resume: bool = Field(True, description="Reconnecting clients send their last-seen offsets to resume.")
+    rooms: Rooms = Field(default_factory=Rooms, description="Room membership.")
+    direct_fraction: Fraction = Field(
+        0.0, description="Share of publishes that are 1:1 direct messages instead of room broadcasts."
+    )
+    publish_rate: Rate = Field("0/s", description="Messages each client publishes, per client.")
+    message_size: ByteSize = Field("200B", description="Size of one message on the wire.")
+    conflate_keys: PosInt = Field(
+        16,
+        description="Distinct keys per room; the `conflate` overflow policy keeps only the latest per key.",
+    )
+    slow_consumers: SlowConsumers = Field(default_factory=SlowConsumers, description="Slow-consumer clients.")
+    drain_rate: Rate | None = Field(
+        None, description="Messages per second a healthy client reads (null = as fast as they arrive)."
+    )
+    offline: Offline = Field(default_factory=Offline, description="Offline episodes.")
+    snapshot: Snapshot = Field(default_factory=Snapshot, description="Snapshot used for resync.")
+
+
+# ------------------------------------------------------------------------------------------------ edge
+
+
+class Edge(StrictModel):
+    """The load balancer in front of the gateways and the network path to the clients."""
+
+    layer: Literal["L4", "L7"] = Field(
+        "L4",
+        description="`L4` passes TCP through; `L7` terminates TLS and pays `tls_handshake_cost` per connect.",
+    )
+    balancer: Literal[
+        "consistent_hash", "rendezvous", "modulo", "round_robin", "least_connections", "sticky"
+    ] = Field("consistent_hash", description="How a connection is assigned to a gateway.")
+    virtual_nodes: PosInt = Field(160, description="Virtual nodes per gateway on the consistent-hash ring.")
+    idle_timeout: Duration | None = Field(
+        "60s", description="The balancer cuts a connection silent for this long (null = never)."
+    )
+    path_idle_timeout: Duration | None = Field(
+        None, description="Tightest idle timeout of a NAT or proxy on the client's path (null = none)."
+    )
+    tls_handshake_cost: Duration = Field("1ms", description="CPU time per TLS termination at an L7 balancer.")
+    conntrack_max: PosInt | None = Field(
+        262144,
+        description=(
+            "Connection-tracking table size; new connections are dropped beyond it (null = unlimited)."
+        ),
+    )
+
+
+# -------------------------------------------------------------------------------------------- gateways
+
+
+class PerConnection(StrictModel):
+    """Resources one open connection holds on a gateway."""
+
+    kernel: ByteSize = Field("8KiB", description="Kernel socket buffers per connection.")
+    tls: ByteSize = Field("20KiB", description="TLS state per connection.")
+    app: ByteSize = Field("4KiB", description="Application state per connection (excluding the send queue).")
+    fds: PosInt = Field(1, description="File descriptors per connection.")
+
+
+class SendQueue(StrictModel):
+    """The per-connection outbound queue and what happens when it is full."""
+
+    limit: PosInt | None = Field(1000, description="Queue bound in messages (null = no message bound).")
+    limit_bytes: ByteSize | None = Field(None, description="Queue bound in bytes (null = no byte bound).")
+    overflow: Literal[
+        "unbounded", "drop_oldest", "drop_newest", "conflate", "disconnect", "credit", "block"
+    ] = Field(
+        "drop_oldest",
+        description=(
+            "Policy when the queue is full: `unbounded` ignores the bounds, "
+            "`drop_oldest`/`drop_newest` discard, "
+            "`conflate` keeps the latest per key, `disconnect` closes the slow client, "
+            "`credit` sends only within "
+            "the client's credit window, `block` stalls the publisher."
+        ),
+    )
+    credit: PosInt = Field(64, description="Credit window (messages in flight) for the `credit` policy.")
+    gap_notice: bool = Field(
+        True, description="Tell the client how many messages were dropped (a `gap` frame)."
+    )
+
+
+class Keepalive(StrictModel):
+    """Protocol-level pings that detect dead peers and keep idle paths open."""
+
+    ping_interval: Duration | None = Field(
+        "25s", description="Gateway pings each connection this often (null = no pings)."
+    )
+    timeout: Duration | None = Field(
+        None, description="A connection with no pong for this long is dead (null = 2 × `ping_interval`)."
+    )
+
+    @model_validator(mode="after")
+    def _timeout_after_interval(self) -> Keepalive:
+        if self.ping_interval is not None and self.ping_interval <= 0:
+            raise ValueError("`ping_interval` must be positive (use null to disable pings)")
+        if self.timeout is not None and self.ping_interval is not None and self.timeout <= self.ping_interval:
+            raise ValueError(
+                f"`timeout` ({self.timeout:g} s) must be greater than "
+                f"`ping_interval` ({self.ping_interval:g} s)"
+            )
+        return self
+
+    @property
+    def effective_timeout(self) -> float | None:
+        """The dead-peer timeout in seconds, defaulting to twice the ping interval."""
+        if self.timeout is not None:
+            return self.timeout
+        return None if self.ping_interval is None else 2.0 * self.ping_interval
+
+
+class Admission(StrictModel):
+    """Admission control: a gateway refuses connections beyond these limits with HTTP 503 + Retry-After."""
+
+    max_connections: PosInt | None = Field(
+        None, description="Connections per gateway before refusing (null = no cap)."
+    )
+    handshake_rate: Rate | None = Field(
+        None, description="Accepted handshakes per second per gateway (null = no cap)."
+    )
+    retry_after: Duration = Field("5s", description="Retry-After a refused client is told to wait.")
+
+
+class Gateways(StrictModel):
+    """The WebSocket gateway tier."""
+
+    count: PosInt = Field(4, description="Number of gateways.")
+    memory: ByteSize = Field(
+        "8GiB", description="Memory of one gateway; exceeding it is an out-of-memory crash."
+    )
+    base_memory: ByteSize = Field("256MiB", description="Memory a gateway uses with no connections.")
+    fd_limit: PosInt = Field(
+        1048576, description="File-descriptor limit per gateway; accepts beyond it fail (EMFILE)."
+    )
+    ephemeral_ports: PosInt = Field(
+        28232, description="Source ports available per gateway for backplane connections."
+    )
+    per_connection: PerConnection = Field(default_factory=PerConnection, description="Per-connection budget.")
+    send_queue: SendQueue = Field(default_factory=SendQueue, description="Per-connection send queue.")
+    keepalive: Keepalive = Field(default_factory=Keepalive, description="Ping/pong keepalive.")
+    handshake_cost: Duration = Field(
+        "300us",
+        description="CPU time per accepted handshake; its inverse is a gateway's maximum accept rate.",
+    )
+    admission: Admission = Field(default_factory=Admission, description="Admission control.")
+    drain_timeout: Duration = Field("30s", description="Graceful drain on deploy: time clients get to move.")
+    restart_delay: Duration = Field("10s", description="A crashed gateway comes back after this long.")
+
+    @model_validator(mode="after")
+    def _base_fits(self) -> Gateways:
+        if self.base_memory >= self.memory:
+            raise ValueError(
+                f"`base_memory` ({self.base_memory} B) must be smaller than `memory` ({self.memory} B)"
+            )
+        return self
+
+
+# ------------------------------------------------------------------------------------------- backplane
+
+
+class Latency(StrictModel):
+    """Lognormal latency given by its median and 99th percentile."""
+
+    median: Duration = Field(description="Median latency.")
+    p99: Duration = Field(description="99th-percentile latency (at least the median).")
+
+    @model_validator(mode="after")
+    def _p99_above_median(self) -> Latency:
+        if self.p99 < self.median:
+            raise ValueError(f"`p99` ({self.p99:g} s) must be at least `median` ({self.median:g} s)")
+        return self
+
+
+class Replay(StrictModel):
+    """The backplane's replay window that resuming clients are served from."""
+
+    max_messages: PosInt | None = Field(1000, description="Messages kept per room (null = no count bound).")
+    max_age: Duration | None = Field("2min", description="Oldest message kept (null = no age bound).")
+    max_per_resume: PosInt | None = Field(
+        10000,
+        description="Most messages replayed to one resuming client before it must resync (null = no cap).",
+    )
+
+
+class Managed(StrictModel):
+    """A managed pub/sub service priced per message and per connection-minute."""
+
+    max_connections: PosInt | None = Field(None, description="Service connection limit (null = unlimited).")
+    price_per_million_messages: float = Field(1.0, ge=0.0, description="USD per million messages.")
+    price_per_connection_minute: float = Field(0.00000025, ge=0.0, description="USD per connection-minute.")
+
+
+class Backplane(StrictModel):
+    """The pub/sub backplane that carries publishes between gateways."""
+
+    kind: Literal[
+        "none", "in_memory", "redis_pubsub", "redis_streams", "nats", "jetstream", "kafka", "managed"
+    ] = Field(
+        "in_memory",
+        description=(
+            "Backplane: `none` (single gateway), `in_memory`, `redis_pubsub` and `nats` (at-most-once), "
+            "`redis_streams`, `jetstream` and `kafka` (durable, replayable; kafka is simulated only), "
+            "`managed`."
+        ),
+    )
+    topology: Literal["broadcast", "channel_per_room", "sharded", "registry"] = Field(
+        "channel_per_room",
+        description=(
+            "`broadcast` sends every publish to every gateway, "
+            "`channel_per_room` to gateways subscribed to the room, "
+            "`sharded` to the room's shard channel, `registry` directly to the gateways holding members."
+        ),
+    )
+    interest_routing: bool = Field(
+        True, description="Gateways subscribe only to channels they hold members for."
+    )
+    shards: PosInt = Field(16, description="Shard channels for the `sharded` topology.")
+    latency: Latency | None = Field(
+        None, description="Publish-to-gateway latency (null = the kind's default)."
+    )
+    capacity: Rate | None = Field(
+        None, description="Deliveries per second before the backplane saturates (null = the kind's default)."
+    )
+    replay: Replay = Field(default_factory=Replay, description="Replay window for resuming clients.")
+    partitions: PosInt = Field(32, description="Partitions of the topic (kafka).")
+    managed: Managed = Field(default_factory=Managed, description="Pricing and limits of the `managed` kind.")
+
+
+# ------------------------------------------------------------------------------------------- transport
+
+
+class Transport(StrictModel):
+    """The client-server transport."""
+
+    kind: Literal["websocket", "sse", "long_poll", "poll"] = Field(
+        "websocket", description="`websocket`, server-sent events `sse`, `long_poll`, or periodic `poll`."
+    )
+    poll_interval: Duration = Field("30s", description="Interval between requests for `poll`.")
+    request_overhead: ByteSize = Field(
+        "800B", description="HTTP headers and framing per request (poll, long_poll)."
+    )
+    direction: Literal["server_push", "bidirectional"] = Field(
+        "bidirectional",
+        description="Whether clients only receive (`server_push`) or also send (`bidirectional`).",
+    )
+
+
+# ---------------------------------------------------------------------------------------------- faults
+
+
+class GatewayCrash(StrictModel):
+    """Gateways die at once; their clients are disconnected and reconnect."""
+
+    kind: Literal["gateway_crash"] = Field(description="Fault kind.")
+    at: Duration = Field(description="When the fault happens, from the start of the run.")
+    count: PosInt = Field(1, description="Number of gateways that crash.")
+    gateway: NonNegInt | None = Field(
+        None, description="Index of the first gateway to crash (null = chosen at random)."
+    )
+    restart: bool = Field(True, description="Crashed gateways restart after `gateways.restart_delay`.")
+
+
+class Deploy(StrictModel):
+    """A rolling restart of every gateway, one after another."""
+
+    kind: Literal["deploy"] = Field(description="Fault kind.")
+    at: Duration = Field(description="When the deploy starts.")
+    drain: bool = Field(True, description="Drain each gateway gracefully (close 1001) instead of killing it.")
+    interval: Duration = Field("30s", description="Time between two gateway restarts.")
+
+
+class BackplaneOutage(StrictModel):
+    """The backplane is unreachable; a restart loses its non-durable state."""
+
+    kind: Literal["backplane_outage"] = Field(description="Fault kind.")
+    at: Duration = Field(description="When the outage starts.")
+    duration: Duration = Field(description="How long it lasts.")
+
+
+class SubscriptionOutage(StrictModel):
+    """Some gateways lose their backplane subscription and miss publishes."""
+
+    kind: Literal["subscription_outage"] = Field(description="Fault kind.")
+    at: Duration = Field(description="When the outage starts.")
+    duration: Duration = Field(description="How long it lasts.")
+    gateways: PosInt = Field(1, description="Number of gateways affected.")
+
+
+class Spike(StrictModel):
+    """A burst of publishing and/or a wave of new connections."""
+
+    kind: Literal["spike"] = Field(description="Fault kind.")
+    at: Duration = Field(description="When the spike starts.")
+    duration: Duration = Field(description="How long it lasts.")
+    publish_multiplier: float = Field(10.0, ge=0.0, description="Publish rate multiplier during the spike.")
+    connect_clients: NonNegInt = Field(0, description="Extra clients that connect during the spike.")
+
+
+class AddGateways(StrictModel):
+    """Scale out: gateways join the balancer."""
+
+    kind: Literal["add_gateways"] = Field(description="Fault kind.")
+    at: Duration = Field(description="When the gateways are added.")
+    count: PosInt = Field(1, description="Number of gateways added.")
+
+
+class RemoveGateways(StrictModel):
+    """Scale in: gateways leave the balancer."""
+
+    kind: Literal["remove_gateways"] = Field(description="Fault kind.")
+    at: Duration = Field(description="When the gateways are removed.")
+    count: PosInt = Field(1, description="Number of gateways removed.")
+    drain: bool = Field(True, description="Drain them gracefully instead of cutting connections.")
+
+
+Fault = Annotated[
+    GatewayCrash | Deploy | BackplaneOutage | SubscriptionOutage | Spike | AddGateways | RemoveGateways,
+    Field(discriminator="kind"),
+]
+FAULT_MODELS: dict[str, type[StrictModel]] = {
+    "gateway_crash": GatewayCrash,
+    "deploy": Deploy,
+    "backplane_outage": BackplaneOutage,
+    "subscription_outage": SubscriptionOutage,
+    "spike": Spike,
+    "add_gateways": AddGateways,
+    "remove_gateways": RemoveGateways,
+}
+
+
+# ------------------------------------------------------------------------------------ costs, alerts, live
+
+
+class Costs(StrictModel):
+    """Prices for the monthly cost estimate."""
+
+    gateway_per_month: float = Field(350.0, ge=0.0, description="USD per gateway per month.")
+    backplane_per_month: float = Field(500.0, ge=0.0, description="USD for the backplane per month.")
+    headroom: float = Field(
+        0.7, gt=0.0, le=1.0, description="Target utilisation: capacity is sized so peak load uses this share."
+    )
+
+
+class Alerts(StrictModel):
+    """Alert thresholds; `alert_lead_time_s` is how early an alert fires before trouble."""
+
+    send_queue_depth_p99: float | None = Field(
+        100.0,
+        ge=0.0,
+        description="Alert when the p99 send-queue depth exceeds this many messages (null = off).",
+    )
+
+
+class Live(StrictModel):
+    """Settings of the live reference run (`wssim crosscheck`)."""
+
+    gateway_processes: PosInt = Field(2, description="Gateway processes to start.")
+    loadgen_processes: PosInt = Field(2, description="Load-generator processes to start.")
+    host: str = Field("127.0.0.1", description="Address to bind and connect to (keep it on loopback).")
+    time_scale: float = Field(1.0, gt=0.0, description="Wall seconds per simulated second.")
+    max_message_size: ByteSize = Field(
+        "64KiB", description="Frames larger than this are refused (close 1009)."
+    )
+    secret: str = Field("wssim-dev-secret", description="HMAC secret of the connect tokens.")
+    token_ttl: Duration = Field("1h", description="Lifetime of a connect token.")
+
+
+# ----------------------------------------------------------------------------------------------- sweep
+
+
+class Sweep(BaseModel):
+    """A parameter grid: dotted path -> list of values (cartesian product), plus `zip:` paired values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    axes: dict[str, list[Any]] = Field(default_factory=dict, description="Dotted path -> values (cartesian).")
+    zip: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="Dotted paths -> equal-length lists, paired element by element (one axis).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_flat(cls, data: Any) -> Any:
+        if isinstance(data, Sweep):
+            return data
+        if not isinstance(data, dict):
+            raise ValueError("`sweep` must be a mapping of dotted path -> list of values")
+        if set(data) <= {"axes", "zip"} and isinstance(data.get("axes"), dict):
+            return data
+        flat = dict(data)
+        zipped = flat.pop("zip", None) or {}
+        if not isinstance(zipped, dict):
+            raise ValueError("`sweep.zip` must be a mapping of dotted path -> list of values")
+        return {"axes": flat, "zip": zipped}
+
+    @model_validator(mode="after")
+    def _zip_equal_lengths(self) -> Sweep:
+        for path, values in [*self.axes.items(), *self.zip.items()]:
+            if not values:
+                raise ValueError(f"sweep path `{path}` has an empty list of values")
+        lengths = {path: len(values) for path, values in self.zip.items()}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"`{p}` has {n}" for p, n in lengths.items())
+            raise ValueError(f"`sweep.zip` lists must have equal lengths: {shown}")
+        return self
+
+    @model_serializer(mode="plain")
+    def to_flat(self) -> dict[str, Any]:
+        """The YAML form: axes in order, then `zip` if any."""
+        flat: dict[str, Any] = dict(self.axes)
+        if self.zip:
+            flat["zip"] = dict(self.zip)
+        return flat
+
+    def paths(self) -> list[str]:
+        """Every swept dotted path, axes first."""
+        return [*self.axes, *self.zip]
+
+
+# ---------------------------------------------------------------------------------------------- config
+
+
+class Config(StrictModel):
+    """One scenario: the fleet, its workload, faults, and optionally a sweep over parameters."""
+
+    name: str = Field("custom", description="Scenario name, used in output files and reports.")
+    description: str = Field("", description="What the scenario shows.")
+    seed: NonNegInt = Field(1, description="Root seed of every random stream.")
+    duration: Duration = Field("60s", description="Simulated time of one run.")
+    warmup: Duration = Field("0s", description="Steady-state metrics ignore samples before this time.")
+    replications: PosInt = Field(
+        1, description="Independent runs per sweep point (different random streams)."
+    )
+    interval: Duration = Field("1s", description="Bin width of the time series.")
+    clients: Clients = Field(default_factory=Clients, description="The client population.")
+    edge: Edge = Field(default_factory=Edge, description="Load balancer and network path.")
+    gateways: Gateways = Field(default_factory=Gateways, description="The gateway tier.")
+    backplane: Backplane = Field(default_factory=Backplane, description="The pub/sub backplane.")
+    transport: Transport = Field(default_factory=Transport, description="The client transport.")
+    faults: list[Fault] = Field(
+        default_factory=list, description="Faults injected during the run, by `kind`."
+    )
+    costs: Costs = Field(default_factory=Costs, description="Prices for the cost estimate.")
+    alerts: Alerts = Field(default_factory=Alerts, description="Alert thresholds.")
+    live: Live = Field(default_factory=Live, description="Live reference run settings.")
+    sweep: Sweep | None = Field(None, description="Parameter sweep (see the sweep syntax).")
+
+    @model_validator(mode="after")
+    def _cross_fields(self) -> Config:
+        if self.duration <= 0:
+            raise ValueError("`duration` must be positive")
+        if self.interval <= 0:
+            raise ValueError("`interval` must be positive")
+        if self.warmup >= self.duration:
+            raise ValueError(
+                f"`warmup` ({self.warmup:g} s) must be shorter than `duration` ({self.duration:g} s)"
+            )
+        for i, fault in enumerate(self.faults):
+            if (
+                isinstance(fault, GatewayCrash)
+                and fault.gateway is not None
+                and fault.gateway >= self.gateways.count
+            ):
+                raise ValueError(
+                    f"`faults.{i}.gateway` is {fault.gateway} "
+                    f"but gateways are numbered 0..{self.gateways.count - 1}"
+                )
+        return self
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+
+
+def scenario_names() -> list[str]:
+    """Names of the built-in scenarios (``wssim/scenarios/NAME.yaml``)."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def load_config(source: str | Path | dict[str, Any] | Config, overrides: list[str] | None = None) -> Config:
+    """Load and validate a config from a YAML path, a built-in scenario name, or a dict.
+
+    ``overrides`` are ``path=value`` strings (``--set``) applied before validation.
+    Raises :class:`wssim.errors.ConfigError` with one human paragraph.
+    """
+    if isinstance(source, Config):
+        source = source.model_dump(mode="json")
+    if isinstance(source, dict):
+        raw = copy.deepcopy(source)
+        origin = None
+    else:
+        path = _resolve_source(source)
+        origin = str(source)
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{origin}: not valid YAML: {exc}") from None
+    for item in overrides or []:
+        key, _, value = item.partition("=")
+        _set_path(raw, key.strip().split("."), yaml.safe_load(value))
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        msgs = [f"`{'.'.join(map(str, e['loc']))}`: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"{origin or 'config'}: " + "; ".join(msgs)) from None
+
+
+def _resolve_source(source: str | Path) -> Path:
+    path = Path(source)
+    if path.is_file():
+        return path
+    if isinstance(source, str) and (SCENARIO_DIR / f"{source}.yaml").is_file():
+        return SCENARIO_DIR / f"{source}.yaml"
+    raise ConfigError(f"config `{source}` not found (neither a file nor a built-in scenario)")
+
+
+def _set_path(raw: dict[str, Any], parts: list[str], value: Any) -> None:
+    node: Any = raw
+    for part in parts[:-1]:
+        if isinstance(node, list):
+            node = node[int(part)]
+        else:
+            if not isinstance(node.get(part), dict | list):
+                node[part] = {}
+            node = node[part]
+    if isinstance(node, list):
+        node[int(parts[-1])] = value
+    else:
+        node[parts[-1]] = value

@@ -1,0 +1,177 @@
+"""Unit-aware pydantic types: ``Duration`` (seconds), ``ByteSize`` (bytes), ``Rate`` (per second).
+
+YAML accepts human strings (``250ms``, ``8GiB``, ``5/min``) or bare numbers in SI units. After
+validation Python code reads plain numbers: a ``Duration`` is a float of seconds, a ``ByteSize`` an
+int of bytes, a ``Rate`` a float per second. ``model_dump(mode="json")`` writes those plain SI
+numbers, which validate back to the same values, so a dumped config reloads identically.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+DURATION_UNITS: dict[str, float] = {
+    "us": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+}
+BYTE_UNITS: dict[str, int] = {
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
+}
+RATE_UNITS: dict[str, float] = {
+    "ms": 1e-3,
+    "s": 1.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+}
+
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_DURATION_RE = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z]+)?\s*$")
+_BYTES_RE = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z]+)?\s*$")
+_RATE_RE = re.compile(rf"^\s*({_NUMBER})\s*(?:/\s*({_NUMBER})?\s*([A-Za-z]+))?\s*$")
+
+DURATION_HELP = (
+    "a duration such as `250ms`, `30s`, `10min`, `2h`, `1d` (units: us, ms, s, min, h, d; "
+    "a bare number is seconds)"
+)
+BYTES_HELP = (
+    "a size such as `200B`, `32KiB`, `1MB`, `8GiB` (units: B, KB, MB, GB, TB decimal; KiB, MiB, GiB, TiB "
+    "binary; a bare integer is bytes)"
+)
+RATE_HELP = (
+    "a rate such as `5/min`, `200/s`, `3/h`, `1/d` (units: /ms, /s, /min, /h, /d; "
+    "a bare number is per second)"
+)
+
+# JSON Schema patterns for editors (numbers are accepted too).
+DURATION_PATTERN = r"^\s*[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*(us|ms|s|min|h|d)?\s*$"
+BYTES_PATTERN = r"^\s*[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$"
+RATE_PATTERN = r"^\s*[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*(/\s*(\d+(\.\d*)?)?\s*(ms|s|min|h|d))?\s*$"
+
+
+def _err(kind: str, value: Any, help_text: str, reason: str = "") -> PydanticCustomError:
+    shown = repr(value) if not isinstance(value, str) else f"`{value}`"
+    detail = f" ({reason})" if reason else ""
+    return PydanticCustomError(kind, "{msg}", {"msg": f"{shown} is not {help_text}{detail}"})
+
+
+def _close_unit(unit: str, units: dict[str, Any]) -> str:
+    lowered = {u.lower(): u for u in units}
+    if unit.lower() in lowered:
+        return f"units are case-sensitive: did you mean `{lowered[unit.lower()]}`?"
+    if unit in ("m", "mn", "mins", "minute", "minutes"):
+        return "did you mean `min`? (`m` is ambiguous)"
+    aliases = {"sec": "s", "secs": "s", "second": "s", "seconds": "s", "hr": "h", "hours": "h", "hour": "h"}
+    if unit in aliases:
+        return f"did you mean `{aliases[unit]}`?"
+    return f"unknown unit `{unit}`"
+
+
+def _check_number(value: Any, kind: str, help_text: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _err(kind, value, help_text, f"got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise _err(kind, value, help_text, "must be finite")
+    if value < 0:
+        raise _err(kind, value, help_text, "must not be negative")
+    return float(value)
+
+
+def parse_duration(value: Any) -> float:
+    """Parse a duration (``"250ms"``, ``"10min"``, ``30``) into float seconds."""
+    if isinstance(value, str):
+        m = _DURATION_RE.match(value)
+        if not m:
+            raise _err("duration", value, DURATION_HELP)
+        number, unit = float(m.group(1)), m.group(2) or "s"
+        if unit not in DURATION_UNITS:
+            raise _err("duration", value, DURATION_HELP, _close_unit(unit, DURATION_UNITS))
+        return _check_number(number, "duration", DURATION_HELP) * DURATION_UNITS[unit]
+    return _check_number(value, "duration", DURATION_HELP)
+
+
+def parse_bytes(value: Any) -> int:
+    """Parse a size (``"8GiB"``, ``"200B"``, ``1024``) into int bytes."""
+    if isinstance(value, str):
+        m = _BYTES_RE.match(value)
+        if not m:
+            raise _err("byte_size", value, BYTES_HELP)
+        number, unit = float(m.group(1)), m.group(2) or "B"
+        if unit not in BYTE_UNITS:
+            raise _err("byte_size", value, BYTES_HELP, _close_unit(unit, BYTE_UNITS))
+        total = _check_number(number, "byte_size", BYTES_HELP) * BYTE_UNITS[unit]
+    else:
+        total = _check_number(value, "byte_size", BYTES_HELP)
+    if abs(total - round(total)) > 1e-6 * max(1.0, total):
+        raise _err("byte_size", value, BYTES_HELP, "must be a whole number of bytes")
+    return round(total)
+
+
+def parse_rate(value: Any) -> float:
+    """Parse a rate (``"5/min"``, ``"200/s"``, ``3``) into float events per second."""
+    if isinstance(value, str):
+        m = _RATE_RE.match(value)
+        if not m:
+            raise _err("rate", value, RATE_HELP)
+        number = float(m.group(1))
+        per = float(m.group(2)) if m.group(2) else 1.0
+        unit = m.group(3) or "s"
+        if unit not in RATE_UNITS:
+            raise _err("rate", value, RATE_HELP, _close_unit(unit, RATE_UNITS))
+        if per <= 0:
+            raise _err("rate", value, RATE_HELP, "the period must be positive")
+        return _check_number(number, "rate", RATE_HELP) / (per * RATE_UNITS[unit])
+    return _check_number(value, "rate", RATE_HELP)
+
+
+def _unit_schema(pattern: str, example: str, integer: bool = False) -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "integer" if integer else "number", "minimum": 0},
+            {"type": "string", "pattern": pattern},
+        ],
+        "examples": [example],
+    }
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(_unit_schema(DURATION_PATTERN, "30s")),
+]
+"""Seconds (float). YAML: ``250ms``, ``30s``, ``10min``, ``2h``, ``1d``, ``500us`` or a number of seconds."""
+
+ByteSize = Annotated[
+    int,
+    BeforeValidator(parse_bytes),
+    WithJsonSchema(_unit_schema(BYTES_PATTERN, "8GiB", integer=True)),
+]
+"""Bytes (int). YAML: ``200B``, ``32KiB``, ``1MB``, ``8GiB`` or a number of bytes."""
+
+Rate = Annotated[
+    float,
+    BeforeValidator(parse_rate),
+    WithJsonSchema(_unit_schema(RATE_PATTERN, "5/min")),
+]
+"""Events per second (float). YAML: ``5/min``, ``200/s``, ``3/h``, ``1/d`` or a number per second."""
+
+UNIT_OF: dict[Any, str] = {Duration: "seconds", ByteSize: "bytes", Rate: "per second"}
+
+__all__ = ["ByteSize", "Duration", "Rate", "parse_bytes", "parse_duration", "parse_rate"]
