@@ -1,0 +1,162 @@
+"""Balancers: stability, movement on node changes, spread, and the simple kinds' exact behaviour."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from wssim.policies import BALANCERS, HashRing, make_balancer, stable_hash
+
+KEYS = range(100_000)
+NODES = [f"gw-{i}" for i in range(10)]
+
+
+def moved_fraction(kind: str, n: int, vnodes: int = 160) -> float:
+    nodes = [f"gw-{i}" for i in range(n)]
+    b = make_balancer(kind, nodes, vnodes)
+    before = [b.pick(k) for k in KEYS]
+    b.add(f"gw-{n}")
+    after = [b.pick(k) for k in KEYS]
+    moved = [(x, y) for x, y in zip(before, after, strict=True) if x != y]
+    if kind in ("consistent_hash", "rendezvous"):
+        # minimal disruption: every key that moved went to the new node
+        assert all(y == f"gw-{n}" for _, y in moved)
+    return len(moved) / len(before)
+
+
+# Tolerance for the consistent-hash ring. The new node owns the arcs in front of its V points; each arc
+# is about exponential, so its share has relative standard deviation about 1/sqrt(V): 0.079 at V=160,
+# 0.1 at V=100. A 20% relative tolerance is thus >= 2 standard deviations at V >= 100 (2.5 at 160). The
+# sampling noise of 100k keys adds only sqrt((1-p)/(p n)) ~ 1% at p = 1/11.
+@pytest.mark.parametrize(("n", "vnodes"), [(4, 160), (10, 160), (10, 100), (20, 200)])
+def test_consistent_hash_moves_one_over_n_plus_one(n: int, vnodes: int) -> None:
+    expected = 1 / (n + 1)
+    assert moved_fraction("consistent_hash", n, vnodes) == pytest.approx(expected, rel=0.2)
+
+
+# Rendezvous: each key moves iff the new node scores highest, probability exactly 1/(N+1); only the
+# binomial noise of 100k keys remains: 4 standard deviations is sqrt((1-p)/(p n)) * 4 ~ 4% at N=10.
+@pytest.mark.parametrize("n", [4, 10])
+def test_rendezvous_moves_one_over_n_plus_one(n: int) -> None:
+    p = 1 / (n + 1)
+    tol = 4 * math.sqrt(p * (1 - p) / len(KEYS))
+    assert abs(moved_fraction("rendezvous", n) - p) < tol
+
+
+@pytest.mark.parametrize("n", [4, 10])
+def test_modulo_moves_nearly_everyone(n: int) -> None:
+    # a key stays iff h mod N == h mod (N+1), which holds for 1/(N+1) of uniform hashes
+    p = n / (n + 1)
+    tol = 4 * math.sqrt(p * (1 - p) / len(KEYS))
+    assert abs(moved_fraction("modulo", n) - p) < tol
+
+
+def test_ring_remove_moves_only_the_removed_nodes_keys() -> None:
+    ring = HashRing(NODES)
+    before = {k: ring.pick(k) for k in range(20_000)}
+    ring.remove("gw-3")
+    for k, node in before.items():
+        if node != "gw-3":
+            assert ring.pick(k) == node
+        else:
+            assert ring.pick(k) != "gw-3"
+
+
+def test_ring_load_balance_with_160_vnodes() -> None:
+    """Max/mean load over 10 nodes: each share has relative sd ~ 1/sqrt(160) = 0.08, so the largest of
+    ten sits near 1 + 1.5 x 0.08; 1.25 is three standard deviations above the mean."""
+    ring = HashRing(NODES, 160)
+    counts = Counter(ring.pick(k) for k in KEYS)
+    mean = len(KEYS) / len(NODES)
+    assert max(counts.values()) / mean < 1.25
+    shares = ring.shares()
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert max(shares.values()) * len(NODES) < 1.25
+
+
+def test_few_vnodes_balance_worse_than_many() -> None:
+    def spread(v: int) -> float:
+        return max(HashRing(NODES, v).shares().values()) * len(NODES)
+
+    assert spread(1) > spread(160)
+
+
+def test_stable_hash_is_stable_across_processes() -> None:
+    code = "from wssim.policies import stable_hash; print(stable_hash('client-42'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert int(out.stdout) == stable_hash("client-42")
+    assert stable_hash(5) == stable_hash("5")
+
+
+def test_picks_are_deterministic_across_instances() -> None:
+    for kind in ("consistent_hash", "rendezvous", "modulo", "sticky"):
+        a, b = make_balancer(kind, NODES), make_balancer(kind, list(reversed(NODES)))
+        if kind == "modulo":
+            b = make_balancer(kind, NODES)  # modulo depends on the node order by design
+        assert [a.pick(k) for k in range(500)] == [b.pick(k) for k in range(500)], kind
+
+
+def test_round_robin_cycles() -> None:
+    b = make_balancer("round_robin", ["a", "b", "c"])
+    assert [b.pick(k) for k in range(7)] == ["a", "b", "c", "a", "b", "c", "a"]
+    b.remove("b")
+    assert {b.pick(0), b.pick(0)} == {"a", "c"}
+
+
+def test_least_connections_with_load_and_self_counting() -> None:
+    b = make_balancer("least_connections", ["a", "b", "c"])
+    assert b.pick("x", load={"a": 5, "b": 2, "c": 9}) == "b"
+    assert b.pick("x", load={"a": 1}) == "b"  # missing nodes count as 0; ties go to the earliest
+    fresh = make_balancer("least_connections", ["a", "b", "c"])
+    assert [fresh.pick(k) for k in range(6)] == ["a", "b", "c", "a", "b", "c"]
+    fresh.release("b")
+    assert fresh.pick(0) == "b"
+
+
+def test_sticky_keeps_first_node_until_it_is_gone() -> None:
+    b = make_balancer("sticky", NODES)
+    first = {k: b.pick(k) for k in range(2000)}
+    b.add("gw-new")
+    assert all(b.pick(k) == n for k, n in first.items())  # nobody moves on an add
+    b.remove("gw-2")
+    for k, n in first.items():
+        if n != "gw-2":
+            assert b.pick(k) == n
+        else:
+            assert b.pick(k) not in ("gw-2",)
+    b.forget(0)
+    assert b.pick(0) in b.nodes
+
+
+def test_add_remove_errors_and_nodes() -> None:
+    for kind in BALANCERS:
+        b = make_balancer(kind, ["a", "b"])
+        assert b.nodes == ("a", "b")
+        with pytest.raises(ValueError):
+            b.add("a")
+        with pytest.raises(KeyError):
+            b.remove("zz")
+        b.remove("a")
+        b.remove("b")
+        with pytest.raises(LookupError):
+            b.pick("k")
+        b.add("c")
+        assert b.pick("k") == "c"
+
+
+def test_integer_nodes() -> None:
+    ring = make_balancer("consistent_hash", range(4))
+    assert {ring.pick(k) for k in range(1000)} == {0, 1, 2, 3}
+
+
+def test_invalid() -> None:
+    with pytest.raises(ValueError):
+        make_balancer("random", NODES)
+    with pytest.raises(ValueError):
+        HashRing(NODES, vnodes=0)
+    with pytest.raises(ValueError):
+        HashRing(["a", "a"])

@@ -1,0 +1,48 @@
+"""Sans-I/O policies shared by the simulator and the live reference implementation.
+
+Pure Python, no event loop: the simulator drives them with SimPy time and the reference gateway with
+asyncio time, so both worlds run the same decisions.
+"""
+
+from wssim.policies.backoff import STRATEGIES, Backoff, BackoffExhausted
+from wssim.policies.balancing import (
+    BALANCERS,
+    Balancer,
+    HashRing,
+    LeastConnections,
+    Modulo,
+    Rendezvous,
+    RoundRobin,
+    Sticky,
+    make_balancer,
+    stable_hash,
+)
+from wssim.policies.budget import ConnectionBudget
+from wssim.policies.keepalive import Keepalive, tightest
+from wssim.policies.queues import OVERFLOW_POLICIES, Message, Offer, SendQueue
+from wssim.policies.replay import Replay, ReplayBuffer
+
+__all__ = [
+    "BALANCERS",
+    "OVERFLOW_POLICIES",
+    "STRATEGIES",
+    "Backoff",
+    "BackoffExhausted",
+    "Balancer",
+    "ConnectionBudget",
+    "HashRing",
+    "Keepalive",
+    "LeastConnections",
+    "Message",
+    "Modulo",
+    "Offer",
+    "Rendezvous",
+    "Replay",
+    "ReplayBuffer",
+    "RoundRobin",
+    "SendQueue",
+    "Sticky",
+    "make_balancer",
+    "stable_hash",
+    "tightest",
+]

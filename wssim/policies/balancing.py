@@ -1,0 +1,288 @@
+"""Which gateway a new connection lands on.
+
+A WebSocket is pinned to its gateway for its whole life, so the balancer decides once per connection
+attempt. With a pub/sub backplane any gateway can serve any client, so what matters is an even spread
+and how many clients must move when the gateway set changes:
+
+=================  ============================================  ==================================
+kind               pick                                          moved when a node is added (N→N+1)
+=================  ============================================  ==================================
+consistent_hash    first ring point clockwise of hash(key);      ≈ 1/(N+1), all to the new node
+                   every node owns ``vnodes`` points
+rendezvous         node with the highest hash(key, node)         ≈ 1/(N+1), all to the new node
+modulo             nodes[hash(key) mod N]                        ≈ N/(N+1): nearly everyone
+round_robin        next node in turn, key ignored                not key-stable
+least_connections  node with the smallest ``load``               not key-stable
+sticky             first node a key got, while it exists;        only keys of a removed node
+                   else consistent hash
+=================  ============================================  ==================================
+
+Hashes are stable across processes and runs (64-bit BLAKE2b of ``str(key)``, never Python's salted
+``hash()``), so ``5`` and ``"5"`` pick the same node. Nodes are identified by ``str(node)`` too: give
+them distinct string forms.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Hashable, Iterable, Mapping
+from hashlib import blake2b
+
+BALANCERS: tuple[str, ...] = (
+    "consistent_hash",
+    "rendezvous",
+    "modulo",
+    "round_robin",
+    "least_connections",
+    "sticky",
+)
+
+_M64 = (1 << 64) - 1
+
+
+def stable_hash(key: object) -> int:
+    """A 64-bit hash of ``str(key)`` that is the same in every process (BLAKE2b, 8-byte digest)."""
+    return int.from_bytes(blake2b(str(key).encode(), digest_size=8).digest(), "little")
+
+
+class Balancer:
+    """Common interface: ``pick(key, load=None) -> node``, ``add(node)``, ``remove(node)``, ``nodes``."""
+
+    __slots__ = ("_nodes", "_tuple")
+    kind = "balancer"
+
+    def __init__(self, nodes: Iterable[Hashable]) -> None:
+        self._nodes: list[Hashable] = []
+        seen: set[str] = set()
+        for node in nodes:
+            name = str(node)
+            if name in seen:
+                raise ValueError(f"duplicate node {node!r}")
+            seen.add(name)
+            self._nodes.append(node)
+        self._tuple: tuple[Hashable, ...] = tuple(self._nodes)
+
+    @property
+    def nodes(self) -> tuple[Hashable, ...]:
+        """The current nodes, in the order they were added."""
+        return self._tuple
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def _check_nonempty(self) -> None:
+        if not self._nodes:
+            raise LookupError(f"{self.kind}: no nodes to pick from")
+
+    def add(self, node: Hashable) -> None:
+        """Add a node (ValueError if already present)."""
+        if node in self._nodes:
+            raise ValueError(f"node {node!r} is already present")
+        self._nodes.append(node)
+        self._tuple = tuple(self._nodes)
+        self._changed()
+
+    def remove(self, node: Hashable) -> None:
+        """Remove a node (KeyError if absent)."""
+        if node not in self._nodes:
+            raise KeyError(node)
+        self._nodes.remove(node)
+        self._tuple = tuple(self._nodes)
+        self._changed()
+
+    def _changed(self) -> None:
+        """Rebuild derived state after add/remove."""
+
+    def pick(self, key: Hashable, load: Mapping[Hashable, int] | None = None) -> Hashable:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self._nodes)!r})"
+
+
+class HashRing(Balancer):
+    """Consistent hashing with ``vnodes`` virtual points per node; bisect lookup on a sorted list."""
+
+    __slots__ = ("_owners", "_points", "vnodes")
+    kind = "consistent_hash"
+
+    def __init__(self, nodes: Iterable[Hashable], vnodes: int = 160) -> None:
+        if vnodes < 1:
+            raise ValueError(f"vnodes must be >= 1, got {vnodes!r}")
+        self.vnodes = vnodes
+        self._points: list[int] = []
+        self._owners: list[Hashable] = []
+        super().__init__(nodes)
+        self._changed()
+
+    def _changed(self) -> None:
+        ring = []
+        for node in self._nodes:
+            name = str(node)
+            ring.extend((stable_hash(f"{name}#{i}"), name, node) for i in range(self.vnodes))
+        ring.sort(key=lambda p: (p[0], p[1]))
+        self._points = [p[0] for p in ring]
+        self._owners = [p[2] for p in ring]
+
+    def pick(self, key: Hashable, load: Mapping[Hashable, int] | None = None) -> Hashable:
+        """The owner of the first ring point at or after hash(key), wrapping around."""
+        points = self._points
+        if not points:
+            self._check_nonempty()
+        i = bisect_right(points, stable_hash(key))
+        return self._owners[i if i < len(points) else 0]
+
+    def shares(self) -> dict[Hashable, float]:
+        """Fraction of the hash space each node owns (ideal: 1/N each)."""
+        out: dict[Hashable, float] = dict.fromkeys(self._nodes, 0.0)
+        points, owners = self._points, self._owners
+        span = float(1 << 64)
+        for i, p in enumerate(points):
+            prev = points[i - 1] if i else points[-1] - (1 << 64)
+            out[owners[i]] += (p - prev) / span
+        return out
+
+
+class Rendezvous(Balancer):
+    """Highest random weight: every node scores hash(key, node); the best score wins."""
+
+    __slots__ = ("_seeds",)
+    kind = "rendezvous"
+
+    def __init__(self, nodes: Iterable[Hashable]) -> None:
+        self._seeds: list[int] = []
+        super().__init__(nodes)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._seeds = [stable_hash(f"node:{node}") for node in self._nodes]
+
+    def pick(self, key: Hashable, load: Mapping[Hashable, int] | None = None) -> Hashable:
+        """The node maximizing SplitMix64(hash(key) xor seed(node))."""
+        self._check_nonempty()
+        h = stable_hash(key)
+        best = -1
+        best_i = 0
+        for i, seed in enumerate(self._seeds):
+            x = ((h ^ seed) + 0x9E3779B97F4A7C15) & _M64
+            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+            x ^= x >> 31
+            if x > best:
+                best, best_i = x, i
+        return self._nodes[best_i]
+
+
+class Modulo(Balancer):
+    """``nodes[hash(key) % N]``: even, but adding a node remaps almost every key."""
+
+    __slots__ = ()
+    kind = "modulo"
+
+    def pick(self, key: Hashable, load: Mapping[Hashable, int] | None = None) -> Hashable:
+        self._check_nonempty()
+        return self._nodes[stable_hash(key) % len(self._nodes)]
+
+
+class RoundRobin(Balancer):
+    """Each pick takes the next node in turn; the key is ignored."""
+
+    __slots__ = ("_next",)
+    kind = "round_robin"
+
+    def __init__(self, nodes: Iterable[Hashable]) -> None:
+        self._next = 0
+        super().__init__(nodes)
+
+    def pick(self, key: Hashable = None, load: Mapping[Hashable, int] | None = None) -> Hashable:
+        self._check_nonempty()
+        i = self._next % len(self._nodes)
+        self._next = i + 1
+        return self._nodes[i]
+
+
+class LeastConnections(Balancer):
+    """The node with the fewest connections in ``load`` (ties: earliest node).
+
+    Without ``load`` it counts its own picks (minus :meth:`release` calls) — right only if the caller
+    reports every close; engines that know the real per-node connection counts should pass them.
+    """
+
+    __slots__ = ("_counts",)
+    kind = "least_connections"
+
+    def __init__(self, nodes: Iterable[Hashable]) -> None:
+        self._counts: dict[Hashable, int] = {}
+        super().__init__(nodes)
+
+    def pick(self, key: Hashable = None, load: Mapping[Hashable, int] | None = None) -> Hashable:
+        self._check_nonempty()
+        counts = self._counts if load is None else load
+        best = None
+        best_load = 0
+        for node in self._nodes:
+            n = counts.get(node, 0)
+            if best is None or n < best_load:
+                best, best_load = node, n
+        if load is None:
+            self._counts[best] = best_load + 1
+        return best
+
+    def release(self, node: Hashable) -> None:
+        """A connection on ``node`` closed (only needed when no ``load`` is passed to :meth:`pick`)."""
+        n = self._counts.get(node, 0)
+        if n > 0:
+            self._counts[node] = n - 1
+
+    def _changed(self) -> None:
+        for node in list(self._counts):
+            if node not in self._nodes:
+                del self._counts[node]
+
+
+class Sticky(Balancer):
+    """A key keeps the first node it got while that node exists; new or orphaned keys use a hash ring."""
+
+    __slots__ = ("_assigned", "_live", "_ring")
+    kind = "sticky"
+
+    def __init__(self, nodes: Iterable[Hashable], vnodes: int = 160) -> None:
+        self._assigned: dict[Hashable, Hashable] = {}
+        nodes = list(nodes)
+        self._ring = HashRing(nodes, vnodes)
+        super().__init__(nodes)
+        self._live = set(self._nodes)
+
+    def _changed(self) -> None:
+        self._live = set(self._nodes)
+        if set(self._ring.nodes) != self._live:
+            self._ring = HashRing(self._nodes, self._ring.vnodes)
+
+    def pick(self, key: Hashable, load: Mapping[Hashable, int] | None = None) -> Hashable:
+        node = self._assigned.get(key)
+        if node is not None and node in self._live:
+            return node
+        node = self._ring.pick(key)
+        self._assigned[key] = node
+        return node
+
+    def forget(self, key: Hashable) -> None:
+        """Drop a key's affinity (its session ended)."""
+        self._assigned.pop(key, None)
+
+
+def make_balancer(kind: str, nodes: Iterable[Hashable], vnodes: int = 160) -> Balancer:
+    """A balancer of ``kind`` (one of :data:`BALANCERS`) over ``nodes``."""
+    if kind == "consistent_hash":
+        return HashRing(nodes, vnodes)
+    if kind == "rendezvous":
+        return Rendezvous(nodes)
+    if kind == "modulo":
+        return Modulo(nodes)
+    if kind == "round_robin":
+        return RoundRobin(nodes)
+    if kind == "least_connections":
+        return LeastConnections(nodes)
+    if kind == "sticky":
+        return Sticky(nodes, vnodes)
+    raise ValueError(f"unknown balancer {kind!r}; choose one of {', '.join(BALANCERS)}")

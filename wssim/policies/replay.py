@@ -1,0 +1,172 @@
+"""A bounded replay window: resume a client from its last-seen offset, or tell it to resync.
+
+Every message of a stream carries a strictly increasing integer offset. A reconnecting client sends
+the offset of the last message it saw (its cursor, like SSE's ``Last-Event-ID``); the buffer answers
+with every held message after it, in order, or with ``Replay(ok=False, reason="resync")``: fetch a
+snapshot over HTTP, then continue live.
+
+Retention is bounded by count (``max_messages``) and by age (``max_age`` seconds: a message appended at
+``t`` is held while ``t >= now - max_age``). A resume is all-or-nothing: if any offset after the cursor
+has been evicted, replaying the rest would hide a gap, so the answer is resync. It is also resync when
+more than ``max_per_resume`` messages would be replayed (cheaper to send a snapshot), when the cursor
+is ahead of the last offset, and (:meth:`ReplayBuffer.resume`) when the epoch differs.
+
+Loss detection tracks the highest evicted offset, so it is exact for contiguous offsets (the normal
+case: one counter per stream) and stays correct if a stream skips offsets. Offsets the buffer never
+saw (before its first append) are not detectable here: a restarted buffer must get a new ``epoch``
+(:meth:`ReplayBuffer.reset`), and clients holding a cursor from another epoch are told to resync.
+"""
+
+from __future__ import annotations
+
+import uuid
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Replay:
+    """The answer to a resume: ``ok`` with the ``items`` after the cursor, or ``reason="resync"``.
+
+    ``detail`` says why a resync was needed: ``evicted``, ``too_many``, ``ahead`` or ``epoch``.
+    """
+
+    ok: bool
+    items: list[Any] = field(default_factory=list)
+    reason: str = ""
+    detail: str = ""
+
+
+def _new_epoch() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class ReplayBuffer:
+    """Recent messages of one stream, bounded by count and age, indexed by offset."""
+
+    __slots__ = (
+        "_head",
+        "_items",
+        "_off",
+        "_t",
+        "epoch",
+        "evicted_upto",
+        "last_offset",
+        "max_age",
+        "max_messages",
+        "max_per_resume",
+    )
+
+    def __init__(
+        self,
+        max_messages: int | None,
+        max_age: float | None,
+        max_per_resume: int | None = None,
+        epoch: str | None = None,
+    ) -> None:
+        if max_messages is not None and max_messages < 0:
+            raise ValueError(f"max_messages must be >= 0 or None, got {max_messages!r}")
+        if max_age is not None and max_age < 0:
+            raise ValueError(f"max_age must be >= 0 or None, got {max_age!r}")
+        if max_per_resume is not None and max_per_resume < 0:
+            raise ValueError(f"max_per_resume must be >= 0 or None, got {max_per_resume!r}")
+        self.max_messages = max_messages
+        self.max_age = max_age
+        self.max_per_resume = max_per_resume
+        self.epoch = epoch if epoch is not None else _new_epoch()
+        self._off: list[int] = []
+        self._t: list[float] = []
+        self._items: list[Any] = []
+        self._head = 0
+        self.last_offset: int | None = None
+        self.evicted_upto: int | None = None
+
+    def __len__(self) -> int:
+        return len(self._off) - self._head
+
+    @property
+    def first_offset(self) -> int | None:
+        """The oldest offset still held (None when empty). Age eviction is applied lazily."""
+        return self._off[self._head] if self._head < len(self._off) else None
+
+    def _evict_head(self, n: int) -> None:
+        head = self._head + n
+        self.evicted_upto = self._off[head - 1]
+        if head > 64 and head * 2 > len(self._off):
+            del self._off[:head], self._t[:head], self._items[:head]
+            head = 0
+        self._head = head
+
+    def expire(self, now: float) -> None:
+        """Drop messages older than ``max_age`` at time ``now``."""
+        if self.max_age is None or self._head >= len(self._t):
+            return
+        horizon = now - self.max_age
+        t = self._t
+        if t[self._head] >= horizon:
+            return
+        i = self._head
+        n = len(t)
+        while i < n and t[i] < horizon:
+            i += 1
+        self._evict_head(i - self._head)
+
+    def append(self, offset: int, t: float, item: Any) -> None:
+        """Hold ``item`` published at time ``t`` with ``offset`` (> every earlier offset)."""
+        last = self.last_offset
+        if last is not None and offset <= last:
+            raise ValueError(f"offsets must increase: {offset} after {last}")
+        self.last_offset = offset
+        if self.max_messages == 0:
+            self.evicted_upto = offset
+            return
+        self._off.append(offset)
+        self._t.append(t)
+        self._items.append(item)
+        if self.max_messages is not None:
+            extra = len(self._off) - self._head - self.max_messages
+            if extra > 0:
+                self._evict_head(extra)
+        if self.max_age is not None:
+            self.expire(t)
+
+    def since(self, cursor: int, now: float) -> Replay:
+        """Every held item with offset > ``cursor``, in order, or a resync (all-or-nothing)."""
+        self.expire(now)
+        last = self.last_offset
+        if last is None or cursor == last:
+            return Replay(True, [], "")
+        if cursor > last:
+            return Replay(False, [], "resync", "ahead")
+        if self.evicted_upto is not None and cursor < self.evicted_upto:
+            return Replay(False, [], "resync", "evicted")
+        i = bisect_right(self._off, cursor, self._head)
+        count = len(self._off) - i
+        if self.max_per_resume is not None and count > self.max_per_resume:
+            return Replay(False, [], "resync", "too_many")
+        return Replay(True, self._items[i:], "")
+
+    def resume(self, epoch: str, cursor: int, now: float) -> Replay:
+        """Like :meth:`since`, but resync when ``epoch`` is not this buffer's epoch."""
+        if epoch != self.epoch:
+            return Replay(False, [], "resync", "epoch")
+        return self.since(cursor, now)
+
+    def reset(self, epoch: str | None = None) -> None:
+        """History lost (restart, non-durable backplane outage): empty the buffer, start a new epoch.
+
+        Offsets continue from ``last_offset`` so live messages stay ordered; old cursors resync by epoch.
+        """
+        self.epoch = epoch if epoch is not None else _new_epoch()
+        self._off.clear()
+        self._t.clear()
+        self._items.clear()
+        self._head = 0
+        self.evicted_upto = self.last_offset
+
+    def __repr__(self) -> str:
+        return (
+            f"ReplayBuffer(held={len(self)}, last_offset={self.last_offset}, epoch={self.epoch!r}, "
+            f"max_messages={self.max_messages}, max_age={self.max_age})"
+        )
