@@ -1,0 +1,151 @@
+"""NATS JetStream backplane: a stream per room, offsets = the stream sequence, durable within limits.
+
+Stream ``{namespace}_{room}`` holds subject ``{namespace}.js.{room}`` with ``max_msgs`` / ``max_age``
+limits (the replay window). The epoch is a random id written into the stream's description when the
+stream is created, so a re-created stream (restart without storage, deletion) has a new epoch.
+Live delivery uses an ordered push consumer from "new"; replay uses an ephemeral pull consumer from
+``after_offset + 1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+from reference_impl.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
+from reference_impl.backplanes.nats_core import check_room
+
+
+class JetStreamBackplane(Backplane):
+    kind = "jetstream"
+    durable = True
+
+    def __init__(
+        self,
+        url: str = "nats://127.0.0.1:4222",
+        namespace: str = "wssim",
+        max_messages: int | None = 1000,
+        max_age: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.url, self.ns, self.max_messages, self.max_age = url, namespace, max_messages, max_age
+        self._nc: Any = None
+        self._js: Any = None
+        self._epochs: dict[str, str] = {}
+        self._subs: dict[str, Any] = {}
+
+    def subject(self, room: str) -> str:
+        return f"{self.ns}.js.{check_room(room)}"
+
+    def stream(self, room: str) -> str:
+        return f"{self.ns}_{check_room(room)}"
+
+    async def start(self) -> None:
+        if self._nc is not None:
+            return
+        try:
+            self._nc = await nats.connect(
+                self.url, connect_timeout=2, max_reconnect_attempts=-1, reconnect_time_wait=0.2
+            )
+            self._js = self._nc.jetstream(timeout=5)
+            await self._js.account_info()
+        except Exception as exc:
+            raise BackplaneError(f"cannot use JetStream at {self.url} (run nats-server -js): {exc}") from exc
+
+    async def close(self) -> None:
+        for sub in self._subs.values():
+            with contextlib.suppress(Exception):  # the connection may already be gone
+                await sub.unsubscribe()
+        self._subs.clear()
+        if self._nc is not None:
+            await self._nc.close()
+            self._nc = self._js = None
+        self._callbacks.clear()
+
+    async def _ensure(self, room: str, refresh: bool = False) -> str:
+        """Create the room's stream if needed; return its epoch."""
+        if not refresh and room in self._epochs:
+            return self._epochs[room]
+        name = self.stream(room)
+        try:
+            info = await self._js.stream_info(name)
+        except NotFoundError:
+            config = StreamConfig(
+                name=name,
+                description=new_epoch(),
+                subjects=[self.subject(room)],
+                max_msgs=self.max_messages if self.max_messages is not None else -1,
+                max_age=self.max_age or 0,
+            )
+            try:
+                info = await self._js.add_stream(config)
+            except BadRequestError:  # created concurrently by another gateway
+                info = await self._js.stream_info(name)
+        self._epochs[room] = info.config.description or name
+        return self._epochs[room]
+
+    async def publish(self, room: str, payload: str) -> tuple[str, int]:
+        epoch = await self._ensure(room)
+        ack = await self._js.publish(self.subject(room), payload.encode())
+        return epoch, ack.seq
+
+    async def head(self, room: str) -> tuple[str, int]:
+        epoch = await self._ensure(room, refresh=True)
+        info = await self._js.stream_info(self.stream(room))
+        return epoch, info.state.last_seq
+
+    async def history(self, room: str, after_offset: int, limit: int) -> list[Delivery]:
+        epoch = await self._ensure(room)
+        info = await self._js.stream_info(self.stream(room))
+        last = info.state.last_seq
+        if limit <= 0 or after_offset >= last or info.state.messages == 0:
+            return []
+        start = max(after_offset + 1, info.state.first_seq)
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=5.0,
+        )
+        sub = await self._js.pull_subscribe(self.subject(room), stream=self.stream(room), config=config)
+        out: list[Delivery] = []
+        try:
+            while len(out) < limit:
+                want = min(limit - len(out), 1000)
+                try:
+                    batch = await sub.fetch(want, timeout=1.0)
+                except TimeoutError:
+                    break
+                for msg in batch:
+                    seq = msg.metadata.sequence.stream
+                    out.append(Delivery(room, epoch, seq, msg.data.decode()))
+                    if seq >= last:
+                        return out[:limit]
+        finally:
+            await sub.unsubscribe()
+        return out[:limit]
+
+    async def _subscribe(self, room: str) -> None:
+        epoch = await self._ensure(room)
+
+        async def on_message(msg: Any) -> None:
+            self._deliver(Delivery(room, epoch, msg.metadata.sequence.stream, msg.data.decode()))
+
+        self._subs[room] = await self._js.subscribe(
+            self.subject(room),
+            stream=self.stream(room),
+            cb=on_message,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.NEW,
+            pending_msgs_limit=1_000_000,
+            pending_bytes_limit=1 << 30,
+        )
+
+    async def _unsubscribe(self, room: str) -> None:
+        sub = self._subs.pop(room, None)
+        if sub is not None:
+            await sub.unsubscribe()

@@ -1,0 +1,114 @@
+"""Redis Pub/Sub backplane: at-most-once, no history; a per-room INCR counter gives gap-detecting offsets.
+
+A Lua script increments the room's counter and PUBLISHes atomically, so channel order equals offset
+order. The epoch lives in a key beside the counter: a Redis restart without persistence loses both,
+and the next publish starts a new epoch at offset 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import redis.asyncio as aioredis
+
+from reference_impl.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
+
+_PUBLISH = """
+local e = redis.call('GET', KEYS[2])
+if not e then e = ARGV[2]; redis.call('SET', KEYS[2], e) end
+local n = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', KEYS[3], e .. '|' .. n .. '|' .. ARGV[1])
+return {e, n}
+"""
+_HEAD = """
+local e = redis.call('GET', KEYS[2])
+if not e then e = ARGV[1]; redis.call('SET', KEYS[2], e) end
+return {e, tonumber(redis.call('GET', KEYS[1]) or '0')}
+"""
+
+
+def split_message(room: str, data: str) -> Delivery:
+    """Parse ``EPOCH|OFFSET|PAYLOAD``."""
+    epoch, offset, payload = data.split("|", 2)
+    return Delivery(room, epoch, int(offset), payload)
+
+
+class RedisPubSubBackplane(Backplane):
+    """One channel per room, ``{namespace}:room:{room}``; one reader task for all subscriptions."""
+
+    kind = "redis_pubsub"
+    durable = False
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", namespace: str = "wssim") -> None:
+        super().__init__()
+        self.url, self.ns = url, namespace
+        self._redis: aioredis.Redis | None = None
+        self._pubsub = None
+        self._reader: asyncio.Task[None] | None = None
+        self._prefix_len = len(f"{namespace}:room:")
+
+    def _keys(self, room: str) -> list[str]:
+        return [f"{self.ns}:{room}:seq", f"{self.ns}:{room}:epoch", f"{self.ns}:room:{room}"]
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise BackplaneError("backplane not started")
+        return self._redis
+
+    async def start(self) -> None:
+        if self._redis is not None:
+            return
+        self._redis = aioredis.Redis.from_url(self.url, decode_responses=True)
+        try:
+            await self._redis.ping()
+        except Exception as exc:
+            raise BackplaneError(f"cannot reach Redis at {self.url}: {exc}") from exc
+        self._publish = self._redis.register_script(_PUBLISH)
+        self._head = self._redis.register_script(_HEAD)
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            self._reader = None
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+            self._pubsub = None
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+        self._callbacks.clear()
+
+    async def publish(self, room: str, payload: str) -> tuple[str, int]:
+        epoch, offset = await self._publish(keys=self._keys(room), args=[payload, new_epoch()])
+        return epoch, int(offset)
+
+    async def head(self, room: str) -> tuple[str, int]:
+        epoch, offset = await self._head(keys=self._keys(room), args=[new_epoch()])
+        return epoch, int(offset)
+
+    async def _subscribe(self, room: str) -> None:
+        assert self._pubsub is not None, "backplane not started"
+        await self._pubsub.subscribe(self._keys(room)[2])
+        if self._reader is None:
+            self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _unsubscribe(self, room: str) -> None:
+        if self._pubsub is not None:
+            await self._pubsub.unsubscribe(self._keys(room)[2])
+
+    async def _read(self) -> None:
+        pubsub, cut = self._pubsub, self._prefix_len
+        assert pubsub is not None
+        while True:
+            if not pubsub.subscribed:
+                await asyncio.sleep(0.05)
+                continue
+            message = await pubsub.get_message(timeout=1.0)
+            if message is not None and message["type"] == "message":
+                self._deliver(split_message(message["channel"][cut:], message["data"]))

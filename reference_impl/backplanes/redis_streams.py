@@ -1,0 +1,164 @@
+"""Redis Streams backplane: durable within a MAXLEN window; offsets are the stream's own entry ids.
+
+Each room is a stream ``{namespace}:stream:{room}``; entries are added with id ``0-*`` so Redis assigns
+the sequence ``0-1, 0-2, ...`` and the offset is that sequence. The epoch is created with the stream:
+if the stream is gone (restart without persistence, deletion), the next publish makes a new epoch.
+Live delivery is one reader task blocking on XREAD over every subscribed stream; replay is XRANGE.
+The window is the count ``max_messages`` (MAXLEN, exact); Redis 7.0 cannot trim these ids by age.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import redis.asyncio as aioredis
+
+from reference_impl.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
+
+_PUBLISH = """
+local e
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  e = ARGV[2]; redis.call('SET', KEYS[2], e)
+else
+  e = redis.call('GET', KEYS[2])
+  if not e then e = ARGV[2]; redis.call('SET', KEYS[2], e) end
+end
+local id
+if ARGV[3] == '' then
+  id = redis.call('XADD', KEYS[1], '0-*', 'p', ARGV[1])
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], '0-*', 'p', ARGV[1])
+end
+return {e, id}
+"""
+_HEAD = """
+local e = redis.call('GET', KEYS[2])
+if redis.call('EXISTS', KEYS[1]) == 0 or not e then
+  return {e or '', 0}
+end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then return {e, info[i + 1]} end
+end
+return {e, 0}
+"""
+
+
+def _seq(entry_id: str | int) -> int:
+    return int(str(entry_id).rpartition("-")[2])
+
+
+class RedisStreamsBackplane(Backplane):
+    """Durable, count-bounded replay window; offsets assigned by XADD."""
+
+    kind = "redis_streams"
+    durable = True
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        namespace: str = "wssim",
+        max_messages: int | None = 1000,
+        block_ms: int = 100,
+    ) -> None:
+        super().__init__()
+        self.url, self.ns, self.max_messages, self.block_ms = url, namespace, max_messages, block_ms
+        self._redis: aioredis.Redis | None = None
+        self._reader_redis: aioredis.Redis | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._cursors: dict[str, str] = {}  # stream key -> last id read
+        self._rooms: dict[str, str] = {}  # stream key -> room
+        self._epochs: dict[str, str] = {}  # room -> epoch of the last entry read
+
+    def _keys(self, room: str) -> list[str]:
+        return [f"{self.ns}:stream:{room}", f"{self.ns}:stream:{room}:epoch"]
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise BackplaneError("backplane not started")
+        return self._redis
+
+    async def start(self) -> None:
+        if self._redis is not None:
+            return
+        self._redis = aioredis.Redis.from_url(self.url, decode_responses=True)
+        try:
+            await self._redis.ping()
+        except Exception as exc:
+            raise BackplaneError(f"cannot reach Redis at {self.url}: {exc}") from exc
+        self._reader_redis = aioredis.Redis.from_url(self.url, decode_responses=True)
+        self._publish = self._redis.register_script(_PUBLISH)
+        self._head = self._redis.register_script(_HEAD)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            self._reader = None
+        for client in (self._redis, self._reader_redis):
+            if client is not None:
+                await client.aclose()
+        self._redis = self._reader_redis = None
+        self._callbacks.clear()
+        self._cursors.clear()
+
+    async def publish(self, room: str, payload: str) -> tuple[str, int]:
+        maxlen = "" if self.max_messages is None else str(self.max_messages)
+        epoch, entry_id = await self._publish(keys=self._keys(room), args=[payload, new_epoch(), maxlen])
+        return epoch, _seq(entry_id)
+
+    async def head(self, room: str) -> tuple[str, int]:
+        epoch, last = await self._head(keys=self._keys(room))
+        return epoch, _seq(last)
+
+    async def history(self, room: str, after_offset: int, limit: int) -> list[Delivery]:
+        if limit <= 0:
+            return []
+        key, epoch_key = self._keys(room)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(epoch_key)
+            pipe.xrange(key, f"(0-{after_offset}", "+", count=limit)
+            epoch, entries = await pipe.execute()
+        return [Delivery(room, epoch or "", _seq(eid), fields["p"]) for eid, fields in entries]
+
+    async def _subscribe(self, room: str) -> None:
+        key = self._keys(room)[0]
+        _epoch, last = await self.head(room)
+        self._rooms[key] = room
+        self._cursors[key] = f"0-{last}"
+        if self._reader is None:
+            self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _unsubscribe(self, room: str) -> None:
+        key = self._keys(room)[0]
+        self._cursors.pop(key, None)
+        self._rooms.pop(key, None)
+
+    async def _epoch(self, room: str) -> str:
+        epoch = await self.redis.get(self._keys(room)[1])
+        self._epochs[room] = epoch or ""
+        return self._epochs[room]
+
+    async def _read(self) -> None:
+        client = self._reader_redis
+        assert client is not None
+        while True:
+            if not self._cursors:
+                await asyncio.sleep(self.block_ms / 1000)
+                continue
+            streams = dict(self._cursors)
+            reply = await client.xread(streams, count=1000, block=self.block_ms)
+            for key, entries in reply or ():
+                room = self._rooms.get(key)
+                if room is None or key not in self._cursors:
+                    continue
+                last = _seq(self._cursors[key])
+                epoch = self._epochs.get(room) or await self._epoch(room)
+                if entries and _seq(entries[0][0]) == 1 and last > 0:
+                    epoch = await self._epoch(room)
+                for entry_id, fields in entries:
+                    self._deliver(Delivery(room, epoch, _seq(entry_id), fields["p"]))
+                self._cursors[key] = entries[-1][0]

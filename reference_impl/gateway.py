@@ -1,0 +1,635 @@
+"""The reference WebSocket gateway: authenticate, hold sockets, fan backplane messages out to them.
+
+One asyncio process on ``websockets`` (new asyncio API). Per connection it keeps a tiny
+:class:`Client` record; a healthy connection is written to directly (no task, no queue), and only a
+connection whose transport is backed up (above ``write_limit``) gets a :class:`wssim.policies.SendQueue`
+and a writer task, both created lazily and dropped once the queue is empty. The overflow decision is the
+shared policy's (``SendQueue.offer``); keepalive numbers come from :class:`wssim.policies.Keepalive`.
+
+Run: ``python -m reference_impl.gateway --port 8765 --backplane redis_streams --config scenario.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import logging
+import signal
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from http import HTTPStatus
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from reference_impl import protocol
+from reference_impl.auth import AuthError, extract_token, verify_token
+from reference_impl.backplanes import Backplane, Delivery, make_backplane
+from reference_impl.gateway_metrics import GatewayMetrics
+from wssim.policies import Keepalive, Message, SendQueue
+
+log = logging.getLogger("reference_impl.gateway")
+OPEN = State.OPEN
+_dumps = json.dumps
+
+
+@dataclass
+class GatewaySettings:
+    """Everything a gateway process needs; :meth:`from_config` maps a scenario's fields onto it."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    gateway_id: str = "gw0"
+    secret: str = "wssim-dev-secret"
+    max_message_size: int = 64 * 1024
+    ping_interval: float | None = 25.0
+    ping_timeout: float | None = None  # None = Keepalive default (2 x ping_interval without a pong)
+    max_connections: int | None = None
+    handshake_rate: float | None = None  # per second; burst = max(1, rate)
+    retry_after: float = 5.0
+    queue_policy: str = "drop_oldest"
+    queue_limit: int | None = 1000
+    queue_limit_bytes: int | None = None
+    credit: int = 64
+    gap_notice: bool = True
+    max_per_resume: int | None = 10000
+    write_limit: int = 32 * 1024  # transport high-water mark: beyond it, messages go to the SendQueue
+    drain_timeout: float = 30.0
+    close_timeout: float = 2.0
+    sample_interval: float = 1.0  # send-queue depth sampling period
+
+    def keepalive(self) -> tuple[float | None, float | None]:
+        """websockets' ``(ping_interval, ping_timeout)`` from the shared Keepalive policy."""
+        ka = Keepalive(self.ping_interval, self.ping_timeout)
+        if ka.ping_interval is None:
+            return None, None
+        dead, ping = ka.dead_at(0.0), ka.next_ping(0.0)
+        assert dead is not None and ping is not None
+        return ka.ping_interval, (dead - ping) if dead > ping else dead
+
+    @classmethod
+    def from_config(cls, config: Any, **overrides: Any) -> GatewaySettings:
+        """Settings from a :class:`wssim.config.Config` (gateways.*, backplane.replay, live.*)."""
+        gw, live = config.gateways, config.live
+        sq, adm = gw.send_queue, gw.admission
+        values: dict[str, Any] = dict(
+            host=live.host,
+            secret=live.secret,
+            max_message_size=int(live.max_message_size),
+            ping_interval=gw.keepalive.ping_interval,
+            ping_timeout=gw.keepalive.timeout,
+            max_connections=adm.max_connections,
+            handshake_rate=adm.handshake_rate,
+            retry_after=adm.retry_after,
+            queue_policy=sq.overflow,
+            queue_limit=sq.limit,
+            queue_limit_bytes=sq.limit_bytes,
+            credit=sq.credit,
+            gap_notice=sq.gap_notice,
+            max_per_resume=config.backplane.replay.max_per_resume,
+            drain_timeout=gw.drain_timeout,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+class Client:
+    """Per-connection state, kept small: idle connections are most of the fleet."""
+
+    __slots__ = ("gaps", "queue", "resuming", "rooms", "stalled", "subject", "writer", "ws")
+
+    def __init__(self, ws: ServerConnection, subject: str) -> None:
+        self.ws = ws
+        self.subject = subject
+        self.rooms: set[str] = set()
+        self.queue: SendQueue | None = None  # created on first backpressure
+        self.writer: asyncio.Task[None] | None = None
+        self.gaps: dict[str, int] | None = None  # room -> drops not yet announced
+        self.resuming: dict[str, list[tuple[int, bytes]]] | None = (
+            None  # room -> live frames held during replay
+        )
+        self.stalled: list[Message] | None = None  # block policy: waiting for room in the queue
+
+
+@dataclass
+class _Bucket:
+    """Token bucket for the handshake rate limit."""
+
+    rate: float
+    tokens: float = 0.0
+    stamp: float = field(default_factory=time.monotonic)
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        burst = max(1.0, self.rate)
+        self.tokens = min(burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+def msg_frame(d: Delivery) -> bytes:
+    """The ``msg`` frame of a delivery, built once per backplane message (payload is a JSON object)."""
+    head = f'{{"op":"msg","room":{_dumps(d.room)},"offset":{d.offset},"epoch":{_dumps(d.epoch)}'
+    body = d.payload[1:]
+    return (head + ("," + body if body != "}" else "}")).encode()
+
+
+class Gateway:
+    """A gateway bound to one backplane; :meth:`start`, then :meth:`drain` or :meth:`stop`."""
+
+    def __init__(self, settings: GatewaySettings, backplane: Backplane) -> None:
+        self.settings = settings
+        self.backplane = backplane
+        self.metrics = GatewayMetrics(settings.gateway_id)
+        self.clients: set[Client] = set()
+        self.rooms: dict[str, set[Client]] = {}
+        self.server: Server | None = None
+        self.port = settings.port
+        self.draining = False
+        self._pending = 0  # handshakes accepted by process_request, handler not yet running
+        self._bucket = _Bucket(settings.handshake_rate) if settings.handshake_rate else None
+        self._conflate = settings.queue_policy == "conflate"
+        self._credit = settings.queue_policy == "credit"
+        self._block = settings.queue_policy == "block"
+        self._sampler: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._publish_seq = 0
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.backplane.start()
+        ping_interval, ping_timeout = self.settings.keepalive()
+        self.server = await serve(
+            self._handler,
+            self.settings.host,
+            self.settings.port,
+            process_request=self._process_request,
+            compression=None,
+            max_size=self.settings.max_message_size,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            write_limit=self.settings.write_limit,
+            close_timeout=self.settings.close_timeout,
+            max_queue=16,
+        )
+        self.port = self.server.sockets[0].getsockname()[1]
+        self._sampler = asyncio.get_running_loop().create_task(self._sample())
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Refuse new upgrades (503), close every connection with 1001, then stop."""
+        self.draining = True
+        timeout = self.settings.drain_timeout if timeout is None else timeout
+        closes = [c.ws.close(protocol.CLOSE_GOING_AWAY, "draining") for c in list(self.clients)]
+        if closes:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*closes, return_exceptions=True), timeout)
+        await self.stop()
+
+    async def stop(self) -> None:
+        self.draining = True
+        if self._sampler is not None:
+            self._sampler.cancel()
+            self._sampler = None
+        if self.server is not None:
+            self.server.close(close_connections=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.server.wait_closed(), self.settings.close_timeout + 1)
+            self.server = None
+        for task in list(self._tasks):
+            task.cancel()
+        await self.backplane.close()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _sample(self) -> None:
+        m = self.metrics
+        while True:
+            await asyncio.sleep(self.settings.sample_interval)
+            queued = 0
+            for c in self.clients:
+                q = c.queue
+                depth = q.depth if q is not None else 0
+                queued += depth
+                m.observe_depth(depth)
+            m.queued_messages = queued
+            m.snapshot()  # tracks the memory peak
+
+    # ---- HTTP side: auth, admission, metrics, snapshots -------------------------------------
+    def _reply(
+        self, conn: ServerConnection, status: HTTPStatus, body: str, content_type: str | None = None
+    ) -> Response:
+        response = conn.respond(status, body)
+        if content_type:
+            response.headers["Content-Type"] = content_type
+        return response
+
+    async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == protocol.METRICS_PATH:
+            return self._reply(
+                conn, HTTPStatus.OK, self.metrics.render(), "text/plain; version=0.0.4; charset=utf-8"
+            )
+        if path == protocol.HEALTH_PATH:
+            if self.draining:
+                return self._reply(conn, HTTPStatus.SERVICE_UNAVAILABLE, "draining\n")
+            return self._reply(conn, HTTPStatus.OK, "ok\n")
+        if path.startswith(protocol.SNAPSHOT_PREFIX):
+            return await self._snapshot(conn, path[len(protocol.SNAPSHOT_PREFIX) :])
+        if path != protocol.WS_PATH:
+            return self._reply(conn, HTTPStatus.NOT_FOUND, f"no such path {path}; WebSocket is at /ws\n")
+        try:
+            subject = verify_token(self.settings.secret, extract_token(request.path, request.headers))
+        except AuthError as exc:
+            self.metrics.rejected_unauthorized += 1
+            response = self._reply(conn, HTTPStatus.UNAUTHORIZED, f"{exc.reason}: {exc}\n")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="wssim"'
+            return response
+        s = self.settings
+        full = s.max_connections is not None and len(self.clients) + self._pending >= s.max_connections
+        if self.draining or full:
+            self.metrics.rejected_capacity += 1
+            return self._unavailable(conn, "draining" if self.draining else "at max_connections")
+        if self._bucket is not None and not self._bucket.take():
+            self.metrics.rejected_rate += 1
+            return self._unavailable(conn, "handshake rate limit")
+        conn.subject = subject  # type: ignore[attr-defined]
+        self._pending += 1
+        return None
+
+    def _unavailable(self, conn: ServerConnection, why: str) -> Response:
+        response = self._reply(conn, HTTPStatus.SERVICE_UNAVAILABLE, f"over capacity: {why}\n")
+        response.headers["Retry-After"] = str(max(1, round(self.settings.retry_after)))
+        return response
+
+    async def _snapshot(self, conn: ServerConnection, room: str) -> Response:
+        try:
+            epoch, offset = await self.backplane.head(room)
+            state = None
+            if offset and self.backplane.durable:
+                last = await self.backplane.history(room, offset - 1, 1)
+                state = json.loads(last[0].payload) if last else None
+        except Exception as exc:  # backplane down or bad room name
+            return self._reply(conn, HTTPStatus.SERVICE_UNAVAILABLE, f"snapshot unavailable: {exc}\n")
+        body = json.dumps({"room": room, "epoch": epoch, "offset": offset, "state": state})
+        return self._reply(conn, HTTPStatus.OK, body, "application/json")
+
+    # ---- WebSocket side ---------------------------------------------------------------------
+    async def _handler(self, ws: ServerConnection) -> None:
+        self._pending -= 1
+        client = Client(ws, getattr(ws, "subject", ""))
+        self.clients.add(client)
+        m = self.metrics
+        m.handshakes += 1
+        m.connected(1)
+        try:
+            async for data in ws:
+                try:
+                    frame = protocol.decode(data, allowed=protocol.CLIENT_OPS)
+                except protocol.ProtocolError as exc:
+                    m.protocol_errors += 1
+                    await ws.send(protocol.encode(protocol.error(str(exc))))
+                    continue
+                op = frame["op"]
+                if op == "publish":
+                    await self._publish(client, frame)
+                elif op == "subscribe":
+                    await self._subscribe(client, frame["rooms"], frame.get("resume") or {})
+                elif op == "unsubscribe":
+                    await self._leave(client, frame["rooms"])
+                elif op == "ack":
+                    self._ack(client, frame["n"])
+        except ConnectionClosed:
+            pass
+        finally:
+            self.clients.discard(client)
+            m.connected(-1)
+            await self._leave(client, list(client.rooms))
+            if client.queue is not None:
+                m.queued_messages -= client.queue.depth
+                client.queue.close()
+            if client.writer is not None:
+                client.writer.cancel()
+
+    async def _publish(self, client: Client, frame: dict[str, Any]) -> None:
+        self._publish_seq += 1
+        payload: dict[str, Any] = {
+            "id": frame.get("id") or f"{client.subject}-{self.settings.gateway_id}-{self._publish_seq}",
+            "ts": frame.get("ts") if frame.get("ts") is not None else time.time(),
+            "body": frame["body"],
+        }
+        if frame.get("key") is not None:
+            payload["key"] = str(frame["key"])
+        try:
+            await self.backplane.publish(frame["room"], protocol.encode(payload))
+        except Exception as exc:
+            await client.ws.send(protocol.encode(protocol.error(f"publish failed: {exc}")))
+            return
+        self.metrics.messages_published += 1
+
+    async def _subscribe(self, client: Client, rooms: list[str], resume: dict[str, Any]) -> None:
+        for room in rooms:
+            cursor = resume.get(room)
+            if cursor is not None:
+                if client.resuming is None:
+                    client.resuming = {}
+                client.resuming[room] = []  # hold live frames of this room until the replay is out
+            if room not in client.rooms:
+                client.rooms.add(room)
+                members = self.rooms.get(room)
+                if members is None:
+                    members = self.rooms[room] = set()
+                    members.add(client)
+                    try:
+                        await self.backplane.subscribe(room, self._on_delivery)
+                    except Exception as exc:
+                        await self._leave(client, [room])
+                        await client.ws.send(protocol.encode(protocol.error(f"subscribe {room}: {exc}")))
+                        continue
+                else:
+                    members.add(client)
+            try:
+                epoch, head = await self.backplane.head(room)
+            except Exception as exc:
+                await client.ws.send(protocol.encode(protocol.error(f"subscribe {room}: {exc}")))
+                continue
+            await client.ws.send(protocol.encode(protocol.subscribed(room, epoch, head)))
+            if cursor is not None:
+                await self._resume(client, room, cursor, epoch, head)
+
+    async def _resume(self, client: Client, room: str, cursor: dict[str, Any], epoch: str, head: int) -> None:
+        """All or nothing: every message after the cursor from the backplane's history, or resync."""
+        m = self.metrics
+        m.resume_attempts += 1
+        items = await self._replay_items(room, cursor["epoch"], cursor["offset"], epoch, head)
+        ws = client.ws
+        held = client.resuming.pop(room, []) if client.resuming else []
+        if client.resuming is not None and not client.resuming:
+            client.resuming = None
+        if items is None:
+            m.replay_misses += 1
+            m.resyncs += 1
+            await ws.send(protocol.encode(protocol.resync(room)))
+            last = -1
+        else:
+            m.replay_hits += 1
+            m.messages_replayed += len(items)
+            for d in items:
+                await ws.send(msg_frame(d), text=True)
+            await ws.send(protocol.encode(protocol.resumed(room, len(items))))
+            last = items[-1].offset if items else cursor["offset"]
+        for offset, data in held:  # live frames that arrived during the replay, minus the overlap
+            if offset > last:
+                self._send(client, room, offset, data, None)
+
+    async def _replay_items(
+        self, room: str, c_epoch: str, c_offset: int, epoch: str, head: int
+    ) -> list[Delivery] | None:
+        if c_epoch != epoch and not (c_epoch == "" and c_offset == 0):
+            return None  # another epoch (an empty one at offset 0 = "from the start, epoch unknown")
+        missed = head - c_offset
+        if missed == 0:
+            return []
+        if missed < 0 or not self.backplane.durable or not self.backplane.ordered:
+            return None
+        limit = self.settings.max_per_resume
+        if limit is not None and missed > limit:
+            return None
+        try:
+            items = await self.backplane.history(room, c_offset, missed)
+        except Exception:
+            log.exception("history of %s failed", room)
+            return None
+        if len(items) != missed or items[0].offset != c_offset + 1:
+            return None  # part of the gap fell out of the retention window
+        return items
+
+    async def _leave(self, client: Client, rooms: Iterable[str]) -> None:
+        for room in list(rooms):
+            client.rooms.discard(room)
+            members = self.rooms.get(room)
+            if members is None:
+                continue
+            members.discard(client)
+            if not members:
+                del self.rooms[room]
+                with contextlib.suppress(Exception):
+                    await self.backplane.unsubscribe(room)
+
+    # ---- fan-out ------------------------------------------------------------------------------
+    def _on_delivery(self, d: Delivery) -> None:
+        """Backplane callback: one frame built, written to every local member of the room."""
+        m = self.metrics
+        m.backplane_deliveries += 1
+        members = self.rooms.get(d.room)
+        if not members:
+            m.backplane_deliveries_discarded += 1
+            return
+        data = msg_frame(d)
+        key = None
+        if self._conflate:
+            k = json.loads(d.payload).get("key")
+            key = None if k is None else (d.room, k)
+        room, offset = d.room, d.offset
+        direct = not (self._credit or self._block)
+        delivered = 0
+        for c in members:
+            if c.resuming is not None and room in c.resuming:
+                c.resuming[room].append((offset, data))
+                continue
+            ws = c.ws
+            if direct and c.writer is None and not ws.paused:
+                # fast path, as websockets.broadcast(): no task, no await, no queue
+                if ws.protocol.state is OPEN:
+                    try:
+                        ws.protocol.send_text(data)
+                        ws.send_data()
+                        delivered += 1
+                    except Exception:
+                        continue
+                continue
+            self._send(c, room, offset, data, key)
+        m.deliveries_delivered += delivered
+
+    def _send(self, c: Client, room: str, offset: int, data: bytes, key: Any) -> None:
+        """Queue path: the shared SendQueue decides (accept, drop, conflate, disconnect, block)."""
+        ws = c.ws
+        if c.writer is None and not ws.paused and not (self._credit or self._block) and c.queue is None:
+            if ws.protocol.state is OPEN:
+                ws.protocol.send_text(data)
+                ws.send_data()
+                self.metrics.deliveries_delivered += 1
+            return
+        s, m = self.settings, self.metrics
+        q = c.queue
+        if q is None:
+            q = c.queue = SendQueue(
+                s.queue_policy, s.queue_limit, s.queue_limit_bytes, s.credit, s.gap_notice
+            )
+        msg = Message(offset, len(data), key, (room, data))
+        if c.stalled:
+            c.stalled.append(msg)
+            return
+        before = q.depth
+        res = q.offer(msg)
+        if res.blocked:
+            c.stalled = [msg]
+        else:
+            if res.dropped:
+                m.messages_dropped_overflow += len(res.dropped)
+                if s.gap_notice:
+                    gaps = c.gaps if c.gaps is not None else {}
+                    c.gaps = gaps
+                    for old in res.dropped:
+                        r = old.payload[0]
+                        gaps[r] = gaps.get(r, 0) + 1
+            m.messages_conflated += res.conflated
+            if res.disconnect:
+                self._disconnect_slow(c)
+                return
+        m.queued_messages += q.depth - before
+        if c.writer is None and q.can_send:
+            c.writer = asyncio.get_running_loop().create_task(self._write(c))
+
+    def _ack(self, c: Client, n: int) -> None:
+        if c.queue is None:
+            return
+        c.queue.ack(n)
+        if c.writer is None and c.queue.can_send:
+            c.writer = asyncio.get_running_loop().create_task(self._write(c))
+
+    def _disconnect_slow(self, c: Client) -> None:
+        """Disconnect policy: free the queue now, close 1008 so the client resumes from its cursor."""
+        self.metrics.slow_consumer_disconnects += 1
+        if c.queue is not None:
+            self.metrics.queued_messages -= c.queue.depth
+            c.queue.close()
+        if c.writer is not None:
+            c.writer.cancel()
+            c.writer = None
+        self.rooms_discard(c)
+        self._spawn(self._close_slow(c))
+
+    def rooms_discard(self, c: Client) -> None:
+        for room in c.rooms:
+            members = self.rooms.get(room)
+            if members is not None:
+                members.discard(c)
+
+    async def _close_slow(self, c: Client) -> None:
+        ws = c.ws
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                ws.close(protocol.CLOSE_POLICY, "slow consumer"), self.settings.close_timeout
+            )
+        if ws.state is not State.CLOSED:
+            ws.transport.abort()
+
+    async def _write(self, c: Client) -> None:
+        """Drain a backed-up connection's queue with flow control (``ws.send`` awaits the transport)."""
+        q = c.queue
+        assert q is not None
+        m = self.metrics
+        ws = c.ws
+        try:
+            while True:
+                if c.gaps:
+                    gaps, c.gaps = c.gaps, None
+                    q.take_gap()
+                    for room, n in gaps.items():
+                        m.gap_notices += 1
+                        await ws.send(protocol.encode(protocol.gap(room, n)))
+                msg = q.pop()
+                if msg is None:
+                    break
+                m.queued_messages -= 1
+                if c.stalled:  # block policy: room freed, move waiting messages in
+                    while c.stalled and not q.offer(c.stalled[0]).blocked:
+                        c.stalled.pop(0)
+                        m.queued_messages += 1
+                    if not c.stalled:
+                        c.stalled = None
+                await ws.send(msg.payload[1], text=True)
+                m.deliveries_delivered += 1
+        except ConnectionClosed:
+            pass
+        finally:
+            c.writer = None
+        if q.depth == 0 and not c.gaps and not self._credit and not self._block:
+            c.queue = None  # healthy again: back to the direct path, no per-connection objects
+
+
+async def run_gateway(settings: GatewaySettings, backplane: Backplane, gc_tuning: bool = True) -> None:
+    """Serve until SIGTERM/SIGINT, then drain (close 1001) and return."""
+    gateway = Gateway(settings, backplane)
+    await gateway.start()
+    if gc_tuning:
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"gateway {settings.gateway_id} listening on ws://{settings.host}:{gateway.port}/ws", flush=True)
+    await stop.wait()
+    await gateway.drain()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m reference_impl.gateway", description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--host", default=None)
+    p.add_argument("--id", dest="gateway_id", default=None, help="gateway id used in metric labels")
+    p.add_argument("--backplane", default=None, help="in_memory|redis_pubsub|redis_streams|nats|jetstream")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    p.add_argument("--nats-url", default="nats://127.0.0.1:4222")
+    p.add_argument("--namespace", default="wssim", help="prefix of the backplane's keys/subjects/streams")
+    p.add_argument("--config", default=None, help="scenario YAML (or built-in name) to take settings from")
+    p.add_argument("--set", dest="overrides", action="append", default=[], help="config override path=value")
+    p.add_argument("--no-gc-tuning", action="store_true", help="skip gc.freeze() and higher thresholds")
+    p.add_argument("--log-level", default="WARNING")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    overrides: dict[str, Any] = {"port": args.port}
+    if args.gateway_id:
+        overrides["gateway_id"] = args.gateway_id
+    if args.host:
+        overrides["host"] = args.host
+    kind, max_messages, max_age = args.backplane or "in_memory", 1000, None
+    if args.config:
+        from wssim.config import load_config
+
+        config = load_config(args.config, args.overrides or None)
+        settings = GatewaySettings.from_config(config, **overrides)
+        kind = args.backplane or config.backplane.kind
+        max_messages, max_age = config.backplane.replay.max_messages, config.backplane.replay.max_age
+    else:
+        known = {f.name for f in fields(GatewaySettings)}
+        settings = GatewaySettings(**{k: v for k, v in overrides.items() if k in known})
+    url = args.nats_url if kind in ("nats", "nats_core", "jetstream") else args.redis_url
+    backplane = make_backplane(
+        kind, url, namespace=args.namespace, max_messages=max_messages, max_age=max_age
+    )
+    asyncio.run(run_gateway(settings, backplane, gc_tuning=not args.no_gc_tuning))
+
+
+if __name__ == "__main__":
+    main()
