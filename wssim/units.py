@@ -8,6 +8,7 @@ numbers, which validate back to the same values, so a dumped config reloads iden
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from typing import Annotated, Any
@@ -66,31 +67,56 @@ BYTES_PATTERN = r"^\s*[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*(B|KB|MB|GB|TB|Ki
 RATE_PATTERN = r"^\s*[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*(/\s*(\d+(\.\d*)?)?\s*(ms|s|min|h|d))?\s*$"
 
 
+_NOUNS = {"duration": "duration", "byte_size": "size", "rate": "rate"}
+
+
 def _err(kind: str, value: Any, help_text: str, reason: str = "") -> PydanticCustomError:
     shown = repr(value) if not isinstance(value, str) else f"`{value}`"
-    detail = f" ({reason})" if reason else ""
-    return PydanticCustomError(kind, "{msg}", {"msg": f"{shown} is not {help_text}{detail}"})
+    detail = f": {reason}" if reason else ""
+    example = help_text.removeprefix("a duration such as ").removeprefix("a size such as ")
+    example = example.removeprefix("a rate such as ")
+    end = " " if detail.endswith("?") else ". "
+    msg = f"{shown} is not a valid {_NOUNS[kind]}{detail}{end}Write it like {example}"
+    return PydanticCustomError(kind, "{msg}", {"msg": msg})
 
 
 def _close_unit(unit: str, units: dict[str, Any]) -> str:
     lowered = {u.lower(): u for u in units}
     if unit.lower() in lowered:
-        return f"units are case-sensitive: did you mean `{lowered[unit.lower()]}`?"
-    if unit in ("m", "mn", "mins", "minute", "minutes"):
-        return "did you mean `min`? (`m` is ambiguous)"
-    aliases = {"sec": "s", "secs": "s", "second": "s", "seconds": "s", "hr": "h", "hours": "h", "hour": "h"}
-    if unit in aliases:
-        return f"did you mean `{aliases[unit]}`?"
-    return f"unknown unit `{unit}`"
+        return f"units are case-sensitive, did you mean `{lowered[unit.lower()]}`?"
+    if unit == "m":
+        return "`m` is ambiguous, did you mean `min`?"
+    aliases = {
+        "sec": "s",
+        "secs": "s",
+        "second": "s",
+        "seconds": "s",
+        "mins": "min",
+        "minute": "min",
+        "minutes": "min",
+        "hr": "h",
+        "hrs": "h",
+        "hour": "h",
+        "hours": "h",
+        "day": "d",
+        "days": "d",
+        "bytes": "B",
+        "b": "B",
+    }
+    if aliases.get(unit) in units:
+        return f"unknown unit `{unit}`, did you mean `{aliases[unit]}`?"
+    close = difflib.get_close_matches(unit, list(units), n=1, cutoff=0.6)
+    return f"unknown unit `{unit}`" + (f", did you mean `{close[0]}`?" if close else "")
 
 
 def _check_number(value: Any, kind: str, help_text: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _err(kind, value, help_text, f"got {type(value).__name__}")
+        got = "true/false" if isinstance(value, bool) else f"got {type(value).__name__}"
+        raise _err(kind, value, help_text, got)
     if not math.isfinite(value):
         raise _err(kind, value, help_text, "must be finite")
     if value < 0:
-        raise _err(kind, value, help_text, "must not be negative")
+        raise _err(kind, value, help_text, "it must not be negative")
     return float(value)
 
 
