@@ -1,0 +1,452 @@
+"""The ``wssim`` command line (typer + rich).
+
+Exit codes: 0 success; 1 some runs failed, or an unexpected error (one line; ``--debug`` shows the
+traceback); 2 a bad config or bad arguments (one paragraph, nothing written); 130 interrupted (finished
+runs are kept: continue with ``--resume DIR``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="wssim",
+    help="Simulate a WebSocket fleet: sweeps of configs, reports, and a cross-check against a live run.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+out_console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+_state = {"debug": False}
+
+ConfigArg = Annotated[
+    str, typer.Argument(help="A config YAML path or a built-in scenario name.", show_default=False)
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a config value: PATH=VALUE, e.g. clients.count=5000 (repeatable).",
+        show_default=False,
+    ),
+]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")]
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(message.rstrip() + "\n")
+    sys.stderr.flush()
+    raise typer.Exit(code)
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a bad config into one paragraph + exit 2, an unexpected error into one line + exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from wssim.errors import ConfigError
+        from wssim.sweep import SweepError
+
+        if kwargs.get("debug"):
+            _state["debug"] = True
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except (ConfigError, SweepError) as exc:
+            _fail(exc.message, 2)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:
+            if _state["debug"]:
+                traceback.print_exc()
+            hint = "" if _state["debug"] else " (run with --debug for the traceback)"
+            _fail(f"error: {type(exc).__name__}: {exc}{hint}", 1)
+
+    return wrapper
+
+
+@app.callback()
+def main(debug: DebugOpt = False) -> None:
+    """Simulate a WebSocket fleet: sweeps of configs, reports, and a cross-check against a live run."""
+    _state["debug"] = debug or bool(os.environ.get("WSSIM_DEBUG"))
+
+
+# ------------------------------------------------------------------------------------------------- run
+
+
+@app.command("run")
+@guarded
+def run_cmd(
+    config: ConfigArg,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Output folder (default: runs/NAME-YYYYmmdd-HHMMSS). Must be new or empty.",
+            show_default=False,
+        ),
+    ] = None,
+    set_: SetOpt = None,
+    replications: Annotated[
+        int | None,
+        typer.Option(min=1, help="Replications per sweep point (default: the config's).", show_default=False),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default: one per core).", show_default=False)
+    ] = None,
+    executor: Annotated[
+        str, typer.Option(help="Where runs execute: local (process pool) or dask.")
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address, tcp://HOST:PORT (default: a private local cluster).",
+            show_default=False,
+        ),
+    ] = None,
+    engine: Annotated[
+        str, typer.Option(help="sim (the simulator) or live (the reference implementation).")
+    ] = "sim",
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="Continue an earlier run in this folder: runs already in its summary.csv are skipped.",
+            show_default=False,
+        ),
+    ] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Do not write report.html.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no table.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run every sweep point × replication of CONFIG and write the results to a folder."""
+    from wssim.config import load_config
+    from wssim.executors import EXECUTORS
+    from wssim.sweep import ENGINES, SweepError, default_out, plan, run
+
+    if executor not in EXECUTORS:
+        raise SweepError(f"--executor must be one of {', '.join(EXECUTORS)}, not `{executor}`")
+    if engine not in ENGINES and ":" not in engine:
+        raise SweepError(f"--engine must be one of {', '.join(ENGINES)}, not `{engine}`")
+    if scheduler and executor != "dask":
+        raise SweepError("--scheduler needs --executor dask")
+    if out is not None and resume is not None and out.resolve() != resume.resolve():
+        raise SweepError("give either --out or --resume, not both (--resume writes into its own folder)")
+    cfg = load_config(config, set_ or None)
+    plan(cfg)  # a sweep that cannot expand is a config error: report it before any folder exists
+    target = resume if resume is not None else (out or default_out(cfg.name))
+    try:
+        results = run(
+            cfg,
+            replications=replications,
+            workers=workers,
+            executor=executor,
+            engine=engine,
+            out=None if resume is not None else target,
+            resume=resume,
+            progress=not quiet,
+            scheduler=scheduler,
+            report=not no_report,
+            console=err_console,
+        )
+    except KeyboardInterrupt:
+        kept = _count_rows(target / "summary.csv")
+        _fail(
+            f"interrupted: {kept} finished run(s) kept in {target}. Continue with:\n"
+            f"  wssim run {config} --resume {target}",
+            130,
+        )
+        return
+    if not quiet:
+        print_aggregate(results)
+    out_console.print(
+        f"Results in [bold]{target}[/bold]" + ("" if no_report else f"  (open {target / 'report.html'})")
+    )
+    if results.failures:
+        err_console.print(f"[bold red]{len(results.failures)} run(s) failed:[/bold red]")
+        for f in results.failures:
+            params = ", ".join(f"{k}={v}" for k, v in f["params"].items()) or "no sweep parameters"
+            sys.stderr.write(
+                f"  point {f['point']} replication {f['replication']} ({params}): {f['error']}\n"
+            )
+        sys.stderr.write(f"Re-run the failed ones with: wssim run {config} --resume {target}\n")
+        raise typer.Exit(1)
+
+
+def _count_rows(path: Path) -> int:
+    try:
+        return max(0, len(path.read_text(encoding="utf-8").splitlines()) - 1)
+    except OSError:
+        return 0
+
+
+def print_aggregate(results: Any, console: Console | None = None, max_points: int = 8) -> None:
+    """A rich table of the key metrics (mean ± 95% CI half-width) at each sweep point."""
+    from wssim.report import KEY_METRICS, human, point_label, unit_of, varying_metrics
+
+    console = console or out_console
+    agg = results.aggregate()
+    if agg.empty:
+        console.print("No finished runs.")
+        return
+    half = next(c for c in agg.columns if c.endswith("_half_width"))
+    points = sorted(agg["point"].unique())[:max_points]
+    means = agg.set_index(["metric", "point"])
+    present = [
+        m for m in KEY_METRICS if m in results.metrics and agg[agg["metric"] == m]["mean"].notna().any()
+    ]
+    metrics = present + [m for m in varying_metrics(results) if m not in present]
+    n = int(results.summary.groupby("point")["replication"].nunique().max())
+    title = f"{results.config.get('name', '')}: mean ± 95% CI over {n} replication{'s' * (n != 1)}"
+    table = Table(title=title, title_style="bold", header_style="bold cyan", show_lines=False)
+    table.add_column("metric", style="bold")
+    for p in points:
+        table.add_column(point_label(results, p, short=True) if results.params else "value", justify="right")
+    for m in metrics:
+        cells = []
+        unit = unit_of(m)
+        for p in points:
+            r = means.loc[(m, p)]
+            text = human(r["mean"], unit)
+            if not math.isnan(float(r[half])) and float(r[half]) > 0:
+                text += f" ± {human(r[half], unit)}"
+            cells.append(text)
+        table.add_row(m, *cells)
+    console.print(table)
+    if agg["point"].nunique() > max_points:
+        console.print(f"(first {max_points} of {agg['point'].nunique()} points; all are in aggregate.csv)")
+
+
+# ------------------------------------------------------------------------------------------ the others
+
+
+@app.command()
+@guarded
+def validate(config: ConfigArg, set_: SetOpt = None, debug: DebugOpt = False) -> None:
+    """Check CONFIG against the schema; print what it would run."""
+    from wssim.config import load_config
+    from wssim.sweep import plan, sweep_params
+
+    cfg = load_config(config, set_ or None)
+    runs = plan(cfg)
+    points = len({r.point for r in runs})
+    params = sweep_params(runs)
+    swept = f", sweeping {', '.join(params)}" if params else ""
+    out_console.print(
+        f"[green]✓[/green] {config} is valid: [bold]{cfg.name}[/bold], {points} point{'s' * (points != 1)} × "
+        f"{cfg.replications} replication{'s' * (cfg.replications != 1)} = "
+        f"{len(runs)} run{'s' * (len(runs) != 1)}"
+        f" of {cfg.duration:g} s simulated time{swept}."
+    )
+
+
+@app.command()
+@guarded
+def schema(
+    out: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of standard output.", show_default=False)
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the JSON Schema of config files (for editor completion and checks)."""
+    from wssim.docgen import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        out_console.print(f"JSON Schema written to {out}")
+
+
+@app.command()
+@guarded
+def scenarios(debug: DebugOpt = False) -> None:
+    """List the built-in scenarios (run one with `wssim run NAME`)."""
+    import yaml
+
+    from wssim.config import SCENARIO_DIR
+
+    table = Table(title="Built-in scenarios", title_style="bold", header_style="bold cyan", show_lines=True)
+    table.add_column("name", style="bold green", no_wrap=True)
+    table.add_column("description")
+    for path in sorted(SCENARIO_DIR.glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            data = {}
+        description = " ".join(str(data.get("description", "") if isinstance(data, dict) else "").split())
+        table.add_row(path.stem, description)
+    out_console.print(table)
+
+
+@app.command()
+@guarded
+def report(
+    directory: Annotated[
+        Path, typer.Argument(help="The output folder of a `wssim run`.", show_default=False)
+    ],
+    debug: DebugOpt = False,
+) -> None:
+    """Rebuild DIR/report.html from the files saved in DIR."""
+    from wssim.report import rebuild
+
+    path = rebuild(directory)
+    out_console.print(f"Report written to [bold]{path}[/bold]")
+
+
+@app.command()
+@guarded
+def crosscheck(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    replications: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Simulator replications per point (default: the config's).", show_default=False
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Simulator worker processes.", show_default=False)
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Also write sim/, live/ and crosscheck.csv to this folder.", show_default=False),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any metric differs.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run CONFIG on the simulator and on the live reference implementation; compare them metric by metric."""
+    from wssim.config import load_config
+    from wssim.crosscheck import crosscheck as do_crosscheck
+    from wssim.report import human
+    from wssim.sweep import SweepError
+
+    cfg = load_config(config, set_ or None)
+    if out is not None and out.exists() and any(out.iterdir()):
+        raise SweepError(f"{out} exists and is not empty: choose a new --out folder")
+    table = do_crosscheck(cfg, replications=replications, workers=workers, out=out, console=err_console)
+    styles = {"agrees": "green", "close": "yellow", "differs": "bold red", "n/a": "dim"}
+    several = table["point"].nunique() > 1
+    t = Table(title=f"{cfg.name}: simulator vs live", title_style="bold", header_style="bold cyan")
+    if several:
+        t.add_column("point", justify="right")
+    for col, just in (
+        ("metric", "left"),
+        ("sim mean ± 95% CI", "right"),
+        ("live", "right"),
+        ("agreement", "left"),
+    ):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in table.itertuples(index=False):
+        sim = human(r.sim_mean, r.unit)
+        if not math.isnan(r.sim_ci95_half_width):
+            sim += f" ± {human(r.sim_ci95_half_width, r.unit)}"
+        style = styles.get(r.agreement, "")
+        cells = [r.metric, sim, human(r.live, r.unit), f"[{style}]{r.agreement}[/{style}]"]
+        t.add_row(*([str(r.point)] if several else []), *cells)
+    out_console.print(t)
+    out_console.print(
+        "agrees: the live value is inside the simulator's 95% prediction interval for one run; "
+        "close: within 10% of the simulator mean."
+    )
+    if strict and (table["agreement"] == "differs").any():
+        raise typer.Exit(1)
+
+
+@app.command()
+@guarded
+def docs(
+    out: Annotated[Path, typer.Option(help="The docs folder to write reference pages into.")] = Path("docs"),
+    debug: DebugOpt = False,
+) -> None:
+    """Regenerate the reference pages: reference/config.md (schema) and reference/cli.md (this CLI)."""
+    from wssim.docgen import render_config_markdown
+
+    ref = out / "reference"
+    ref.mkdir(parents=True, exist_ok=True)
+    (ref / "config.md").write_text(render_config_markdown(), encoding="utf-8")
+    (ref / "cli.md").write_text(cli_markdown(), encoding="utf-8")
+    out_console.print(f"Wrote {ref / 'config.md'} and {ref / 'cli.md'}")
+
+
+# ---------------------------------------------------------------------------------------- reference doc
+
+
+def cli_markdown() -> str:
+    """The CLI reference page, generated from the commands and their options."""
+    import click
+
+    root = typer.main.get_command(app)
+    assert isinstance(root, click.Group)
+    lines = [
+        "# CLI reference",
+        "",
+        "<!-- Generated by `wssim docs` from the command definitions in wssim/cli.py; do not edit. -->",
+        "",
+        "```",
+        "wssim [--debug] COMMAND [ARGS]...",
+        "```",
+        "",
+        (root.help or "").strip(),
+        "",
+        "`--debug` (before or after the command) prints the traceback of an unexpected error.",
+        "",
+        "Exit codes: **0** success; **1** some runs failed, or an unexpected error; **2** a bad config or",
+        "bad arguments (one paragraph on stderr, nothing written); **130** interrupted (finished runs kept).",
+        "",
+    ]
+    for name, cmd in root.commands.items():
+        ctx = click.Context(cmd, info_name=name, parent=click.Context(root, info_name="wssim"))
+        usage = " ".join(cmd.collect_usage_pieces(ctx))
+        lines += [
+            f"## `wssim {name}`",
+            "",
+            (cmd.help or "").strip(),
+            "",
+            "```",
+            f"wssim {name} {usage}",
+            "```",
+            "",
+        ]
+        args = [p for p in cmd.params if isinstance(p, click.Argument)]
+        opts = [p for p in cmd.params if isinstance(p, click.Option) and p.name not in ("help", "debug")]
+        if args or opts:
+            lines += ["| argument / option | meaning | default |", "|---|---|---|"]
+        for p in args:
+            lines.append(f"| `{p.human_readable_name}` | {getattr(p, 'help', '') or ''} | required |")
+        for p in opts:
+            flags = ", ".join(f"`{o}`" for o in p.opts)
+            if not p.is_flag:
+                flags += f" `{p.make_metavar(ctx)}`" if _metavar_ok(p, ctx) else ""
+            default = "" if p.default in (None, False) or p.is_flag else f"`{p.default}`"
+            lines.append(f"| {flags} | {(p.help or '').replace('|', '/')} | {default} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _metavar_ok(p: Any, ctx: Any) -> bool:
+    try:
+        p.make_metavar(ctx)
+        return True
+    except TypeError:  # pragma: no cover - older click
+        return False
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

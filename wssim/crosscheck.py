@@ -1,0 +1,122 @@
+"""Simulator against the live reference implementation, on the same config.
+
+The simulator runs ``replications`` times per sweep point; the live system runs once per point. A live
+value *agrees* when it falls inside the simulator's 95% prediction interval for one new run,
+``mean ± t(0.975, n-1) · std · sqrt(1 + 1/n)`` — the range a single further replication would land in
+95% of the time if the two engines were the same system. With one simulator replication there is no
+interval, and the relative difference is shown instead.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from wssim.sweep import KEY_COLUMNS, Results, confidence_interval, run
+
+COLUMNS = [
+    "point",
+    "metric",
+    "unit",
+    "sim_n",
+    "sim_mean",
+    "sim_ci95_half_width",
+    "sim_pi95_low",
+    "sim_pi95_high",
+    "live",
+    "relative_difference",
+    "agreement",
+]
+
+
+def prediction_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The interval one more draw falls in with probability ``confidence`` (NaN for fewer than 2 values)."""
+    values = values[~np.isnan(values)]
+    n = len(values)
+    if n < 2:
+        return math.nan, math.nan
+    mean, std = float(np.mean(values)), float(np.std(values, ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std * math.sqrt(1 + 1 / n)
+    return mean - half, mean + half
+
+
+def agreement(live: float, mean: float, low: float, high: float) -> str:
+    """``agrees`` (inside the prediction interval), ``close`` (within 10%), ``differs`` or ``n/a``."""
+    if math.isnan(live) and math.isnan(mean):
+        return "n/a"
+    if math.isnan(live) or math.isnan(mean):
+        return "differs"
+    if not math.isnan(low) and low - 1e-12 <= live <= high + 1e-12:
+        return "agrees"
+    if live == mean:
+        return "agrees"
+    rel = abs(live - mean) / max(abs(mean), abs(live), 1e-12)
+    return "close" if rel <= 0.10 else "differs"
+
+
+def compare(sim: Results, live: Results) -> pd.DataFrame:
+    """One row per (point, metric) measured by either engine."""
+    fixed = {*KEY_COLUMNS, *sim.params}
+    metrics = [m for m in sim.metrics if m in live.summary.columns and m not in fixed]
+    rows: list[list[Any]] = []
+    from wssim.metrics import METRICS
+
+    for point in sorted(sim.summary["point"].unique()):
+        s = sim.summary[sim.summary["point"] == point]
+        lv = live.summary[live.summary["point"] == point]
+        for m in metrics:
+            values = s[m].to_numpy(dtype=float)
+            mean, _, half = confidence_interval(values)
+            low, high = prediction_interval(values)
+            live_v = float(lv[m].iloc[0]) if len(lv) else math.nan
+            if (math.isnan(mean) and math.isnan(live_v)) or (mean == 0 and live_v == 0):
+                continue
+            rel = abs(live_v - mean) / max(abs(mean), 1e-12) if not math.isnan(live_v + mean) else math.nan
+            unit = METRICS[m].unit if m in METRICS else ""
+            rows.append(
+                [int(point), m, unit, int(s[m].notna().sum()), mean, half, low, high, live_v, rel,
+                 agreement(live_v, mean, low, high)]
+            )  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def crosscheck(
+    config: Any,
+    replications: int | None = None,
+    workers: int | None = None,
+    overrides: list[str] | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    console: Any = None,
+) -> pd.DataFrame:
+    """Run ``config`` on the simulator and live; return the comparison table (see :func:`compare`)."""
+    out_dir = Path(out) if out is not None else None
+    sim = run(
+        config,
+        replications=replications,
+        workers=workers,
+        engine="sim",
+        out=out_dir / "sim" if out_dir else None,
+        progress=progress,
+        overrides=overrides,
+        console=console,
+    )
+    live = run(
+        config,
+        replications=1,
+        executor="serial",
+        engine="live",
+        out=out_dir / "live" if out_dir else None,
+        progress=progress,
+        overrides=overrides,
+        console=console,
+    )
+    table = compare(sim, live)
+    if out_dir is not None:
+        table.to_csv(out_dir / "crosscheck.csv", index=False)
+    return table

@@ -1,0 +1,166 @@
+"""Where runs execute: one seam, :class:`concurrent.futures.Executor`.
+
+- ``local``  — a process pool on this machine (``workers`` processes, default: one per core);
+- ``dask``   — a Dask distributed cluster: ``scheduler="tcp://HOST:PORT"`` connects to a running one,
+  no address starts a private local cluster (worker processes on loopback);
+- ``serial`` — runs one after another in this process (debugging, and live runs, which own the machine).
+
+Results never depend on the choice: the sweep keys every run by (point, replication) and sorts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+EXECUTORS = ("local", "dask", "serial")
+
+# Set in pool workers: where per-run progress (simulated time done) is reported.
+_progress_queue: Any = None
+
+
+def default_workers() -> int:
+    """One worker per usable core."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def progress_queue() -> Any:
+    """The queue a pool worker reports run progress to, or None (Dask, serial)."""
+    return _progress_queue
+
+
+def _init_pool_worker(queue: Any) -> None:
+    """Pool worker start-up: Ctrl-C is the parent's business; remember the progress queue."""
+    global _progress_queue
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _progress_queue = queue
+
+
+class SerialExecutor(Executor):
+    """Runs each call at submit time, in this process."""
+
+    def __init__(self) -> None:
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        if self._shutdown:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._shutdown = True
+
+
+@dataclass
+class ExecutorHandle:
+    """An executor plus what the sweep needs around it: a description, a progress queue, teardown."""
+
+    executor: Executor
+    kind: str
+    workers: int
+    description: str
+    progress: Any = None  # a multiprocessing queue of (run key, fraction) from pool workers
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def abort(self) -> None:
+        """Stop now: cancel what has not started and stop the workers (used on Ctrl-C)."""
+        if isinstance(self.executor, ProcessPoolExecutor):
+            processes = list((getattr(self.executor, "_processes", None) or {}).values())
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            for proc in processes:
+                with contextlib.suppress(Exception):
+                    proc.terminate()
+            for proc in processes:
+                with contextlib.suppress(Exception):
+                    proc.join(timeout=5)
+        else:
+            with contextlib.suppress(Exception):
+                self.executor.shutdown(wait=False, cancel_futures=True)
+        self.close()
+
+    def close(self) -> None:
+        """Release the executor and anything started for it (a local Dask cluster, the queue)."""
+        with contextlib.suppress(Exception):
+            self.executor.shutdown(wait=True)
+        while self._closers:
+            with contextlib.suppress(Exception):
+                self._closers.pop()()
+
+    def __enter__(self) -> ExecutorHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_executor(
+    kind: str = "local", workers: int | None = None, scheduler: str | None = None
+) -> ExecutorHandle:
+    """Create the executor for ``kind`` (see :data:`EXECUTORS`)."""
+    if kind not in EXECUTORS:
+        raise ValueError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
+    if workers is not None and workers < 1:
+        raise ValueError("workers must be at least 1")
+    if kind == "serial":
+        return ExecutorHandle(SerialExecutor(), "serial", 1, "serial (this process)")
+    if kind == "local":
+        n = workers or default_workers()
+        ctx = multiprocessing.get_context(
+            "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+        )
+        queue = ctx.Queue()
+        pool = ProcessPoolExecutor(
+            max_workers=n, mp_context=ctx, initializer=_init_pool_worker, initargs=(queue,)
+        )
+        # Start every worker now, before any progress-display thread exists in this process.
+        pool.submit(int).result()
+        handle = ExecutorHandle(pool, "local", n, f"local process pool, {n} worker{'s' * (n != 1)}", queue)
+        handle._closers.append(queue.close)
+        return handle
+    return _dask_executor(workers, scheduler)
+
+
+def _dask_executor(workers: int | None, scheduler: str | None) -> ExecutorHandle:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - dask is a declared extra
+        raise RuntimeError("the dask executor needs dask[distributed]: pip install 'wssim[dask]'") from exc
+    closers: list[Callable[[], None]] = []
+    if scheduler:
+        client = Client(scheduler, timeout="20s")
+        n = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values()) or 1
+        description = f"Dask cluster at {scheduler} ({n} worker thread{'s' * (n != 1)})"
+    else:
+        n = workers or default_workers()
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=50,
+        )
+        client = Client(cluster)
+        closers.append(cluster.close)
+        description = f"local Dask cluster, {n} worker process{'es' * (n != 1)}"
+    closers.append(client.close)
+    handle = ExecutorHandle(client.get_executor(pure=False), "dask", n, description)
+    handle._closers.extend(closers)
+    return handle

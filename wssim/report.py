@@ -1,0 +1,556 @@
+"""The self-contained HTML report of a run (plotly.js embedded once, inline: it opens offline).
+
+Sections: a verdict per sweep point (OOM, lost messages, no convergence, failed runs); each metric that
+varies against each swept parameter, mean with 95% CI error bars; time series per run with fault markers;
+a summary table (mean ± CI half-width); the config as run. :func:`write_report` builds it from
+:class:`wssim.sweep.Results`, so ``wssim report DIR`` rebuilds it from the saved files.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import yaml
+
+from wssim.metrics import METRICS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from wssim.sweep import Results
+
+PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777", "#4b5563"]
+FONT = "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+MAX_METRIC_CHARTS = 16
+MAX_TRACES = 24
+
+# Time series: title, unit, how gateway labels combine into one line per run.
+SERIES: dict[str, tuple[str, str, str]] = {
+    "connections": ("Connections held by the fleet", "connections", "sum"),
+    "handshakes": ("Handshake rate", "handshakes/s", "sum"),
+    "reconnects": ("Reconnect rate", "reconnects/s", "sum"),
+    "memory_bytes": ("Memory of the fullest gateway", "bytes", "max"),
+    "send_queue_depth_p99": ("Send-queue depth, p99", "messages", "max"),
+    "deliveries": ("Deliveries to clients", "messages/s", "sum"),
+    "drops": ("Messages dropped by send queues", "messages/s", "sum"),
+    "backplane_deliveries": ("Backplane deliveries to gateways", "messages/s", "sum"),
+}
+KEY_METRICS = (
+    "connections_peak",
+    "peak_handshake_rate",
+    "herd_convergence_s",
+    "messages_lost",
+    "messages_dropped_overflow",
+    "gateway_memory_peak_bytes",
+    "gateway_oom_crashes",
+    "send_queue_depth_p99",
+    "latency_p99_s",
+    "replay_misses",
+    "fanout_waste_fraction",
+    "cost_per_month_usd",
+)
+CONVERGING_FAULTS = {"gateway_crash", "deploy", "remove_gateways"}
+
+
+# ------------------------------------------------------------------------------------------ formatting
+
+
+def unit_of(metric: str) -> str:
+    """The unit of a metric ("" if unknown)."""
+    return METRICS[metric].unit if metric in METRICS else ""
+
+
+def axis_title(name: str, unit: str) -> str:
+    return f"{name} ({unit})" if unit else name
+
+
+def human(value: Any, unit: str = "") -> str:
+    """A short human form of a value in its unit: 1.5 GiB, 250 ms, 12.5%, 1,234."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return html.escape(str(value))
+    if math.isnan(v):
+        return "–"
+    if math.isinf(v):
+        return "∞" if v > 0 else "-∞"
+    if unit == "bytes":
+        for div, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+            if abs(v) >= div:
+                return f"{v / div:.3g} {suffix}"
+        return f"{v:.0f} B"
+    if unit == "s":
+        if v != 0 and abs(v) < 1:
+            return f"{v * 1000:.3g} ms"
+        return f"{v:.3g} s" if abs(v) < 600 else f"{v / 60:.3g} min"
+    if unit == "fraction":
+        return f"{v * 100:.3g}%"
+    if unit == "USD/month":
+        return f"${v:,.0f}/mo"
+    if v.is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def point_label(results: Results, point: int, short: bool = False) -> str:
+    """``point 2: strategy=none, gateways.count=4`` (or just the values when ``short``)."""
+    if not results.params:
+        return "run" if not short else f"point {point}"
+    row = results.points().set_index("point").loc[point]
+    parts = [f"{p.split('.')[-1]}={_val(row[p])}" for p in results.params]
+    return ", ".join(parts) if short else f"point {point}: " + ", ".join(parts)
+
+
+def _val(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, float) and math.isnan(v):
+        return "none"
+    return str(v)
+
+
+def _layout(fig: go.Figure, title: str, xtitle: str, ytitle: str, unit: str = "") -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
+        template="plotly_white",
+        font={"family": FONT, "size": 12, "color": "#1f2937"},
+        margin={"l": 64, "r": 20, "t": 48, "b": 52},
+        height=360,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0, "font": {"size": 11}},
+        hovermode="closest",
+    )
+    fig.update_xaxes(title_text=xtitle, showline=True, linecolor="#d1d5db", gridcolor="#f1f5f9")
+    fig.update_yaxes(
+        title_text=ytitle, showline=True, linecolor="#d1d5db", gridcolor="#eef2f7", rangemode="tozero"
+    )
+    if unit == "bytes":
+        fig.update_yaxes(tickformat=".3s", ticksuffix="B")
+    elif unit == "fraction":
+        fig.update_yaxes(tickformat=".0%")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------- figures
+
+
+def metric_figure(results: Results, metric: str, x: str | None = None, color: str | None = None) -> go.Figure:
+    """Mean and 95% CI of ``metric`` against sweep parameter ``x``, one line per value of the others."""
+    if metric not in results.summary.columns:
+        raise KeyError(f"unknown metric {metric!r}; choose one of {', '.join(results.metrics)}")
+    agg = results.aggregate([metric])
+    ci_low = next(c for c in agg.columns if c.startswith("ci") and c.endswith("_low"))
+    ci_high = next(c for c in agg.columns if c.startswith("ci") and c.endswith("_high"))
+    unit = unit_of(metric)
+    x = x or (results.params[0] if results.params else None)
+    if x is not None and x not in results.params:
+        raise KeyError(f"{x!r} is not a swept parameter; choose one of {', '.join(results.params)}")
+    fig = go.Figure()
+    if x is None:
+        agg = agg.assign(_x="all runs")
+        x_col, others = "_x", []
+    else:
+        x_col = x
+        others = [color] if color else [p for p in results.params if p != x]
+    groups = agg.groupby(others, sort=False, dropna=False) if others else [((), agg)]
+    for i, (key, sub) in enumerate(groups):
+        key = key if isinstance(key, tuple) else (key,)
+        name = ", ".join(f"{o.split('.')[-1]}={_val(k)}" for o, k in zip(others, key, strict=False)) or metric
+        mean = sub["mean"].to_numpy(dtype=float)
+        hi = np.nan_to_num(sub[ci_high].to_numpy(dtype=float) - mean, nan=0.0)
+        lo = np.nan_to_num(mean - sub[ci_low].to_numpy(dtype=float), nan=0.0)
+        colour = PALETTE[i % len(PALETTE)]
+        fig.add_trace(
+            go.Scatter(
+                x=[_val(v) for v in sub[x_col]],
+                y=mean,
+                mode="lines+markers",
+                name=name,
+                line={"color": colour, "width": 2},
+                marker={"size": 8},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": hi,
+                    "arrayminus": lo,
+                    "thickness": 1.5,
+                    "width": 6,
+                },
+                customdata=np.stack([sub["n"].to_numpy(), sub[ci_low], sub[ci_high]], axis=-1),
+                hovertemplate=f"%{{x}}<br>mean %{{y:.4g}} {unit}<br>95% CI [%{{customdata[1]:.4g}}, "
+                "%{customdata[2]:.4g}]<br>n = %{customdata[0]}<extra>" + html.escape(name) + "</extra>",
+            )
+        )
+    fig.update_xaxes(type="category")
+    title = f"{metric} vs {x}" if x else metric
+    _layout(fig, title, x or "", axis_title(metric, unit), unit)
+    fig.update_layout(showlegend=bool(others))
+    return fig
+
+
+def _combine(ts: pd.DataFrame, how: str) -> pd.DataFrame:
+    grouped = ts.groupby(["run", "point", "replication", "time"], sort=True)["value"]
+    return (grouped.max() if how == "max" else grouped.sum()).reset_index()
+
+
+def timeseries_figure(results: Results, series: str, runs: Sequence[str] | None = None) -> go.Figure:
+    """One time series for each run (gateway labels summed, or max for memory), with fault markers."""
+    title, unit, how = SERIES.get(series, (series, "", "sum"))
+    ts = results.timeseries[results.timeseries["series"] == series]
+    if runs is not None:
+        ts = ts[ts["run"].isin(list(runs))]
+    data = _combine(ts, how)
+    fig = go.Figure()
+    n_reps = data.groupby("point")["replication"].nunique().max() if len(data) else 0
+    for rid, sub in data.groupby("run", sort=True):
+        point, rep = int(sub["point"].iloc[0]), int(sub["replication"].iloc[0])
+        colour = PALETTE[point % len(PALETTE)]
+        label = point_label(results, point, short=True)
+        name = f"{label} · rep {rep}" if n_reps > 1 else label
+        fig.add_trace(
+            go.Scatter(
+                x=sub["time"],
+                y=sub["value"],
+                mode="lines",
+                name=name,
+                legendgroup=f"p{point}",
+                line={
+                    "color": colour,
+                    "width": 1.6 if rep == 0 else 1.0,
+                    "dash": "solid" if rep == 0 else "dot",
+                },
+                opacity=1.0 if rep == 0 else 0.55,
+                hovertemplate=f"t=%{{x:.0f}} s<br>%{{y:.4g}} {unit}<extra>{html.escape(str(rid))}</extra>",
+            )
+        )
+    shown = set(data["run"].unique()) if len(data) else set()
+    _add_markers(fig, results, shown)
+    _layout(fig, title, "simulated time (s)", axis_title(series, unit), unit)
+    fig.update_layout(height=380)
+    return fig
+
+
+def _add_markers(fig: go.Figure, results: Results, runs: set[str]) -> None:
+    marks = sorted(
+        {(float(t), str(label)) for rid, ms in results.markers.items() if rid in runs for t, label in ms}
+    )
+    for i, (t, label) in enumerate(marks[:20]):
+        fig.add_vline(x=t, line={"color": "#64748b", "width": 1, "dash": "dash"})
+        fig.add_annotation(
+            x=t,
+            y=1.0,
+            yref="paper",
+            text=html.escape(label),
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
+            yshift=-12 * (i % 3),
+            font={"size": 10, "color": "#475569"},
+            bgcolor="rgba(255,255,255,0.8)",
+        )
+
+
+# ------------------------------------------------------------------------------------------- sections
+
+
+def varying_metrics(results: Results, limit: int = MAX_METRIC_CHARTS) -> list[str]:
+    """Metrics whose mean differs between points (METRICS order), at most ``limit``."""
+    summary = results.summary
+    if summary.empty or summary["point"].nunique() < 2:
+        return []
+    means = summary.groupby("point")[
+        [m for m in results.metrics if pd.api.types.is_numeric_dtype(summary[m])]
+    ].mean()
+    varying = [m for m in means.columns if means[m].notna().any() and means[m].nunique(dropna=False) > 1]
+    key = [m for m in KEY_METRICS if m in varying]
+    return (key + [m for m in varying if m not in key])[:limit]
+
+
+def verdicts(results: Results) -> list[dict[str, Any]]:
+    """Per point: runs, OOM, lost messages, convergence, failures (each a short text and an ok flag)."""
+    summary = results.summary
+    faults = {f.get("kind") for f in (results.config.get("faults") or []) if isinstance(f, dict)}
+    expect_convergence = bool(faults & CONVERGING_FAULTS)
+    failed: dict[int, int] = {}
+    for f in results.failures:
+        failed[int(f["point"])] = failed.get(int(f["point"]), 0) + 1
+    points = sorted(set(summary["point"].astype(int)) | set(failed)) if len(summary) else sorted(failed)
+    rows = []
+    for point in points:
+        sub = summary[summary["point"] == point] if len(summary) else summary
+        n = len(sub)
+
+        def count(col: str, cond: Any, sub: pd.DataFrame = sub) -> int | None:
+            if col not in sub.columns or sub.empty:
+                return None
+            return int(cond(sub[col].astype(float)).sum())
+
+        oom = count("gateway_oom_crashes", lambda s: s > 0)
+        lost = count("messages_lost", lambda s: s > 0)
+        lost_mean = float(sub["messages_lost"].mean()) if "messages_lost" in sub.columns and n else math.nan
+        noconv = count("herd_convergence_s", lambda s: ~np.isfinite(s)) if expect_convergence else None
+        rows.append(
+            {
+                "point": point,
+                "label": point_label(results, point, short=True)
+                if point in set(summary.get("point", []))
+                else "",
+                "runs": n,
+                "failed": failed.get(point, 0),
+                "oom": oom,
+                "lost": lost,
+                "lost_mean": lost_mean,
+                "noconv": noconv,
+            }
+        )
+    return rows
+
+
+def _badge(ok: bool | None, text: str) -> str:
+    cls = "na" if ok is None else ("ok" if ok else "bad")
+    return f'<span class="badge {cls}">{html.escape(text)}</span>'
+
+
+def _verdict_table(results: Results) -> str:
+    rows = []
+    for v in verdicts(results):
+        n = v["runs"]
+        oom = (
+            _badge(None, "n/a")
+            if v["oom"] is None
+            else _badge(v["oom"] == 0, f"OOM in {v['oom']}/{n}" if v["oom"] else "no OOM")
+        )
+        if v["lost"] is None:
+            lost = _badge(None, "n/a")
+        elif v["lost"]:
+            lost = _badge(False, f"lost in {v['lost']}/{n} (mean {human(v['lost_mean'])})")
+        else:
+            lost = _badge(True, "none lost")
+        if v["noconv"] is None:
+            conv = _badge(None, "no crash")
+        else:
+            conv = _badge(
+                v["noconv"] == 0, f"no convergence in {v['noconv']}/{n}" if v["noconv"] else "converged"
+            )
+        fail = _badge(v["failed"] == 0, f"{v['failed']} failed" if v["failed"] else "all ran")
+        rows.append(
+            f"<tr><td class='num'>{v['point']}</td><td>{html.escape(v['label'])}</td><td class='num'>{n}</td>"
+            f"<td>{oom}</td><td>{lost}</td><td>{conv}</td><td>{fail}</td></tr>"
+        )
+    return (
+        "<table class='data'><thead><tr><th>point</th><th>parameters</th><th>runs</th><th>gateway OOM</th>"
+        "<th>messages lost</th><th>herd convergence</th><th>errors</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
+def _summary_table(results: Results) -> str:
+    agg = results.aggregate()
+    if agg.empty:
+        return "<p class='muted'>No finished runs.</p>"
+    half = next(c for c in agg.columns if c.endswith("_half_width") and c.startswith("ci"))
+    present = agg.groupby("metric")["mean"].apply(lambda s: s.notna().any())
+    metrics = [m for m in results.metrics if present.get(m, False)]
+    points = sorted(agg["point"].unique())
+    head = "".join(
+        f"<th title='{html.escape(point_label(results, p))}'>"
+        f"{html.escape(point_label(results, p, True))}</th>"
+        for p in points
+    )
+    body = []
+    idx = agg.set_index(["metric", "point"])
+    for m in metrics:
+        unit = unit_of(m)
+        cells = []
+        for p in points:
+            r = idx.loc[(m, p)]
+            text = human(r["mean"], unit)
+            if not math.isnan(float(r[half])) and float(r[half]) > 0:
+                text += f" <span class='ci'>± {human(r[half], unit)}</span>"
+            cells.append(f"<td class='num'>{text}</td>")
+        meaning = METRICS[m].meaning if m in METRICS else ""
+        body.append(f"<tr><th class='metric' title='{html.escape(meaning)}'>{m}</th>{''.join(cells)}</tr>")
+    return (
+        f"<div class='scroll'><table class='data'><thead><tr><th>metric</th>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _figure_html(fig: go.Figure, div_id: str) -> str:
+    return fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=div_id,
+        config={"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]},
+    )
+
+
+def _failures_html(results: Results) -> str:
+    if not results.failures:
+        return ""
+    items = "".join(
+        f"<li><b>point {f['point']}, replication {f['replication']}</b> "
+        f"<code>{html.escape(str(f.get('params', {})))}</code>: {html.escape(str(f.get('error', '')))}</li>"
+        for f in results.failures
+    )
+    return f"<div class='card warn'><h3>Failed runs</h3><ul>{items}</ul></div>"
+
+
+def build_html(results: Results) -> str:
+    """The whole report as one HTML string."""
+    from plotly.offline import get_plotlyjs
+
+    cfg = results.config or {}
+    name = str(cfg.get("name", "run"))
+    n_runs = len(results.summary)
+    n_points = results.summary["point"].nunique() if n_runs else 0
+    reps = int(results.summary.groupby("point")["replication"].nunique().max()) if n_runs else 0
+    figs: list[tuple[str, str]] = []  # (section, html)
+
+    sweep_html = []
+    metrics = varying_metrics(results)
+    for x in results.params:
+        for m in metrics:
+            div = f"m-{len(figs)}"
+            figs.append(("sweep", div))
+            sweep_html.append(f"<div class='chart'>{_figure_html(metric_figure(results, m, x=x), div)}</div>")
+    ts_html = []
+    present = list(dict.fromkeys(results.timeseries["series"])) if len(results.timeseries) else []
+    ordered = [s for s in SERIES if s in present] + sorted(s for s in present if s not in SERIES)
+    runs = sorted(results.timeseries["run"].unique()) if len(results.timeseries) else []
+    note = ""
+    if len(runs) > MAX_TRACES:
+        runs = [r for r in runs if r.endswith("-r000")][:MAX_TRACES]
+        note = f"<p class='muted'>{n_runs} runs: showing replication 0 of each point.</p>"
+    for s in ordered:
+        div = f"t-{len(figs)}"
+        figs.append(("ts", div))
+        ts_html.append(
+            f"<div class='chart'>{_figure_html(timeseries_figure(results, s, runs=runs), div)}</div>"
+        )
+
+    meta = [
+        ("engine", results.info.get("engine", "")),
+        ("executor", results.info.get("executor", "")),
+        ("sweep points", n_points),
+        ("replications", reps),
+        ("runs", n_runs),
+        ("seed", cfg.get("seed", "")),
+        ("simulated time", human(cfg.get("duration", math.nan), "s")),
+        ("warm-up", human(cfg.get("warmup", 0), "s")),
+    ]
+    meta_html = "".join(
+        f"<div><span>{html.escape(k)}</span><b>{html.escape(str(v))}</b></div>" for k, v in meta if v != ""
+    )
+    description = html.escape(str(cfg.get("description", "") or ""))
+    params = ", ".join(f"<code>{html.escape(p)}</code>" for p in results.params) or "none (a single point)"
+    interrupted = (
+        "<div class='card warn'>This run was interrupted: the report shows the runs that finished.</div>"
+        if results.info.get("interrupted")
+        else ""
+    )
+    sweep_section = (
+        f"<div class='grid'>{''.join(sweep_html)}</div>"
+        if sweep_html
+        else "<p class='muted'>No metric differs between sweep points (or there is a single point).</p>"
+    )
+    config_yaml = html.escape(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>wssim report: {html.escape(name)}</title>
+<style>{CSS}</style>
+<script type="text/javascript">{get_plotlyjs()}</script>
+</head><body>
+<header><div class="wrap"><h1>wssim report <span>{html.escape(name)}</span></h1>
+<p class="desc">{description}</p><div class="meta">{meta_html}</div></div></header>
+<main class="wrap">
+{interrupted}{_failures_html(results)}
+<section><h2>Verdict</h2><p class="muted">Per sweep point, over its replications.</p>
+{_verdict_table(results)}</section>
+<section><h2>Metrics against swept parameters</h2>
+<p class="muted">Swept: {params}. Points: mean over replications; bars: 95% confidence interval (Student t).
+Replication r of every point shares its random streams (common random numbers), so differences between
+points are sharper than the bars suggest: see the paired differences in <code>aggregate.csv</code>.</p>
+{sweep_section}</section>
+<section><h2>Time series</h2>
+<p class="muted">One line per run; dashed verticals mark injected faults.</p>{note}
+<div class="grid">{"".join(ts_html) or "<p class='muted'>No time series recorded.</p>"}</div></section>
+<section><h2>Summary</h2>
+<p class="muted">Mean ± 95% CI half-width over replications; hover a metric for its meaning.</p>
+{_summary_table(results)}</section>
+<section><h2>Configuration</h2><p class="muted">As run (<code>config.resolved.yaml</code>; durations in
+seconds, sizes in bytes, rates per second).</p><pre class="config">{config_yaml}</pre></section>
+</main>
+<footer class="wrap">Generated by wssim. Files beside this report: summary.csv, aggregate.csv,
+timeseries.parquet, markers.json, config.resolved.yaml.</footer>
+</body></html>
+"""
+
+
+def write_report(results: Results, path: str | Path) -> Path:
+    """Write the report to ``path`` and return it."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(build_html(results), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def rebuild(directory: str | Path) -> Path:
+    """``wssim report DIR``: rebuild ``DIR/report.html`` from the saved outputs."""
+    from wssim.sweep import Results
+
+    return Results.load(directory).report()
+
+
+CSS = (
+    """
+:root { --fg:#111827; --muted:#6b7280; --line:#e5e7eb; --bg:#f8fafc; --card:#ffffff; --accent:#2563eb; }
+* { box-sizing: border-box; }
+body { margin:0; font-family:"""
+    + FONT
+    + """; color:var(--fg); background:var(--bg); font-size:14px; }
+.wrap { max-width: 1280px; margin: 0 auto; padding: 0 24px; }
+header { background: linear-gradient(120deg,#0f172a,#1e3a8a); color:#fff; padding: 28px 0 22px; }
+header h1 { margin:0; font-size: 26px; font-weight: 650; letter-spacing: -0.01em; }
+header h1 span { font-weight: 400; opacity: .85; margin-left: 8px; }
+header .desc { margin: 8px 0 16px; opacity: .85; max-width: 900px; line-height: 1.45; }
+.meta { display:flex; flex-wrap:wrap; gap: 10px; }
+.meta div { background: rgba(255,255,255,.1); border-radius: 8px; padding: 6px 12px; }
+.meta span { display:block; font-size: 11px; text-transform: uppercase; letter-spacing: .05em; opacity:.7; }
+.meta b { font-weight: 600; }
+section { background: var(--card); border: 1px solid var(--line); border-radius: 12px; margin: 22px 0;
+  padding: 18px 22px; box-shadow: 0 1px 2px rgba(15,23,42,.04); }
+h2 { margin: 0 0 4px; font-size: 18px; }
+.muted { color: var(--muted); margin: 4px 0 14px; line-height: 1.45; }
+.grid { display:grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 14px; }
+.chart { border: 1px solid var(--line); border-radius: 10px; padding: 6px; background:#fff; min-width:0; }
+table.data { border-collapse: collapse; width: 100%; font-size: 13px; }
+table.data th, table.data td { border-bottom: 1px solid var(--line); padding: 7px 10px; text-align: left;
+  vertical-align: top; }
+table.data thead th { background: #f1f5f9; font-weight: 600; position: sticky; top: 0; }
+table.data td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.data th.metric { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-weight: 500;
+  font-size: 12px; cursor: help; }
+.ci { color: var(--muted); font-size: 12px; }
+.scroll { overflow-x: auto; }
+.badge { display:inline-block; border-radius: 999px; padding: 2px 10px; font-size: 12px; font-weight: 600; }
+.badge.ok { background:#dcfce7; color:#166534; } .badge.bad { background:#fee2e2; color:#991b1b; }
+.badge.na { background:#f1f5f9; color:#64748b; }
+.card.warn { background:#fff7ed; border:1px solid #fed7aa; border-radius: 12px; padding: 12px 18px;
+  margin: 18px 0; }
+pre.config { background:#0f172a; color:#e2e8f0; border-radius: 10px; padding: 16px; overflow:auto;
+  max-height: 480px; font-size: 12px; line-height: 1.45; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; background:#f1f5f9;
+  padding: 1px 5px; border-radius: 4px; }
+footer { color: var(--muted); font-size: 12px; padding: 8px 24px 40px; }
+"""
+)
