@@ -70,6 +70,18 @@ METRICS: dict[str, Metric] = {
     "alert_lead_time_s": Metric(
         "s", "From the send-queue alert firing until the first OOM (positive: in time).", "time"
     ),
+    "transport_requests_per_s": Metric(
+        "requests/s", "HTTP requests the fleet serves (transport model).", "derived"
+    ),
+    "transport_handshakes_per_s": Metric(
+        "handshakes/s", "New TCP+TLS connections (transport model).", "derived"
+    ),
+    "transport_bytes_up_per_s": Metric(
+        "bytes/s", "Client-to-server bytes incl. overhead (transport model).", "derived"
+    ),
+    "transport_bytes_down_per_s": Metric(
+        "bytes/s", "Server-to-client bytes incl. overhead (transport model).", "derived"
+    ),
 }
 
 # Distributions recorded with Recorder.observe, and the summary names they produce.

@@ -1,0 +1,85 @@
+"""Monthly cost of the fleet a run needed.
+
+Gateways are sized by the binding resource: connections (the per-connection budget against node memory
+and the fd limit, after ``costs.headroom``) and the memory the run actually used (queued bytes
+included). A self-run backplane has a flat monthly price. The ``managed`` kind replaces gateways and
+backplane with per-connection-minute and per-message pricing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from wssim.policies import ConnectionBudget
+
+MINUTES_PER_MONTH = 30 * 24 * 60.0
+SECONDS_PER_MONTH = MINUTES_PER_MONTH * 60.0
+SELF_HOSTED_FREE = ("none", "in_memory")  # no separate backplane to pay for
+
+
+def _budget(config: Any) -> ConnectionBudget:
+    pc = config.gateways.per_connection
+    return ConnectionBudget(pc.kernel, pc.tls, pc.app, pc.fds)
+
+
+def node_capacity(config: Any) -> int:
+    """Connections one gateway may hold at ``costs.headroom`` of its memory and fd ceilings."""
+    g = config.gateways
+    return _budget(config).node_capacity(g.memory, g.base_memory, g.fd_limit, config.costs.headroom)
+
+
+def gateways_needed(config: Any, peaks: Mapping[str, float]) -> int:
+    """Gateways needed for the run's peaks (at least one when anyone connected).
+
+    ``peaks["connections_peak"]`` (fleet-wide) is divided by :func:`node_capacity`.
+    ``peaks["gateway_memory_peak_bytes"]`` (the busiest gateway, queues included), if present, is
+    multiplied by ``gateways.count`` and divided by the usable memory of a node
+    (``(memory − base_memory) × headroom`` after taking out the base memory of each node).
+    """
+    g = config.gateways
+    connections = float(peaks.get("connections_peak", 0.0) or 0.0)
+    if connections <= 0:
+        return 0
+    capacity = node_capacity(config)
+    n = math.ceil(connections / capacity) if capacity > 0 else math.inf
+    memory_peak = peaks.get("gateway_memory_peak_bytes")
+    if memory_peak is not None and math.isfinite(memory_peak) and memory_peak > 0:
+        used = (memory_peak - g.base_memory) * g.count
+        usable = (g.memory - g.base_memory) * config.costs.headroom
+        n = max(n, math.ceil(used / usable) if usable > 0 else math.inf)
+    if n == math.inf:
+        raise ValueError("a gateway cannot hold a single connection with this budget")
+    return max(1, int(n))
+
+
+def managed_cost(config: Any, peaks: Mapping[str, float]) -> float:
+    """USD/month of a managed WebSocket service.
+
+    Connection-minutes: ``peaks["connections_mean"]`` (else ``connections_peak``) held all month.
+    Messages: every publish and every delivery is billed (``messages_published`` +
+    ``deliveries_delivered`` over ``peaks["duration"]``, default ``config.duration``), scaled to a month.
+    """
+    m = config.backplane.managed
+    held = float(peaks.get("connections_mean", peaks.get("connections_peak", 0.0)) or 0.0)
+    cost = held * MINUTES_PER_MONTH * m.price_per_connection_minute
+    duration = float(peaks.get("duration", config.duration) or 0.0)
+    if duration > 0:
+        messages = float(peaks.get("messages_published", 0.0)) + float(peaks.get("deliveries_delivered", 0.0))
+        cost += messages / duration * SECONDS_PER_MONTH / 1e6 * m.price_per_million_messages
+    return cost
+
+
+def monthly_cost(config: Any, peaks: Mapping[str, float]) -> float:
+    """USD per month of the fleet that serves the run's ``peaks`` (a dict of metric values).
+
+    Self-run: ``gateways_needed × costs.gateway_per_month`` plus ``costs.backplane_per_month`` unless the
+    backplane is ``none`` or ``in_memory``. ``managed``: :func:`managed_cost`.
+    """
+    if config.backplane.kind == "managed":
+        return managed_cost(config, peaks)
+    cost = gateways_needed(config, peaks) * config.costs.gateway_per_month
+    if config.backplane.kind not in SELF_HOSTED_FREE:
+        cost += config.costs.backplane_per_month
+    return float(cost)
