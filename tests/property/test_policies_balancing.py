@@ -1,0 +1,68 @@
+"""Balancer properties over arbitrary node sets, and the moved fraction over replicated node sets."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wssim.policies import BALANCERS, make_balancer
+
+node_names = st.lists(
+    st.text("abcdefgh0123456789-", min_size=1, max_size=8), min_size=1, max_size=12, unique=True
+)
+keys = st.lists(st.one_of(st.integers(), st.text(max_size=12)), min_size=1, max_size=200)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(BALANCERS), node_names, keys)
+def test_pick_returns_a_current_node(kind, nodes, ks) -> None:
+    b = make_balancer(kind, nodes, vnodes=16)
+    load = {n: i % 3 for i, n in enumerate(nodes)}
+    for k in ks:
+        assert b.pick(k, load if kind == "least_connections" else None) in nodes
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["consistent_hash", "rendezvous"]), node_names, keys, st.data())
+def test_only_keys_of_the_changed_node_move(kind, nodes, ks, data) -> None:
+    """Removing a node moves only its keys; adding one moves keys only onto it."""
+    b = make_balancer(kind, nodes, vnodes=16)
+    before = {k: b.pick(k) for k in ks}
+    new = "new-node"
+    b.add(new)
+    for k, n in before.items():
+        assert b.pick(k) in (n, new)
+    b.remove(new)
+    assert {k: b.pick(k) for k in ks} == before
+    if len(nodes) > 1:
+        gone = data.draw(st.sampled_from(nodes))
+        b.remove(gone)
+        for k, n in before.items():
+            if n != gone:
+                assert b.pick(k) == n
+
+
+def _moved(kind: str, nodes: list[str], ks: range) -> float:
+    b = make_balancer(kind, nodes, vnodes=160)
+    before = [b.pick(k) for k in ks]
+    b.add("added")
+    return sum(b.pick(k) != x for k, x in zip(ks, before, strict=True)) / len(ks)
+
+
+def test_moved_fraction_mean_over_replicated_node_sets() -> None:
+    """Over R independent node-name sets (replications), the mean moved fraction's 99.9% confidence
+    interval (t quantile 3.9 for R-1 = 11 degrees of freedom) contains 1/(N+1) for the ring and
+    rendezvous and N/(N+1) for modulo."""
+    n, reps, ks = 8, 12, range(20_000)
+    rng = random.Random(2024)
+    expected = {"consistent_hash": 1 / (n + 1), "rendezvous": 1 / (n + 1), "modulo": n / (n + 1)}
+    sets = [[f"{rng.getrandbits(48):x}" for _ in range(n)] for _ in range(reps)]
+    for kind, p in expected.items():
+        xs = [_moved(kind, nodes, ks) for nodes in sets]
+        half = 3.9 * statistics.stdev(xs) / math.sqrt(reps)
+        half = max(half, 3.9 * math.sqrt(p * (1 - p) / len(ks)) / math.sqrt(reps))  # binomial floor
+        assert abs(statistics.fmean(xs) - p) <= half, (kind, statistics.fmean(xs), p, half)

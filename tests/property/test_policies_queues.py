@@ -1,0 +1,175 @@
+"""Send-queue properties under arbitrary offer/pop/ack/close sequences, for every overflow policy.
+
+Invariants checked after every step: a bounded queue never exceeds its message or byte limit; the
+conflate policy holds at most one message per key; ``bytes`` is the sum of the queued sizes; and the
+accounting identity offered = delivered + dropped + conflated + discarded + queued. A plain-list model
+of each policy also predicts exactly which messages are delivered, in which order.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wssim.policies import OVERFLOW_POLICIES, Message, SendQueue
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("offer"),
+            st.integers(min_value=0, max_value=60),
+            st.one_of(st.none(), st.integers(0, 4)),
+        ),
+        st.tuples(st.just("pop")),
+        st.tuples(st.just("ack"), st.integers(min_value=1, max_value=3)),
+        st.tuples(st.just("close")),
+    ),
+    max_size=120,
+)
+limits = st.one_of(st.none(), st.integers(min_value=0, max_value=8))
+byte_limits = st.one_of(st.none(), st.integers(min_value=0, max_value=200))
+
+
+class Model:
+    """The obvious list implementation of each policy (O(n) everything)."""
+
+    def __init__(self, policy, limit, limit_bytes, credit):
+        self.policy, self.credit = policy, credit
+        self.limit = None if policy == "unbounded" else limit
+        self.lb = None if policy == "unbounded" else limit_bytes
+        self.q: list[Message] = []
+        self.closed = False
+        self.in_flight = 0
+
+    def size(self) -> int:
+        return sum(m.size for m in self.q)
+
+    def fits(self, m: Message) -> bool:
+        return (self.limit is None or len(self.q) < self.limit) and (
+            self.lb is None or self.size() + m.size <= self.lb
+        )
+
+    def too_big(self, m: Message) -> bool:
+        return self.limit == 0 or (self.lb is not None and m.size > self.lb)
+
+    def evicting(self, m: Message) -> None:
+        if self.too_big(m):
+            return
+        while not self.fits(m):
+            self.q.pop(0)
+        self.q.append(m)
+
+    def offer(self, m: Message) -> None:
+        if self.closed:
+            return
+        if self.policy == "conflate" and m.key is not None:
+            same = [i for i, x in enumerate(self.q) if x.key == m.key]
+            if same:
+                i = same[0]
+                old = self.q[i]
+                if self.lb is None or self.size() - old.size + m.size <= self.lb or m.size <= old.size:
+                    self.q[i] = m
+                    return
+                del self.q[i]
+                self.evicting(m)
+                return
+        if self.policy == "unbounded" or self.fits(m):
+            self.q.append(m)
+        elif self.policy in ("drop_oldest", "conflate", "credit"):
+            self.evicting(m)
+        elif self.policy == "disconnect":
+            self.closed = True
+        # drop_newest and block: not enqueued
+
+    def pop(self) -> Message | None:
+        if not self.q or (self.policy == "credit" and self.in_flight >= self.credit):
+            return None
+        if self.policy == "credit":
+            self.in_flight += 1
+        return self.q.pop(0)
+
+    def ack(self, n: int) -> None:
+        self.in_flight = max(0, self.in_flight - n)
+
+    def close(self) -> None:
+        self.q.clear()
+        self.in_flight = 0
+        self.closed = True
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(OVERFLOW_POLICIES),
+    limits,
+    byte_limits,
+    st.integers(min_value=1, max_value=3),
+    st.booleans(),
+    ops,
+)
+def test_queue_invariants_and_model(policy, limit, limit_bytes, credit, gap_notice, script) -> None:
+    q = SendQueue(policy, limit, limit_bytes, credit=credit, gap_notice=gap_notice)
+    model = Model(policy, limit, limit_bytes, credit)
+    next_id = 0
+    gaps = 0
+    delivered: list[int] = []
+    for op in script:
+        if op[0] == "offer":
+            m = Message(next_id, op[1], op[2])
+            next_id += 1
+            o = q.offer(m)
+            model.offer(m)
+            assert not (o.accepted and o.blocked)
+            if o.blocked:
+                assert policy == "block" and not o.dropped
+            if o.disconnect:
+                assert policy == "disconnect" and not o.accepted
+            gaps += len(o.dropped)
+        elif op[0] == "pop":
+            got, want = q.pop(), model.pop()
+            assert got is want
+            if got is not None:
+                delivered.append(got.id)
+        elif op[0] == "ack":
+            q.ack(op[1])
+            model.ack(op[1])
+        else:
+            q.close()
+            model.close()
+            q.reopen()
+            model.closed = False
+
+        # invariants
+        held = list(q._q)
+        msgs = [x.msg if hasattr(x, "msg") else x for x in held]
+        assert [m.id for m in msgs] == [m.id for m in model.q]
+        assert q.depth == len(msgs) and q.bytes == sum(m.size for m in msgs)
+        if policy != "unbounded":
+            assert limit is None or q.depth <= limit
+            assert limit_bytes is None or q.bytes <= limit_bytes
+        if policy == "conflate":
+            keys = [m.key for m in msgs if m.key is not None]
+            assert len(keys) == len(set(keys))
+        assert (
+            q.total_offered
+            == q.total_delivered + q.total_dropped + q.total_conflated + q.total_discarded + q.depth
+        )
+        assert q.pending_gap == (q.total_dropped if gap_notice else 0)
+        assert gaps == q.total_dropped
+        assert q.can_send == (q.depth > 0 and (policy != "credit" or q.in_flight < credit))
+    if policy not in ("conflate",):
+        assert delivered == sorted(delivered)  # FIFO
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(1, 30)), max_size=80), st.integers(1, 6))
+def test_conflate_delivers_latest_per_key(offers, limit) -> None:
+    """Each delivered keyed message is the latest one offered for its key at the time it is popped."""
+    q = SendQueue("conflate", limit=limit)
+    latest: dict[int, int] = {}
+    for i, (key, size) in enumerate(offers):
+        q.offer(Message(i, size, key))
+        latest[key] = i
+        if i % 3 == 2:
+            m = q.pop()
+            if m is not None:
+                assert latest[m.key] == m.id

@@ -1,0 +1,85 @@
+"""Replay window against a brute-force model: random appends, clock advances, resets and resumes.
+
+The model keeps the whole history and, for a cursor, computes the offsets after it; the answer must be
+exactly those items in order when every one of them is still held (among the last ``max_messages``
+appended, not older than ``max_age``, not lost by a reset) and at most ``max_per_resume`` of them, and
+a resync otherwise.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wssim.policies import ReplayBuffer
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.integers(1, 3), st.floats(0.0, 5.0)),  # offset gap, time gap
+        st.tuples(st.just("since"), st.integers(-3, 3), st.floats(0.0, 20.0)),  # cursor delta, time gap
+        st.tuples(st.just("reset")),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(st.none(), st.integers(0, 10)),
+    st.one_of(st.none(), st.floats(0.0, 15.0)),
+    st.one_of(st.none(), st.integers(0, 12)),
+    st.booleans(),
+    steps,
+)
+def test_since_matches_brute_force(max_messages, max_age, max_per_resume, contiguous, script) -> None:
+    r = ReplayBuffer(max_messages, max_age, max_per_resume, epoch="e0")
+    history: list[tuple[int, float, int]] = []  # (offset, t, generation)
+    generation = 0
+    now = 0.0
+    offset = 0
+    for step in script:
+        if step[0] == "append":
+            offset += 1 if contiguous else step[1]
+            now += step[2]
+            r.append(offset, now, ("item", offset))
+            history.append((offset, now, generation))
+        elif step[0] == "reset":
+            r.reset()
+            generation += 1
+        else:
+            now += step[2]
+            last = history[-1][0] if history else None
+            base = last if last is not None else 0
+            cursor = base + step[1]
+            got = r.since(cursor, now)
+
+            current = [h for h in history if h[2] == generation]
+            recent = current[-max_messages:] if max_messages else ([] if max_messages == 0 else current)
+            held = {h[0] for h in recent if max_age is None or h[1] >= now - max_age}
+            missed = [h for h in history if h[0] > cursor]
+            if last is None or cursor == last:
+                want_ok = True
+            elif cursor > last:
+                want_ok = False
+            else:
+                want_ok = all(h[0] in held for h in missed) and (
+                    max_per_resume is None or len(missed) <= max_per_resume
+                )
+            assert got.ok == want_ok, (cursor, got, missed, held)
+            if want_ok:
+                assert got.items == [("item", h[0]) for h in missed] and got.reason == ""
+            else:
+                assert got.items == [] and got.reason == "resync"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 50), st.integers(0, 60), st.text(min_size=1, max_size=5))
+def test_resume_rejects_any_other_epoch(n, cursor, other) -> None:
+    r = ReplayBuffer(None, None, epoch="E")
+    for off in range(1, n + 1):
+        r.append(off, 0.0, off)
+    res = r.resume(other, cursor, 0.0)
+    if other != "E":
+        assert not res.ok and res.detail == "epoch"
+    else:
+        assert res.ok == (cursor <= n) and res.items == list(range(cursor + 1, n + 1))
