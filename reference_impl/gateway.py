@@ -126,6 +126,9 @@ class _Bucket:
     tokens: float = 0.0
     stamp: float = field(default_factory=time.monotonic)
 
+    def __post_init__(self) -> None:
+        self.tokens = max(1.0, self.rate)  # start full: a burst of one second's worth
+
     def take(self) -> bool:
         now = time.monotonic()
         burst = max(1.0, self.rate)
@@ -208,6 +211,20 @@ class Gateway:
         for task in list(self._tasks):
             task.cancel()
         await self.backplane.close()
+
+    async def cut_backplane(self) -> None:
+        """Drop the backplane connection and every subscription (SIGUSR1: a subscription outage)."""
+        self.backplane_cut = True
+        with contextlib.suppress(Exception):
+            await self.backplane.close()
+
+    async def restore_backplane(self) -> None:
+        """Reconnect and re-subscribe every room with local members (SIGUSR2: the outage ends)."""
+        with contextlib.suppress(Exception):
+            await self.backplane.start()
+            for room in list(self.rooms):
+                await self.backplane.subscribe(room, self._on_delivery)
+        self.backplane_cut = False
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -584,9 +601,33 @@ async def run_gateway(settings: GatewaySettings, backplane: Backplane, gc_tuning
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, lambda: gateway._spawn(gateway.cut_backplane()))
+    loop.add_signal_handler(signal.SIGUSR2, lambda: gateway._spawn(gateway.restore_backplane()))
     print(f"gateway {settings.gateway_id} listening on ws://{settings.host}:{gateway.port}/ws", flush=True)
     await stop.wait()
     await gateway.drain()
+
+
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """``FIELD=VALUE`` strings -> typed GatewaySettings overrides (``none`` = None)."""
+    types = {f.name: f.type for f in fields(GatewaySettings)}
+    out: dict[str, Any] = {}
+    for item in items:
+        name, _, text = item.partition("=")
+        if name not in types:
+            raise SystemExit(f"--gw {item}: unknown field {name!r}; fields: {', '.join(sorted(types))}")
+        kind = str(types[name])
+        if text.lower() in ("none", "null", ""):
+            out[name] = None
+        elif kind.startswith("bool"):
+            out[name] = text.lower() in ("1", "true", "yes", "on")
+        elif kind.startswith("int"):
+            out[name] = int(text)
+        elif kind.startswith("float"):
+            out[name] = float(text)
+        else:
+            out[name] = text
+    return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -600,6 +641,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--namespace", default="wssim", help="prefix of the backplane's keys/subjects/streams")
     p.add_argument("--config", default=None, help="scenario YAML (or built-in name) to take settings from")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="config override path=value")
+    p.add_argument(
+        "--gw",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override one GatewaySettings field, e.g. --gw queue_policy=disconnect --gw queue_limit=50",
+    )
     p.add_argument("--no-gc-tuning", action="store_true", help="skip gc.freeze() and higher thresholds")
     p.add_argument("--log-level", default="WARNING")
     return p.parse_args(argv)
@@ -613,6 +661,7 @@ def main(argv: list[str] | None = None) -> None:
         overrides["gateway_id"] = args.gateway_id
     if args.host:
         overrides["host"] = args.host
+    overrides.update(parse_settings(args.gw))
     kind, max_messages, max_age = args.backplane or "in_memory", 1000, None
     if args.config:
         from wssim.config import load_config

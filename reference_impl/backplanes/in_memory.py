@@ -47,7 +47,9 @@ class InMemoryBackplane(Backplane):
 
     async def history(self, room: str, after_offset: int, limit: int) -> list[Delivery]:
         buffer, _ = self._room(room)
-        replay = buffer.since(after_offset, time.monotonic())
+        buffer.expire(time.monotonic())
+        held_from = max(after_offset, buffer.evicted_upto or 0)  # what fell out is simply absent
+        replay = buffer.since(held_from, time.monotonic())
         return list(replay.items[:limit]) if replay.ok else []
 
     def restart(self) -> None:

@@ -1,0 +1,120 @@
+"""Fixtures for live tests: real Redis / NATS servers, gateways on free loopback ports, raw clients.
+
+Servers: ``WSSIM_REDIS_URL`` / ``WSSIM_NATS_URL`` when set; otherwise a private ``redis-server`` /
+``nats-server -js`` on a free loopback port in a temporary directory (stopped after the session);
+otherwise the test is skipped with how to install the server — unless ``CI`` is set, where a missing
+server fails the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from live_helpers import GatewayProcess, free_port
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+def _missing(binary: str, how: str) -> None:
+    reason = f"{binary} not found on PATH and no URL given; install it ({how}) or set the URL variable"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI: {reason}")
+    pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def _private_server(argv: list[str], port: int) -> Iterator[None]:
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_port(port, proc)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis server's URL."""
+    if os.environ.get("WSSIM_REDIS_URL"):
+        yield os.environ["WSSIM_REDIS_URL"]
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        _missing("redis-server", "apt-get install redis-server, or brew install redis")
+    port = free_port()
+    tmp = tmp_path_factory.mktemp("redis")
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with _private_server([*argv, "--dir", str(tmp)], port):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A NATS server's URL, with JetStream enabled."""
+    if os.environ.get("WSSIM_NATS_URL"):
+        yield os.environ["WSSIM_NATS_URL"]
+        return
+    binary = shutil.which("nats-server")
+    if binary is None:
+        _missing("nats-server", "apt-get install nats-server, or see https://docs.nats.io")
+    port = free_port()
+    tmp = tmp_path_factory.mktemp("nats")
+    with _private_server([binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp)], port):
+        yield f"nats://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A fresh key/subject/stream prefix, so tests never see each other's data."""
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def backplane_url(request: pytest.FixtureRequest) -> Callable[[str], str | None]:
+    """URL of the server a backplane kind needs (starts / skips lazily)."""
+
+    def url(kind: str) -> str | None:
+        if kind in ("redis_pubsub", "redis_streams"):
+            return request.getfixturevalue("redis_url")
+        if kind in ("nats", "jetstream"):
+            return request.getfixturevalue("nats_url")
+        return None
+
+    return url
+
+
+@pytest.fixture
+def gateway_process() -> Iterator[Callable[..., GatewayProcess]]:
+    """Factory: start gateway processes with CLI args; all are stopped after the test."""
+    started: list[GatewayProcess] = []
+
+    def start(*args: str) -> GatewayProcess:
+        gp = GatewayProcess(list(args))
+        started.append(gp)
+        return gp
+
+    yield start
+    for gp in started:
+        gp.terminate()
