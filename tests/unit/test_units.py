@@ -1,0 +1,159 @@
+"""Units: human strings and bare SI numbers parse to seconds, bytes and per-second rates."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+from wssim.units import (
+    BYTE_UNITS,
+    DURATION_UNITS,
+    RATE_UNITS,
+    ByteSize,
+    Duration,
+    Rate,
+    parse_bytes,
+    parse_duration,
+    parse_rate,
+)
+
+
+class M(BaseModel):
+    d: Duration = 0.0
+    b: ByteSize = 0
+    r: Rate = 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("250ms", 0.25),
+        ("30s", 30.0),
+        ("10min", 600.0),
+        ("2h", 7200.0),
+        ("1d", 86400.0),
+        ("500us", 0.0005),
+        ("1.5s", 1.5),
+        (" 5 min ", 300.0),
+        ("0s", 0.0),
+        ("12", 12.0),
+        (12, 12.0),
+        (0.5, 0.5),
+    ],
+)
+def test_duration(text: str | float, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+    assert isinstance(M(d=text).d, float)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("200B", 200),
+        ("1KB", 1000),
+        ("1MB", 10**6),
+        ("2GB", 2 * 10**9),
+        ("32KiB", 32 * 1024),
+        ("256MiB", 256 * 2**20),
+        ("8GiB", 8 * 2**30),
+        ("1.5KiB", 1536),
+        ("4096", 4096),
+        (4096, 4096),
+        (0, 0),
+    ],
+)
+def test_byte_size(text: str | int, size: int) -> None:
+    assert parse_bytes(text) == size
+    assert type(M(b=text).b) is int
+
+
+@pytest.mark.parametrize(
+    ("text", "per_second"),
+    [
+        ("5/min", 5 / 60),
+        ("200/s", 200.0),
+        ("3/h", 3 / 3600),
+        ("1/d", 1 / 86400),
+        ("10/5min", 10 / 300),
+        ("0/s", 0.0),
+        ("7", 7.0),
+        (7, 7.0),
+        (0.25, 0.25),
+    ],
+)
+def test_rate(text: str | float, per_second: float) -> None:
+    assert parse_rate(text) == pytest.approx(per_second)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("d", "10 minutes", "did you mean `min`"),
+        ("d", "5m", "did you mean `min`"),
+        ("d", "3 fortnights", "units: us, ms, s, min, h, d"),
+        ("b", "8gib", "did you mean `GiB`"),
+        ("b", "8 gigs", "KiB, MiB, GiB"),
+        ("r", "5/minute", "did you mean `min`"),
+        ("r", "5 per min", "/s, /min"),
+        ("d", "abc", "`30s`"),
+    ],
+)
+def test_wrong_unit_lists_units_and_example(field: str, value: str, expected: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        M(**{field: value})
+    message = info.value.errors()[0]["msg"]
+    assert expected in message
+    assert "Write it like" in message
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("d", -1), ("d", "-3s"), ("b", -5), ("b", "-1KiB"), ("r", "-2/s")]
+)
+def test_negative_rejected(field: str, value: object) -> None:
+    with pytest.raises(ValidationError, match="negative"):
+        M(**{field: value})
+
+
+@pytest.mark.parametrize("value", [True, None, [1], {"a": 1}, math.inf, math.nan, "inf"])
+def test_non_numbers_rejected(value: object) -> None:
+    for field in ("d", "b", "r"):
+        with pytest.raises(ValidationError):
+            M(**{field: value})
+
+
+def test_fractional_bytes_rejected() -> None:
+    with pytest.raises(ValidationError, match="whole number of bytes"):
+        M(b="1.5B")
+
+
+def test_dump_is_plain_si_and_reloads() -> None:
+    m = M(d="250ms", b="8GiB", r="5/min")
+    dumped = m.model_dump(mode="json")
+    assert dumped == {"d": 0.25, "b": 8 * 2**30, "r": pytest.approx(5 / 60)}
+    assert M(**dumped) == m
+
+
+def test_json_schema_accepts_strings_and_numbers() -> None:
+    schema = M.model_json_schema()["properties"]
+    for name in ("d", "b", "r"):
+        kinds = {entry["type"] for entry in schema[name]["anyOf"]}
+        assert kinds in ({"number", "string"}, {"integer", "string"})
+
+
+@given(st.floats(min_value=0, max_value=1e6, allow_nan=False), st.sampled_from(sorted(DURATION_UNITS)))
+def test_duration_scales_by_unit(x: float, unit: str) -> None:
+    assert parse_duration(f"{x!r}{unit}") == pytest.approx(x * DURATION_UNITS[unit])
+
+
+@given(st.integers(min_value=0, max_value=10**6), st.sampled_from(sorted(BYTE_UNITS)))
+def test_bytes_scale_by_unit(n: int, unit: str) -> None:
+    assert parse_bytes(f"{n}{unit}") == n * BYTE_UNITS[unit]
+
+
+@given(st.floats(min_value=0, max_value=1e6, allow_nan=False), st.sampled_from(sorted(RATE_UNITS)))
+def test_rate_scales_by_unit(x: float, unit: str) -> None:
+    assert parse_rate(f"{x!r}/{unit}") == pytest.approx(x / RATE_UNITS[unit])
