@@ -51,6 +51,21 @@ TOPOLOGIES = ("broadcast", "channel_per_room", "sharded", "registry")
 TRANSPORTS = ("websocket", "sse", "long_poll", "poll")
 
 
+CROSS_FIELD_RULES = (
+    "`duration` and `interval` are positive; `warmup` is shorter than `duration`.",
+    "`clients.reconnect.cap` is at least `clients.reconnect.base`.",
+    "`clients.rooms.per_client` is at most `clients.rooms.count`.",
+    "`gateways.base_memory` is smaller than `gateways.memory`.",
+    "`gateways.keepalive.ping_interval` is positive (or null), and `gateways.keepalive.timeout`, when set, "
+    "is greater than it.",
+    "`backplane.latency.p99` is at least `backplane.latency.median`.",
+    "A `gateway_crash` fault's `gateway` index is below `gateways.count`.",
+    "Every sweep path exists in the schema, every value validates at its path, the lists under `zip:` have "
+    "equal lengths, and every combination of values is a valid config.",
+)
+"""The rules checked across fields, as documented in the reference (keep in step with the validators)."""
+
+
 class StrictModel(BaseModel):
     """Base of every config model: unknown keys are errors; defaults may be unit strings."""
 
