@@ -1,0 +1,8 @@
+"""The SimPy world: clients, balancer, gateways, backplane, faults; wired from a config.
+
+Entry point: :func:`simulate` ``(config, replication=0, progress=None) -> RunResult``.
+"""
+
+from wssim.sim.run import simulate
+
+__all__ = ["simulate"]

@@ -1,0 +1,213 @@
+"""The pub/sub backplane between gateways: routing by topology, latency, capacity, outages.
+
+Kinds and what the model gives each (latency defaults from measurements on loopback, see MEASURED.md):
+
+===============  ==================================================================================
+none             no backplane (sticky): a publication reaches only the publisher's gateway
+in_memory        a single node: instant, keeps a replay window, loses it when restarted
+redis_pubsub     at most once, nothing kept: what a gateway misses while unsubscribed is lost
+redis_streams    bounded replay window (XADD/XREAD); history lost if Redis restarts
+nats             NATS core: at most once, like Redis Pub/Sub
+jetstream        persistent stream: a resubscribing gateway catches up by sequence; survives restarts
+kafka            partitions (rooms hash to ``partitions``), order per partition, offset as cursor,
+                 durable, higher latency. *Modelled only*: no Kafka broker runs in this project.
+managed          a provider's service: durable, provider-defined limits, priced per connection-minute
+===============  ==================================================================================
+
+Latency is lognormal from a median and a 99th percentile. Throughput is a FIFO server of
+``capacity`` deliveries per second: every per-gateway delivery (discarded ones included) takes
+``1/capacity``; beyond it deliveries queue and latency grows. Topologies decide which gateways get a
+publication: every gateway (``broadcast``, or any topology without interest routing), the gateways
+subscribed to the room's channel (``channel_per_room``) or to its shard (``sharded``), or the gateways a
+shared registry says hold members (``registry``). Deliveries to a gateway with no member are counted
+in ``backplane_deliveries_discarded``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from wssim.randomness import Stream
+from wssim.sim.gateway import UP
+from wssim.sim.history import DURABLE
+
+# (median s, p99 s, capacity deliveries/s); None = instant / unbounded.
+KIND_DEFAULTS: dict[str, tuple[float | None, float | None, float | None]] = {
+    "none": (None, None, None),
+    "in_memory": (None, None, None),
+    "redis_pubsub": (96e-6, 136e-6, 113_000.0),
+    "redis_streams": (110e-6, 250e-6, 95_000.0),
+    "nats": (98e-6, 146e-6, 310_000.0),
+    "jetstream": (300e-6, 1.5e-3, 59_000.0),
+    "kafka": (8e-3, 20e-3, 1_000_000.0),
+    "managed": (20e-3, 80e-3, None),
+}
+AT_MOST_ONCE = {"redis_pubsub", "nats", "none"}
+
+
+class Backplane:
+    """Routes publications to gateways and schedules their delivery."""
+
+    def __init__(self, world: Any) -> None:
+        cfg = world.cfg
+        bp = cfg.backplane
+        self.world = world
+        self.kind = bp.kind
+        med, p99, cap = KIND_DEFAULTS[bp.kind]
+        if bp.latency is not None:
+            med, p99 = bp.latency.median, bp.latency.p99
+        self.instant = med is None or med <= 0
+        self.mu, self.sigma = (0.0, 0.0) if self.instant else world.lognormal_params(med, p99)
+        self.capacity = bp.capacity if bp.capacity is not None else cap
+        self.free_at = 0.0
+        self.topology = bp.topology if bp.kind != "none" else "local"
+        self.interest = bp.interest_routing
+        self.shards = bp.shards
+        self.partitions = bp.partitions
+        self.kafka = bp.kind == "kafka"
+        self.at_most_once = bp.kind in AT_MOST_ONCE
+        self.durable = bp.kind in DURABLE
+        self.down = False
+        self.incarnation = 0
+        self.draws = world.streams.draws(Stream.LATENCY)
+        self.room_gws: list[set[int]] = [set() for _ in range(world.rooms)]  # gateways with members
+        self.shard_members = [[0] * self.shards for _ in world.gateways]
+        self.ports = cfg.gateways.ephemeral_ports
+        self.per_channel = self.topology in ("channel_per_room", "sharded") and self.interest
+
+    # -- subscriptions ----------------------------------------------------------------------
+    def subscribe(self, gw: Any, room: int) -> None:
+        """``gw`` got its first member of ``room``: subscribe to its channel if interest routing."""
+        self.room_gws[room].add(gw.id)
+        if self.topology == "sharded":
+            s = room % self.shards
+            self.shard_members[gw.id][s] += 1
+            if self.shard_members[gw.id][s] > 1:
+                gw.subscribed[room] = True
+                gw.last[room] = self.world.history.last[room]
+                return
+        if self.per_channel:
+            if gw.upstream >= self.ports:
+                self.world.rec.count("ephemeral_port_exhaustions")
+                gw.subscribed[room] = False
+                return
+            gw.upstream += 1
+        gw.subscribed[room] = True
+        gw.last[room] = self.world.history.last[room]
+
+    def unsubscribe(self, gw: Any, room: int) -> None:
+        """``gw`` lost its last member of ``room``."""
+        self.room_gws[room].discard(gw.id)
+        if self.topology == "sharded":
+            s = room % self.shards
+            self.shard_members[gw.id][s] -= 1
+            if self.shard_members[gw.id][s] > 0:
+                return
+        if self.per_channel and gw.subscribed[room]:
+            gw.upstream -= 1
+        gw.subscribed[room] = False
+
+    def reset_gateway(self, gw: Any) -> None:
+        """``gw`` restarted empty: no subscriptions, no upstream connections."""
+        for room in range(len(gw.subscribed)):
+            self.room_gws[room].discard(gw.id)
+        self.shard_members[gw.id] = [0] * self.shards
+        gw.upstream = 0
+        gw.subscribed = [False] * len(gw.subscribed)
+        gw.last = list(self.world.history.last)
+
+    # -- routing ----------------------------------------------------------------------------
+    def targets(self, room: int, origin: int) -> tuple[list[Any], int]:
+        """Gateways a publication of ``room`` reaches: (gateways with members, discarded deliveries)."""
+        gws = self.world.gateways
+        topo = self.topology
+        if topo == "local":
+            g = gws[origin] if origin >= 0 else None
+            return ([g] if g is not None and g.state == UP and g.members[room] else []), 0
+        if topo == "broadcast" or not self.interest:
+            live = [g for g in gws if g.state == UP]
+            hit = [g for g in live if g.members[room]]
+            return hit, len(live) - len(hit)
+        if topo == "sharded":
+            s = room % self.shards
+            sub = [g for g in gws if g.state == UP and self.shard_members[g.id][s] > 0]
+            hit = [g for g in sub if g.members[room]]
+            return hit, len(sub) - len(hit)
+        return [gws[i] for i in sorted(self.room_gws[room])], 0
+
+    def latency(self) -> float:
+        """One transit latency draw."""
+        if self.instant:
+            return 0.0
+        return math.exp(self.mu + self.sigma * self.draws.normal())
+
+    def publish(self, room: int, now: float, origin: int) -> bool:
+        """Publish to ``room`` from gateway ``origin`` at ``now``; False when the backplane is down."""
+        w = self.world
+        rec = w.rec
+        if self.down:
+            rec.count("publishes_failed")
+            return False
+        offset = w.history.publish(room, now)
+        rec.count("messages_published")
+        rec.count("deliveries_expected", w.clients.room_logical[room])
+        hit, discarded = self.targets(room, origin)
+        n = len(hit) + discarded
+        if n == 0:
+            return True
+        rec.count("backplane_deliveries", n)
+        rec.rate("backplane_deliveries", now, n)
+        if discarded:
+            rec.count("backplane_deliveries_discarded", discarded)
+        t = now
+        if self.capacity is not None:
+            start = self.free_at if self.free_at > now else now
+            t = self.free_at = start + n / self.capacity
+        key = room % self.partitions if self.kafka else room
+        for g in hit:
+            if g.sub_down or not g.subscribed[room]:
+                if self.at_most_once or not g.subscribed[room]:
+                    rec.count("backplane_deliveries_lost")
+                    if not g.subscribed[room]:
+                        w.lost(g.members[room] - g.zmembers[room])
+                continue  # durable: caught up when the subscription returns
+            td = t + self.latency()
+            prev = g.order.get(key, 0.0)
+            if td < prev:
+                td = prev
+            g.order[key] = td
+            if td <= now and self.instant:
+                g.deliver(room, offset, now, now)
+            else:
+                w.call_at(td, self._arrive, (g, g.incarnation, self.incarnation, room, offset, now))
+        return True
+
+    def _arrive(self, ev: Any) -> None:
+        g, inc, binc, room, offset, t_pub = ev.value
+        if g.incarnation != inc or g.state != UP or binc != self.incarnation:
+            self.world.rec.count("backplane_deliveries_lost")
+            return
+        if g.sub_down and self.at_most_once:
+            self.world.rec.count("backplane_deliveries_lost")
+            return
+        g.deliver(room, offset, t_pub, self.world.now)
+
+    def catch_up(self, gw: Any) -> None:
+        """A durable backplane redelivers what ``gw`` missed while unsubscribed (within the window)."""
+        hist = self.world.history
+        now = self.world.now
+        for room, m in enumerate(gw.members):
+            if not m or not gw.subscribed[room]:
+                continue
+            last = hist.last[room]
+            cursor = gw.last[room]
+            if last <= cursor:
+                continue
+            ok, n = hist.resume(room, hist.epoch[room], cursor, now)
+            if ok:
+                # Replayed in order; members receive every missed offset (no gap).
+                for o in range(cursor + 1, last + 1):
+                    gw.deliver(room, o, now, now)
+                self.world.rec.count("backplane_deliveries", n)
+            # Otherwise the gap stays and the next live message triggers the members' resync.

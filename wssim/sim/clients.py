@@ -1,0 +1,375 @@
+"""The client population: arrival ramp, room membership, connect and reconnect, resume, offline periods.
+
+Per-client state lives in flat Python lists indexed by client id (cheap to index at a million
+clients); per-client attributes are drawn as whole arrays from their named streams. A client costs
+events only when it acts: an initial connect, a handshake completing, a reconnect, an offline period,
+an idle cut that will really happen.
+
+Reconnects follow :class:`wssim.policies.Backoff`. A refused or reset attempt costs the client at least
+``REFUSED_COST`` (connect round trip and timeout), a dropped SYN ``SYN_TIMEOUT`` (TCP's initial
+retransmission timeout), a 503 at least the ``retry_after`` it was told.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from wssim.policies import Backoff
+from wssim.randomness import Stream
+from wssim.sim.edge import DROPPED
+from wssim.sim.gateway import DRAINING, OK, UNAVAILABLE, UP
+
+IDLE, WAIT, HANDSHAKE, CONNECTED, OFFLINE, GONE = range(6)
+REFUSED_COST = 0.1
+SYN_TIMEOUT = 1.0
+
+
+def draw_rooms(rng: np.random.Generator, n: int, k: int, rooms: int, popularity: str, s: float) -> np.ndarray:
+    """``n × k`` distinct rooms per client, uniform or zipf(``s``) popularity (room 0 most popular)."""
+    if k == 0 or n == 0:
+        return np.zeros((n, k), dtype=np.int64)
+    if popularity == "zipf":
+        w = 1.0 / np.arange(1, rooms + 1, dtype=float) ** s
+        p = w / w.sum()
+        out = rng.choice(rooms, size=(n, k), p=p)
+    else:
+        out = rng.integers(0, rooms, size=(n, k))
+    for _ in range(1000):  # make each client's rooms distinct
+        if k == 1:
+            break
+        srt = np.sort(out, axis=1)
+        dup = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+        if not dup.any():
+            break
+        m = int(dup.sum())
+        out[dup] = (
+            rng.choice(rooms, size=(m, k), p=p) if popularity == "zipf" else rng.integers(0, rooms, (m, k))
+        )
+    return out
+
+
+class Clients:
+    """Every client's connection state and behaviour."""
+
+    def __init__(self, world: Any) -> None:
+        cfg = world.cfg
+        cl = cfg.clients
+        self.world = world
+        self.n0 = cl.count
+        extra = sum(f.connect_clients for f in cfg.faults if f.kind == "spike")
+        self.total = n = cl.count + extra
+        self.population = cl.count
+        self.k = k = cl.rooms.per_client if cl.rooms.count else 0
+        rooms = draw_rooms(
+            world.streams.generator(Stream.ROOMS),
+            n,
+            k,
+            cl.rooms.count,
+            cl.rooms.popularity,
+            cl.rooms.zipf_exponent,
+        )
+        self.rooms: list[int] = rooms.reshape(-1).tolist()
+        slow = world.streams.generator(Stream.SLOW_CONSUMERS).random(n) < cl.slow_consumers.fraction
+        self.queued: list[bool] = (slow | (cl.drain_rate is not None)).tolist() if n else []
+        self.slow = slow
+        self.state = [IDLE] * n
+        self.gw = [-1] * n
+        self.gen = [0] * n
+        self.attempt = [0] * n
+        self.prev = [0.0] * n
+        self.since = [0.0] * n  # when the current connection was established
+        self.joined = [False] * n
+        self.cursor = [0] * (n * k)
+        self.epoch = [0] * (n * k)
+        self.inbox: dict[int, int] = {}  # direct messages held for offline clients (durable kinds)
+        self.room_logical = [0] * world.rooms
+        self.connected = 0
+        self.actions = 0  # connect attempts dispatched (for benchmarks)
+        rc = cl.reconnect
+        self.backoff = Backoff(rc.strategy, rc.base, rc.cap, rc.max_attempts)
+        self.bdraws = world.streams.draws(Stream.BACKOFF)
+        self.odraws = world.streams.draws(Stream.OFFLINE)
+        self.off = cl.offline
+        self.resume = cl.resume
+        self.retry_after = cfg.gateways.admission.retry_after
+        if n:
+            for i in np.nonzero(np.asarray(self.queued))[0].tolist():
+                rate = cl.slow_consumers.drain_rate if slow[i] else cl.drain_rate
+                world.consumers.make(i, rate, bool(slow[i]))
+
+    # -- arrivals ---------------------------------------------------------------------------
+    def arrival_times(self, n: int, start: float, window: float, entity: int) -> list[float]:
+        """Connect times of ``n`` clients spread over ``window`` from ``start``."""
+        if self.world.cfg.clients.arrival == "poisson":
+            rng = self.world.streams.generator(Stream.ARRIVALS, entity)
+            t = np.sort(rng.random(n)) * window
+        else:
+            t = np.arange(n, dtype=float) * (window / n) if n else np.zeros(0)
+        return (t + start).tolist()
+
+    def arrivals(self, first: int, times: list[float]) -> Any:
+        """A SimPy process connecting clients ``first, first+1, ...`` at ``times``."""
+        env = self.world.env
+        c = first
+        for t in times:
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            if self.state[c] == IDLE:
+                self.connect(c, False)
+            c += 1
+
+    def start(self) -> None:
+        """Schedule the initial connect ramp."""
+        ramp = self.world.cfg.clients.connect_ramp
+        times = self.arrival_times(self.n0, 0.0, ramp, 0)
+        self.world.env.process(self.arrivals(0, times))
+
+    # -- connecting -------------------------------------------------------------------------
+    def connect(self, c: int, reconnect: bool) -> None:
+        """Client ``c`` opens a connection now."""
+        w = self.world
+        now = w.env.now
+        self.actions += 1
+        if reconnect:
+            w.rec.count("reconnect_attempts")
+            w.rec.rate("reconnects", now)
+        self.state[c] = HANDSHAKE
+        gen = self.gen[c] + 1
+        self.gen[c] = gen
+        outcome, _, done = w.edge.connect(c, now)
+        if self.state[c] != HANDSHAKE or self.gen[c] != gen:
+            return  # the gateway crashed while accepting (OOM); already handled
+        if outcome == OK:
+            w.call_at(done, self._established, (c, gen))
+            return
+        self.gw[c] = -1
+        if outcome == DROPPED:
+            self.retry(c, SYN_TIMEOUT)
+        elif outcome == UNAVAILABLE:
+            self.retry(c, self.retry_after)
+        else:
+            self.retry(c, REFUSED_COST)
+
+    def retry(self, c: int, floor: float = 0.0) -> None:
+        """Schedule client ``c``'s next attempt after its backoff delay (at least ``floor``)."""
+        a = self.attempt[c]
+        bo = self.backoff
+        if bo.exhausted(a):
+            self.give_up(c)
+            return
+        d = bo.from_uniform(a, self.prev[c], self.bdraws.random())
+        self.prev[c] = d
+        self.attempt[c] = a + 1
+        self.state[c] = WAIT
+        w = self.world
+        w.call_at(w.env.now + (d if d > floor else floor), self._retry_due, c)
+
+    def _retry_due(self, ev: Any) -> None:
+        c = ev.value
+        if self.state[c] == WAIT:
+            self.connect(c, True)
+
+    def give_up(self, c: int) -> None:
+        """Client ``c`` exhausted its attempts: it leaves for good."""
+        self.state[c] = GONE
+        self.world.rec.count("clients_gave_up")
+        if self.joined[c]:
+            k = self.k
+            for i in range(c * k, c * k + k):
+                self.room_logical[self.rooms[i]] -= 1
+
+    def _established(self, ev: Any) -> None:
+        c, gen = ev.value
+        if self.gen[c] != gen or self.state[c] != HANDSHAKE:
+            return
+        w = self.world
+        g = w.gateways[self.gw[c]]
+        if g.state not in (UP, DRAINING):
+            return
+        now = w.env.now
+        rec = w.rec
+        self.state[c] = CONNECTED
+        self.attempt[c] = 0
+        self.prev[c] = 0.0
+        self.since[c] = now
+        self.connected += 1
+        rec.rate("handshakes", now)
+        w.observer.connected(now)
+        queued = self.queued[c]
+        if queued:
+            w.consumers.attach(c, g, now)
+            st = w.consumers.states[c]
+        hist = w.history
+        first = not self.joined[c]
+        resume = self.resume and not first
+        served = True
+        k = self.k
+        for i in range(c * k, c * k + k):
+            r = self.rooms[i]
+            g.join(r, c if queued else -1)
+            top = hist.last[r]
+            if first:
+                self.room_logical[r] += 1
+                cur = g.last[r] if g.subscribed[r] else top
+            else:
+                cur = self.cursor[i]
+                if top > cur:
+                    if resume:
+                        ok, n = hist.resume(r, self.epoch[i], cur, now)
+                        if ok:
+                            rec.count("deliveries_delivered", n)
+                            rec.count("messages_replayed", n)
+                            if g.subscribed[r] and g.last[r] < top:
+                                rec.count("messages_duplicated", top - g.last[r])
+                        else:
+                            served = False
+                            w.lost(top - cur)
+                            w.snapshot(1)
+                    else:
+                        w.lost(top - cur)
+                elif resume and self.epoch[i] != hist.epoch[r]:
+                    served = False
+                    w.snapshot(1)
+                cur = top
+            self.cursor[i] = cur
+            self.epoch[i] = hist.epoch[r]
+            if queued:
+                st.cursor[r] = cur
+        if resume:
+            rec.count("resume_attempts")
+            rec.count("replay_hits" if served else "replay_misses")
+        self.joined[c] = True
+        inbox = self.inbox.pop(c, 0) if self.inbox else 0
+        if inbox:
+            rec.count("deliveries_delivered", inbox)
+            rec.count("messages_replayed", inbox)
+        ka = w.keepalive
+        if w.idle_timeout is not None:
+            cut = ka.idle_cut_at(now, w.idle_timeout)
+            if cut is not None:
+                w.call_at(cut, self._idle_check, (c, gen))
+        if self.off.rate > 0:
+            w.call_at(now + self.odraws.exponential() / self.off.rate, self._go_offline, (c, gen))
+
+    # -- closing ----------------------------------------------------------------------------
+    def save_cursors(self, c: int, g: Any) -> None:
+        """Remember what client ``c`` has received on gateway ``g`` (its resume cursors)."""
+        k = self.k
+        if self.queued[c]:
+            cur = self.world.consumers.states[c].cursor
+            for i in range(c * k, c * k + k):
+                r = self.rooms[i]
+                self.cursor[i] = max(self.cursor[i], cur.get(r, 0))
+        else:
+            for i in range(c * k, c * k + k):
+                last = g.last[self.rooms[i]]
+                if last > self.cursor[i]:
+                    self.cursor[i] = last
+
+    def close(self, c: int) -> None:
+        """Close client ``c``'s socket on both sides (FIN): leave rooms, free the gateway's resources."""
+        w = self.world
+        g = w.gateways[self.gw[c]]
+        if self.state[c] == CONNECTED:
+            self.save_cursors(c, g)
+            queued = self.queued[c]
+            if queued:
+                w.consumers.detach(c, w.env.now)
+            k = self.k
+            for i in range(c * k, c * k + k):
+                g.leave(self.rooms[i], c if queued else -1)
+            self.connected -= 1
+        g.release(c)
+        self.gw[c] = -1
+
+    def drop(self, c: int, reason: str = "") -> None:
+        """The server or the path closed client ``c``'s connection: it reconnects with backoff."""
+        if self.state[c] not in (CONNECTED, HANDSHAKE):
+            return
+        self.close(c)
+        self.state[c] = WAIT
+        self.retry(c)
+
+    def lost_gateway(self, c: int, g: Any) -> None:
+        """Gateway ``g`` died under client ``c`` (the gateway resets itself in bulk afterwards)."""
+        w = self.world
+        if self.state[c] == CONNECTED:
+            self.save_cursors(c, g)
+            if self.queued[c]:
+                w.consumers.detach(c, w.env.now)
+            self.connected -= 1
+        elif self.state[c] != HANDSHAKE:
+            return
+        self.gw[c] = -1
+        self.state[c] = WAIT
+        self.retry(c)
+
+    # -- idle cuts and offline periods ------------------------------------------------------
+    def _idle_check(self, ev: Any) -> None:
+        c, gen = ev.value
+        if self.gen[c] != gen or self.state[c] != CONNECTED:
+            return
+        w = self.world
+        g = w.gateways[self.gw[c]]
+        last = self.since[c]
+        k = self.k
+        for i in range(c * k, c * k + k):
+            t = g.last_t[self.rooms[i]]
+            if t > last:
+                last = t
+        due = w.keepalive.idle_cut_at(last, w.idle_timeout)
+        if due is not None and due > w.env.now + 1e-9:
+            w.call_at(due, self._idle_check, (c, gen))
+            return
+        w.rec.count("idle_timeout_disconnects")
+        self.drop(c, "idle")
+
+    def _go_offline(self, ev: Any) -> None:
+        c, gen = ev.value
+        if self.gen[c] != gen or self.state[c] != CONNECTED:
+            return
+        w = self.world
+        now = w.env.now
+        off = self.off
+        d = off.mean if off.distribution == "fixed" else off.mean * self.odraws.exponential()
+        w.rec.count("offline_periods")
+        if off.half_open_fraction > 0 and self.odraws.random() < off.half_open_fraction:
+            w.rec.count("half_open_disappearances")
+            self.vanish(c, now)
+        else:
+            self.close(c)
+        self.state[c] = OFFLINE
+        w.call_at(now + d, self._back_online, (c, self.gen[c]))
+
+    def vanish(self, c: int, now: float) -> None:
+        """Client ``c`` disappears without a FIN: its socket stays on the gateway as a half-open zombie."""
+        w = self.world
+        g = w.gateways[self.gw[c]]
+        self.save_cursors(c, g)
+        queued = self.queued[c]
+        if queued:
+            w.consumers.detach(c, now, drain=True)
+        k = self.k
+        rooms = tuple(self.rooms[c * k : c * k + k])
+        for r in rooms:
+            if queued:
+                g.queued[r].discard(c)
+            else:
+                g.fast[r] -= 1
+            g.zmembers[r] += 1
+        g.conns.discard(c)
+        zid = g.zseq
+        g.zseq += 1
+        g.zombies[zid] = rooms
+        self.connected -= 1
+        self.gw[c] = -1
+        w.faults.zombie(g, zid, self.since[c], now)
+
+    def _back_online(self, ev: Any) -> None:
+        c, gen = ev.value
+        if self.gen[c] != gen or self.state[c] != OFFLINE:
+            return
+        self.state[c] = WAIT
+        self.retry(c)

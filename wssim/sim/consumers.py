@@ -1,0 +1,198 @@
+"""Queued consumers: clients whose send queue matters (slow consumers, or all when a drain rate is set).
+
+A queued client drains its :class:`~wssim.policies.SendQueue` at its drain rate, except while stalled
+(a background tab, a train tunnel: every ``stall_every`` of activity it stops for ``stall_duration``).
+Draining is computed lazily, as a fluid at the drain rate, whenever the gateway offers the client a new
+message: no event per drained message. A healthy client with no drain rate needs no queue at all and is
+delivered in bulk by its gateway.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from wssim.policies import Message, SendQueue
+from wssim.randomness import Stream
+
+
+class QState:
+    """Drain state of one queued client (lives across its connections)."""
+
+    __slots__ = ("blocked", "carry", "cursor", "gw", "phase", "q", "rate", "t")
+
+    def __init__(self, rate: float, phase: float) -> None:
+        self.rate = rate
+        self.phase = phase
+        self.q: SendQueue | None = None
+        self.t = 0.0
+        self.carry = 0.0
+        self.cursor: dict[int, int] = {}
+        self.gw: Any = None
+        self.blocked: list[Message] = []
+
+
+class Consumers:
+    """Send queues and lazy draining of queued clients."""
+
+    def __init__(self, world: Any) -> None:
+        cfg = world.cfg
+        self.world = world
+        sq = cfg.gateways.send_queue
+        self._sq = (sq.overflow, sq.limit, sq.limit_bytes, sq.credit, sq.gap_notice)
+        self.gap_notice = sq.gap_notice
+        self.credit = sq.overflow == "credit"
+        sc = cfg.clients.slow_consumers
+        self.every = sc.stall_every
+        self.stall = sc.stall_duration
+        self.size = cfg.clients.message_size
+        self.keys = cfg.clients.conflate_keys
+        self.states: dict[int, QState] = {}
+        self.live: set[int] = set()  # queued clients currently connected
+        self._phase = world.streams.draws(Stream.SLOW_CONSUMERS)
+
+    def make(self, c: int, rate: float, slow: bool) -> QState:
+        """Register client ``c`` as queued with ``rate`` messages/s (stalls only for slow consumers)."""
+        period = (self.every + self.stall) if (slow and self.every is not None) else 0.0
+        st = QState(rate, self._phase.random() * period if period else -1.0)
+        self.states[c] = st
+        return st
+
+    # -- connection life --------------------------------------------------------------------
+    def attach(self, c: int, gw: Any, now: float) -> None:
+        """Client ``c`` is connected to ``gw``: a fresh, empty send queue."""
+        st = self.states[c]
+        policy, limit, limit_bytes, credit, gap = self._sq
+        st.q = SendQueue(policy, limit, limit_bytes, credit, gap)
+        st.t = now
+        st.carry = 0.0
+        st.gw = gw
+        st.blocked = []
+        self.live.add(c)
+
+    def detach(self, c: int, now: float, drain: bool = True) -> None:
+        """Client ``c``'s socket closes: drain what could be read, discard the rest (resume covers it)."""
+        st = self.states[c]
+        if st.q is None:
+            return
+        if drain:
+            self.advance(c, st, now)
+        gw = st.gw
+        gw.queued_bytes -= st.q.bytes
+        st.q.close()
+        st.q = None
+        st.gw = None
+        st.blocked = []
+        self.live.discard(c)
+
+    # -- draining ---------------------------------------------------------------------------
+    def active(self, st: QState, a: float, b: float) -> float:
+        """Seconds of [a, b] the client spends reading (not stalled)."""
+        if st.phase < 0:
+            return b - a
+        e, p = self.every, self.every + self.stall
+
+        def cum(t: float) -> float:
+            x = t + st.phase
+            k = math.floor(x / p)
+            return k * e + min(x - k * p, e)
+
+        return cum(b) - cum(a)
+
+    def advance(self, c: int, st: QState, now: float) -> None:
+        """Drain what client ``c`` has read since the last update."""
+        q = st.q
+        if q is None:
+            return
+        t0 = st.t
+        st.t = now
+        if not len(q):
+            st.carry = 0.0
+            return
+        act = self.active(st, t0, now)
+        avail = st.carry + act * st.rate
+        n = int(avail)
+        st.carry = avail - n
+        if n <= 0:
+            return
+        w = self.world
+        rec = w.rec
+        before = q.bytes
+        rate = st.rate
+        done = 0
+        for i in range(n):
+            msg = q.pop()
+            if msg is None:
+                break
+            if self.credit:
+                q.ack(1)
+            t_read = t0 + (i + 1 - (avail - act * rate)) / rate if rate > 0 else now
+            if t_read > now:
+                t_read = now
+            t_pub, room = msg.payload
+            w.latency.add(max(0.0, t_read - t_pub), 1, t_read)
+            st.cursor[room] = msg.id
+            done += 1
+        if not len(q):
+            st.carry = 0.0
+        if done:
+            rec.count("deliveries_delivered", done)
+            rec.rate("deliveries", now, done)
+        st.gw.queued_bytes -= before - q.bytes
+        if st.blocked and len(q) < (q.limit or math.inf):
+            pending, st.blocked = st.blocked, []
+            for msg in pending:
+                self._offer_msg(c, st, msg, now)
+
+    # -- offers -----------------------------------------------------------------------------
+    def offer(self, c: int, room: int, offset: int, t_pub: float, now: float) -> None:
+        """The gateway writes publication ``offset`` of ``room`` to client ``c``'s queue."""
+        st = self.states[c]
+        if st.q is None:
+            return
+        self.advance(c, st, now)
+        if st.q is None:
+            return
+        self._offer_msg(c, st, Message(offset, self.size, offset % self.keys, (t_pub, room)), now)
+
+    def _offer_msg(self, c: int, st: QState, msg: Message, now: float) -> None:
+        w = self.world
+        rec = w.rec
+        q = st.q
+        gw = st.gw
+        before = q.bytes
+        res = q.offer(msg)
+        gw.queued_bytes += q.bytes - before
+        if res.blocked:
+            st.blocked.append(msg)
+            rec.count("send_queue_blocked")
+            return
+        if res.conflated:
+            rec.count("messages_conflated", res.conflated)
+        dropped = len(res.dropped)
+        if dropped and not res.disconnect:
+            rec.count("messages_dropped_overflow", dropped)
+            rec.rate("drops", now, dropped)
+            w.lost(dropped)
+            gap = q.take_gap()
+            if gap and self.gap_notice:
+                w.snapshot(1)
+                rec.count("gap_notices")
+        depth = len(q)
+        rec.peak("send_queue_depth_max", depth)
+        if res.disconnect:
+            # The dropped message is not lost: the client resumes from its cursor.
+            q.take_gap()
+            rec.count("slow_consumer_disconnects")
+            w.clients.drop(c, reason="slow")
+            return
+        gw.check_memory()
+
+    def depths(self) -> list[int]:
+        """Current queue depths of the connected queued clients."""
+        out = []
+        for c in self.live:
+            q = self.states[c].q
+            if q is not None:
+                out.append(len(q))
+        return out

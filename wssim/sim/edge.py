@@ -1,0 +1,92 @@
+"""The edge: the load balancer in front of the gateways and the stateful boxes on the path.
+
+The balancer is a :mod:`wssim.policies.balancing` policy over the gateways in service (a crashed or
+draining gateway fails its health check and leaves the pool until it is back). An L7 balancer
+terminates TLS: every handshake also queues on its CPU (``tls_handshake_cost`` per connection); an L4
+balancer only forwards. A conntrack table on the path tracks every open connection: when it is full a
+new SYN is dropped silently (the client sees a timeout and backs off).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wssim.policies import make_balancer
+from wssim.sim.gateway import REFUSED
+
+DROPPED = -1  # SYN dropped (conntrack full): not a gateway outcome
+
+
+class Edge:
+    """Balancer pool, L7 TLS termination queue, conntrack table."""
+
+    def __init__(self, world: Any) -> None:
+        cfg = world.cfg
+        self.world = world
+        self.kind = cfg.edge.balancer
+        self.vnodes = cfg.edge.virtual_nodes
+        in_service = [g.id for g in world.gateways if g.up]
+        self.balancer = make_balancer(self.kind, in_service, self.vnodes)
+        self.load: dict[int, int] = dict.fromkeys(in_service, 0)
+        self.l7 = cfg.edge.layer == "L7"
+        self.tls_cost = cfg.edge.tls_handshake_cost
+        self.lb_free = 0.0
+        self.conntrack_max = cfg.edge.conntrack_max
+        self.tracked = 0
+        self._needs_load = self.kind == "least_connections"
+
+    def add(self, gid: int) -> None:
+        """Gateway ``gid`` passes its health check: back in the pool."""
+        if gid not in self.balancer.nodes:
+            self.balancer.add(gid)
+        self.load[gid] = self.world.gateways[gid].n
+
+    def remove(self, gid: int) -> None:
+        """Gateway ``gid`` fails its health check or is drained: out of the pool."""
+        if gid in self.balancer.nodes:
+            self.balancer.remove(gid)
+        self.load.pop(gid, None)
+
+    def opened(self, gw: Any) -> None:
+        """A socket opened on ``gw`` (conntrack entry, balancer load)."""
+        self.tracked += 1
+        if gw.id in self.load:
+            self.load[gw.id] += 1
+
+    def closed(self, gw: Any) -> None:
+        """A socket on ``gw`` closed."""
+        self.tracked -= 1
+        if gw.id in self.load:
+            self.load[gw.id] -= 1
+
+    def connect(self, c: int, now: float) -> tuple[int, int, float]:
+        """Client ``c`` opens a connection: (outcome, gateway id or -1, established time)."""
+        w = self.world
+        if self.conntrack_max is not None and self.tracked >= self.conntrack_max:
+            w.rec.count("conntrack_drops")
+            return DROPPED, -1, now
+        bal = self.balancer
+        if not bal.nodes:
+            return REFUSED, -1, now
+        g = bal.pick(c, self.load) if self._needs_load else bal.pick(c)
+        t = now
+        if self.l7:
+            start = self.lb_free if self.lb_free > now else now
+            t = start + self.tls_cost
+            self.lb_free = t
+            w.rec.count("l7_tls_terminations")
+        outcome, done = w.gateways[g].accept(c, t)
+        return outcome, g, done
+
+    def moved_fraction(self, before: list[int], after: list[int], sample: list[int]) -> float:
+        """Share of ``sample`` clients whose pick changes when the pool goes from ``before`` to ``after``.
+
+        Fresh balancers are built for the comparison, so the live one's state is untouched.
+        """
+        if not sample or not before or not after:
+            return float("nan")
+        b0 = make_balancer(self.kind, before, self.vnodes)
+        b1 = make_balancer(self.kind, after, self.vnodes)
+        load = dict(self.load)
+        moved = sum(1 for c in sample if b0.pick(c, load) != b1.pick(c, load))
+        return moved / len(sample)

@@ -1,0 +1,288 @@
+"""Faults on the timeline, and what each does to the fleet (each is marked with ``rec.mark``).
+
+- ``gateway_crash``: the process dies; every socket on it drops at once and its clients reconnect with
+  backoff through the balancer (the dead node fails its health check). It restarts empty after
+  ``gateways.restart_delay``. An OOM crash is the same, triggered by memory.
+- ``deploy``: a rolling restart, one gateway every ``interval``. With ``drain`` the gateway leaves the
+  pool and closes its sockets (1001) spread evenly over ``drain_timeout``, so clients move gradually;
+  without drain it is killed like a crash.
+- ``backplane_outage``: publications fail and deliveries in flight are lost; when it returns a
+  non-durable backplane has lost its history (every room gets a new epoch), a durable one lets
+  gateways catch up.
+- ``subscription_outage``: some gateways lose their subscription; at-most-once kinds lose what is
+  published meanwhile (members detect the gap and resync), durable kinds redeliver it on return.
+- ``spike``: publish rate × ``publish_multiplier`` and ``connect_clients`` extra clients arriving.
+- ``add_gateways`` / ``remove_gateways``: change the pool; ``connections_moved_fraction`` is the share
+  of connected clients whose balancer pick differs between the old and the new pool.
+- Half-open sockets (clients vanishing without FIN) are reclaimed by the keepalive timeout.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from wssim.randomness import Stream
+from wssim.sim.gateway import DOWN, DRAINING, REMOVED, SPARE, UP
+
+MOVED_SAMPLE = 200_000  # clients checked for connections_moved_fraction (evenly strided)
+
+
+class Faults:
+    """Schedules the configured faults and carries out crashes, drains and restarts."""
+
+    def __init__(self, world: Any) -> None:
+        self.world = world
+        self.rng = world.streams.generator(Stream.FAULTS)
+        self.moved: list[float] = []
+
+    def start(self) -> None:
+        """Schedule every configured fault."""
+        for f in self.world.cfg.faults:
+            self.world.call_at(f.at, self._fire, f)
+
+    def _fire(self, ev: Any) -> None:
+        f = ev.value
+        getattr(self, f"_{f.kind}")(f)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _pick(self, n: int) -> list[Any]:
+        up = [g for g in self.world.gateways if g.state == UP]
+        if n >= len(up):
+            return up
+        idx = sorted(self.rng.choice(len(up), size=n, replace=False).tolist())
+        return [up[i] for i in idx]
+
+    def crash(self, g: Any, restart: bool, label: str) -> None:
+        """Kill gateway ``g``: every socket drops; restart empty after ``restart_delay`` if asked."""
+        if g.state not in (UP, DRAINING):
+            return
+        w = self.world
+        now = w.env.now
+        if label in ("crash", "oom"):
+            w.observer.crash_started(now)
+        w.rec.mark(now, f"gateway {g.id} {label}")
+        g.state = DOWN
+        g.incarnation += 1
+        g.down_since = now
+        w.edge.remove(g.id)
+        cl = w.clients
+        for c in sorted(g.conns):
+            cl.lost_gateway(c, g)
+        w.edge.tracked -= g.n
+        self._reset(g)
+        if restart:
+            w.call_at(now + w.cfg.gateways.restart_delay, self._restart, (g, g.incarnation))
+        else:
+            g.state = REMOVED
+
+    def _reset(self, g: Any) -> None:
+        r = self.world.rooms
+        g.conns = set()
+        g.zombies = {}
+        g.n = 0
+        g.queued_bytes = 0
+        g.members = [0] * r
+        g.fast = [0] * r
+        g.zmembers = [0] * r
+        g.queued = {}
+        g.order = {}
+        g.last_t = [0.0] * r
+        self.world.backplane.reset_gateway(g)
+
+    def _restart(self, ev: Any) -> None:
+        g, inc = ev.value
+        if g.incarnation != inc or g.state != DOWN:
+            return
+        w = self.world
+        self.bring_up(g)
+        w.rec.mark(w.env.now, f"gateway {g.id} up")
+
+    def bring_up(self, g: Any) -> None:
+        """Gateway ``g`` starts empty and joins the balancer pool."""
+        w = self.world
+        g.state = UP
+        g.free_at = w.env.now
+        g.tokens = g.burst
+        g.tokens_t = w.env.now
+        w.backplane.reset_gateway(g)
+        w.edge.add(g.id)
+
+    def oom(self, g: Any) -> None:
+        """``g`` ran out of memory: the kernel kills it (all sockets drop), then it restarts."""
+        w = self.world
+        w.rec.count("gateway_oom_crashes")
+        w.observer.oom(w.env.now)
+        self.crash(g, True, "oom")
+
+    def drain(self, g: Any, restart: bool, label: str) -> None:
+        """Gracefully drain ``g``: leave the pool, close sockets spread over ``drain_timeout``."""
+        if g.state != UP:
+            return
+        w = self.world
+        now = w.env.now
+        w.rec.mark(now, f"gateway {g.id} {label} (drain)")
+        g.state = DRAINING
+        w.edge.remove(g.id)
+        cs = sorted(g.conns)
+        timeout = w.cfg.gateways.drain_timeout
+        slices = min(len(cs), 100)
+        for j in range(slices):
+            w.call_at(now + timeout * j / slices, self._drain_slice, (g, g.incarnation, cs[j::slices]))
+        w.call_at(now + timeout, self._drain_done, (g, g.incarnation, restart, label))
+
+    def _drain_slice(self, ev: Any) -> None:
+        g, inc, cs = ev.value
+        if g.incarnation != inc or g.state != DRAINING:
+            return
+        cl = self.world.clients
+        n = 0
+        for c in cs:
+            if cl.gw[c] == g.id:
+                cl.drop(c, "drain")
+                n += 1
+        self.world.rec.count("drain_closes", n)
+
+    def _drain_done(self, ev: Any) -> None:
+        g, inc, restart, label = ev.value
+        if g.incarnation != inc or g.state != DRAINING:
+            return
+        self.crash(g, restart, f"{label} stop")
+
+    # -- half-open sockets ------------------------------------------------------------------
+    def zombie(self, g: Any, zid: int, since: float, now: float) -> None:
+        """A client vanished from ``g`` without FIN: reclaim when keepalive (or an idle timer) says."""
+        w = self.world
+        ka = w.keepalive
+        if ka.ping_interval is not None:
+            pi = ka.ping_interval
+            last_pong = since + math.floor((now - since) / pi) * pi
+            at = ka.dead_at(last_pong)
+        elif w.idle_timeout is not None:
+            at = now + w.idle_timeout
+        else:
+            return  # nothing ever notices: the socket leaks until the gateway restarts
+        w.call_at(max(at, now), self._reclaim, (g, g.incarnation, zid))
+
+    def _reclaim(self, ev: Any) -> None:
+        g, inc, zid = ev.value
+        if g.incarnation != inc or zid not in g.zombies:
+            return
+        w = self.world
+        for r in g.zombies.pop(zid):
+            g.zmembers[r] -= 1
+            g.members[r] -= 1
+            if g.members[r] == 0:
+                w.backplane.unsubscribe(g, r)
+        g.n -= 1
+        w.edge.closed(g)
+        w.rec.count("dead_peer_reclaims")
+
+    # -- fault kinds ------------------------------------------------------------------------
+    def _gateway_crash(self, f: Any) -> None:
+        gws = self.world.gateways
+        if f.gateway is not None:
+            targets = [gws[f.gateway]] if gws[f.gateway].state == UP else []
+        else:
+            targets = self._pick(f.count)
+        for g in targets:
+            self.crash(g, f.restart, "crash")
+
+    def _deploy(self, f: Any) -> None:
+        w = self.world
+        w.rec.mark(w.env.now, "deploy" + (" (drain)" if f.drain else " (no drain)"))
+        order = [g for g in w.gateways if g.state == UP]
+        for i, g in enumerate(order):
+            w.call_at(w.env.now + i * f.interval, self._deploy_one, (g, f.drain))
+
+    def _deploy_one(self, ev: Any) -> None:
+        g, drain = ev.value
+        if drain:
+            self.drain(g, True, "deploy")
+        else:
+            self.crash(g, True, "deploy")
+
+    def _backplane_outage(self, f: Any) -> None:
+        w = self.world
+        bp = w.backplane
+        w.rec.mark(w.env.now, "backplane outage")
+        bp.down = True
+        bp.incarnation += 1
+        w.call_at(w.env.now + f.duration, self._backplane_back)
+
+    def _backplane_back(self, ev: Any) -> None:
+        w = self.world
+        bp = w.backplane
+        bp.down = False
+        if w.history.durable:
+            w.rec.mark(w.env.now, "backplane back")
+            for g in w.gateways:
+                if g.state == UP:
+                    bp.catch_up(g)
+        else:
+            w.history.lose()
+            w.rec.mark(w.env.now, "backplane back (history lost)")
+
+    def _subscription_outage(self, f: Any) -> None:
+        w = self.world
+        gws = self._pick(f.gateways)
+        w.rec.mark(w.env.now, "subscription outage: gateways " + ",".join(str(g.id) for g in gws))
+        for g in gws:
+            g.sub_down = True
+        w.call_at(w.env.now + f.duration, self._subscription_back, (gws, [g.incarnation for g in gws]))
+
+    def _subscription_back(self, ev: Any) -> None:
+        gws, incs = ev.value
+        w = self.world
+        w.rec.mark(w.env.now, "subscriptions back")
+        for g, inc in zip(gws, incs, strict=True):
+            g.sub_down = False
+            if g.incarnation == inc and g.state == UP and not w.backplane.at_most_once:
+                w.backplane.catch_up(g)
+
+    def _spike(self, f: Any) -> None:
+        w = self.world
+        now = w.env.now
+        w.rec.mark(now, f"spike x{f.publish_multiplier:g}")
+        w.traffic.set_multiplier(f.publish_multiplier)
+        w.call_at(now + f.duration, self._spike_end)
+        if f.connect_clients:
+            cl = w.clients
+            first = cl.population
+            cl.population += f.connect_clients
+            times = cl.arrival_times(f.connect_clients, now, f.duration, 1 + first)
+            w.env.process(cl.arrivals(first, times))
+
+    def _spike_end(self, ev: Any) -> None:
+        w = self.world
+        w.traffic.set_multiplier(1.0)
+        w.rec.mark(w.env.now, "spike end")
+
+    def _sample(self) -> list[int]:
+        conns = sorted(c for g in self.world.gateways for c in g.conns)
+        step = max(1, len(conns) // MOVED_SAMPLE)
+        return conns[::step]
+
+    def _add_gateways(self, f: Any) -> None:
+        w = self.world
+        spare = [g for g in w.gateways if g.state == SPARE][: f.count]
+        before = list(w.edge.balancer.nodes)
+        after = before + [g.id for g in spare]
+        self.moved.append(w.edge.moved_fraction(before, after, self._sample()))
+        for g in spare:
+            self.bring_up(g)
+        w.rec.mark(w.env.now, "add gateways " + ",".join(str(g.id) for g in spare))
+
+    def _remove_gateways(self, f: Any) -> None:
+        w = self.world
+        up = [g for g in w.gateways if g.state == UP]
+        gone = up[-f.count :] if f.count < len(up) else up[1:]
+        before = list(w.edge.balancer.nodes)
+        after = [n for n in before if n not in {g.id for g in gone}]
+        self.moved.append(w.edge.moved_fraction(before, after, self._sample()))
+        w.rec.mark(w.env.now, "remove gateways " + ",".join(str(g.id) for g in gone))
+        for g in gone:
+            if f.drain:
+                self.drain(g, False, "remove")
+            else:
+                self.crash(g, False, "remove")

@@ -1,0 +1,177 @@
+"""A gateway: connection registry, accept path, resource ceilings, room fan-out, crash and restart.
+
+Per room the gateway keeps member counts and the last offset it delivered; healthy fast members get a
+delivery as one arithmetic step (``members`` deliveries), queued members (slow consumers, or every
+client when ``clients.drain_rate`` is set) go through their :class:`~wssim.policies.SendQueue`.
+
+The accept path is a FIFO server whose service time is ``handshake_cost``: a herd queues there, and a
+connection is established when its handshake has been served. Ceilings are exact: the fd limit refuses
+the accept that would exceed it (EMFILE), admission control answers 503 with ``retry_after``, memory
+above the node's size is an OOM crash that drops every socket.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+UP, DRAINING, DOWN, SPARE, REMOVED = range(5)
+
+# Outcomes of an accept.
+OK, REFUSED, EMFILE, UNAVAILABLE = range(4)
+
+
+class Gateway:
+    """One gateway node."""
+
+    def __init__(self, world: Any, gid: int) -> None:
+        cfg = world.cfg
+        self.world = world
+        self.id = gid
+        self.label = str(gid)
+        self.state = UP if gid < cfg.gateways.count else SPARE
+        self.incarnation = 0
+        self.conns: set[int] = set()  # registry: clients holding a socket here (handshaking or open)
+        self.zombies: dict[int, tuple[int, ...]] = {}  # half-open sockets: zombie id -> rooms
+        self.zseq = 0
+        self.n = 0  # sockets held (conns + zombies)
+        self.queued_bytes = 0
+        self.free_at = 0.0  # accept server busy until
+        self.tokens = 0.0
+        self.tokens_t = 0.0
+        self.sub_down = False  # backplane subscription lost (subscription outage)
+        self.upstream = 0  # gateway -> backplane connections (ephemeral ports in use)
+        r = world.rooms
+        self.members = [0] * r  # every socket subscribed to the room (zombies included)
+        self.fast = [0] * r  # established fast members (bulk delivery)
+        self.zmembers = [0] * r  # half-open members
+        self.queued: dict[int, set[int]] = {}  # room -> queued (slow) member clients
+        self.last = [0] * r  # last offset delivered per room
+        self.last_t = [0.0] * r  # time of that delivery (idle timers)
+        self.subscribed = [False] * r  # holds a backplane subscription for the room
+        self.order: dict[int, float] = {}  # FIFO per ordering key (room or partition)
+        adm = cfg.gateways.admission
+        self.max_connections = adm.max_connections
+        self.handshake_rate = adm.handshake_rate
+        self.burst = max(1.0, adm.handshake_rate or 1.0)
+        self.tokens = self.burst
+        self.fd_limit = cfg.gateways.fd_limit
+        self.fds = cfg.gateways.per_connection.fds
+        self.handshake_cost = cfg.gateways.handshake_cost
+        self.memory = cfg.gateways.memory
+        self.base_memory = cfg.gateways.base_memory
+        self.down_since = 0.0
+
+    # -- resources ---------------------------------------------------------------------------
+    @property
+    def up(self) -> bool:
+        """Accepting and serving."""
+        return self.state == UP
+
+    def memory_used(self) -> int:
+        """Base + per-connection budget of every socket + queued bytes."""
+        return self.base_memory + self.n * self.world.conn_bytes + self.queued_bytes
+
+    def check_memory(self) -> bool:
+        """Record the memory peak; crash with OOM when over the node's memory. True if it crashed."""
+        used = self.memory_used()
+        self.world.rec.peak("gateway_memory_peak_bytes", used)
+        if used > self.memory and self.state in (UP, DRAINING):
+            self.world.faults.oom(self)
+            return True
+        return False
+
+    # -- accept path ------------------------------------------------------------------------
+    def accept(self, c: int, t: float) -> tuple[int, float]:
+        """A connection from client ``c`` reaches this gateway at ``t``: (outcome, established time)."""
+        if self.state != UP:
+            return REFUSED, t
+        rec = self.world.rec
+        if (self.n + 1) * self.fds > self.fd_limit:
+            rec.count("emfile_rejections")
+            return EMFILE, t
+        if self.max_connections is not None and self.n >= self.max_connections:
+            rec.count("admission_rejections")
+            return UNAVAILABLE, t
+        if self.handshake_rate is not None:
+            tok = min(self.burst, self.tokens + (t - self.tokens_t) * self.handshake_rate)
+            self.tokens_t = t
+            if tok < 1.0:
+                self.tokens = tok
+                rec.count("admission_rejections")
+                return UNAVAILABLE, t
+            self.tokens = tok - 1.0
+        self.n += 1
+        self.conns.add(c)
+        self.world.clients.gw[c] = self.id
+        self.world.edge.opened(self)
+        start = self.free_at if self.free_at > t else t
+        done = start + self.handshake_cost
+        self.free_at = done
+        if self.check_memory():
+            return REFUSED, t
+        return OK, done
+
+    # -- membership -------------------------------------------------------------------------
+    def join(self, room: int, queued_client: int = -1) -> None:
+        """A socket subscribes to ``room`` (a fast member unless ``queued_client`` >= 0)."""
+        m = self.members[room]
+        if m == 0:
+            self.world.backplane.subscribe(self, room)
+        self.members[room] = m + 1
+        if queued_client < 0:
+            self.fast[room] += 1
+        else:
+            s = self.queued.get(room)
+            if s is None:
+                s = self.queued[room] = set()
+            s.add(queued_client)
+
+    def leave(self, room: int, queued_client: int = -1, zombie: bool = False) -> None:
+        """A socket leaves ``room``."""
+        m = self.members[room] - 1
+        self.members[room] = m
+        if zombie:
+            self.zmembers[room] -= 1
+        elif queued_client < 0:
+            self.fast[room] -= 1
+        else:
+            self.queued[room].discard(queued_client)
+        if m == 0:
+            self.world.backplane.unsubscribe(self, room)
+
+    def release(self, c: int) -> None:
+        """Client ``c``'s socket is gone (closed, cut or reclaimed): free its fd and budget."""
+        self.conns.discard(c)
+        self.n -= 1
+        self.world.edge.closed(self)
+
+    # -- delivery ---------------------------------------------------------------------------
+    def deliver(self, room: int, offset: int, t_pub: float, now: float) -> None:
+        """The backplane hands publication ``offset`` of ``room`` to this gateway at ``now``."""
+        w = self.world
+        rec = w.rec
+        last = self.last[room]
+        if offset <= last:
+            return
+        gap = offset - last - 1
+        self.last[room] = offset
+        self.last_t[room] = now
+        fast = self.fast[room]
+        queued = self.queued.get(room)
+        nq = len(queued) if queued else 0
+        if gap > 0 and fast + nq:
+            # Gap detection on live connections: members see the jump in offsets and resync.
+            w.lost(gap * (fast + nq))
+            w.snapshot(fast + nq)
+            rec.count("live_gaps")
+        if fast:
+            rec.count("deliveries_delivered", fast)
+            rec.rate("deliveries", now, fast)
+            w.latency.add(now - t_pub, fast, now)
+        z = self.zmembers[room]
+        if z:
+            rec.count("deliveries_to_dead_peers", z)
+        if nq:
+            offer = w.consumers.offer
+            for c in list(queued):
+                offer(c, room, offset, t_pub, now)

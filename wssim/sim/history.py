@@ -1,0 +1,80 @@
+"""Per-room streams: offsets, an epoch, and the replay window clients resume from.
+
+Every room is one stream. A publication gets the next offset of its room (offsets start at 1; a
+cursor of 0 means "nothing seen"). The backplane kind decides what is kept: at-most-once kinds
+(``none``, ``redis_pubsub``, ``nats``) keep nothing, so any gap forces a resync; the others keep a
+bounded window (:class:`wssim.policies.ReplayBuffer`). When history is lost (a non-durable backplane
+restarts) the room gets a new epoch, and a cursor from the old epoch is answered with resync: a
+resume is all-or-nothing, recovered or resync.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wssim.policies import ReplayBuffer
+
+KEEPS_HISTORY = {
+    "none": False,
+    "in_memory": True,
+    "redis_pubsub": False,
+    "redis_streams": True,
+    "nats": False,
+    "jetstream": True,
+    "kafka": True,
+    "managed": True,
+}
+DURABLE = {"jetstream", "kafka", "managed"}  # history survives a backplane restart
+
+
+class History:
+    """Offsets and replay buffers of every room."""
+
+    def __init__(self, world: Any) -> None:
+        cfg = world.cfg
+        self.world = world
+        self.kind = cfg.backplane.kind
+        self.keeps = KEEPS_HISTORY[self.kind]
+        self.durable = self.kind in DURABLE
+        rp = cfg.backplane.replay
+        self._limits = (rp.max_messages, rp.max_age, rp.max_per_resume) if self.keeps else (0, None, None)
+        self.epoch = [0] * world.rooms  # generation of each room's history
+        self.last = [0] * world.rooms  # last offset published per room
+        self._buffers: dict[int, ReplayBuffer] = {}
+
+    def buffer(self, room: int) -> ReplayBuffer:
+        """The replay buffer of ``room`` (created on first use, with a deterministic epoch)."""
+        b = self._buffers.get(room)
+        if b is None:
+            m, a, p = self._limits
+            b = self._buffers[room] = ReplayBuffer(m, a, p, epoch=f"{room}.{self.epoch[room]}")
+            if self.last[room]:
+                b.reset(epoch=f"{room}.{self.epoch[room]}")
+        return b
+
+    def publish(self, room: int, t: float) -> int:
+        """Assign the next offset of ``room`` to a publication at ``t`` and keep it; returns the offset."""
+        o = self.last[room] + 1
+        self.last[room] = o
+        self.buffer(room).append(o, t, None)
+        return o
+
+    def resume(self, room: int, epoch: int, cursor: int, now: float) -> tuple[bool, int]:
+        """Resume ``room`` from ``cursor`` seen in ``epoch``: (served, messages replayed)."""
+        last = self.last[room]
+        if cursor == last and epoch == self.epoch[room]:
+            return True, 0
+        b = self.buffer(room)
+        rep = b.resume(f"{room}.{epoch}", cursor, now)
+        if rep.ok:
+            return True, len(rep.items)
+        return False, 0
+
+    def lose(self) -> None:
+        """History lost (a non-durable backplane restarted): every room starts a new epoch."""
+        for room, b in self._buffers.items():
+            self.epoch[room] += 1
+            b.reset(epoch=f"{room}.{self.epoch[room]}")
+        for room in range(len(self.epoch)):
+            if room not in self._buffers:
+                self.epoch[room] += 1

@@ -1,0 +1,135 @@
+"""What the run reports: sampled time series, the queue-depth alert, herd convergence, final metrics."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from wssim.sim.gateway import SPARE
+from wssim.sim.stats import WeightedSamples
+
+
+class Observer:
+    """Samples the fleet every ``interval`` and derives the summary metrics at the end."""
+
+    def __init__(self, world: Any) -> None:
+        self.world = world
+        self.crash_t: float | None = None
+        self.target = 0
+        self.convergence = math.nan
+        self.alert_t: float | None = None
+        self.first_oom: float | None = None
+        self.threshold = world.cfg.alerts.send_queue_depth_p99
+        self.depths: Counter[int] = Counter()
+        self.zero_depths = 0
+        self.conn_sum = 0.0
+        self.samples = 0
+        self.gateways_peak = 0
+
+    def start(self) -> None:
+        """Start sampling."""
+        self.world.env.process(self._sampler())
+
+    # -- hooks ------------------------------------------------------------------------------
+    def connected(self, now: float) -> None:
+        """A connection was established (``clients.connected`` already counts it)."""
+        n = self.world.clients.connected
+        self.world.rec.peak("connections_peak", n)
+        if self.crash_t is not None and self.convergence != self.convergence and n >= self.target:
+            self.convergence = now - self.crash_t
+
+    def crash_started(self, now: float) -> None:
+        """The first crash starts the herd-convergence clock (target: connections just before)."""
+        if self.crash_t is None:
+            self.crash_t = now
+            self.target = self.world.clients.connected
+
+    def oom(self, now: float) -> None:
+        """Note the first OOM (for the alert lead time)."""
+        if self.first_oom is None:
+            self.first_oom = now
+
+    # -- sampling ---------------------------------------------------------------------------
+    def _sampler(self) -> Any:
+        w = self.world
+        env = w.env
+        step = w.cfg.interval
+        end = w.cfg.duration
+        k = 0
+        while True:
+            self.sample(env.now)
+            k += 1
+            t = k * step
+            if t > end:
+                return
+            self._wake = env.timeout(t - env.now)
+            yield self._wake
+
+    def sample(self, now: float) -> None:
+        """Gauge connections, memory and the p99 send-queue depth; fire the alert."""
+        w = self.world
+        rec = w.rec
+        up = 0
+        for g in w.gateways:
+            if g.state == SPARE:
+                continue
+            up += g.state in (0, 1)
+            rec.gauge("connections", now, g.n, g.label)
+            rec.gauge("memory_bytes", now, g.memory_used(), g.label)
+        self.gateways_peak = max(self.gateways_peak, up)
+        connected = w.clients.connected
+        depths = w.consumers.depths()
+        zeros = max(0, connected - len(depths))
+        ws = WeightedSamples()
+        for d in depths:
+            ws.add(float(d))
+        p99 = ws.quantile(0.99, zeros=zeros) if connected else 0.0
+        rec.gauge("send_queue_depth_p99", now, p99)
+        if now >= w.cfg.warmup:
+            self.depths.update(depths)
+            self.zero_depths += zeros
+            self.conn_sum += connected
+            self.samples += 1
+        if self.threshold is not None and self.alert_t is None and p99 >= self.threshold:
+            self.alert_t = now
+            rec.mark(now, "alert: send_queue_depth_p99")
+
+    # -- summary ----------------------------------------------------------------------------
+    def finish(self) -> None:
+        """Derive the summary metrics that need the whole run."""
+        w = self.world
+        rec = w.rec
+        rec.set("herd_convergence_s", self.convergence)
+        rec.set("latency_p50_s", w.latency.quantile(0.50))
+        rec.set("latency_p99_s", w.latency.quantile(0.99))
+        ws = WeightedSamples()
+        for d, n in self.depths.items():
+            ws.add(float(d), n)
+        rec.set("send_queue_depth_p99", ws.quantile(0.99, zeros=self.zero_depths))
+        if self.first_oom is not None and self.alert_t is not None:
+            rec.set("alert_lead_time_s", self.first_oom - self.alert_t)
+        if self.alert_t is not None:
+            rec.set("alert_fired_at_s", self.alert_t)
+        if self.first_oom is not None:
+            rec.set("first_oom_at_s", self.first_oom)
+        moved = w.faults.moved
+        if moved:
+            rec.set("connections_moved_fraction", moved[0])
+        rec.set("half_open_leaked", float(sum(len(g.zombies) for g in w.gateways)))
+        rec.set("connections_end", float(w.clients.connected))
+        rec.set("connections_mean", self.conn_sum / self.samples if self.samples else 0.0)
+        rec.set("gateways_peak", float(self.gateways_peak))
+        rec.set("connect_actions", float(w.clients.actions))
+        rec.set("cost_per_month_usd", self.cost())
+
+    def cost(self) -> float:
+        """Monthly cost of the fleet this run needed (see :mod:`wssim.sim.cost`)."""
+        w = self.world
+        try:
+            from wssim.sim.cost import monthly_cost
+        except ImportError:  # pragma: no cover - cost module absent
+            return math.nan
+        peaks = w.rec.summary()
+        peaks["duration"] = w.cfg.duration
+        return float(monthly_cost(w.cfg, peaks))

@@ -1,0 +1,93 @@
+"""The wiring of one simulated run: clock, recorder, random streams and the components, from a config.
+
+Components hold a reference to the :class:`World` and reach each other through it. Events are SimPy
+timeouts with a callback (``World.call_at``): no generator process per client, so a million idle
+connections cost memory but no events.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+from wssim.metrics import Recorder
+from wssim.policies import ConnectionBudget, Keepalive, tightest
+from wssim.sim.stats import WeightedSamples
+from wssim.sim.streams import Streams
+
+
+class World:
+    """Everything one run shares. Build with :func:`wssim.sim.run.build_world`."""
+
+    def __init__(self, config: Any, replication: int = 0) -> None:
+        from wssim.sim.backplane import Backplane
+        from wssim.sim.clients import Clients
+        from wssim.sim.consumers import Consumers
+        from wssim.sim.edge import Edge
+        from wssim.sim.faults import Faults
+        from wssim.sim.gateway import Gateway
+        from wssim.sim.history import History
+        from wssim.sim.observe import Observer
+        from wssim.sim.traffic import Traffic
+
+        self.cfg = config
+        self.replication = replication
+        self.env = simpy.Environment()
+        self.rec = Recorder(interval=config.interval, warmup=config.warmup)
+        self.streams = Streams(config.seed, replication)
+        gw = config.gateways
+        pc = gw.per_connection
+        self.budget = ConnectionBudget(pc.kernel, pc.tls, pc.app, pc.fds)
+        self.conn_bytes = self.budget.bytes
+        self.keepalive = Keepalive(gw.keepalive.ping_interval, gw.keepalive.effective_timeout)
+        self.idle_timeout = tightest(config.edge.idle_timeout, config.edge.path_idle_timeout)
+        self.rooms = config.clients.rooms.count
+        self.latency = WeightedSamples(config.warmup)
+        # Components (order matters: later ones read earlier ones at construction).
+        self.history = History(self)
+        extra = sum(f.count for f in config.faults if f.kind == "add_gateways")
+        self.gateways: list[Gateway] = [Gateway(self, g) for g in range(gw.count + extra)]
+        self.edge = Edge(self)
+        self.backplane = Backplane(self)
+        self.consumers = Consumers(self)
+        self.clients = Clients(self)
+        self.traffic = Traffic(self)
+        self.faults = Faults(self)
+        self.observer = Observer(self)
+
+    @property
+    def now(self) -> float:
+        """The simulated time, seconds."""
+        return self.env.now
+
+    def call_at(self, t: float, fn: Callable[[simpy.Event], Any], value: Any = None) -> simpy.Event:
+        """Call ``fn(event)`` at time ``t`` (``event.value`` is ``value``). Returns the event."""
+        delay = t - self.env.now
+        ev = self.env.timeout(delay if delay > 0 else 0.0, value)
+        ev.callbacks.append(fn)
+        return ev
+
+    def snapshot(self, n: int = 1) -> None:
+        """``n`` clients fetch a room snapshot over HTTP (a resync): count requests and bytes."""
+        rec = self.rec
+        rec.count("resyncs", n)
+        rec.count("snapshot_bytes", n * self.cfg.clients.snapshot.size)
+
+    def lost(self, n: float) -> None:
+        """Owed deliveries that will never be received."""
+        if n > 0:
+            self.rec.count("messages_lost", n)
+
+    def memory_limit_ok(self, used: float) -> bool:
+        """True while ``used`` bytes fit in one gateway's memory."""
+        return used <= self.cfg.gateways.memory
+
+    @staticmethod
+    def lognormal_params(median: float, p99: float) -> tuple[float, float]:
+        """(mu, sigma) of a lognormal with this median and 99th percentile."""
+        mu = math.log(median)
+        sigma = (math.log(p99) - mu) / 2.3263478740408408 if p99 > median else 0.0
+        return mu, sigma
