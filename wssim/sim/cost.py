@@ -19,6 +19,15 @@ SECONDS_PER_MONTH = MINUTES_PER_MONTH * 60.0
 SELF_HOSTED_FREE = ("none", "in_memory")  # no separate backplane to pay for
 
 
+def _num(peaks: Mapping[str, float], key: str, default: float = 0.0) -> float:
+    """``peaks[key]`` as a float; missing or NaN (nothing recorded) counts as ``default``."""
+    value = peaks.get(key)
+    if value is None:
+        return default
+    value = float(value)
+    return value if math.isfinite(value) else default
+
+
 def _budget(config: Any) -> ConnectionBudget:
     pc = config.gateways.per_connection
     return ConnectionBudget(pc.kernel, pc.tls, pc.app, pc.fds)
@@ -39,13 +48,13 @@ def gateways_needed(config: Any, peaks: Mapping[str, float]) -> int:
     (``(memory − base_memory) × headroom`` after taking out the base memory of each node).
     """
     g = config.gateways
-    connections = float(peaks.get("connections_peak", 0.0) or 0.0)
+    connections = _num(peaks, "connections_peak")
     if connections <= 0:
         return 0
     capacity = node_capacity(config)
     n = math.ceil(connections / capacity) if capacity > 0 else math.inf
-    memory_peak = peaks.get("gateway_memory_peak_bytes")
-    if memory_peak is not None and math.isfinite(memory_peak) and memory_peak > 0:
+    memory_peak = _num(peaks, "gateway_memory_peak_bytes")
+    if memory_peak > 0:
         used = (memory_peak - g.base_memory) * g.count
         usable = (g.memory - g.base_memory) * config.costs.headroom
         n = max(n, math.ceil(used / usable) if usable > 0 else math.inf)
@@ -62,11 +71,11 @@ def managed_cost(config: Any, peaks: Mapping[str, float]) -> float:
     ``deliveries_delivered`` over ``peaks["duration"]``, default ``config.duration``), scaled to a month.
     """
     m = config.backplane.managed
-    held = float(peaks.get("connections_mean", peaks.get("connections_peak", 0.0)) or 0.0)
+    held = _num(peaks, "connections_mean", _num(peaks, "connections_peak"))
     cost = held * MINUTES_PER_MONTH * m.price_per_connection_minute
-    duration = float(peaks.get("duration", config.duration) or 0.0)
+    duration = _num(peaks, "duration", config.duration)
     if duration > 0:
-        messages = float(peaks.get("messages_published", 0.0)) + float(peaks.get("deliveries_delivered", 0.0))
+        messages = _num(peaks, "messages_published") + _num(peaks, "deliveries_delivered")
         cost += messages / duration * SECONDS_PER_MONTH / 1e6 * m.price_per_million_messages
     return cost
 

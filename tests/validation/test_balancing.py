@@ -1,0 +1,92 @@
+"""Load balancing: share of connections that move when the fleet changes size.
+
+With ``n`` gateways after the change (``n = N + 1`` when one is added to ``N``, ``n = N`` when one of
+``N`` is removed), a key-stable balancer moves:
+
+* ``rendezvous``: exactly the keys whose highest score is the new (or removed) node, probability ``1/n``;
+* ``consistent_hash``: the keys on the new (or removed) node's arcs. With ``V`` virtual nodes per
+  gateway at random ring positions, a node's share of the ring is ``Beta(V, (n − 1)V)``: mean ``1/n``,
+  standard deviation ``σ_ring = (1/n)·sqrt((n − 1)/(nV + 1))`` (≈ 7% of the mean at V = 160);
+* ``modulo``: every key with ``h mod N ≠ h mod N'``, probability ``1 − 1/n`` for uniform hashes.
+
+The client keys are the same in every replication, so the measured share is one binomial sample of
+``C`` keys: the tolerance is the 99% normal interval with variance ``p(1 − p)/C``, plus ``σ_ring²``
+for the ring (the ring is one draw of its positions; replications cannot show that spread).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import stats
+
+from tests.validation.runs import make_config, replicate
+from tests.validation.stats import LEVEL
+
+N, C, V = 4, 4000, 160
+
+BASE = {
+    "name": "validate-balancing",
+    "seed": 4,
+    "duration": "30s",
+    "clients": {
+        "count": C,
+        "connect_ramp": "2s",
+        "publish_rate": 0,
+        "reconnect": {"strategy": "full_jitter"},
+    },
+    "edge": {"balancer": "consistent_hash", "virtual_nodes": V, "idle_timeout": None},
+    "gateways": {"count": N},
+    "backplane": {"kind": "in_memory"},
+}
+
+CHANGES = {
+    "add": ({"gateways.count": N, "faults": [{"kind": "add_gateways", "at": "10s", "count": 1}]}, N + 1),
+    "remove": (
+        {
+            "gateways.count": N + 1,
+            "faults": [{"kind": "remove_gateways", "at": "10s", "count": 1, "drain": True}],
+        },
+        N + 1,
+    ),
+}
+
+
+def expected_moved(balancer: str, n: int) -> tuple[float, float]:
+    """Expected moved share and the ring's standard deviation for ``n`` gateways (the larger fleet)."""
+    if balancer == "modulo":
+        return 1 - 1 / n, 0.0
+    if balancer == "rendezvous":
+        return 1 / n, 0.0
+    return 1 / n, (1 / n) * math.sqrt((n - 1) / (n * V + 1))
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+@pytest.mark.parametrize("balancer", ["consistent_hash", "rendezvous", "modulo"])
+def test_connections_moved_fraction(balancer: str, change: str) -> None:
+    """connections_moved_fraction ≈ 1/n (hashing) or 1 − 1/n (modulo), within the derived interval."""
+    overrides, n = CHANGES[change]
+    (result,) = replicate(make_config(BASE, {"edge.balancer": balancer, **overrides}), 1)
+    measured = result.metrics["connections_moved_fraction"]
+    expected, ring_sd = expected_moved(balancer, n)
+    z = float(stats.norm.ppf(0.5 + LEVEL / 2))
+    tolerance = z * math.sqrt(expected * (1 - expected) / C + ring_sd**2)
+    print(f"{balancer} {change}: moved {measured:.4f}, closed form {expected:.4f} ± {tolerance:.4f}")
+    assert abs(measured - expected) <= tolerance
+
+
+def test_ring_share_spread_matches_beta() -> None:
+    """The ring-spread term is right: over many rings the new node's share has sd σ_ring."""
+    from wssim.policies import HashRing
+
+    n, vnodes = 5, 40
+    shares = [HashRing([f"r{seed}-gw{i}" for i in range(n)], vnodes).shares() for seed in range(200)]
+    new = [s[f"r{seed}-gw{n - 1}"] for seed, s in enumerate(shares)]
+    mean = sum(new) / len(new)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in new) / (len(new) - 1))
+    predicted = (1 / n) * math.sqrt((n - 1) / (n * vnodes + 1))
+    # sd of a sample sd from k normal draws: σ/sqrt(2(k−1)); 99% normal interval.
+    z = float(stats.norm.ppf(0.5 + LEVEL / 2))
+    assert abs(sd - predicted) <= z * predicted / math.sqrt(2 * (len(new) - 1))
+    assert abs(mean - 1 / n) <= z * predicted / math.sqrt(len(new))

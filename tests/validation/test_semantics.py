@@ -1,0 +1,79 @@
+"""Delivery semantics: what a subscription or backplane outage of D seconds loses, by backplane.
+
+All ``C`` clients are in one room and publish at ``p`` each, so the room receives Poisson publishes at
+``Λ = C·p`` and every publish is owed to all ``C`` members, spread round-robin over ``G`` gateways
+(``C/G`` each, the publisher included).
+
+* At-most-once (``redis_pubsub``, ``nats``): a gateway whose subscription is down never receives the
+  ``K ~ Poisson(Λ·D)`` messages published meanwhile, so each of its ``C/G`` members loses all ``K``:
+  ``messages_lost / (C/G) = K``. During a backplane outage every gateway is cut off:
+  ``messages_lost / C = K``.
+* Durable (``redis_streams``, ``jetstream``, ``kafka``): the gateway resumes from its offset; the
+  outage fits the retention window (10 s ≪ 2 min, Λ·D ≪ 10,000 messages), so nothing is lost: exactly 0.
+
+Tolerance: ``K`` summed over the replications is Poisson with mean ``reps·Λ·D``; the check uses the
+exact 99% (Garwood) interval of that count.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.validation.runs import make_config, metric, replicate
+from tests.validation.stats import poisson_ci
+
+C, G, P, D, REPS = 200, 4, 1 / 60, 10.0, 6
+LAMBDA = C * P
+
+BASE = {
+    "name": "validate-semantics",
+    "seed": 13,
+    "duration": "40s",
+    "clients": {
+        "count": C,
+        "connect_ramp": "2s",
+        "rooms": {"count": 1, "per_client": 1},
+        "publish_rate": P,
+        "message_size": "100B",
+        "reconnect": {"strategy": "full_jitter"},
+    },
+    "edge": {"balancer": "round_robin", "idle_timeout": None},
+    "gateways": {"count": G},
+    "backplane": {"kind": "redis_pubsub", "replay": {"max_messages": 10000, "max_age": "2min"}},
+}
+SUBSCRIPTION = [{"kind": "subscription_outage", "at": "20s", "duration": D, "gateways": 1}]
+BACKPLANE = [{"kind": "backplane_outage", "at": "20s", "duration": D}]
+
+
+def _lost(kind: str, faults: list[dict], reps: int = REPS) -> list[float]:
+    config = make_config(BASE, {"backplane.kind": kind, "faults": faults})
+    return metric(replicate(config, reps), "messages_lost")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["redis_pubsub", "nats"])
+def test_at_most_once_loses_lambda_d_per_cut_gateway(kind: str) -> None:
+    """Subscription outage: messages_lost / (C/G) ≈ Λ·D (exact Poisson interval over replications)."""
+    lost = _lost(kind, SUBSCRIPTION)
+    ci = poisson_ci(sum(x / (C / G) for x in lost), exposure=REPS)
+    print(f"{kind} subscription outage: lost per member {ci}, closed form Λ·D = {LAMBDA * D:.2f}")
+    assert ci.contains(LAMBDA * D)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["redis_pubsub", "nats"])
+def test_at_most_once_backplane_outage(kind: str) -> None:
+    """Backplane outage: every gateway is cut off, messages_lost / C ≈ Λ·D."""
+    lost = _lost(kind, BACKPLANE)
+    ci = poisson_ci(sum(x / C for x in lost), exposure=REPS)
+    print(f"{kind} backplane outage: lost per member {ci}, closed form Λ·D = {LAMBDA * D:.2f}")
+    assert ci.contains(LAMBDA * D)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("faults", [SUBSCRIPTION, BACKPLANE], ids=["subscription", "backplane"])
+@pytest.mark.parametrize("kind", ["redis_streams", "jetstream", "kafka"])
+def test_durable_backplanes_lose_nothing(kind: str, faults: list[dict]) -> None:
+    """Durable backplanes: messages_lost = 0 in every replication (exact)."""
+    lost = _lost(kind, faults, reps=2)
+    assert lost == [0.0, 0.0]
