@@ -17,7 +17,7 @@ ops = st.lists(
     st.one_of(
         st.tuples(
             st.just("offer"),
-            st.integers(min_value=0, max_value=60),
+            st.one_of(st.integers(min_value=0, max_value=60), st.sampled_from([10, 25, 50])),
             st.one_of(st.none(), st.integers(0, 4)),
         ),
         st.tuples(st.just("pop")),
@@ -27,7 +27,8 @@ ops = st.lists(
     max_size=120,
 )
 limits = st.one_of(st.none(), st.integers(min_value=0, max_value=8))
-byte_limits = st.one_of(st.none(), st.integers(min_value=0, max_value=200))
+# round sizes and limits make exact-fit boundaries (bytes + size == limit_bytes) common
+byte_limits = st.one_of(st.none(), st.integers(min_value=0, max_value=200), st.sampled_from([50, 100, 200]))
 
 
 class Model:
@@ -67,7 +68,7 @@ class Model:
             if same:
                 i = same[0]
                 old = self.q[i]
-                if self.lb is None or self.size() - old.size + m.size <= self.lb or m.size <= old.size:
+                if self.lb is None or self.size() - old.size + m.size <= self.lb:
                     self.q[i] = m
                     return
                 del self.q[i]

@@ -13,10 +13,16 @@ from hypothesis import strategies as st
 
 from wssim.policies import ReplayBuffer
 
+
+def times(hi: int) -> st.SearchStrategy[float]:
+    """Whole seconds (so ages land exactly on the window's edge) or any float."""
+    return st.one_of(st.integers(0, hi).map(float), st.floats(0.0, float(hi)))
+
+
 steps = st.lists(
     st.one_of(
-        st.tuples(st.just("append"), st.integers(1, 3), st.floats(0.0, 5.0)),  # offset gap, time gap
-        st.tuples(st.just("since"), st.integers(-3, 3), st.floats(0.0, 20.0)),  # cursor delta, time gap
+        st.tuples(st.just("append"), st.integers(1, 3), times(5)),  # offset gap, time gap
+        st.tuples(st.just("since"), st.integers(-3, 3), times(20)),  # cursor delta, time gap
         st.tuples(st.just("reset")),
     ),
     max_size=80,
@@ -26,7 +32,7 @@ steps = st.lists(
 @settings(max_examples=400, deadline=None)
 @given(
     st.one_of(st.none(), st.integers(0, 10)),
-    st.one_of(st.none(), st.floats(0.0, 15.0)),
+    st.one_of(st.none(), times(15)),
     st.one_of(st.none(), st.integers(0, 12)),
     st.booleans(),
     steps,

@@ -239,7 +239,7 @@ class SendQueue:
                 old = slot.msg
                 new_bytes = self.bytes - old.size + msg.size
                 lb = self.limit_bytes
-                if lb is None or new_bytes <= lb or msg.size <= old.size:
+                if lb is None or new_bytes <= lb:
                     self.total_offered += 1
                     self.total_conflated += 1
                     slot.msg = msg
