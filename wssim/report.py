@@ -66,7 +66,7 @@ def unit_of(metric: str) -> str:
 
 
 def axis_title(name: str, unit: str) -> str:
-    return f"{name} ({unit})" if unit else name
+    return f"{name} ({unit})" if unit and unit != name else name
 
 
 def human(value: Any, unit: str = "") -> str:
@@ -104,8 +104,18 @@ def point_label(results: Results, point: int, short: bool = False) -> str:
     if not results.params:
         return "run" if not short else f"point {point}"
     row = results.points().set_index("point").loc[point]
-    parts = [f"{p.split('.')[-1]}={_val(row[p])}" for p in results.params]
+    parts = [f"{short_name(p, results.params)}={_val(row[p])}" for p in results.params]
     return ", ".join(parts) if short else f"point {point}: " + ", ".join(parts)
+
+
+def short_name(path: str, params: Sequence[str]) -> str:
+    """The last part of a dotted path, or more of it when that would be ambiguous among ``params``."""
+    parts = path.split(".")
+    for k in range(1, len(parts) + 1):
+        tail = ".".join(parts[-k:])
+        if sum(1 for p in params if p == tail or p.endswith("." + tail)) <= 1:
+            return tail
+    return path
 
 
 def _val(v: Any) -> str:
@@ -116,42 +126,56 @@ def _val(v: Any) -> str:
     return str(v)
 
 
-def _layout(fig: go.Figure, title: str, xtitle: str, ytitle: str, unit: str = "") -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
-        template="plotly_white",
-        font={"family": FONT, "size": 12, "color": "#1f2937"},
-        margin={"l": 64, "r": 20, "t": 48, "b": 52},
-        height=360,
-        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0, "font": {"size": 11}},
-        hovermode="closest",
-    )
-    fig.update_xaxes(title_text=xtitle, showline=True, linecolor="#d1d5db", gridcolor="#f1f5f9")
-    fig.update_yaxes(
-        title_text=ytitle, showline=True, linecolor="#d1d5db", gridcolor="#eef2f7", rangemode="tozero"
-    )
+def _layout(title: str, xtitle: str, ytitle: str, unit: str = "", height: int = 360) -> dict[str, Any]:
+    """A plain layout dict (no template lookups: building many figures stays fast)."""
+    axis = {"showline": True, "linecolor": "#d1d5db", "gridcolor": "#eef2f7", "zeroline": False,
+            "ticks": "outside", "tickcolor": "#d1d5db", "automargin": True}  # fmt: skip
+    yaxis: dict[str, Any] = {**axis, "title": {"text": ytitle}, "rangemode": "tozero"}
     if unit == "bytes":
-        fig.update_yaxes(tickformat=".3s", ticksuffix="B")
+        yaxis.update(tickformat=".3s", ticksuffix="B")
     elif unit == "fraction":
-        fig.update_yaxes(tickformat=".0%")
-    return fig
+        yaxis.update(tickformat=".0%")
+    return {
+        "title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
+        "font": {"family": FONT, "size": 12, "color": "#1f2937"},
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "colorway": PALETTE,
+        "margin": {"l": 64, "r": 20, "t": 48, "b": 52},
+        "height": height,
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0, "font": {"size": 11}},
+        "hovermode": "closest",
+        "hoverlabel": {"font": {"family": FONT}},
+        "xaxis": {**axis, "title": {"text": xtitle}},
+        "yaxis": yaxis,
+    }
+
+
+def _floats(values: Any) -> list[float | None]:
+    """JSON-ready numbers (NaN -> None, which plotly draws as a gap)."""
+    return [None if v is None or not math.isfinite(float(v)) else float(v) for v in values]
 
 
 # --------------------------------------------------------------------------------------------- figures
 
 
-def metric_figure(results: Results, metric: str, x: str | None = None, color: str | None = None) -> go.Figure:
-    """Mean and 95% CI of ``metric`` against sweep parameter ``x``, one line per value of the others."""
+def metric_spec(
+    results: Results,
+    metric: str,
+    x: str | None = None,
+    color: str | None = None,
+    agg: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """The figure (as a plotly dict) of ``metric``'s mean and 95% CI against sweep parameter ``x``."""
     if metric not in results.summary.columns:
         raise KeyError(f"unknown metric {metric!r}; choose one of {', '.join(results.metrics)}")
-    agg = results.aggregate([metric])
-    ci_low = next(c for c in agg.columns if c.startswith("ci") and c.endswith("_low"))
-    ci_high = next(c for c in agg.columns if c.startswith("ci") and c.endswith("_high"))
-    unit = unit_of(metric)
     x = x or (results.params[0] if results.params else None)
     if x is not None and x not in results.params:
         raise KeyError(f"{x!r} is not a swept parameter; choose one of {', '.join(results.params)}")
-    fig = go.Figure()
+    agg = results.aggregate([metric]) if agg is None else agg[agg["metric"] == metric]
+    ci_low = next(c for c in agg.columns if c.startswith("ci") and c.endswith("_low"))
+    ci_high = next(c for c in agg.columns if c.startswith("ci") and c.endswith("_high"))
+    unit = unit_of(metric)
     if x is None:
         agg = agg.assign(_x="all runs")
         x_col, others = "_x", []
@@ -159,39 +183,46 @@ def metric_figure(results: Results, metric: str, x: str | None = None, color: st
         x_col = x
         others = [color] if color else [p for p in results.params if p != x]
     groups = agg.groupby(others, sort=False, dropna=False) if others else [((), agg)]
+    traces = []
     for i, (key, sub) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
-        name = ", ".join(f"{o.split('.')[-1]}={_val(k)}" for o, k in zip(others, key, strict=False)) or metric
+        name = ", ".join(
+            f"{short_name(o, results.params)}={_val(k)}" for o, k in zip(others, key, strict=False)
+        )
+        name = name or metric
         mean = sub["mean"].to_numpy(dtype=float)
         hi = np.nan_to_num(sub[ci_high].to_numpy(dtype=float) - mean, nan=0.0)
         lo = np.nan_to_num(mean - sub[ci_low].to_numpy(dtype=float), nan=0.0)
         colour = PALETTE[i % len(PALETTE)]
-        fig.add_trace(
-            go.Scatter(
-                x=[_val(v) for v in sub[x_col]],
-                y=mean,
-                mode="lines+markers",
-                name=name,
-                line={"color": colour, "width": 2},
-                marker={"size": 8},
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": hi,
-                    "arrayminus": lo,
-                    "thickness": 1.5,
-                    "width": 6,
-                },
-                customdata=np.stack([sub["n"].to_numpy(), sub[ci_low], sub[ci_high]], axis=-1),
-                hovertemplate=f"%{{x}}<br>mean %{{y:.4g}} {unit}<br>95% CI [%{{customdata[1]:.4g}}, "
+        custom = [
+            [int(n), lo_, hi_]
+            for n, lo_, hi_ in zip(sub["n"], _floats(sub[ci_low]), _floats(sub[ci_high]), strict=True)
+        ]
+        traces.append(
+            {
+                "type": "scatter",
+                "x": [_val(v) for v in sub[x_col]],
+                "y": _floats(mean),
+                "mode": "lines+markers",
+                "name": name,
+                "line": {"color": colour, "width": 2},
+                "marker": {"size": 8, "color": colour},
+                "error_y": {"type": "data", "symmetric": False, "array": _floats(hi),
+                            "arrayminus": _floats(lo), "thickness": 1.5, "width": 6, "color": colour},
+                "customdata": custom,
+                "hovertemplate": f"%{{x}}<br>mean %{{y:.4g}} {unit}<br>95% CI [%{{customdata[1]:.4g}}, "
                 "%{customdata[2]:.4g}]<br>n = %{customdata[0]}<extra>" + html.escape(name) + "</extra>",
-            )
-        )
-    fig.update_xaxes(type="category")
-    title = f"{metric} vs {x}" if x else metric
-    _layout(fig, title, x or "", axis_title(metric, unit), unit)
-    fig.update_layout(showlegend=bool(others))
-    return fig
+            }
+        )  # fmt: skip
+    layout = _layout(f"{metric} vs {x}" if x else metric, x or "", axis_title(metric, unit), unit)
+    layout["xaxis"]["type"] = "category"
+    layout["showlegend"] = bool(others)
+    return {"data": traces, "layout": layout}
+
+
+def metric_figure(results: Results, metric: str, x: str | None = None, color: str | None = None) -> go.Figure:
+    """Mean and 95% CI of ``metric`` against sweep parameter ``x``, one line per value of the others."""
+    return go.Figure(metric_spec(results, metric, x=x, color=color))
 
 
 def _combine(ts: pd.DataFrame, how: str) -> pd.DataFrame:
@@ -199,61 +230,78 @@ def _combine(ts: pd.DataFrame, how: str) -> pd.DataFrame:
     return (grouped.max() if how == "max" else grouped.sum()).reset_index()
 
 
-def timeseries_figure(results: Results, series: str, runs: Sequence[str] | None = None) -> go.Figure:
-    """One time series for each run (gateway labels summed, or max for memory), with fault markers."""
+def timeseries_spec(results: Results, series: str, runs: Sequence[str] | None = None) -> dict[str, Any]:
+    """The figure (as a plotly dict) of one time series for each run, with fault markers."""
     title, unit, how = SERIES.get(series, (series, "", "sum"))
     ts = results.timeseries[results.timeseries["series"] == series]
     if runs is not None:
         ts = ts[ts["run"].isin(list(runs))]
     data = _combine(ts, how)
-    fig = go.Figure()
-    n_reps = data.groupby("point")["replication"].nunique().max() if len(data) else 0
+    point_count = data["point"].nunique() if len(data) else 0
+    min_rep = data.groupby("point")["replication"].min().to_dict() if len(data) else {}
+    traces = []
     for rid, sub in data.groupby("run", sort=True):
         point, rep = int(sub["point"].iloc[0]), int(sub["replication"].iloc[0])
         colour = PALETTE[point % len(PALETTE)]
         label = point_label(results, point, short=True)
-        name = f"{label} · rep {rep}" if n_reps > 1 else label
-        fig.add_trace(
-            go.Scatter(
-                x=sub["time"],
-                y=sub["value"],
-                mode="lines",
-                name=name,
-                legendgroup=f"p{point}",
-                line={
+        name = label if point_count > 1 else f"replication {rep}"
+        first = rep == min_rep[point]
+        traces.append(
+            {
+                "type": "scatter",
+                "x": _floats(sub["time"]),
+                "y": _floats(sub["value"]),
+                "mode": "lines",
+                "name": name,
+                "legendgroup": f"p{point}" if point_count > 1 else str(rid),
+                "showlegend": point_count == 1 or first,
+                "line": {
                     "color": colour,
-                    "width": 1.6 if rep == 0 else 1.0,
-                    "dash": "solid" if rep == 0 else "dot",
+                    "width": 1.8 if first else 1.0,
+                    "dash": "solid" if first else "dot",
                 },
-                opacity=1.0 if rep == 0 else 0.55,
-                hovertemplate=f"t=%{{x:.0f}} s<br>%{{y:.4g}} {unit}<extra>{html.escape(str(rid))}</extra>",
-            )
+                "opacity": 1.0 if first else 0.55,
+                "hovertemplate": f"t=%{{x:.0f}} s<br>%{{y:.4g}} {unit}<extra>"
+                + html.escape(f"{label} · rep {rep}")
+                + "</extra>",
+            }
         )
+    layout = _layout(title, "simulated time (s)", axis_title(series, unit), unit, height=400)
+    layout["legend"]["y"] = -0.24
     shown = set(data["run"].unique()) if len(data) else set()
-    _add_markers(fig, results, shown)
-    _layout(fig, title, "simulated time (s)", axis_title(series, unit), unit)
-    fig.update_layout(height=380)
-    return fig
+    _add_markers(layout, results, shown)
+    return {"data": traces, "layout": layout}
 
 
-def _add_markers(fig: go.Figure, results: Results, runs: set[str]) -> None:
+def timeseries_figure(results: Results, series: str, runs: Sequence[str] | None = None) -> go.Figure:
+    """One time series for each run (gateway labels summed, or max for memory), with fault markers."""
+    return go.Figure(timeseries_spec(results, series, runs=runs))
+
+
+def _add_markers(layout: dict[str, Any], results: Results, runs: set[str]) -> None:
     marks = sorted(
         {(float(t), str(label)) for rid, ms in results.markers.items() if rid in runs for t, label in ms}
     )
+    shapes, notes = [], []
     for i, (t, label) in enumerate(marks[:20]):
-        fig.add_vline(x=t, line={"color": "#64748b", "width": 1, "dash": "dash"})
-        fig.add_annotation(
-            x=t,
-            y=1.0,
-            yref="paper",
-            text=html.escape(label),
-            showarrow=False,
-            xanchor="left",
-            yanchor="top",
-            yshift=-12 * (i % 3),
-            font={"size": 10, "color": "#475569"},
-            bgcolor="rgba(255,255,255,0.8)",
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": t, "x1": t, "y0": 0, "y1": 1,
+                       "line": {"color": "#64748b", "width": 1, "dash": "dash"}})  # fmt: skip
+        notes.append(
+            {
+                "x": t,
+                "y": 1.0,
+                "xref": "x",
+                "yref": "paper",
+                "text": html.escape(label),
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "top",
+                "yshift": -12 * (i % 3),
+                "font": {"size": 10, "color": "#475569"},
+                "bgcolor": "rgba(255,255,255,0.8)",
+            }
         )
+    layout["shapes"], layout["annotations"] = shapes, notes
 
 
 # ------------------------------------------------------------------------------------------- sections
@@ -366,6 +414,8 @@ def _summary_table(results: Results) -> str:
     )
     body = []
     idx = agg.set_index(["metric", "point"])
+    zero = [m for m in metrics if (agg.loc[agg["metric"] == m, "mean"].fillna(0) == 0).all()]
+    metrics = [m for m in metrics if m not in zero]
     for m in metrics:
         unit = unit_of(m)
         cells = []
@@ -377,14 +427,20 @@ def _summary_table(results: Results) -> str:
             cells.append(f"<td class='num'>{text}</td>")
         meaning = METRICS[m].meaning if m in METRICS else ""
         body.append(f"<tr><th class='metric' title='{html.escape(meaning)}'>{m}</th>{''.join(cells)}</tr>")
+    zeros = ", ".join(f"<code>{m}</code>" for m in zero)
     return (
         f"<div class='scroll'><table class='data'><thead><tr><th>metric</th>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table></div>"
+        + (f"<p class='muted'>Zero at every point: {zeros}.</p>" if zero else "")
     )
 
 
-def _figure_html(fig: go.Figure, div_id: str) -> str:
-    return fig.to_html(
+def _figure_html(fig: dict[str, Any], div_id: str) -> str:
+    import plotly.io as pio
+
+    return pio.to_html(
+        fig,
+        validate=False,
         full_html=False,
         include_plotlyjs=False,
         div_id=div_id,
@@ -416,11 +472,13 @@ def build_html(results: Results) -> str:
 
     sweep_html = []
     metrics = varying_metrics(results)
+    agg = results.aggregate(metrics) if metrics else None
     for x in results.params:
         for m in metrics:
             div = f"m-{len(figs)}"
             figs.append(("sweep", div))
-            sweep_html.append(f"<div class='chart'>{_figure_html(metric_figure(results, m, x=x), div)}</div>")
+            spec = metric_spec(results, m, x=x, agg=agg)
+            sweep_html.append(f"<div class='chart'>{_figure_html(spec, div)}</div>")
     ts_html = []
     present = list(dict.fromkeys(results.timeseries["series"])) if len(results.timeseries) else []
     ordered = [s for s in SERIES if s in present] + sorted(s for s in present if s not in SERIES)
@@ -433,7 +491,7 @@ def build_html(results: Results) -> str:
         div = f"t-{len(figs)}"
         figs.append(("ts", div))
         ts_html.append(
-            f"<div class='chart'>{_figure_html(timeseries_figure(results, s, runs=runs), div)}</div>"
+            f"<div class='chart'>{_figure_html(timeseries_spec(results, s, runs=runs), div)}</div>"
         )
 
     meta = [
@@ -491,6 +549,8 @@ seconds, sizes in bytes, rates per second).</p><pre class="config">{config_yaml}
 </main>
 <footer class="wrap">Generated by wssim. Files beside this report: summary.csv, aggregate.csv,
 timeseries.parquet, markers.json, config.resolved.yaml.</footer>
+<script>window.addEventListener("load", () => document.querySelectorAll(".plotly-graph-div")
+  .forEach((d) => window.Plotly && Plotly.Plots.resize(d)));</script>
 </body></html>
 """
 

@@ -459,20 +459,24 @@ def _read_json(path: Path, default: Any) -> Any:
 # ------------------------------------------------------------------------------------------ statistics
 
 
+def column_stats(matrix: np.ndarray, confidence: float = CONFIDENCE) -> tuple[np.ndarray, ...]:
+    """Per column (NaNs ignored): n, mean, standard deviation and Student-t CI half-width."""
+    matrix = np.asarray(matrix, dtype=float).reshape(len(matrix), -1)
+    ok = ~np.isnan(matrix)
+    n = ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(ok, matrix, 0.0).sum(axis=0) / n
+        dev = np.where(ok, matrix - mean, 0.0)
+        std = np.where(n >= 2, np.sqrt((dev**2).sum(axis=0) / np.maximum(n - 1, 1)), np.nan)
+        t = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1))
+        half = np.where(n >= 2, t * std / np.sqrt(np.maximum(n, 1)), np.nan)
+    return n, mean, std, half
+
+
 def confidence_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
     """Mean, standard deviation and Student-t half-width of the CI; NaN where undefined (n < 2)."""
-    values = values[~np.isnan(values)]
-    n = len(values)
-    if n == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(np.mean(values))
-    if n < 2:
-        return mean, math.nan, math.nan
-    std = float(np.std(values, ddof=1))
-    if not math.isfinite(std):
-        return mean, std, math.nan
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
-    return mean, std, half
+    _, mean, std, half = column_stats(np.asarray(values, dtype=float).reshape(-1, 1), confidence)
+    return float(mean[0]), float(std[0]), float(half[0])
 
 
 def aggregate(
@@ -511,35 +515,23 @@ def aggregate(
     points = sorted(int(p) for p in summary["point"].unique())
     base_point = points[0]
     base = summary[summary["point"] == base_point].set_index("replication")
+    units = [METRICS[m].unit if m in METRICS else "" for m in metrics]
     rows: list[list[Any]] = []
     for point in points:
         sub = summary[summary["point"] == point]
         pvals = [sub[p].iloc[0] if p in sub.columns else None for p in params]
         subi = sub.set_index("replication")
         common = subi.index.intersection(base.index)
-        for m in metrics:
-            mean, std, half = confidence_interval(sub[m].to_numpy(dtype=float), confidence)
-            n = int(sub[m].notna().sum())
-            diffs = subi.loc[common, m].to_numpy(dtype=float) - base.loc[common, m].to_numpy(dtype=float)
-            dmean, _, dhalf = confidence_interval(diffs, confidence)
-            unit = METRICS[m].unit if m in METRICS else ""
+        n, mean, std, half = column_stats(sub[metrics].to_numpy(dtype=float), confidence)
+        diffs = subi.loc[common, metrics].to_numpy(dtype=float) - base.loc[common, metrics].to_numpy(
+            dtype=float
+        )
+        _, dmean, _, dhalf = column_stats(diffs, confidence)
+        for j, m in enumerate(metrics):
             rows.append(
-                [
-                    point,
-                    *pvals,
-                    m,
-                    unit,
-                    n,
-                    mean,
-                    std,
-                    mean - half,
-                    mean + half,
-                    half,
-                    dmean,
-                    dmean - dhalf,
-                    dmean + dhalf,
-                ]
-            )
+                [point, *pvals, m, units[j], int(n[j]), mean[j], std[j], mean[j] - half[j], mean[j] + half[j],
+                 half[j], dmean[j], dmean[j] - dhalf[j], dmean[j] + dhalf[j]]
+            )  # fmt: skip
     frame = pd.DataFrame(rows, columns=cols)
     return frame
 

@@ -1,0 +1,215 @@
+"""Sweeps: planning, statistics, stable files, failures, resume — with the stand-in engine."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_sweep_engine import standin
+
+import wssim
+from wssim.config import load_config
+from wssim.sweep import (
+    Results,
+    SweepError,
+    aggregate,
+    confidence_interval,
+    format_value,
+    plan,
+    run,
+)
+
+GRID = {
+    "name": "grid",
+    "duration": 60,
+    "replications": 3,
+    "faults": [{"kind": "gateway_crash", "at": 30}],
+    "sweep": {"clients.count": [100, 200], "gateways.count": [1, 2]},
+}
+
+
+def test_plan_is_points_times_replications_with_one_seed():
+    specs = plan(load_config(GRID))
+    assert [(s.point, s.replication) for s in specs] == [(p, r) for p in range(4) for r in range(3)]
+    assert {s.seed for s in specs} == {1}  # every point shares the seed: common random numbers
+    assert specs[4].params == {"clients.count": 100, "gateways.count": 2}
+    assert specs[4].config.gateways.count == 2
+
+
+def test_format_value_is_stable_and_round_trips():
+    assert format_value(0.1 + 0.2) == "0.30000000000000004"
+    assert float(format_value(1 / 3)) == 1 / 3
+    assert format_value(3.0) == "3"
+    assert format_value(math.nan) == "nan"
+    assert format_value(True) == "true"
+    assert format_value(None) == ""
+    assert format_value("full_jitter") == "full_jitter"
+    assert format_value(np.int64(7)) == "7"
+
+
+def test_confidence_interval_is_student_t():
+    values = np.array([1.0, 2.0, 3.0, 4.0])
+    mean, std, half = confidence_interval(values)
+    assert mean == 2.5
+    assert std == pytest.approx(np.std(values, ddof=1))
+    assert half == pytest.approx(3.182446305284263 * std / 2)  # t(0.975, 3) * s / sqrt(4)
+    assert math.isnan(confidence_interval(np.array([5.0]))[2])
+    assert confidence_interval(np.array([2.0, 2.0, 2.0]))[2] == 0.0
+
+
+def test_aggregate_pairs_replications_against_point_zero():
+    summary = pd.DataFrame(
+        {
+            "point": [0, 0, 0, 1, 1, 1],
+            "replication": [0, 1, 2, 0, 1, 2],
+            "seed": 1,
+            "x": [1, 1, 1, 2, 2, 2],
+            "m": [10.0, 20.0, 30.0, 11.0, 21.0, 31.0],
+        }
+    )
+    agg = aggregate(summary, ["x"]).set_index("point")
+    assert list(agg["n"]) == [3, 3]
+    assert agg.loc[1, "mean"] == 21.0
+    assert agg.loc[1, "ci95_half_width"] > 20  # the unpaired spread is wide…
+    assert agg.loc[1, "diff_vs_point0"] == 1.0
+    assert agg.loc[1, "diff_ci95_low"] == agg.loc[1, "diff_ci95_high"] == 1.0  # …the paired one is exact
+
+
+def test_run_in_memory_returns_results():
+    res = wssim.run(GRID, engine=standin, executor="serial", progress=False, report=False)
+    assert isinstance(res, Results)
+    assert res.out is None
+    assert len(res.summary) == 12
+    assert res.params == ["clients.count", "gateways.count"]
+    assert list(res.summary.columns[:5]) == [
+        "point",
+        "replication",
+        "seed",
+        "clients.count",
+        "gateways.count",
+    ]
+    assert set(res.timeseries.columns) == {"run", "point", "replication", "time", "series", "label", "value"}
+    assert set(res.timeseries["run"]) == {f"p{p:03d}-r{r:03d}" for p in range(4) for r in range(3)}
+    assert res.markers["p000-r000"] == [(30.0, "gateway_crash g0")]
+    agg = res.aggregate()
+    peak = agg[agg["metric"] == "connections_peak"].set_index("point")["mean"]
+    assert list(peak) == [100, 100, 200, 200]
+    fig = res.plot("herd_convergence_s", x="gateways.count")
+    assert len(fig.data) == 2 and fig.data[0].error_y.array is not None
+    assert len(res.plot_timeseries("connections").data) == 12
+
+
+def test_files_written_and_reloadable(tmp_path):
+    out = tmp_path / "out"
+    res = run(GRID, engine=standin, executor="serial", out=out, progress=False)
+    for name in ("summary.csv", "aggregate.csv", "timeseries.parquet", "config.resolved.yaml", "report.html"):
+        assert (out / name).exists(), name
+    assert (out / "markers.json").exists() and (out / "manifest.json").exists()
+    assert not (out / "partial").exists()
+    lines = (out / "summary.csv").read_text().splitlines()
+    assert len(lines) == 13
+    assert lines[1].startswith("0,0,1,100,1,")
+    again = Results.load(out)
+    pd.testing.assert_frame_equal(again.summary, res.summary)
+    pd.testing.assert_frame_equal(again.timeseries, res.timeseries)
+    assert again.markers == res.markers
+    assert again.params == res.params
+    # the resolved config reloads and plans the same runs
+    reloaded = load_config(out / "config.resolved.yaml")
+    assert [s.key for s in plan(reloaded)] == [(p, r) for p in range(4) for r in range(3)]
+
+
+def test_same_files_whatever_the_order_runs_finish(tmp_path):
+    run(GRID, engine=standin, executor="serial", out=tmp_path / "a", progress=False, report=False)
+    run(GRID, engine=standin, executor="local", workers=2, out=tmp_path / "b", progress=False, report=False)
+    for name in ("summary.csv", "aggregate.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_failing_point_is_reported_and_the_rest_kept(tmp_path):
+    cfg = {**GRID, "sweep": {"clients.count": [100, 13]}, "replications": 2}
+    with pytest.warns(RuntimeWarning, match="unlucky"):
+        res = run(cfg, engine=standin, executor="serial", out=tmp_path / "o", progress=False, report=False)
+    assert len(res.summary) == 2 and set(res.summary["point"]) == {0}
+    assert [(f["point"], f["replication"]) for f in res.failures] == [(1, 0), (1, 1)]
+    assert res.failures[0]["params"] == {"clients.count": 13}
+    assert "ValueError: unlucky client count 13" in res.failures[0]["error"]
+    assert Results.load(tmp_path / "o").failures[0]["error"] == res.failures[0]["error"]
+
+
+def test_resume_skips_finished_runs(tmp_path, monkeypatch):
+    log = tmp_path / "log.txt"
+    monkeypatch.setenv("WSSIM_TEST_LOG", str(log))
+    out = tmp_path / "o"
+    run({**GRID, "replications": 2}, engine=standin, executor="serial", out=out, progress=False, report=False)
+    assert len(log.read_text().splitlines()) == 8
+    first = (out / "summary.csv").read_text()
+    res = run(
+        GRID, engine=standin, executor="serial", resume=out, progress=False, report=False
+    )  # 3 replications now
+    assert len(log.read_text().splitlines()) == 8 + 4  # only replication 2 of each point ran
+    assert len(res.summary) == 12
+    full = run(GRID, engine=standin, executor="serial", out=tmp_path / "fresh", progress=False, report=False)
+    assert (out / "summary.csv").read_bytes() == (tmp_path / "fresh" / "summary.csv").read_bytes()
+    assert len(res.timeseries) == len(full.timeseries)
+    assert first.splitlines()[1] in (out / "summary.csv").read_text()
+
+
+def test_resume_reads_partial_rows_of_a_killed_run(tmp_path, monkeypatch):
+    out = tmp_path / "o"
+    run(GRID, engine=standin, executor="serial", out=out, progress=False, report=False)
+    reference = (out / "summary.csv").read_bytes()
+    # Simulate a hard kill: final files gone, only the partial rows of 5 runs are left.
+    partial = tmp_path / "killed"
+    partial.mkdir()
+    from wssim.sweep import RunStore
+
+    store = RunStore(partial, ["clients.count", "gateways.count"])
+    for spec in plan(load_config(GRID))[:5]:
+        from wssim.sweep import execute_run
+
+        store.add(spec, execute_run(standin, spec.config, spec.point, spec.replication))
+    assert (partial / "partial" / "summary.jsonl").exists() and not (partial / "summary.csv").exists()
+    log = tmp_path / "log.txt"
+    monkeypatch.setenv("WSSIM_TEST_LOG", str(log))
+    run(GRID, engine=standin, executor="serial", resume=partial, progress=False, report=False)
+    assert len(log.read_text().splitlines()) == 12 - 5
+    assert (partial / "summary.csv").read_bytes() == reference
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    out = tmp_path / "o"
+    run(GRID, engine=standin, executor="serial", out=out, progress=False, report=False)
+    with pytest.raises(SweepError, match=r"different config \(`clients.count_zipf|`duration`"):
+        run(
+            {**GRID, "duration": 90},
+            engine=standin,
+            executor="serial",
+            resume=out,
+            progress=False,
+            report=False,
+        )
+
+
+def test_out_folder_must_be_new_or_empty(tmp_path):
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "x").write_text("keep me")
+    with pytest.raises(SweepError, match="not empty"):
+        run(GRID, engine=standin, executor="serial", out=tmp_path / "o", progress=False, report=False)
+    assert (tmp_path / "o" / "x").read_text() == "keep me"
+
+
+def test_unknown_engine_is_a_sweep_error(tmp_path):
+    with pytest.raises(SweepError, match="engine"):
+        run(GRID, engine="warp", out=tmp_path / "o", progress=False, report=False)
+    with pytest.raises(SweepError, match="cannot be imported"):
+        run(GRID, engine="nowhere.at_all:fn", out=tmp_path / "o", progress=False, report=False)
+    assert not (tmp_path / "o").exists()
+
+
+def test_replications_override_is_recorded():
+    res = run(GRID, replications=2, engine=standin, executor="serial", progress=False, report=False)
+    assert res.config["replications"] == 2
+    assert len(res.summary) == 8
