@@ -10,6 +10,14 @@ import pytest
 from wssim.config import load_config, scenario_names
 from wssim.errors import ConfigError
 
+BASE = {
+    "name": "base",
+    "duration": "60s",
+    "clients": {"count": 100},
+    "gateways": {"count": 4, "keepalive": {"ping_interval": "25s"}},
+    "faults": [{"kind": "gateway_crash", "at": "30s"}],
+}
+
 FORBIDDEN = ("pydantic", "https://", "Traceback", "Input should", "For further information")
 
 
@@ -212,7 +220,7 @@ def test_invalid_sweep_combination(tmp_path: Path) -> None:
 
 def test_bad_override_unknown_path() -> None:
     with pytest.raises(ConfigError) as info:
-        load_config("quickstart", ["gatways.count=8"])
+        load_config(BASE, ["gatways.count=8"])
     message = info.value.message
     assert "--set gatways.count=8" in message and "did you mean `gateways`?" in message
 
@@ -232,7 +240,7 @@ def test_bad_override_unknown_path() -> None:
 )
 def test_bad_override(item: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config("quickstart", [item])
+        load_config(BASE, [item])
     assert f"--set {item}" in info.value.message
     assert fragment in info.value.message
 
