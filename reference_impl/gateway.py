@@ -210,7 +210,10 @@ class Gateway:
             self.server = None
         for task in list(self._tasks):
             task.cancel()
-        await self.backplane.close()
+        try:
+            await asyncio.wait_for(self.backplane.close(), 5.0)
+        except (TimeoutError, Exception):
+            log.warning("backplane %s did not close cleanly", self.backplane.kind)
 
     async def cut_backplane(self) -> None:
         """Drop the backplane connection and every subscription (SIGUSR1: a subscription outage)."""
@@ -492,6 +495,8 @@ class Gateway:
             return
         s, m = self.settings, self.metrics
         q = c.queue
+        if q is not None and q.closed:
+            return  # disconnected by the policy, closing
         if q is None:
             q = c.queue = SendQueue(
                 s.queue_policy, s.queue_limit, s.queue_limit_bytes, s.credit, s.gap_notice
@@ -518,6 +523,8 @@ class Gateway:
                 self._disconnect_slow(c)
                 return
         m.queued_messages += q.depth - before
+        if q.depth > m.send_queue_depth_max:
+            m.send_queue_depth_max = q.depth
         if c.writer is None and q.can_send:
             c.writer = asyncio.get_running_loop().create_task(self._write(c))
 
@@ -537,7 +544,8 @@ class Gateway:
         if c.writer is not None:
             c.writer.cancel()
             c.writer = None
-        self.rooms_discard(c)
+        # not now: we may be inside _on_delivery's loop over this room's members
+        asyncio.get_running_loop().call_soon(self.rooms_discard, c)
         self._spawn(self._close_slow(c))
 
     def rooms_discard(self, c: Client) -> None:
@@ -639,6 +647,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     p.add_argument("--nats-url", default="nats://127.0.0.1:4222")
     p.add_argument("--namespace", default="wssim", help="prefix of the backplane's keys/subjects/streams")
+    p.add_argument(
+        "--replay-max-messages",
+        type=int,
+        default=None,
+        help="history window of durable backplanes in messages (default: the config's, else 1000)",
+    )
     p.add_argument("--config", default=None, help="scenario YAML (or built-in name) to take settings from")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="config override path=value")
     p.add_argument(
@@ -673,6 +687,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         known = {f.name for f in fields(GatewaySettings)}
         settings = GatewaySettings(**{k: v for k, v in overrides.items() if k in known})
+    if args.replay_max_messages is not None:
+        max_messages = args.replay_max_messages
     url = args.nats_url if kind in ("nats", "nats_core", "jetstream") else args.redis_url
     backplane = make_backplane(
         kind, url, namespace=args.namespace, max_messages=max_messages, max_age=max_age

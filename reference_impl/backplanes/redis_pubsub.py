@@ -60,7 +60,9 @@ class RedisPubSubBackplane(Backplane):
     async def start(self) -> None:
         if self._redis is not None:
             return
-        self._redis = aioredis.Redis.from_url(self.url, decode_responses=True)
+        self._redis = aioredis.Redis.from_url(
+            self.url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10
+        )
         try:
             await self._redis.ping()
         except Exception as exc:

@@ -83,12 +83,16 @@ class RedisStreamsBackplane(Backplane):
     async def start(self) -> None:
         if self._redis is not None:
             return
-        self._redis = aioredis.Redis.from_url(self.url, decode_responses=True)
+        self._redis = aioredis.Redis.from_url(
+            self.url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10
+        )
         try:
             await self._redis.ping()
         except Exception as exc:
             raise BackplaneError(f"cannot reach Redis at {self.url}: {exc}") from exc
-        self._reader_redis = aioredis.Redis.from_url(self.url, decode_responses=True)
+        self._reader_redis = aioredis.Redis.from_url(
+            self.url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10
+        )
         self._publish = self._redis.register_script(_PUBLISH)
         self._head = self._redis.register_script(_HEAD)
 
