@@ -16,6 +16,7 @@ from wssim.policies.balancing import (
     Sticky,
     make_balancer,
     stable_hash,
+    stable_hash_array,
 )
 from wssim.policies.budget import ConnectionBudget
 from wssim.policies.keepalive import Keepalive, tightest
@@ -44,5 +45,6 @@ __all__ = [
     "Sticky",
     "make_balancer",
     "stable_hash",
+    "stable_hash_array",
     "tightest",
 ]

@@ -17,9 +17,10 @@ sticky             first node a key got, while it exists;        only keys of a 
                    else consistent hash
 =================  ============================================  ==================================
 
-Hashes are stable across processes and runs (64-bit BLAKE2b of ``str(key)``, never Python's salted
-``hash()``), so ``5`` and ``"5"`` pick the same node. Nodes are identified by ``str(node)`` too: give
-them distinct string forms.
+Hashes are stable across processes and runs (:func:`stable_hash`: SplitMix64 for integer keys, 64-bit
+BLAKE2b of ``str(key)`` otherwise; never Python's salted ``hash()``). Nodes are identified by
+``str(node)``: give them distinct string forms. ``pick`` costs one hash plus a bisect for the ring and
+the modulo, one hash plus N mixes for rendezvous, N lookups for least connections.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Hashable, Iterable, Mapping
 from hashlib import blake2b
+from typing import Any
 
 BALANCERS: tuple[str, ...] = (
     "consistent_hash",
@@ -41,8 +43,36 @@ _M64 = (1 << 64) - 1
 
 
 def stable_hash(key: object) -> int:
-    """A 64-bit hash of ``str(key)`` that is the same in every process (BLAKE2b, 8-byte digest)."""
+    """A 64-bit hash that is the same in every process and run.
+
+    Integers (client ids in the simulator) go through the SplitMix64 finalizer of ``key mod 2**64``;
+    anything else is hashed as ``str(key)`` with BLAKE2b (8-byte digest). Never Python's ``hash()``,
+    which is salted per process.
+    """
+    if type(key) is int:
+        x = ((key & _M64) + 0x9E3779B97F4A7C15) & _M64
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+        return x ^ (x >> 31)
     return int.from_bytes(blake2b(str(key).encode(), digest_size=8).digest(), "little")
+
+
+def _mix_array(x: Any) -> Any:
+    """SplitMix64 finalizer over a numpy uint64 array (wrapping arithmetic)."""
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def stable_hash_array(keys: Any) -> Any:
+    """:func:`stable_hash` of an array of integer keys at once (numpy uint64 array, same values)."""
+    import numpy as np
+
+    return _mix_array(np.asarray(keys).astype(np.uint64))
 
 
 class Balancer:
@@ -96,6 +126,10 @@ class Balancer:
     def pick(self, key: Hashable, load: Mapping[Hashable, int] | None = None) -> Hashable:
         raise NotImplementedError
 
+    def pick_many(self, keys: Any) -> list[Hashable]:
+        """:meth:`pick` for each key in turn (vectorized for integer keys where the kind allows)."""
+        return [self.pick(k) for k in keys]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({list(self._nodes)!r})"
 
@@ -131,6 +165,18 @@ class HashRing(Balancer):
             self._check_nonempty()
         i = bisect_right(points, stable_hash(key))
         return self._owners[i if i < len(points) else 0]
+
+    def pick_many(self, keys: Any) -> list[Hashable]:
+        """:meth:`pick` for many integer keys at once (vectorized with numpy; same answers)."""
+        import numpy as np
+
+        if not self._points:
+            self._check_nonempty()
+        points = np.array(self._points, dtype=np.uint64)
+        idx = np.searchsorted(points, stable_hash_array(keys), side="right")
+        idx[idx == len(points)] = 0
+        owners = self._owners
+        return [owners[i] for i in idx.tolist()]
 
     def shares(self) -> dict[Hashable, float]:
         """Fraction of the hash space each node owns (ideal: 1/N each)."""
@@ -172,6 +218,22 @@ class Rendezvous(Balancer):
                 best, best_i = x, i
         return self._nodes[best_i]
 
+    def pick_many(self, keys: Any) -> list[Hashable]:
+        """:meth:`pick` for many integer keys at once (vectorized with numpy; same answers)."""
+        import numpy as np
+
+        self._check_nonempty()
+        h = stable_hash_array(keys)
+        best = np.zeros(h.shape, dtype=np.uint64)
+        best_i = np.zeros(h.shape, dtype=np.int64)
+        for i, seed in enumerate(self._seeds):
+            x = _mix_array(h ^ np.uint64(seed))
+            better = x > best
+            best = np.where(better, x, best)
+            best_i[better] = i
+        nodes = self._nodes
+        return [nodes[i] for i in best_i.tolist()]
+
 
 class Modulo(Balancer):
     """``nodes[hash(key) % N]``: even, but adding a node remaps almost every key."""
@@ -182,6 +244,15 @@ class Modulo(Balancer):
     def pick(self, key: Hashable, load: Mapping[Hashable, int] | None = None) -> Hashable:
         self._check_nonempty()
         return self._nodes[stable_hash(key) % len(self._nodes)]
+
+    def pick_many(self, keys: Any) -> list[Hashable]:
+        """:meth:`pick` for many integer keys at once (vectorized with numpy; same answers)."""
+        import numpy as np
+
+        self._check_nonempty()
+        idx = stable_hash_array(keys) % np.uint64(len(self._nodes))
+        nodes = self._nodes
+        return [nodes[i] for i in idx.tolist()]
 
 
 class RoundRobin(Balancer):
