@@ -127,7 +127,7 @@ def test_idle_timeout_cuts_only_without_pings(ping, cuts):
 
 
 def test_deterministic_per_replication():
-    cfg = load_config("quickstart")
+    cfg = load_config("quickstart", ["clients.count=1000", "duration=70s"])
     a, b = simulate(cfg, 0), simulate(cfg, 0)
     c = simulate(cfg, 1)
     same = {k: v for k, v in a.metrics.items() if not (isinstance(v, float) and math.isnan(v))}

@@ -1,10 +1,10 @@
 """Queued consumers: clients whose send queue matters (slow consumers, or all when a drain rate is set).
 
-A queued client drains its :class:`~wssim.policies.SendQueue` at its drain rate, except while stalled
-(a background tab, a train tunnel: every ``stall_every`` of activity it stops for ``stall_duration``).
-Draining is computed lazily, as a fluid at the drain rate, whenever the gateway offers the client a new
-message: no event per drained message. A healthy client with no drain rate needs no queue at all and is
-delivered in bulk by its gateway.
+A queued client drains its :class:`~wssim.policies.SendQueue` at its drain rate (reads are a Poisson
+process: exponential read times), except while stalled (a background tab, a train tunnel: every
+``stall_every`` of activity it stops for ``stall_duration``). Draining is computed lazily whenever the
+gateway offers the client a new message: no event per drained message. A healthy client with no
+drain rate needs no queue at all and is delivered in bulk by its gateway.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class Consumers:
         self.states: dict[int, QState] = {}
         self.live: set[int] = set()  # queued clients currently connected
         self._phase = world.streams.draws(Stream.SLOW_CONSUMERS)
+        self._drain = world.streams.draws(Stream.DRAINS)
 
     def make(self, c: int, rate: float, slow: bool) -> QState:
         """Register client ``c`` as queued with ``rate`` messages/s (stalls only for slow consumers)."""
@@ -65,7 +66,7 @@ class Consumers:
         policy, limit, limit_bytes, credit, gap = self._sq
         st.q = SendQueue(policy, limit, limit_bytes, credit, gap)
         st.t = now
-        st.carry = 0.0
+        st.carry = self._drain.exponential()
         st.gw = gw
         st.blocked = []
         self.live.add(c)
@@ -100,42 +101,49 @@ class Consumers:
         return cum(b) - cum(a)
 
     def advance(self, c: int, st: QState, now: float) -> None:
-        """Drain what client ``c`` has read since the last update."""
+        """Drain what client ``c`` has read since the last update.
+
+        Reading is a Poisson process at ``rate`` while the client is active and its queue is not empty
+        (exponential read times: with a bounded queue this is exactly an M/M/1/K queue). ``st.carry`` is
+        the work left, in Exp(1) units, until the next read completes.
+        """
         q = st.q
         if q is None:
             return
         t0 = st.t
         st.t = now
         if not len(q):
-            st.carry = 0.0
             return
-        act = self.active(st, t0, now)
-        avail = st.carry + act * st.rate
-        n = int(avail)
-        st.carry = avail - n
-        if n <= 0:
+        rate = st.rate
+        work = self.active(st, t0, now) * rate
+        carry = st.carry
+        if work < carry:
+            st.carry = carry - work
             return
         w = self.world
-        rec = w.rec
         before = q.bytes
-        rate = st.rate
+        exp = self._drain.exponential
+        used = 0.0
         done = 0
-        for i in range(n):
+        latency = w.latency
+        cursor = st.cursor
+        credit = self.credit
+        while used + carry <= work:
             msg = q.pop()
             if msg is None:
                 break
-            if self.credit:
+            used += carry
+            carry = exp()
+            if credit:
                 q.ack(1)
-            t_read = t0 + (i + 1 - (avail - act * rate)) / rate if rate > 0 else now
-            if t_read > now:
-                t_read = now
+            t_read = t0 + used / rate
             t_pub, room = msg.payload
-            w.latency.add(max(0.0, t_read - t_pub), 1, t_read)
-            st.cursor[room] = msg.id
+            latency.add(t_read - t_pub if t_read > t_pub else 0.0, 1, t_read)
+            cursor[room] = msg.id
             done += 1
-        if not len(q):
-            st.carry = 0.0
+        st.carry = carry if not len(q) else carry - (work - used)
         if done:
+            rec = w.rec
             rec.count("deliveries_delivered", done)
             rec.rate("deliveries", now, done)
         st.gw.queued_bytes -= before - q.bytes

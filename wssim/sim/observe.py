@@ -122,6 +122,26 @@ class Observer:
         rec.set("gateways_peak", float(self.gateways_peak))
         rec.set("connect_actions", float(w.clients.actions))
         rec.set("cost_per_month_usd", self.cost())
+        for name, value in self.transport().items():
+            rec.set(name, value)
+
+    def transport(self) -> dict[str, float]:
+        """Fleet-wide request, handshake and byte rates of the configured transport (closed form)."""
+        w = self.world
+        try:
+            from wssim.sim.transports import from_config, transport_cost
+
+            req, overheads, _ = from_config(w.cfg)
+            tc = transport_cost(w.cfg.transport.kind, req, overheads)
+        except (ImportError, ValueError):
+            return {}
+        users = float(w.cfg.clients.count)
+        return {
+            "transport_requests_per_s": tc.requests_per_s * users,
+            "transport_handshakes_per_s": tc.handshakes_per_s * users,
+            "transport_bytes_up_per_s": tc.bytes_up_per_s * users,
+            "transport_bytes_down_per_s": tc.bytes_down_per_s * users,
+        }
 
     def cost(self) -> float:
         """Monthly cost of the fleet this run needed (see :mod:`wssim.sim.cost`)."""
