@@ -10,6 +10,7 @@ import copy
 import difflib
 import itertools
 import math
+import re
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -674,6 +675,7 @@ class Config(StrictModel):
 
 # ------------------------------------------------------------------------------------- schema paths
 
+_NAMED_PATH = re.compile(r"^`([a-z_]+(?:\.[a-z_0-9]+)*)`")
 _SKIP_LOC_TAGS = {*FAULT_MODELS, "function-before", "function-after", "int", "float", "str", "bool", "none"}
 
 
@@ -871,6 +873,10 @@ def check_sweep_values(
 # ------------------------------------------------------------------------------------- error messages
 
 
+def _fmt_key(value: Any) -> str:
+    return "null" if value is None else str(value)
+
+
 def _shown(value: Any) -> str:
     text = repr(value) if not isinstance(value, str) else value
     return f"`{text if len(text) <= 60 else text[:57] + '...'}`"
@@ -928,6 +934,10 @@ def describe_error(err: Any, path: list[str | int], raw: Any, value: Any = None)
         if model is not None:
             return _unknown_field_text(str(path[-1]), model, path[:-1])
         return f"unknown field `{path[-1]}` {_where(path[:-1])}"
+    if kind == "invalid_key":
+        where = ".".join(map(str, path[:-1]))
+        place = f"in `{where}`" if where else "at top level"
+        return f"key `{_fmt_key(given)}` {place} is not a field name; field names are text such as `count`"
     if kind == "missing":
         parent = ".".join(map(str, path[:-1]))
         return f"missing required field `{path[-1]}`" + (f" in `{parent}`" if parent else "")
@@ -935,8 +945,7 @@ def describe_error(err: Any, path: list[str | int], raw: Any, value: Any = None)
         allowed = _literal_values(path, raw)
         text = f"{field} is {_shown(given)}, which is not allowed"
         close = difflib.get_close_matches(str(given), [str(a) for a in allowed], n=1, cutoff=0.5)
-        if close:
-            text += f"; did you mean `{close[0]}`?"
+        text += f"; did you mean `{close[0]}`?" if close else "."
         return text + f" Allowed: {', '.join(map(str, allowed))}" if allowed else text
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         kinds = list(FAULT_MODELS)
@@ -945,8 +954,7 @@ def describe_error(err: Any, path: list[str | int], raw: Any, value: Any = None)
         tag = str(ctx.get("tag", ""))
         text = f"`{dotted}.kind` is `{tag}`, which is not a fault kind"
         close = difflib.get_close_matches(tag, kinds, n=1, cutoff=0.5)
-        if close:
-            text += f"; did you mean `{close[0]}`?"
+        text += f"; did you mean `{close[0]}`?" if close else "."
         return text + f" Allowed: {', '.join(kinds)}"
     bounds = {
         "greater_than_equal": ("at least", "ge"),
@@ -1001,6 +1009,9 @@ def _problems_from(
     for err in exc.errors():
         path = clean_loc(err["loc"], raw)
         text = describe_error(err, path, raw)
+        named = _NAMED_PATH.match(text) if not path else None
+        if named:
+            path = split_path(named.group(1))
         if text in seen:
             continue
         seen.add(text)
@@ -1027,6 +1038,24 @@ def _locate(
 # --------------------------------------------------------------------------------------------- loading
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
+
+
+class YamlLoader(yaml.SafeLoader):
+    """The safe YAML loader, also reading exponent floats without a dot or sign (``1e3``, ``1.5e-3``)."""
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text the way config files are read (safe, with exponent floats)."""
+    return yaml.load(text, Loader=YamlLoader)
+
+
 MAX_CHECKED_POINTS = 4096
 
 
@@ -1123,7 +1152,7 @@ def _read_yaml(path: Path, origin: str) -> tuple[Any, dict[Path_, Mark]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{origin}: cannot read the file ({exc.__class__.__name__}: {exc})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = parse_yaml(text)
         marks, duplicates = yaml_marks(text)
     except yaml.YAMLError as exc:
         raise ConfigError(_yaml_error_text(origin, exc)) from None
@@ -1159,7 +1188,7 @@ def _apply_overrides(raw: dict[str, Any], overrides: list[str], problems: list[P
             problems.append(Problem("expected `path=value`, e.g. `--set gateways.count=8`", where))
             continue
         try:
-            value = yaml.safe_load(text) if text.strip() else None
+            value = parse_yaml(text) if text.strip() else None
         except yaml.YAMLError as exc:
             detail = getattr(exc, "problem", None) or str(exc)
             problems.append(Problem(f"the value is not valid YAML ({detail}); quote it", where))

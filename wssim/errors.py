@@ -119,8 +119,9 @@ def nearest_mark(marks: dict[Path_, Mark], path: Path_) -> Mark | None:
     """The mark of ``path`` or of its closest ancestor present in the YAML."""
     for end in range(len(path), 0, -1):
         key = tuple(str(p) if not isinstance(p, int) else p for p in path[:end])
-        if key in marks:
-            return marks[key]
+        for candidate in (key, tuple(str(p) for p in key)):
+            if candidate in marks:
+                return marks[candidate]
     return None
 
 

@@ -243,3 +243,12 @@ def test_direct_model_validation_checks_sweep_paths() -> None:
         Config.model_validate({"sweep": {"gatways.count": [1, 2]}})
     cfg = Config.model_validate({"sweep": {"gateways.memory": ["1GiB"]}})
     assert cfg.sweep is not None and cfg.sweep.axes == {"gateways.memory": [2**30]}
+
+
+def test_exponent_numbers_are_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_text("clients: {count: 2e3, publish_rate: 1.5e-2}\ngateways: {fd_limit: 1.0e6}\n")
+    cfg = load_config(path, ["edge.conntrack_max=5e5"])
+    assert cfg.clients.count == 2000 and cfg.gateways.fd_limit == 10**6
+    assert cfg.clients.publish_rate == pytest.approx(0.015)
+    assert cfg.edge.conntrack_max == 500000

@@ -268,3 +268,18 @@ def test_dict_source_errors_name_the_field() -> None:
     with pytest.raises(ConfigError) as info:
         load_config({"clients": {"cont": 3}})
     assert info.value.message.startswith("config: unknown field `cont` in `clients`; did you mean `count`?")
+
+
+def test_non_text_key(tmp_path: Path) -> None:
+    message = _error(tmp_path, "name: t\n1: 2\n")
+    assert "line 2" in message and "key `1` at top level is not a field name" in message
+
+
+def test_cross_field_error_at_top_level_points_to_the_named_field(tmp_path: Path) -> None:
+    message = _error(tmp_path, "faults:\n  - kind: gateway_crash\n    at: 5s\n    gateway: 9\n")
+    assert "line 4, column 5: `faults.0.gateway` is 9 but gateways are numbered 0..3" in message
+
+
+def test_choice_without_close_match_lists_allowed(tmp_path: Path) -> None:
+    message = _error(tmp_path, "edge:\n  balancer: magic\n")
+    assert "`edge.balancer` is `magic`, which is not allowed. Allowed: consistent_hash, rendezvous" in message
