@@ -449,4 +449,4 @@ def _metavar_ok(p: Any, ctx: Any) -> bool:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    app(prog_name="wssim")

@@ -29,7 +29,9 @@ FONT = "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 MAX_METRIC_CHARTS = 16
 MAX_TRACES = 24
 
-# Time series: title, unit, how gateway labels combine into one line per run.
+# Time series: title, unit, how gateway labels combine into one line per run. Rate series (events
+# per second, "sum" of labels) have no row for an interval without events: it is drawn as zero.
+RATE_SERIES = {"handshakes", "reconnects", "deliveries", "drops", "backplane_deliveries"}
 SERIES: dict[str, tuple[str, str, str]] = {
     "connections": ("Connections held by the fleet", "connections", "sum"),
     "handshakes": ("Handshake rate", "handshakes/s", "sum"),
@@ -132,7 +134,7 @@ def _layout(title: str, xtitle: str, ytitle: str, unit: str = "", height: int = 
             "ticks": "outside", "tickcolor": "#d1d5db", "automargin": True}  # fmt: skip
     yaxis: dict[str, Any] = {**axis, "title": {"text": ytitle}, "rangemode": "tozero"}
     if unit == "bytes":
-        yaxis.update(tickformat=".3s", ticksuffix="B")
+        yaxis.update(tickformat="~s", ticksuffix="B")
     elif unit == "fraction":
         yaxis.update(tickformat=".0%")
     return {
@@ -145,6 +147,7 @@ def _layout(title: str, xtitle: str, ytitle: str, unit: str = "", height: int = 
         "height": height,
         "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0, "font": {"size": 11}},
         "hovermode": "closest",
+        "modebar": {"orientation": "v", "bgcolor": "rgba(255,255,255,0.6)"},
         "hoverlabel": {"font": {"family": FONT}},
         "xaxis": {**axis, "title": {"text": xtitle}},
         "yaxis": yaxis,
@@ -214,7 +217,8 @@ def metric_spec(
                 "%{customdata[2]:.4g}]<br>n = %{customdata[0]}<extra>" + html.escape(name) + "</extra>",
             }
         )  # fmt: skip
-    layout = _layout(f"{metric} vs {x}" if x else metric, x or "", axis_title(metric, unit), unit)
+    title = f"{metric} vs {short_name(x, results.params)}" if x else metric
+    layout = _layout(title, x or "", axis_title(metric, unit), unit)
     layout["xaxis"]["type"] = "category"
     layout["showlegend"] = bool(others)
     return {"data": traces, "layout": layout}
@@ -225,9 +229,29 @@ def metric_figure(results: Results, metric: str, x: str | None = None, color: st
     return go.Figure(metric_spec(results, metric, x=x, color=color))
 
 
-def _combine(ts: pd.DataFrame, how: str) -> pd.DataFrame:
+def _combine(ts: pd.DataFrame, how: str, grid: np.ndarray | None = None) -> pd.DataFrame:
+    """One value per run and time: labels summed (or max); with ``grid``, missing bins are zero."""
     grouped = ts.groupby(["run", "point", "replication", "time"], sort=True)["value"]
-    return (grouped.max() if how == "max" else grouped.sum()).reset_index()
+    data = (grouped.max() if how == "max" else grouped.sum()).reset_index()
+    if grid is None or data.empty:
+        return data
+    filled = []
+    for (rid, point, rep), sub in data.groupby(["run", "point", "replication"], sort=True):
+        values = sub.set_index("time")["value"]
+        times = np.union1d(grid, values.index.to_numpy(dtype=float))
+        frame = pd.DataFrame({"time": times, "value": values.reindex(times, fill_value=0.0).to_numpy()})
+        filled.append(frame.assign(run=rid, point=point, replication=rep))
+    return pd.concat(filled, ignore_index=True)
+
+
+def _time_grid(results: Results) -> np.ndarray | None:
+    try:
+        duration, interval = float(results.config["duration"]), float(results.config["interval"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if interval <= 0 or duration / interval > 100_000:
+        return None
+    return np.arange(0.0, duration, interval)
 
 
 def timeseries_spec(results: Results, series: str, runs: Sequence[str] | None = None) -> dict[str, Any]:
@@ -236,7 +260,7 @@ def timeseries_spec(results: Results, series: str, runs: Sequence[str] | None = 
     ts = results.timeseries[results.timeseries["series"] == series]
     if runs is not None:
         ts = ts[ts["run"].isin(list(runs))]
-    data = _combine(ts, how)
+    data = _combine(ts, how, _time_grid(results) if series in RATE_SERIES else None)
     point_count = data["point"].nunique() if len(data) else 0
     min_rep = data.groupby("point")["replication"].min().to_dict() if len(data) else {}
     traces = []
@@ -444,7 +468,12 @@ def _figure_html(fig: dict[str, Any], div_id: str) -> str:
         full_html=False,
         include_plotlyjs=False,
         div_id=div_id,
-        config={"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]},
+        config={
+            "displaylogo": False,
+            "responsive": True,
+            "displayModeBar": "hover",
+            "modeBarButtonsToRemove": ["lasso2d", "select2d"],
+        },
     )
 
 
