@@ -33,16 +33,17 @@
 
 # %% tags=["parameters"]
 # ---- Parameters: change a number, then Run All ------------------------------------------------
-CLIENTS = 600
-GATEWAYS = 2
-ROOMS = 10
-PUBLISH_RATE = "2/min"  # per client -> every member of a room receives CLIENTS/ROOMS x this
-MESSAGE_SIZE = "2KiB"
+CLIENTS = 500
+GATEWAYS = 4
+ROOMS = 10  # rooms of CLIENTS/ROOMS members
+PUBLISH_RATE = "6/min"  # per client -> every member receives CLIENTS/ROOMS x this
+MESSAGE_SIZE = "16KiB"
 SLOW_FRACTION = 0.05  # share of clients that drain slowly
-SLOW_DRAIN = "0.5/s"  # messages per second a slow client accepts
-GATEWAY_MEMORY = "64MiB"  # tiny on purpose: the unbounded queue hits it within the run
-QUEUE_LIMIT = 100  # messages, for the bounded policies
-DURATION = "150s"
+SLOW_DRAIN = "2/s"  # messages per second a slow client accepts
+GATEWAY_MEMORY = "80MiB"  # tiny on purpose: the unbounded queues reach it within the run
+BASE_MEMORY = "64MiB"  # used before the first connection
+QUEUE_LIMIT = 40  # messages, for the bounded policies
+DURATION = "60s"
 POLICIES = ["unbounded", "drop_oldest", "drop_newest", "conflate", "disconnect", "credit"]
 REPLICATIONS = 2
 
@@ -63,6 +64,7 @@ cfg = wssim.load_config(
         f"clients.slow_consumers.fraction={SLOW_FRACTION}",
         f"clients.slow_consumers.drain_rate={SLOW_DRAIN}",
         f"gateways.memory={GATEWAY_MEMORY}",
+        f"gateways.base_memory={BASE_MEMORY}",
         f"gateways.send_queue.limit={QUEUE_LIMIT}",
         f"duration={DURATION}",
     ],
@@ -70,15 +72,15 @@ cfg = wssim.load_config(
 spec = cfg.model_dump(mode="json")
 spec["sweep"] = {"gateways.send_queue.overflow": POLICIES}
 res = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=False)
+assert not res.failures, res.failures
 
 # %% [markdown]
 # ## 1. The closed form: when does the unbounded queue run out of memory?
 
 # %%
 c = cfg.clients
-per_conn = sum(
-    getattr(cfg.gateways.per_connection, k) for k in ("kernel", "tls", "app")
-)  # bytes held by an idle socket
+pc = cfg.gateways.per_connection
+per_conn = pc.kernel + pc.tls + pc.app  # bytes held by an idle socket
 conns_per_gw = c.count / cfg.gateways.count
 free = cfg.gateways.memory - cfg.gateways.base_memory - conns_per_gw * per_conn
 arrival = c.count * c.publish_rate * c.rooms.per_client / c.rooms.count  # msgs/s into one member
@@ -86,17 +88,23 @@ slow_per_gw = c.count * c.slow_consumers.fraction / cfg.gateways.count
 growth = slow_per_gw * max(arrival - c.slow_consumers.drain_rate, 0.0) * c.message_size  # bytes/s
 ramp = c.connect_ramp
 t_oom = ramp + free / growth if growth > 0 else float("inf")
+bounded_worst = slow_per_gw * QUEUE_LIMIT * c.message_size  # every slow queue full, average gateway
 print(
     f"arrival {arrival:.2f} msg/s per member, slow drain {c.slow_consumers.drain_rate:.2f} msg/s, "
     f"{slow_per_gw:.0f} slow consumers per gateway -> queues grow {growth / 1024:.0f} KiB/s; "
     f"free memory {free / 2**20:.1f} MiB -> OOM at ≈ {t_oom:.0f} s (after a {ramp:.0f} s connect ramp)"
+)
+print(
+    f"bounded: {slow_per_gw:.1f} full queues × {QUEUE_LIMIT} × {c.message_size / 1024:.0f} KiB = "
+    f"{bounded_worst / 2**20:.1f} MiB, which must fit in the {free / 2**20:.1f} MiB free (with room for "
+    "the gateway that gets more than its share of slow clients)"
 )
 
 # %% [markdown]
 # ## 2. Gateway memory over time, by overflow policy
 
 # %%
-ts = res.timeseries
+ts = res.timeseries.merge(res.points(), on="point")  # add the sweep values to every row
 mem = ts[ts["series"] == "memory_bytes"]
 mem = mem.groupby(["gateways.send_queue.overflow", "replication", "time"])["value"].max().reset_index()
 mem = mem[mem["replication"] == 0]
@@ -146,11 +154,37 @@ fig.show()
 # ## What you should have seen
 
 # %%
-unb = mem[mem["gateways.send_queue.overflow"] == "unbounded"]
-over = unb[unb["value"] >= cfg.gateways.memory * 0.999]
-t_sim = float(over["time"].min()) if len(over) else float("nan")
+unbounded_runs = res.summary.loc[res.summary["gateways.send_queue.overflow"] == "unbounded", "point"]
+run_ids = [r for r in res.markers if int(r[1:4]) in set(unbounded_runs)]
+first_oom: dict[tuple[str, str], float] = {}
+for rid in run_ids:
+    for t, label in res.markers[rid]:
+        if label.endswith(" oom"):
+            first_oom.setdefault((rid, label), t)
+per_run_first = [min(t for (r, _), t in first_oom.items() if r == rid) for rid in run_ids if first_oom]
+t_first = float(np.mean(per_run_first))
+window = ts[
+    (ts["series"] == "memory_bytes")
+    & (ts["gateways.send_queue.overflow"] == "unbounded")
+    & (ts["time"] >= ramp + 1)
+    & (ts["time"] <= t_first - 2)
+]
+slopes = window.groupby(["replication", "label"]).apply(
+    lambda g: np.polyfit(g["time"], g["value"], 1)[0] if len(g) > 2 else np.nan, include_groups=False
+)
 print(f"- Unbounded: {paid.loc['unbounded', 'gateway_oom_crashes']:.1f} OOM crashes per run.")
-print(f"  Memory first hits the ceiling at {t_sim:.0f} s in the model; the closed form says ≈ {t_oom:.0f} s.")
+print(
+    f"  Queues grew {slopes.mean() / 1024:,.0f} KiB/s per gateway before the first crash "
+    f"(closed form: {growth / 1024:,.0f} KiB/s for an average gateway)."
+)
+print(
+    f"  The first gateway died at {t_first:.0f} s on average, each gateway's first OOM came at "
+    f"{np.mean(list(first_oom.values())):.0f} s; the closed form says ≈ {t_oom:.0f} s."
+)
+print(
+    "  The first to die holds more than its share of slow clients; they reconnect to the survivors, "
+    "which then fill faster — a cascade."
+)
 bounded = paid.drop(index="unbounded")
 print(
     f"- Bounded policies: {bounded['gateway_oom_crashes'].sum():.0f} OOM crashes in total, peak memory "
@@ -162,7 +196,7 @@ print(
     f"conflate merged {paid.loc['conflate', 'messages_conflated']:.0f}, "
     f"disconnect closed {paid.loc['disconnect', 'slow_consumer_disconnects']:.0f} slow sockets."
 )
-print(f"- p99 queue depth: {np.round(paid['send_queue_depth_p99'].to_dict(), 1)}")
+print(f"- p99 send-queue depth by policy: {paid['send_queue_depth_p99'].round(1).to_dict()}")
 
 # %% [markdown]
 # ## Optional: sliders

@@ -44,7 +44,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 import wssim
-from wssim.policies import Keepalive, make_balancer
+from wssim.policies import Keepalive, make_balancer, tightest
 
 # %% [markdown]
 # ## 1. Moved fraction, straight from the balancers
@@ -98,10 +98,8 @@ spec["sweep"] = {"gateways.keepalive.ping_interval": PING_INTERVALS}
 idle = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=False).summary
 idle["ping"] = idle["gateways.keepalive.ping_interval"].map(lambda v: "none" if pd.isna(v) else f"{v:.0f}s")
 cuts = idle.groupby("ping", sort=False)["idle_timeout_disconnects"].mean()
-tightest = min(t for t in (cfg.edge.idle_timeout, cfg.edge.path_idle_timeout) if t is not None)
-expected_cut = [
-    Keepalive(p).idle_cut_at(0.0, tightest) is not None if p is not None else True for p in PING_INTERVALS
-]
+path_timeout = tightest(cfg.edge.idle_timeout, cfg.edge.path_idle_timeout)
+expected_cut = [not Keepalive(p).keeps_alive(path_timeout) for p in PING_INTERVALS]
 fig = go.Figure(
     go.Bar(
         x=cuts.index,
@@ -110,7 +108,7 @@ fig = go.Figure(
     )
 )
 fig.update_layout(
-    title=f"Idle-timeout disconnects by ping interval (tightest timeout on the path: {tightest:.0f} s)",
+    title=f"Idle-timeout disconnects by ping interval (tightest timeout on the path: {path_timeout:.0f} s)",
     xaxis_title="ping interval",
     yaxis_title="connections cut per run",
 )
@@ -129,7 +127,7 @@ for kind in BALANCERS:
     )
 safe = [p for p, e in zip(PING_INTERVALS, expected_cut, strict=True) if not e]
 print(
-    f"- Pings every {', '.join(f'{p}s' for p in safe)} keep the {tightest:.0f} s timeout from firing: "
+    f"- Pings every {', '.join(f'{p}s' for p in safe)} keep the {path_timeout:.0f} s timeout from firing: "
     f"{cuts[[f'{p}s' for p in safe]].sum():.0f} idle cuts in total."
 )
 print(f"- Without pings the path cut {cuts['none']:.0f} quiet connections per run.")
