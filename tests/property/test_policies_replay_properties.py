@@ -1,9 +1,10 @@
 """Replay window against a brute-force model: random appends, clock advances, resets and resumes.
 
-The model keeps the whole history and, for a cursor, computes the offsets after it; the answer must be
-exactly those items in order when every one of them is still held (among the last ``max_messages``
-appended, not older than ``max_age``, not lost by a reset) and at most ``max_per_resume`` of them, and
-a resync otherwise.
+The model keeps the whole history and, for a cursor, computes the offsets after it (including the
+offset just before the first one appended, which the buffer never held); the answer must be exactly
+those items in order when every one of them is still held (among the last ``max_messages`` appended,
+not older than ``max_age``, not lost by a reset) and at most ``max_per_resume`` of them, and a resync
+otherwise.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ def test_since_matches_brute_force(max_messages, max_age, max_per_resume, contig
             recent = current[-max_messages:] if max_messages else ([] if max_messages == 0 else current)
             held = {h[0] for h in recent if max_age is None or h[1] >= now - max_age}
             missed = [h for h in history if h[0] > cursor]
+            if history and cursor < history[0][0] - 1:
+                missed.append((history[0][0] - 1, -1.0, -1))  # the stream's past: never held
             if last is None or cursor == last:
                 want_ok = True
             elif cursor > last:
@@ -73,7 +76,7 @@ def test_since_matches_brute_force(max_messages, max_age, max_per_resume, contig
                 )
             assert got.ok == want_ok, (cursor, got, missed, held)
             if want_ok:
-                assert got.items == [("item", h[0]) for h in missed] and got.reason == ""
+                assert got.items == [("item", h[0]) for h in missed if h[2] >= 0] and got.reason == ""
             else:
                 assert got.items == [] and got.reason == "resync"
 

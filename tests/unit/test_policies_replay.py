@@ -93,6 +93,14 @@ def test_non_contiguous_offsets() -> None:
     assert r.since(19, 0.0).detail == "evicted"
 
 
+def test_buffer_started_mid_stream_does_not_hide_the_past() -> None:
+    r = ReplayBuffer(None, None, epoch="e")
+    for off in range(101, 106):
+        r.append(off, 0.0, off)
+    assert r.since(100, 0.0).items == [101, 102, 103, 104, 105]
+    assert r.since(99, 0.0).detail == "evicted"  # 100 was published before this buffer existed
+
+
 def test_zero_capacity_holds_nothing() -> None:
     r = filled(3, max_messages=0)
     assert len(r) == 0 and r.since(3, 3.0).ok and not r.since(2, 3.0).ok

@@ -11,10 +11,13 @@ has been evicted, replaying the rest would hide a gap, so the answer is resync. 
 more than ``max_per_resume`` messages would be replayed (cheaper to send a snapshot), when the cursor
 is ahead of the last offset, and (:meth:`ReplayBuffer.resume`) when the epoch differs.
 
-Loss detection tracks the highest evicted offset, so it is exact for contiguous offsets (the normal
-case: one counter per stream) and stays correct if a stream skips offsets. Offsets the buffer never
-saw (before its first append) are not detectable here: a restarted buffer must get a new ``epoch``
-(:meth:`ReplayBuffer.reset`), and clients holding a cursor from another epoch are told to resync.
+Loss detection tracks the highest offset known not to be held (``evicted_upto``): every evicted offset,
+and everything before the first offset the buffer ever saw (``first - 1``: a buffer that starts in the
+middle of a stream does not hold its past). This is exact for contiguous offsets (the normal case: one
+counter per stream, a client's cursor is the last offset it saw), never misses a loss if a stream skips
+offsets, and is merely conservative there (a cursor below the first offset resyncs). When history is
+lost, :meth:`ReplayBuffer.reset` starts a new ``epoch``; cursors from another epoch resync. Append times
+must not decrease.
 """
 
 from __future__ import annotations
@@ -118,6 +121,8 @@ class ReplayBuffer:
         if last is not None and offset <= last:
             raise ValueError(f"offsets must increase: {offset} after {last}")
         self.last_offset = offset
+        if last is None:
+            self.evicted_upto = offset - 1  # the stream's past before this buffer is not held
         if self.max_messages == 0:
             self.evicted_upto = offset
             return
