@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from wssim.config import (
@@ -252,3 +254,27 @@ def test_exponent_numbers_are_numbers(tmp_path: Path) -> None:
     assert cfg.clients.count == 2000 and cfg.gateways.fd_limit == 10**6
     assert cfg.clients.publish_rate == pytest.approx(0.015)
     assert cfg.edge.conntrack_max == 500000
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    duration=st.integers(1, 10**5).map(lambda n: f"{n}s") | st.floats(0.5, 1e5),
+    ramp=st.sampled_from(["250ms", "500us", "10min", "2h", "1d", 3, 0.25]),
+    memory=st.sampled_from(["1GiB", "2GB", "8GiB", "1.5GiB", 3 * 2**30]),
+    rate=st.sampled_from(["5/min", "200/s", "3/h", "1/d", 0.1, "1/3s"]),
+    strategy=st.sampled_from(
+        ["none", "constant", "exponential", "full_jitter", "equal_jitter", "decorrelated"]
+    ),
+)
+def test_dump_reload_identity(
+    duration: object, ramp: object, memory: object, rate: object, strategy: str
+) -> None:
+    raw = {
+        "duration": duration,
+        "clients": {"connect_ramp": ramp, "publish_rate": rate, "reconnect": {"strategy": strategy}},
+        "gateways": {"memory": memory},
+        "sweep": {"clients.offline.mean": ["1s", "1min"], "zip": {"seed": [1, 2], "gateways.count": [3, 5]}},
+    }
+    cfg = load_config(raw)
+    text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    assert load_config(yaml.safe_load(text)) == cfg
