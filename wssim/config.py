@@ -35,19 +35,10 @@ BackplaneKind = Literal[
     "none", "in_memory", "redis_pubsub", "redis_streams", "nats", "jetstream", "kafka", "managed"
 ]
 
-BACKOFF_STRATEGIES = ("none", "constant", "exponential", "full_jitter", "equal_jitter", "decorrelated")
-OVERFLOW_POLICIES = ("unbounded", "drop_oldest", "drop_newest", "conflate", "disconnect", "credit", "block")
-BALANCERS = ("consistent_hash", "rendezvous", "modulo", "round_robin", "least_connections", "sticky")
-BACKPLANE_KINDS = (
-    "none",
-    "in_memory",
-    "redis_pubsub",
-    "redis_streams",
-    "nats",
-    "jetstream",
-    "kafka",
-    "managed",
-)
+BACKOFF_STRATEGIES: tuple[str, ...] = get_args(StrategyName)
+OVERFLOW_POLICIES: tuple[str, ...] = get_args(OverflowName)
+BALANCERS: tuple[str, ...] = get_args(BalancerName)
+BACKPLANE_KINDS: tuple[str, ...] = get_args(BackplaneKind)
 TOPOLOGIES = ("broadcast", "channel_per_room", "sharded", "registry")
 TRANSPORTS = ("websocket", "sse", "long_poll", "poll")
 

@@ -278,3 +278,13 @@ def test_dump_reload_identity(
     cfg = load_config(raw)
     text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
     assert load_config(yaml.safe_load(text)) == cfg
+
+
+def test_schema_choices_match_the_policies() -> None:
+    from wssim.policies import OVERFLOW_POLICIES as policy_overflow
+    from wssim.policies import STRATEGIES
+    from wssim.policies.balancing import BALANCERS as policy_balancers
+
+    assert set(BACKOFF_STRATEGIES) == set(STRATEGIES)
+    assert set(OVERFLOW_POLICIES) == set(policy_overflow)
+    assert set(BALANCERS) == set(policy_balancers)
