@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from wssim.config import (
+    BACKOFF_STRATEGIES,
+    BALANCERS,
     FAULT_MODELS,
+    OVERFLOW_POLICIES,
     Config,
     GatewayCrash,
     Spike,
