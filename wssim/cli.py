@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,7 +32,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-out_console = Console(highlight=False)
+out_console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False)
 _state = {"debug": False}
 
@@ -151,19 +152,21 @@ def run_cmd(
     plan(cfg)  # a sweep that cannot expand is a config error: report it before any folder exists
     target = resume if resume is not None else (out or default_out(cfg.name))
     try:
-        results = run(
-            cfg,
-            replications=replications,
-            workers=workers,
-            executor=executor,
-            engine=engine,
-            out=None if resume is not None else target,
-            resume=resume,
-            progress=not quiet,
-            scheduler=scheduler,
-            report=not no_report,
-            console=err_console,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # failures are reported below
+            results = run(
+                cfg,
+                replications=replications,
+                workers=workers,
+                executor=executor,
+                engine=engine,
+                out=None if resume is not None else target,
+                resume=resume,
+                progress=not quiet,
+                scheduler=scheduler,
+                report=not no_report,
+                console=err_console,
+            )
     except KeyboardInterrupt:
         kept = _count_rows(target / "summary.csv")
         _fail(
@@ -197,7 +200,7 @@ def _count_rows(path: Path) -> int:
 
 def print_aggregate(results: Any, console: Console | None = None, max_points: int = 8) -> None:
     """A rich table of the key metrics (mean ± 95% CI half-width) at each sweep point."""
-    from wssim.report import KEY_METRICS, human, point_label, unit_of, varying_metrics
+    from wssim.report import KEY_METRICS, human, unit_of, varying_metrics
 
     console = console or out_console
     agg = results.aggregate()
@@ -211,25 +214,44 @@ def print_aggregate(results: Any, console: Console | None = None, max_points: in
         m for m in KEY_METRICS if m in results.metrics and agg[agg["metric"] == m]["mean"].notna().any()
     ]
     metrics = present + [m for m in varying_metrics(results) if m not in present]
+    zero = [m for m in metrics if (agg.loc[agg["metric"] == m, "mean"].fillna(0) == 0).all()]
+    metrics = [m for m in metrics if m not in zero]
     n = int(results.summary.groupby("point")["replication"].nunique().max())
-    title = f"{results.config.get('name', '')}: mean ± 95% CI over {n} replication{'s' * (n != 1)}"
-    table = Table(title=title, title_style="bold", header_style="bold cyan", show_lines=False)
-    table.add_column("metric", style="bold")
-    for p in points:
-        table.add_column(point_label(results, p, short=True) if results.params else "value", justify="right")
-    for m in metrics:
-        cells = []
-        unit = unit_of(m)
-        for p in points:
-            r = means.loc[(m, p)]
-            text = human(r["mean"], unit)
-            if not math.isnan(float(r[half])) and float(r[half]) > 0:
-                text += f" ± {human(r[half], unit)}"
-            cells.append(text)
-        table.add_row(m, *cells)
-    console.print(table)
+    reps = f"{n} replication{'s' * (n != 1)}"
+    title = f"{results.config.get('name', '')}: " + (f"mean ± 95% CI over {reps}" if n > 1 else reps)
+    if results.params:
+        title += f", by {', '.join(results.params)}"
+    pts = results.points().set_index("point")
+    name_width = max((len(m) for m in metrics), default=6) + 7
+    per_table = max(1, (console.width - name_width) // 19)
+    for start in range(0, len(points), per_table):
+        chunk = points[start : start + per_table]
+        table = Table(title=title if start == 0 else None, title_style="bold", header_style="bold cyan")
+        table.add_column("metric", style="bold", no_wrap=True)
+        for p in chunk:
+            head = ", ".join(_short(pts.loc[p, k]) for k in results.params) if results.params else "value"
+            table.add_column(head, justify="right", no_wrap=True)
+        for m in metrics:
+            cells = []
+            unit = unit_of(m)
+            for p in chunk:
+                r = means.loc[(m, p)]
+                text = human(r["mean"], unit)
+                if not math.isnan(float(r[half])) and float(r[half]) > 0:
+                    text += f" ± {human(r[half], unit)}"
+                cells.append(text)
+            table.add_row(m, *cells)
+        console.print(table)
+    if zero:
+        console.print(f"[dim]zero at every point: {', '.join(zero)}[/dim]", soft_wrap=True)
     if agg["point"].nunique() > max_points:
         console.print(f"(first {max_points} of {agg['point'].nunique()} points; all are in aggregate.csv)")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 # ------------------------------------------------------------------------------------------ the others
@@ -390,10 +412,7 @@ def docs(
 
 def cli_markdown() -> str:
     """The CLI reference page, generated from the commands and their options."""
-    import click
-
-    root = typer.main.get_command(app)
-    assert isinstance(root, click.Group)
+    root: Any = typer.main.get_command(app)
     lines = [
         "# CLI reference",
         "",
@@ -412,8 +431,8 @@ def cli_markdown() -> str:
         "",
     ]
     for name, cmd in root.commands.items():
-        ctx = click.Context(cmd, info_name=name, parent=click.Context(root, info_name="wssim"))
-        usage = " ".join(cmd.collect_usage_pieces(ctx))
+        usage = " ".join((p.name or "").upper() for p in cmd.params if p.param_type_name == "argument")
+        usage += " [OPTIONS]" if any(p.param_type_name == "option" for p in cmd.params) else ""
         lines += [
             f"## `wssim {name}`",
             "",
@@ -424,28 +443,27 @@ def cli_markdown() -> str:
             "```",
             "",
         ]
-        args = [p for p in cmd.params if isinstance(p, click.Argument)]
-        opts = [p for p in cmd.params if isinstance(p, click.Option) and p.name not in ("help", "debug")]
+        args = [p for p in cmd.params if p.param_type_name == "argument"]
+        opts = [p for p in cmd.params if p.param_type_name == "option" and p.name not in ("help", "debug")]
         if args or opts:
             lines += ["| argument / option | meaning | default |", "|---|---|---|"]
         for p in args:
-            lines.append(f"| `{p.human_readable_name}` | {getattr(p, 'help', '') or ''} | required |")
+            lines.append(f"| `{(p.name or '').upper()}` | {getattr(p, 'help', '') or ''} | required |")
         for p in opts:
             flags = ", ".join(f"`{o}`" for o in p.opts)
             if not p.is_flag:
-                flags += f" `{p.make_metavar(ctx)}`" if _metavar_ok(p, ctx) else ""
+                flags += f" `{_metavar(p)}`"
             default = "" if p.default in (None, False) or p.is_flag else f"`{p.default}`"
             lines.append(f"| {flags} | {(p.help or '').replace('|', '/')} | {default} |")
         lines.append("")
     return "\n".join(lines)
 
 
-def _metavar_ok(p: Any, ctx: Any) -> bool:
-    try:
-        p.make_metavar(ctx)
-        return True
-    except TypeError:  # pragma: no cover - older click
-        return False
+def _metavar(param: Any) -> str:
+    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", str)
+    if param.name in ("set_",):
+        return "PATH=VALUE"
+    return {int: "N", Path: "PATH", str: "TEXT"}.get(annotation, "VALUE")
 
 
 if __name__ == "__main__":  # pragma: no cover
