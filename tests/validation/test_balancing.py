@@ -22,7 +22,7 @@ import pytest
 from scipy import stats
 
 from tests.validation.runs import make_config, replicate
-from tests.validation.stats import LEVEL
+from tests.validation.stats import LEVEL, proportion_ci
 
 N, C, V = 4, 4000, 160
 
@@ -90,3 +90,21 @@ def test_ring_share_spread_matches_beta() -> None:
     z = float(stats.norm.ppf(0.5 + LEVEL / 2))
     assert abs(sd - predicted) <= z * predicted / math.sqrt(2 * (len(new) - 1))
     assert abs(mean - 1 / n) <= z * predicted / math.sqrt(len(new))
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_consistent_hash_moves_exactly_the_changed_arc(change: str) -> None:
+    """Given the ring, the moved share is the changed gateway's arc share (binomial 99% interval).
+
+    Gateways are named 0..n−1 and the one added (or removed) is the last, so the closed form is
+    ``HashRing(range(n), V).shares()[n − 1]``, with only the key sampling left as noise.
+    """
+    from wssim.policies import HashRing
+
+    overrides, n = CHANGES[change]
+    (result,) = replicate(make_config(BASE, {"edge.balancer": "consistent_hash", **overrides}), 1)
+    measured = result.metrics["connections_moved_fraction"]
+    arc = HashRing(list(range(n)), V).shares()[n - 1]
+    ci = proportion_ci(measured * C, C)
+    print(f"consistent_hash {change}: moved {ci}, arc share of gateway {n - 1}: {arc:.4f}")
+    assert ci.contains(arc)
