@@ -115,7 +115,8 @@ class Clients:
         c = first
         for t in times:
             if t > env.now:
-                yield env.timeout(t - env.now)
+                self._wake = env.timeout(t - env.now)  # keep a reference to what we wait on
+                yield self._wake
             if self.state[c] == IDLE:
                 self.connect(c, False)
             c += 1

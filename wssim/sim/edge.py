@@ -4,7 +4,8 @@ The balancer is a :mod:`wssim.policies.balancing` policy over the gateways in se
 draining gateway fails its health check and leaves the pool until it is back). An L7 balancer
 terminates TLS: every handshake also queues on its CPU (``tls_handshake_cost`` per connection); an L4
 balancer only forwards. A conntrack table on the path tracks every open connection: when it is full a
-new SYN is dropped silently (the client sees a timeout and backs off).
+new SYN is dropped silently (the client sees a timeout and backs off). A ``managed`` service enforces
+its provider's connection limit here (503 + Retry-After).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from wssim.policies import make_balancer
-from wssim.sim.gateway import REFUSED
+from wssim.sim.gateway import REFUSED, UNAVAILABLE
 
 DROPPED = -1  # SYN dropped (conntrack full): not a gateway outcome
 
@@ -34,6 +35,8 @@ class Edge:
         self.conntrack_max = cfg.edge.conntrack_max
         self.tracked = 0
         self._needs_load = self.kind == "least_connections"
+        bp = cfg.backplane
+        self.service_limit = bp.managed.max_connections if bp.kind == "managed" else None
 
     def add(self, gid: int) -> None:
         """Gateway ``gid`` passes its health check: back in the pool."""
@@ -65,6 +68,9 @@ class Edge:
         if self.conntrack_max is not None and self.tracked >= self.conntrack_max:
             w.rec.count("conntrack_drops")
             return DROPPED, -1, now
+        if self.service_limit is not None and self.tracked >= self.service_limit:
+            w.rec.count("admission_rejections")
+            return UNAVAILABLE, -1, now
         bal = self.balancer
         if not bal.nodes:
             return REFUSED, -1, now

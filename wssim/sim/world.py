@@ -75,6 +75,7 @@ class World:
         rec = self.rec
         rec.count("resyncs", n)
         rec.count("snapshot_bytes", n * self.cfg.clients.snapshot.size)
+        rec.count("snapshot_seconds", n * self.cfg.clients.snapshot.latency)
 
     def lost(self, n: float) -> None:
         """Owed deliveries that will never be received."""
