@@ -36,14 +36,15 @@
 
 # %% tags=["parameters"]
 # ---- Parameters: change a number, then Run All ------------------------------------------------
-CLIENTS = 2_000
+CLIENTS = 4_000
 GATEWAYS = 4
-CRASH_AT = "40s"
-DURATION = "150s"
+CRASH_AT = "20s"  # gateway 0 crashes here and comes back 10 s later
+DURATION = "60s"
+ADMISSION = "100/s"  # handshakes each gateway admits per second (503 + Retry-After beyond)
 BASE = "1s"
 CAP = "30s"
 STRATEGIES = ["none", "constant", "exponential", "full_jitter", "equal_jitter", "decorrelated"]
-REPLICATIONS = 3
+REPLICATIONS = 2
 
 # %%
 import numpy as np
@@ -61,9 +62,13 @@ cfg = wssim.load_config(
         f"duration={DURATION}",
         f"clients.reconnect.base={BASE}",
         f"clients.reconnect.cap={CAP}",
+        f"gateways.admission.handshake_rate={ADMISSION}",
     ],
 )
-crash_at = next(f.at for f in cfg.faults if f.kind == "gateway_crash") if cfg.faults else None
+spec = cfg.model_dump(mode="json")
+spec["faults"] = [{**f, "at": CRASH_AT} if f["kind"] == "gateway_crash" else f for f in spec["faults"]]
+cfg = wssim.load_config(spec)
+crash_at = next(f.at for f in cfg.faults if f.kind == "gateway_crash")
 cfg.faults
 
 # %% [markdown]
@@ -103,7 +108,8 @@ fig.show()
 spec = cfg.model_dump(mode="json")
 spec["sweep"] = {"clients.reconnect.strategy": STRATEGIES}
 res = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=False)
-ts = res.timeseries
+assert not res.failures, res.failures
+ts = res.timeseries.merge(res.points(), on="point")  # add the strategy to every row
 hs = ts[(ts["series"] == "handshakes") & (ts["replication"] == 0)]
 hs = hs.groupby(["clients.reconnect.strategy", "time"])["value"].sum().reset_index()
 fig = px.line(
@@ -115,31 +121,27 @@ fig = px.line(
     title="Handshake rate around the crash (replication 0)",
     labels={"value": "handshakes/s", "time": "simulated time (s)"},
 )
-accept_capacity = cfg.gateways.count / cfg.gateways.handshake_cost  # handshakes/s the fleet can accept
-fig.add_hline(y=accept_capacity, line_dash="dot", annotation_text="fleet accept capacity")
-if crash_at is not None:
-    fig.add_vline(x=crash_at, line_dash="dash", annotation_text="gateway crash")
+per_gateway = cfg.gateways.admission.handshake_rate or 1 / cfg.gateways.handshake_cost
+accept_capacity = per_gateway * (cfg.gateways.count - 1)  # what the surviving gateways admit per second
+fig.add_hline(y=accept_capacity, line_dash="dot", annotation_text="admission capacity of the survivors")
+fig.add_vline(x=crash_at, line_dash="dash", annotation_text="gateway crash")
+fig.update_xaxes(range=[crash_at - 2, crash_at + 15])
 fig.show()
 
 # %% [markdown]
-# ## 3. Peak and convergence, mean ± 95% confidence interval over replications
+# ## 3. Peak, convergence and work, mean ± 95% confidence interval over replications
+#
+# `Results.plot` draws a metric against a sweep parameter with its confidence interval.
 
 # %%
 metrics = ["peak_handshake_rate", "herd_convergence_s", "reconnect_attempts"]
-g = res.summary.groupby("clients.reconnect.strategy")[metrics]
-stats = g.mean().join(g.sem().mul(1.96), rsuffix="_ci95").reindex(STRATEGIES)
-for metric, title in [
-    ("peak_handshake_rate", "Peak handshakes/s after the crash"),
-    ("herd_convergence_s", "Seconds until the fleet holds its connections again"),
-]:
-    fig = px.bar(
-        stats.reset_index(),
-        x="clients.reconnect.strategy",
-        y=metric,
-        error_y=f"{metric}_ci95",
-        title=title,
-    )
-    fig.show()
+agg = res.aggregate(metrics)  # one row per (strategy, metric): mean, std, Student-t 95% CI
+stats = agg.pivot(index="clients.reconnect.strategy", columns="metric", values="mean").reindex(STRATEGIES)
+half = agg.pivot(index="clients.reconnect.strategy", columns="metric", values="ci95_half_width")
+stats = stats.join(half.add_suffix("_ci95"))
+res.plot("peak_handshake_rate", x="clients.reconnect.strategy").show()
+res.plot("herd_convergence_s", x="clients.reconnect.strategy").show()
+res.plot("reconnect_attempts", x="clients.reconnect.strategy").show()
 stats.round(2)
 
 # %% [markdown]
@@ -150,8 +152,19 @@ by_peak = stats["peak_handshake_rate"].sort_values()
 by_conv = stats["herd_convergence_s"].sort_values()
 print("- Ranking by peak handshake rate (lowest first): " + " < ".join(by_peak.index))
 print("- Ranking by convergence time (fastest first):   " + " < ".join(by_conv.index))
+by_work = stats["reconnect_attempts"].sort_values()
+print("- Ranking by reconnect attempts (least work):     " + " < ".join(by_work.index))
 peak_none, peak_fj = stats.loc["none", "peak_handshake_rate"], stats.loc["full_jitter", "peak_handshake_rate"]
 ratio = peak_none / peak_fj
+work = stats["reconnect_attempts"]
+jitter_beats_exp = all(work[k] < work["exponential"] for k in ("full_jitter", "equal_jitter", "decorrelated"))
+full_beats_equal = work["full_jitter"] <= work["equal_jitter"]
+print(
+    "- Brooker: every jittered strategy does less work than plain exponential backoff "
+    f"(model: {'yes' if jitter_beats_exp else 'no'}), and full jitter no more than equal jitter "
+    f"(model: {'yes' if full_beats_equal else 'no'}); full and decorrelated jitter are close "
+    f"({work['full_jitter']:.0f} vs {work['decorrelated']:.0f} attempts)."
+)
 print(f"- 'none' peaks at {peak_none:,.0f}/s, full jitter at {peak_fj:,.0f}/s ({ratio:.1f}x lower).")
 print(
     f"- Clients on the crashed gateway: about {CLIENTS / GATEWAYS:,.0f} (1/{GATEWAYS} of the fleet); "
