@@ -228,18 +228,16 @@ class SendQueue:
     # -- operations ----------------------------------------------------------------------------
     def offer(self, msg: Message) -> Offer:
         """Enqueue ``msg`` under the overflow policy; see the module docstring for each outcome."""
-        code = self._code
         if self.closed:
             self.total_offered += 1
             self._drop(msg)
             return Offer(False, [msg], 0, True, False)
+        code = self._code
         if code == _CONFLATE and msg.key is not None:
             slot = self._index.get(msg.key)
-            if slot is not None:
-                old = slot.msg
-                new_bytes = self.bytes - old.size + msg.size
-                lb = self.limit_bytes
-                if lb is None or new_bytes <= lb:
+            if slot is not None:  # fast path: replace in place when the new size fits
+                new_bytes = self.bytes - slot.msg.size + msg.size
+                if self.limit_bytes is None or new_bytes <= self.limit_bytes:
                     self.total_offered += 1
                     self.total_conflated += 1
                     slot.msg = msg
@@ -247,17 +245,20 @@ class SendQueue:
                     if new_bytes > self.peak_bytes:
                         self.peak_bytes = new_bytes
                     return _CONFLATED
-                # The newer, larger message does not fit in place: conflate by removal, then
-                # treat it as a fresh offer that evicts from the head.
-                self._q.remove(slot)
-                del self._index[msg.key]
-                self.bytes -= old.size
-                self.total_conflated += 1
-                res = self._offer_evicting(msg)
-                return Offer(res.accepted, res.dropped, 1, False, False)
-        if code == _UNBOUNDED or self._fits(msg.size):
+            return self._offer_keyed(msg, slot)
+        q = self._q
+        size = msg.size
+        limit = self.limit
+        lb = self.limit_bytes
+        # Fast path (always taken by ``unbounded``, whose limits are None): it fits.
+        if (limit is None or len(q) < limit) and (lb is None or self.bytes + size <= lb):
             self.total_offered += 1
-            self._push(msg)
+            q.append(msg)
+            b = self.bytes = self.bytes + size
+            if len(q) > self.peak_depth:
+                self.peak_depth = len(q)
+            if b > self.peak_bytes:
+                self.peak_bytes = b
             return _ACCEPTED
         if code == _BLOCK:
             if self._too_big(msg):
@@ -277,32 +278,59 @@ class SendQueue:
             return Offer(False, [msg], 0, True, False)
         return self._offer_evicting(msg)
 
+    def _offer_keyed(self, msg: Message, slot: _Slot | None) -> Offer:
+        """conflate policy, keyed message that could not replace in place (see :meth:`offer`)."""
+        if slot is None:
+            if self._fits(msg.size):
+                self.total_offered += 1
+                self._push(msg)
+                return _ACCEPTED
+            return self._offer_evicting(msg)
+        # The newer, larger message does not fit in place: conflate by removal, then treat it as a
+        # fresh offer that evicts from the head.
+        self._q.remove(slot)
+        del self._index[msg.key]
+        self.bytes -= slot.msg.size
+        self.total_conflated += 1
+        res = self._offer_evicting(msg)
+        return Offer(res.accepted, res.dropped, 1, False, False)
+
     def _offer_evicting(self, msg: Message) -> Offer:
         """drop_oldest semantics (also conflate and credit beyond their limits)."""
         self.total_offered += 1
         if self._too_big(msg):
             self._drop(msg)
             return Offer(False, [msg], 0, False, False)
+        q = self._q
+        limit = self.limit
+        lb = self.limit_bytes
+        size = msg.size
         dropped: list[Message] = []
-        while not self._fits(msg.size):
-            old = self._popleft()
-            self._drop(old)
-            dropped.append(old)
+        while (limit is not None and len(q) >= limit) or (lb is not None and self.bytes + size > lb):
+            dropped.append(self._popleft())
+        n = len(dropped)
+        self.total_dropped += n
+        if self.gap_notice:
+            self.pending_gap += n
         self._push(msg)
-        if not dropped:
-            return _ACCEPTED
-        return Offer(True, dropped, 0, False, False)
+        return Offer(True, dropped, 0, False, False) if n else _ACCEPTED
 
     def pop(self) -> Message | None:
         """The next message to write to the socket, or None (empty, or the credit window is full)."""
-        if not self._q:
+        q = self._q
+        if not q:
             return None
-        if self._code == _CREDIT:
+        code = self._code
+        if code == _CREDIT:
             if self.in_flight >= self.credit:
                 return None
             self.in_flight += 1
         self.total_delivered += 1
-        return self._popleft()
+        if code == _CONFLATE:
+            return self._popleft()
+        msg = q.popleft()
+        self.bytes -= msg.size
+        return msg
 
     def ack(self, n: int = 1) -> None:
         """The client acknowledged ``n`` messages: reopen the credit window by ``n``."""
