@@ -7,6 +7,7 @@ problems into one paragraph.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +26,10 @@ class ConfigError(Exception):
     """
 
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        message = _one_line(message)
         super().__init__(message)
         self.message = message
-        self.problems = list(problems) if problems else [message]
+        self.problems = [_one_line(p) for p in problems] if problems else [message]
 
     def __str__(self) -> str:
         return self.message
@@ -69,6 +71,11 @@ def raise_problems(origin: str, problems: list[Problem]) -> None:
     """Raise a ConfigError summarising ``problems`` (if any)."""
     if problems:
         raise ConfigError(paragraph(origin, problems), [p.render() for p in problems])
+
+
+def _one_line(text: str) -> str:
+    """Fold line breaks (YAML parser messages have them) so the message stays one paragraph."""
+    return re.sub(r"\s*[\r\n]+\s*", " ", text).strip()
 
 
 def _end(sentence: str) -> str:
