@@ -20,8 +20,9 @@ Model, per user and per second of steady state (``u`` = updates/s down, ``v`` = 
   request rate is ``u / (1 − e^(−u·h))`` (→ ``1/h`` when idle, → ``u`` when busy). Up as for SSE.
 * **poll** — one request every ``P`` seconds, returning whatever accumulated (``u·P`` updates). Mean
   staleness ``P/2``, worst ``P``. If ``P`` exceeds the HTTP keep-alive idle time, every poll opens a new
-  TCP connection and resumes its TLS session (handshake bytes and CPU), but no connection is held
-  between polls.
+  TCP connection and resumes its TLS session (resumption bytes and CPU), but no connection is held
+  between polls. For request/response traffic (nothing server-initiated) ``poll`` is plain HTTP: one
+  request per client message, the answer in its response.
 
 Server memory is ``open connections × per-connection budget`` (kernel buffers + TLS + app state), the
 same budget :class:`~wssim.policies.ConnectionBudget` uses for the gateway tier. Bytes include HTTP
@@ -114,6 +115,8 @@ class Prices:
     """CPU seconds to serve one HTTP request (parse, auth, route, respond)."""
     cpu_per_handshake: float = 1e-3
     """CPU seconds of a full TLS handshake (new connection)."""
+    cpu_per_resumption: float = 0.15e-3
+    """CPU seconds of a resumed TLS handshake (session ticket: no signature)."""
     cpu_per_message: float = 10e-6
     """CPU seconds to frame and write one message on a held connection."""
     egress_per_gb: float = 0.09
@@ -130,7 +133,7 @@ class TransportCost:
     requests_per_s: float
     """HTTP requests per second (WebSocket: only the amortised upgrade)."""
     handshakes_per_s: float
-    """New TCP + TLS connections per second."""
+    """Full TLS handshakes per second (new sessions; certificates sent)."""
     messages_per_s: float
     """Frames, events or responses the server writes per second."""
     bytes_up_per_s: float
@@ -143,6 +146,8 @@ class TransportCost:
     """Mean delay from an update to its delivery."""
     worst_latency_s: float
     """Worst-case delay from an update to its delivery."""
+    resumptions_per_s: float = 0.0
+    """New TCP connections per second that resume an earlier TLS session (cheaper than a handshake)."""
     poll_interval: float | None = None
     """Poll period used (poll only)."""
 
@@ -170,13 +175,58 @@ def _upstream_posts(req: Requirement, o: Overheads) -> tuple[float, float, float
     return v, up, down
 
 
+def _reconnects(requests: float, o: Overheads) -> tuple[float, float, float, float]:
+    """TLS bytes up/down per second, mean open connections and TLS resumptions per second of a client
+    making ``requests`` requests per second on a keep-alive connection.
+
+    If requests come less often than the keep-alive idle time, the server closes the connection in
+    between: each request opens a TCP connection and resumes the TLS session (no certificates); the
+    connection is open ``keepalive_idle`` seconds after each request. A full handshake happens once per
+    ``session`` either way.
+    """
+    full_up, full_down = o.tls_handshake_up / o.session, o.tls_handshake_down / o.session
+    if requests <= 0:
+        return full_up, full_down, 0.0, 0.0
+    if 1.0 / requests <= o.keepalive_idle:
+        return full_up, full_down, 1.0, 0.0
+    up = requests * o.tls_resumed_up + full_up
+    down = requests * o.tls_resumed_down + full_down
+    return up, down, min(1.0, o.keepalive_idle * requests), requests
+
+
+def _request_response(req: Requirement, o: Overheads) -> TransportCost:
+    """Plain HTTP request/response: each client message is one request whose response is the answer."""
+    v, size = req.upstream_rate, req.message_size
+    if v <= 0:
+        raise ValueError("request/response traffic needs upstream_rate > 0 (the client's requests)")
+    tls_up, tls_down, held, resumed = _reconnects(v, o)
+    up = v * (o.request_overhead + size + o.tls_record) + tls_up
+    down = v * (o.response_overhead + size + o.tls_record) + tls_down
+    rtt = o.rtt
+    return TransportCost(
+        "poll",
+        held,
+        v,
+        1.0 / o.session,
+        v,
+        up,
+        down,
+        held * o.per_connection_bytes,
+        rtt,
+        rtt,
+        resumed,
+        1.0 / v,
+    )
+
+
 def transport_cost(
     kind: Kind, req: Requirement, o: Overheads | None = None, poll_interval: float | None = None
 ) -> TransportCost:
     """Per-user steady-state cost of ``kind`` for requirement ``req`` (see the module docstring).
 
     ``poll_interval`` (poll only) defaults to ``req.max_latency − rtt``: the longest period whose
-    worst-case staleness still meets the requirement.
+    worst-case staleness still meets the requirement. For request/response traffic
+    (``req.server_initiated`` False) ``poll`` means plain HTTP: one request per client message.
     """
     o = o or Overheads()
     u, v, size = req.update_rate, req.upstream_rate, req.message_size
@@ -227,29 +277,19 @@ def transport_cost(
             latency, half_rtt + o.rtt,
         )  # fmt: skip
     if kind == "poll":
+        if not req.server_initiated:
+            return _request_response(req, o)
         period = poll_interval if poll_interval is not None else req.max_latency - o.rtt
         if period <= 0:
             raise ValueError(f"no poll interval meets a {req.max_latency} s latency with a {o.rtt} s RTT")
         polls = 1.0 / period
         posts, post_up, post_down = _upstream_posts(req, o)
-        fresh = period > o.keepalive_idle  # the keep-alive connection has been closed between polls
-        handshakes = polls if fresh else reopen
-        held = min(1.0, o.keepalive_idle / period) if fresh else 1.0
-        # A client re-opening its connection every poll resumes its TLS session; a full handshake
-        # (certificates) happens once per session.
-        tls_down = (
-            (polls * o.tls_resumed_down + reopen * o.tls_handshake_down)
-            if fresh
-            else reopen * o.tls_handshake_down
-        )
-        tls_up = (
-            (polls * o.tls_resumed_up + reopen * o.tls_handshake_up) if fresh else reopen * o.tls_handshake_up
-        )
+        tls_up, tls_down, held, resumed = _reconnects(polls, o)
         down = polls * (o.response_overhead + o.tls_record) + u * (size + o.json_item) + tls_down + post_down
         up = polls * (o.request_overhead + o.tls_record) + tls_up + post_up
         return TransportCost(
-            kind, held, polls + posts, handshakes, polls + posts, up, down, held * o.per_connection_bytes,
-            period / 2 + half_rtt, period + o.rtt, period,
+            kind, held, polls + posts, reopen, polls + posts, up, down, held * o.per_connection_bytes,
+            period / 2 + half_rtt, period + o.rtt, resumed, period,
         )  # fmt: skip
     raise ValueError(f"unknown transport {kind!r}; choose one of {', '.join(TRANSPORTS)}")
 
@@ -261,6 +301,7 @@ def node_share(cost: TransportCost, prices: Prices | None = None) -> float:
     cpu = (
         cost.requests_per_s * p.cpu_per_request
         + cost.handshakes_per_s * p.cpu_per_handshake
+        + cost.resumptions_per_s * p.cpu_per_resumption
         + cost.messages_per_s * p.cpu_per_message
     )
     return max(cost.server_memory_bytes / usable_memory, cpu / (p.cores * p.headroom))
@@ -368,7 +409,8 @@ def recommend(
     usd = {kind: usd_per_user_month(c, prices) for kind, c in costs.items()}
     best = min(usd, key=lambda k: (usd[k], TRANSPORTS.index(k)))  # type: ignore[arg-type]
     others = ", ".join(f"{k} {usd[k]:.2e}" for k in usd if k != best)
-    reason = f"{best} is the cheapest that meets the requirement ({usd[best]:.2e} USD/user/month"
+    label = "plain HTTP requests (poll)" if best == "poll" and not req.server_initiated else best
+    reason = f"{label} is the cheapest that meets the requirement ({usd[best]:.2e} USD/user/month"
     reason += f"; {others})" if others else ")"
     return Recommendation(best, reason, test, costs, usd, rejected)  # type: ignore[arg-type]
 
