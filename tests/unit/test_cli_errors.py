@@ -46,6 +46,11 @@ CASES: dict[str, Case] = {
 }
 
 
+# Every verb that takes a config reports a bad one the same way; `run` must not start anything.
+CASES["run_unknown_field"] = CASES["unknown_field"]
+VERBS = {"run_unknown_field": ["run"]}
+
+
 def _command(entry: str) -> list[str]:
     if entry == "module":
         return [sys.executable, "-m", "wssim.cli"]
@@ -69,7 +74,7 @@ def results(
         # The console script is exercised on one case; the module entry on every case.
         for entry in entries if name == "unknown_field" else ["module"]:
             running[(name, entry)] = subprocess.Popen(
-                [*_command(entry), "validate", target, *extra],
+                [*_command(entry), *VERBS.get(name, ["validate"]), target, *extra],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -91,6 +96,8 @@ def test_validate_reports_one_paragraph_and_exits_2(results: Results, name: str)
         assert proc.returncode == 2, (entry, proc.stderr)
         assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
         assert "pydantic" not in proc.stderr
+        target = next(Path(arg) for arg in proc.args if str(arg).endswith(".yaml"))
+        assert not (target.parent / "runs").exists(), "a bad config must not create output"
         message = proc.stderr.strip()
         assert message.count("\n") == 0, message
         for fragment in fragments:
