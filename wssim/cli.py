@@ -363,7 +363,7 @@ def crosscheck(
     if out is not None and out.exists() and any(out.iterdir()):
         raise SweepError(f"{out} exists and is not empty: choose a new --out folder")
     table = do_crosscheck(cfg, replications=replications, workers=workers, out=out, console=err_console)
-    styles = {"agrees": "green", "close": "yellow", "differs": "bold red", "n/a": "dim"}
+    styles = {"agrees": "green", "close": "yellow", "differs": "bold red"}
     several = table["point"].nunique() > 1
     t = Table(title=f"{cfg.name}: simulator vs live", title_style="bold", header_style="bold cyan")
     if several:
@@ -377,9 +377,9 @@ def crosscheck(
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in table.itertuples(index=False):
         sim = human(r.sim_mean, r.unit)
-        if not math.isnan(r.sim_ci95_half_width):
+        if not math.isnan(r.sim_ci95_half_width) and r.sim_ci95_half_width > 0:
             sim += f" ± {human(r.sim_ci95_half_width, r.unit)}"
-        style = styles.get(r.agreement, "")
+        style = styles.get(r.agreement, "dim")
         cells = [r.metric, sim, human(r.live, r.unit), f"[{style}]{r.agreement}[/{style}]"]
         t.add_row(*([str(r.point)] if several else []), *cells)
     out_console.print(t)

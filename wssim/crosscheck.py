@@ -46,11 +46,14 @@ def prediction_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[f
 
 
 def agreement(live: float, mean: float, low: float, high: float) -> str:
-    """``agrees`` (inside the prediction interval), ``close`` (within 10%), ``differs`` or ``n/a``."""
+    """``agrees`` (inside the prediction interval), ``close`` (within 10%), ``differs``, or ``not live`` /
+    ``not simulated`` when only one engine measures the metric."""
     if math.isnan(live) and math.isnan(mean):
         return "n/a"
-    if math.isnan(live) or math.isnan(mean):
-        return "differs"
+    if math.isnan(live):
+        return "not live"
+    if math.isnan(mean):
+        return "not simulated"
     if not math.isnan(low) and low - 1e-12 <= live <= high + 1e-12:
         return "agrees"
     if live == mean:
@@ -93,6 +96,8 @@ def crosscheck(
     out: str | Path | None = None,
     progress: bool = True,
     console: Any = None,
+    sim_engine: Any = "sim",
+    live_engine: Any = "live",
 ) -> pd.DataFrame:
     """Run ``config`` on the simulator and live; return the comparison table (see :func:`compare`)."""
     out_dir = Path(out) if out is not None else None
@@ -100,7 +105,7 @@ def crosscheck(
         config,
         replications=replications,
         workers=workers,
-        engine="sim",
+        engine=sim_engine,
         out=out_dir / "sim" if out_dir else None,
         progress=progress,
         overrides=overrides,
@@ -110,7 +115,7 @@ def crosscheck(
         config,
         replications=1,
         executor="serial",
-        engine="live",
+        engine=live_engine,
         out=out_dir / "live" if out_dir else None,
         progress=progress,
         overrides=overrides,

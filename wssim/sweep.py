@@ -831,7 +831,8 @@ def run(
         if todo:
             handle = make_executor(executor, workers=workers, scheduler=scheduler)
             manifest["executor"] = handle.description
-            bar = _Progress(progress, len(todo), f"{cfg.name}: {len(todo)} runs", console)
+            label = f"{cfg.name}: {len(todo)} run{'s' * (len(todo) != 1)}"
+            bar = _Progress(progress, len(todo), label, console)
             _execute(handle, engine, todo, store, bar)
     except KeyboardInterrupt:
         interrupted = True
