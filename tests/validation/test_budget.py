@@ -79,3 +79,27 @@ def test_conntrack_drops_beyond_the_table() -> None:
     print(f"conntrack 800: held {m['connections_peak']:.0f}, drops {m['conntrack_drops']:.0f}")
     assert m["connections_peak"] == 800
     assert m["conntrack_drops"] >= C - 800
+
+
+def test_memory_adds_queued_bytes() -> None:
+    """Full queues add exactly limit × size per connection: peak = base + C·(budget + L·size).
+
+    All clients are slow readers (1/s) in one room receiving 20 messages/s with a drop_oldest queue of
+    L = 8: right after each publish every queue that was full is still full and every other one has
+    gained a message, so with reads 20× rarer than arrivals all queues are full together many times.
+    """
+    n, limit, size = 20, 8, 4 * KIB
+    overrides = {
+        "clients.count": n,
+        "clients.rooms": {"count": 1, "per_client": 1},
+        "clients.publish_rate": 1.0,
+        "clients.message_size": size,
+        "clients.slow_consumers": {"fraction": 1.0, "drain_rate": 1.0},
+        "gateways.send_queue": {"limit": limit, "overflow": "drop_oldest"},
+    }
+    (result,) = replicate(make_config(BASE, overrides), 1)
+    expected = 64 * MIB + n * (34 * KIB + limit * size)
+    measured = result.metrics["gateway_memory_peak_bytes"]
+    print(f"memory with full queues: measured {measured:.0f}, closed form {expected}")
+    assert result.metrics["send_queue_depth_max"] == limit
+    assert measured == expected
