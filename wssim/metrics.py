@@ -82,6 +82,32 @@ METRICS: dict[str, Metric] = {
     "transport_bytes_down_per_s": Metric(
         "bytes/s", "Server-to-client bytes incl. overhead (transport model).", "derived"
     ),
+    # Simulator details (wssim.sim): the mechanisms behind the headline metrics.
+    "admission_rejections": Metric("connections", "Attempts answered 503 (connection or handshake limit)."),
+    "l7_tls_terminations": Metric("handshakes", "TLS handshakes terminated by an L7 balancer."),
+    "ephemeral_port_exhaustions": Metric("subscriptions", "Backplane subscriptions refused: no source port."),
+    "backplane_deliveries_lost": Metric("messages", "Backplane deliveries lost (subscription or node down)."),
+    "publishes_failed": Metric("messages", "Publications refused while the backplane was down."),
+    "live_gaps": Metric("gaps", "Offset gaps a gateway saw on a live subscription."),
+    "deliveries_to_dead_peers": Metric("messages", "Messages written into half-open sockets."),
+    "messages_replayed": Metric("messages", "Deliveries served from the replay window on resume."),
+    "snapshot_bytes": Metric("bytes", "Bytes of snapshots fetched by resyncing clients."),
+    "snapshot_seconds": Metric("s", "Client time spent fetching snapshots (sum)."),
+    "send_queue_blocked": Metric("messages", "Offers refused by the block policy (retried later)."),
+    "gap_notices": Metric("notices", "Gap notices sent after send-queue drops."),
+    "clients_gave_up": Metric("clients", "Clients that exhausted their reconnect attempts."),
+    "offline_periods": Metric("periods", "Times a client went offline."),
+    "half_open_disappearances": Metric("connections", "Clients that vanished without a FIN."),
+    "dead_peer_reclaims": Metric("connections", "Half-open sockets reclaimed by keepalive or idle timers."),
+    "half_open_leaked": Metric("connections", "Half-open sockets still held at the end of the run."),
+    "drain_closes": Metric("connections", "Sockets closed gracefully by a drain (1001)."),
+    "direct_messages": Metric("messages", "1:1 messages published."),
+    "connect_actions": Metric("attempts", "Connection attempts dispatched (initial and reconnects)."),
+    "connections_end": Metric("connections", "Connections held at the end of the run.", "derived"),
+    "connections_mean": Metric("connections", "Mean connections held (sampled each interval).", "derived"),
+    "gateways_peak": Metric("gateways", "Most gateways in service at once.", "peak"),
+    "alert_fired_at_s": Metric("s", "When the send-queue alert first fired.", "time"),
+    "first_oom_at_s": Metric("s", "When the first gateway ran out of memory.", "time"),
 }
 
 # Distributions recorded with Recorder.observe, and the summary names they produce.

@@ -211,9 +211,12 @@ class Clients:
             r = self.rooms[i]
             g.join(r, c if queued else -1)
             top = hist.last[r]
+            live = g.last[r]  # this gateway's next live delivery of the room is live + 1
             if first:
                 self.room_logical[r] += 1
-                cur = g.last[r] if g.subscribed[r] else top
+                if top > live:  # in flight to this gateway: the new member will get them too
+                    rec.count("deliveries_expected", top - live)
+                cur = live
             else:
                 cur = self.cursor[i]
                 if top > cur:
@@ -222,14 +225,14 @@ class Clients:
                         if ok:
                             rec.count("deliveries_delivered", n)
                             rec.count("messages_replayed", n)
-                            if g.subscribed[r] and g.last[r] < top:
-                                rec.count("messages_duplicated", top - g.last[r])
+                            if top > live and top > cur:  # replayed, and still coming live
+                                rec.count("messages_duplicated", top - max(live, cur))
                         else:
                             served = False
-                            w.lost(top - cur)
+                            w.lost(live - cur)
                             w.snapshot(1)
                     else:
-                        w.lost(top - cur)
+                        w.lost(live - cur)
                 elif resume and self.epoch[i] != hist.epoch[r]:
                     served = False
                     w.snapshot(1)
