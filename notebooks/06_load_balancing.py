@@ -29,12 +29,13 @@
 # %% tags=["parameters"]
 # ---- Parameters: change a number, then Run All ------------------------------------------------
 GATEWAYS = 6  # before one is added
-KEYS = 20_000  # routing keys for the direct balancer experiment
+KEYS = 5_000  # routing keys for the direct balancer experiment
 BALANCERS = ["consistent_hash", "rendezvous", "modulo"]
 CLIENTS = 1_000
 IDLE_TIMEOUT = "60s"  # the balancer's idle timeout
-PING_INTERVALS = [15, 25, 45, 55, 75, None]  # seconds; None = no pings
-DURATION = "200s"
+PATH_IDLE_TIMEOUT = "30s"  # a corporate proxy on the path ("null" for none)
+PING_INTERVALS = [15, 25, 35, 45, 75, None]  # seconds; None = no pings
+DURATION = "100s"
 REPLICATIONS = 2
 
 # %%
@@ -44,7 +45,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 import wssim
-from wssim.policies import Keepalive, make_balancer, tightest
+from wssim.policies import HashRing, Keepalive, make_balancer, tightest
 
 # %% [markdown]
 # ## 1. Moved fraction, straight from the balancers
@@ -61,7 +62,7 @@ def moved_fraction(kind: str, n: int, keys: int = KEYS) -> float:
     return float(np.mean([before.pick(f"client-{k}") != after.pick(f"client-{k}") for k in range(keys)]))
 
 
-ns = list(range(2, 13))
+ns = list(range(2, 11))
 direct = pd.DataFrame([{"N": n, "balancer": k, "moved": moved_fraction(k, n)} for k in BALANCERS for n in ns])
 fig = px.scatter(direct, x="N", y="moved", color="balancer", title="Keys that move when gateway N+1 joins")
 n_grid = np.array(ns)
@@ -78,9 +79,12 @@ fig.show()
 
 # %%
 cfg = wssim.load_config("balancing", overrides=[f"gateways.count={GATEWAYS}", f"clients.count={CLIENTS}"])
+vnodes = cfg.edge.virtual_nodes
 spec = cfg.model_dump(mode="json")
 spec["sweep"] = {"edge.balancer": BALANCERS}
-moved = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=False).summary
+moved_res = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=False)
+assert not moved_res.failures, moved_res.failures
+moved = moved_res.summary
 moved_sim = moved.groupby("edge.balancer")["connections_moved_fraction"].agg(["mean", "sem"])
 moved_sim = moved_sim.reindex(BALANCERS)
 moved_sim
@@ -91,11 +95,18 @@ moved_sim
 # %%
 cfg = wssim.load_config(
     "idle_timeout",
-    overrides=[f"clients.count={CLIENTS}", f"edge.idle_timeout={IDLE_TIMEOUT}", f"duration={DURATION}"],
+    overrides=[
+        f"clients.count={CLIENTS}",
+        f"edge.idle_timeout={IDLE_TIMEOUT}",
+        f"edge.path_idle_timeout={PATH_IDLE_TIMEOUT}",
+        f"duration={DURATION}",
+    ],
 )
 spec = cfg.model_dump(mode="json")
 spec["sweep"] = {"gateways.keepalive.ping_interval": PING_INTERVALS}
-idle = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=False).summary
+idle_res = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=False)
+assert not idle_res.failures, idle_res.failures
+idle = idle_res.summary
 idle["ping"] = idle["gateways.keepalive.ping_interval"].map(lambda v: "none" if pd.isna(v) else f"{v:.0f}s")
 cuts = idle.groupby("ping", sort=False)["idle_timeout_disconnects"].mean()
 path_timeout = tightest(cfg.edge.idle_timeout, cfg.edge.path_idle_timeout)
@@ -125,12 +136,22 @@ for kind in BALANCERS:
         f"- {kind}: simulated {moved_sim.loc[kind, 'mean']:.1%} moved "
         f"(direct {moved_fraction(kind, n):.1%}, closed form {closed:.1%})."
     )
+share = HashRing(range(n + 1), vnodes=vnodes).shares()[n]
+print(
+    f"- The joining gateway owns {share:.1%} of this ring ({vnodes} virtual nodes per gateway): "
+    "that is what consistent hashing moves here; 1/(N+1) is the average over ring layouts."
+)
 safe = [p for p, e in zip(PING_INTERVALS, expected_cut, strict=True) if not e]
 print(
     f"- Pings every {', '.join(f'{p}s' for p in safe)} keep the {path_timeout:.0f} s timeout from firing: "
     f"{cuts[[f'{p}s' for p in safe]].sum():.0f} idle cuts in total."
 )
-print(f"- Without pings the path cut {cuts['none']:.0f} quiet connections per run.")
+cut = [p for p, e in zip(PING_INTERVALS, expected_cut, strict=True) if e and p is not None]
+print(
+    f"- Pings every {', '.join(f'{p}s' for p in cut)} come too late: "
+    f"{cuts[[f'{p}s' for p in cut]].mean():,.0f} cuts per run on average; without pings "
+    f"{cuts['none']:,.0f} ({CLIENTS:,} clients, each cut after every {path_timeout:.0f} s of silence)."
+)
 
 # %% [markdown]
 # ## Optional: sliders
