@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wssim.policies import Backoff
@@ -33,6 +33,7 @@ def t_of(base: float, cap: float, n: int) -> float:
     return cap if exact >= Fraction(cap) else float(exact)
 
 
+@settings(deadline=None)
 @given(bases, spans, attempts, uniforms)
 def test_full_jitter_within_zero_and_t(base, span, n, u) -> None:
     cap = base + span
@@ -40,6 +41,7 @@ def test_full_jitter_within_zero_and_t(base, span, n, u) -> None:
     assert 0.0 <= d <= t_of(base, cap, n)
 
 
+@settings(deadline=None)
 @given(bases, spans, attempts, uniforms)
 def test_equal_jitter_within_half_t_and_t(base, span, n, u) -> None:
     cap = base + span
@@ -48,6 +50,7 @@ def test_equal_jitter_within_half_t_and_t(base, span, n, u) -> None:
     assert t / 2 <= d <= t
 
 
+@settings(deadline=None)
 @given(bases, spans, st.lists(uniforms, min_size=1, max_size=60))
 def test_decorrelated_within_base_and_cap(base, span, us) -> None:
     cap = base + span
@@ -60,6 +63,7 @@ def test_decorrelated_within_base_and_cap(base, span, us) -> None:
         previous = d
 
 
+@settings(deadline=None)
 @given(bases, spans, st.integers(min_value=0, max_value=3000))
 def test_exponential_monotone_and_capped(base, span, n) -> None:
     cap = base + span
@@ -69,6 +73,7 @@ def test_exponential_monotone_and_capped(base, span, n) -> None:
     assert a == t_of(base, cap, n)
 
 
+@settings(deadline=None)
 @given(bases, spans, st.integers(min_value=0, max_value=50), st.integers(min_value=0, max_value=1000))
 def test_sequence_length_and_delay_limit(base, span, max_attempts, seed) -> None:
     import random
