@@ -7,6 +7,7 @@ import random
 import statistics
 
 import numpy as np
+import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,15 +56,32 @@ def _moved(kind: str, nodes: list[str], ks: np.ndarray) -> float:
 
 
 def test_moved_fraction_mean_over_replicated_node_sets() -> None:
-    """Over R independent node-name sets (replications), the mean moved fraction's 99.9% confidence
-    interval (t quantile 3.9 for R-1 = 11 degrees of freedom) contains 1/(N+1) for the ring and
-    rendezvous and N/(N+1) for modulo."""
+    """Over R independent node-name sets (replications), the 99.9% confidence interval of the mean
+    moved fraction (Student t, R-1 degrees of freedom) contains 1/(N+1) for the ring and rendezvous
+    and N/(N+1) for modulo."""
     n, reps, ks = 8, 12, np.arange(20_000)
     rng = random.Random(2024)
     expected = {"consistent_hash": 1 / (n + 1), "rendezvous": 1 / (n + 1), "modulo": n / (n + 1)}
     sets = [[f"{rng.getrandbits(48):x}" for _ in range(n)] for _ in range(reps)]
+    tq = scipy.stats.t.ppf(0.9995, reps - 1)
     for kind, p in expected.items():
         xs = [_moved(kind, nodes, ks) for nodes in sets]
-        half = 3.9 * statistics.stdev(xs) / math.sqrt(reps)
-        half = max(half, 3.9 * math.sqrt(p * (1 - p) / len(ks)) / math.sqrt(reps))  # binomial floor
+        sd = max(statistics.stdev(xs), math.sqrt(p * (1 - p) / len(ks)))  # floor: binomial key noise
+        half = tq * sd / math.sqrt(reps)
         assert abs(statistics.fmean(xs) - p) <= half, (kind, statistics.fmean(xs), p, half)
+
+
+def test_ring_share_spread_matches_one_over_sqrt_vnodes() -> None:
+    """The spread behind the 20% tolerance of the unit test. The new node's V points are V of the
+    M = (N+1)V points on the ring, so its share is Beta(V, M-V): mean p = 1/(N+1), relative standard
+    deviation sqrt((1-p)/V) ~ 1/sqrt(V) (ignoring 1/M). With key sampling noise p(1-p)/K added, the
+    sample variance over R node sets must lie in the 99.9% chi-square band with R-1 degrees of freedom."""
+    n, vnodes, reps, ks = 8, 160, 16, np.arange(50_000)
+    p = 1 / (n + 1)
+    m = (n + 1) * vnodes
+    var = vnodes * (m - vnodes) / (m**2 * (m + 1)) + p * (1 - p) / len(ks)
+    rng = random.Random(7)
+    xs = [_moved("consistent_hash", [f"{rng.getrandbits(48):x}" for _ in range(n)], ks) for _ in range(reps)]
+    stat = (reps - 1) * statistics.variance(xs) / var
+    lo, hi = scipy.stats.chi2.ppf([0.0005, 0.9995], reps - 1)
+    assert lo <= stat <= hi, (stat, lo, hi, statistics.stdev(xs) / p, math.sqrt((1 - p) / vnodes))

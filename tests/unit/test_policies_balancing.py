@@ -31,14 +31,17 @@ def moved_fraction(kind: str, n: int, vnodes: int = 160) -> float:
     return len(moved) / len(before)
 
 
-# Tolerance for the consistent-hash ring. The new node owns the arcs in front of its V points; each arc
-# is about exponential, so its share has relative standard deviation about 1/sqrt(V): 0.079 at V=160,
-# 0.1 at V=100. A 20% relative tolerance is thus >= 2 standard deviations at V >= 100 (2.5 at 160). The
-# sampling noise of 100k keys adds only sqrt((1-p)/(p n)) ~ 1% at p = 1/11.
+# Tolerance for the consistent-hash ring, for any N and V >= 100 virtual nodes. The new node owns the arcs
+# in front of its V points, so its share of the ring (the fraction of keys that move) has relative
+# standard deviation sqrt((1-p)/V) <= 1/sqrt(V) = 0.1 at V = 100 (checked over replicated node sets in
+# tests/property/test_policies_balancing_properties.py). Two standard deviations at the smallest V:
+REL_TOL = 2 / math.sqrt(100)  # = 0.20; the 100k-key sampling noise sqrt((1-p)/(p K)) adds ~1% at p = 1/11
+
+
 @pytest.mark.parametrize(("n", "vnodes"), [(4, 160), (10, 160), (10, 100), (20, 200)])
 def test_consistent_hash_moves_one_over_n_plus_one(n: int, vnodes: int) -> None:
     expected = 1 / (n + 1)
-    assert moved_fraction("consistent_hash", n, vnodes) == pytest.approx(expected, rel=0.2)
+    assert moved_fraction("consistent_hash", n, vnodes) == pytest.approx(expected, rel=REL_TOL)
 
 
 # Rendezvous: each key moves iff the new node scores highest, probability exactly 1/(N+1); only the
