@@ -88,3 +88,15 @@ def test_broadcast_reaches_every_gateway_and_waste_matches() -> None:
     expected = 1 - random_room_reach(G, N, R) / G
     print(f"broadcast waste: measured {ci}, closed form {expected:.4f}")
     assert ci.contains(expected)
+
+
+@pytest.mark.parametrize(("topology", "per_publish"), [("registry", 1.0), ("broadcast", float(G))])
+def test_direct_messages_by_topology(topology: str, per_publish: float) -> None:
+    """1:1 messages: a registry targets the one gateway of the recipient; a broadcast sends to all G
+    and G − 1 of them discard it (exact, per delivery owed to a connected recipient)."""
+    overrides = {"clients.direct_fraction": 1.0, "backplane.topology": topology, "duration": "15s"}
+    (result,) = replicate(make_config(BASE, overrides), 1)
+    m = result.metrics
+    assert m["messages_published"] > 0
+    assert m["backplane_deliveries"] == per_publish * m["deliveries_expected"]
+    assert m["fanout_waste_fraction"] == pytest.approx((per_publish - 1) / per_publish)
