@@ -11,7 +11,7 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wssim.policies import BALANCERS, make_balancer
+from wssim.policies import BALANCERS, HashRing, make_balancer
 
 node_names = st.lists(
     st.text("abcdefgh0123456789-", min_size=1, max_size=8), min_size=1, max_size=12, unique=True
@@ -46,6 +46,20 @@ def test_only_keys_of_the_changed_node_move(kind, nodes, ks, data) -> None:
         for k, n in before.items():
             if n != gone:
                 assert b.pick(k) == n
+
+
+@settings(max_examples=40, deadline=None)
+@given(node_names, st.lists(st.tuples(st.booleans(), st.text("xyz0123", min_size=1, max_size=4)), max_size=9))
+def test_incremental_ring_equals_a_fresh_build(nodes, changes) -> None:
+    """Adding and removing nodes in place gives exactly the ring built from scratch for the final set."""
+    ring = HashRing(nodes, vnodes=8)
+    for add, name in changes:
+        if add and name not in ring.nodes:
+            ring.add(name)
+        elif not add and name in ring.nodes:
+            ring.remove(name)
+    fresh = HashRing(ring.nodes, vnodes=8)
+    assert ring._points == fresh._points and ring._owners == fresh._owners
 
 
 def _moved(kind: str, nodes: list[str], ks: np.ndarray) -> float:

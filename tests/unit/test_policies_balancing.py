@@ -167,6 +167,12 @@ def test_add_remove_errors_and_nodes() -> None:
         assert b.pick("k") == "c"
 
 
+def test_nodes_with_the_same_name_are_refused() -> None:
+    b = make_balancer("consistent_hash", [1, 2])
+    with pytest.raises(ValueError):
+        b.add("1")
+
+
 def test_integer_nodes() -> None:
     ring = make_balancer("consistent_hash", range(4))
     assert {ring.pick(k) for k in range(1000)} == {0, 1, 2, 3}

@@ -25,7 +25,7 @@ the modulo, one hash plus N mixes for rendezvous, N lookups for least connection
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Hashable, Iterable, Mapping
 from hashlib import blake2b
 from typing import Any
@@ -105,12 +105,13 @@ class Balancer:
             raise LookupError(f"{self.kind}: no nodes to pick from")
 
     def add(self, node: Hashable) -> None:
-        """Add a node (ValueError if already present)."""
-        if node in self._nodes:
+        """Add a node (ValueError if it, or a node with the same ``str``, is already present)."""
+        name = str(node)
+        if any(str(n) == name for n in self._nodes):
             raise ValueError(f"node {node!r} is already present")
         self._nodes.append(node)
         self._tuple = tuple(self._nodes)
-        self._changed()
+        self._added(node)
 
     def remove(self, node: Hashable) -> None:
         """Remove a node (KeyError if absent)."""
@@ -118,6 +119,14 @@ class Balancer:
             raise KeyError(node)
         self._nodes.remove(node)
         self._tuple = tuple(self._nodes)
+        self._removed(node)
+
+    def _added(self, node: Hashable) -> None:
+        """Update derived state after :meth:`add` (default: rebuild)."""
+        self._changed()
+
+    def _removed(self, node: Hashable) -> None:
+        """Update derived state after :meth:`remove` (default: rebuild)."""
         self._changed()
 
     def _changed(self) -> None:
@@ -149,17 +158,35 @@ class HashRing(Balancer):
         super().__init__(nodes)
         self._changed()
 
+    def _node_points(self, node: Hashable) -> list[tuple[int, str, Hashable]]:
+        name = str(node)
+        return [(stable_hash(f"{name}#{i}"), name, node) for i in range(self.vnodes)]
+
     def _changed(self) -> None:
         ring = []
         for node in self._nodes:
-            name = str(node)
-            ring.extend((stable_hash(f"{name}#{i}"), name, node) for i in range(self.vnodes))
-        ring.sort(key=lambda p: (p[0], p[1]))
+            ring.extend(self._node_points(node))
+        ring.sort(key=lambda p: (p[0], p[1]))  # equal points (never seen in 64 bits): by name
         self._points = [p[0] for p in ring]
         self._owners = [p[2] for p in ring]
 
+    def _added(self, node: Hashable) -> None:
+        """Insert the new node's points in place: O(V log M + V M) memmoves, no rehash of the others."""
+        points, owners = self._points, self._owners
+        for p, name, _ in self._node_points(node):
+            i = bisect_left(points, p)
+            while i < len(points) and points[i] == p and str(owners[i]) < name:
+                i += 1
+            points.insert(i, p)
+            owners.insert(i, node)
+
+    def _removed(self, node: Hashable) -> None:
+        keep = [i for i, o in enumerate(self._owners) if o != node]
+        self._points = [self._points[i] for i in keep]
+        self._owners = [self._owners[i] for i in keep]
+
     def pick(self, key: Hashable, load: Mapping[Hashable, int] | None = None) -> Hashable:
-        """The owner of the first ring point at or after hash(key), wrapping around."""
+        """The owner of the first ring point after hash(key), wrapping around."""
         points = self._points
         if not points:
             self._check_nonempty()
@@ -312,7 +339,10 @@ class LeastConnections(Balancer):
 
 
 class Sticky(Balancer):
-    """A key keeps the first node it got while that node exists; new or orphaned keys use a hash ring."""
+    """A key keeps the first node it got while that node exists; new or orphaned keys use a hash ring.
+
+    It remembers one entry per key ever picked: call :meth:`forget` when a session ends for good.
+    """
 
     __slots__ = ("_assigned", "_live", "_ring")
     kind = "sticky"
@@ -324,10 +354,13 @@ class Sticky(Balancer):
         super().__init__(nodes)
         self._live = set(self._nodes)
 
-    def _changed(self) -> None:
-        self._live = set(self._nodes)
-        if set(self._ring.nodes) != self._live:
-            self._ring = HashRing(self._nodes, self._ring.vnodes)
+    def _added(self, node: Hashable) -> None:
+        self._live.add(node)
+        self._ring.add(node)
+
+    def _removed(self, node: Hashable) -> None:
+        self._live.discard(node)
+        self._ring.remove(node)
 
     def pick(self, key: Hashable, load: Mapping[Hashable, int] | None = None) -> Hashable:
         node = self._assigned.get(key)
