@@ -184,7 +184,7 @@ def execute_run(
     rid = run_id(point, replication)
     if progress is None and (q := progress_queue()) is not None:
         progress = _Reporter(q, rid)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     try:
         result = resolve_engine(engine)(config, replication, progress)
     except Exception as exc:
@@ -193,6 +193,7 @@ def execute_run(
         )
     info = dict(result.info)
     info.setdefault("wall_s", time.perf_counter() - start)
+    info.setdefault("cpu_s", time.process_time() - cpu_start)
     ts = result.timeseries
     if ts is None:
         ts = pd.DataFrame(columns=["time", "series", "label", "value"])
