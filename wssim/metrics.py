@@ -53,7 +53,11 @@ METRICS: dict[str, Metric] = {
     "slow_consumer_disconnects": Metric("connections", "Connections closed by the disconnect policy."),
     "idle_timeout_disconnects": Metric("connections", "Connections cut by an idle timeout on the path."),
     "reconnect_attempts": Metric("attempts", "Connection attempts after a disconnect."),
-    "peak_handshake_rate": Metric("handshakes/s", "Most handshakes in one time-series interval.", "peak"),
+    "peak_handshake_rate": Metric(
+        "handshakes/s",
+        "Most accepted handshakes (connections established) per second, over one interval.",
+        "peak",
+    ),
     "herd_convergence_s": Metric(
         "s", "From a gateway crash until the fleet holds its earlier connections again.", "time"
     ),
@@ -102,6 +106,9 @@ METRICS: dict[str, Metric] = {
     "half_open_leaked": Metric("connections", "Half-open sockets still held at the end of the run."),
     "drain_closes": Metric("connections", "Sockets closed gracefully by a drain (1001)."),
     "direct_messages": Metric("messages", "1:1 messages published."),
+    "peak_connect_attempt_rate": Metric(
+        "attempts/s", "Most connection attempts (accepted or not) per second, over one interval.", "peak"
+    ),
     "connect_actions": Metric("attempts", "Connection attempts dispatched (initial and reconnects)."),
     "connections_end": Metric("connections", "Connections held at the end of the run.", "derived"),
     "connections_mean": Metric("connections", "Mean connections held (sampled each interval).", "derived"),

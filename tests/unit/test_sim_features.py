@@ -56,6 +56,20 @@ def test_bounded_queues_keep_memory_flat(policy):
     assert m["messages_dropped_overflow"] + m["messages_conflated"] > 0
 
 
+def test_conflate_replaces_queued_state_of_the_same_key():
+    m = run(*SLOW, "gateways.send_queue.overflow=conflate", "clients.conflate_keys=1")
+    assert m["messages_conflated"] > 0
+    assert m["messages_dropped_overflow"] == 0
+    assert m["send_queue_depth_max"] == 1
+
+
+def test_block_policy_holds_messages_back_without_losing_them():
+    m = run(*SLOW, "gateways.send_queue.overflow=block", "gateways.send_queue.limit=10")
+    assert m["send_queue_blocked"] > 0
+    assert m["messages_lost"] == 0
+    assert m["send_queue_depth_max"] <= 10
+
+
 def test_disconnect_policy_closes_slow_consumers_who_resume():
     m = run(*SLOW, "gateways.send_queue.overflow=disconnect", "gateways.send_queue.limit=20")
     assert m["slow_consumer_disconnects"] > 0

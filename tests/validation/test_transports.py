@@ -30,9 +30,6 @@ def test_simulated_websocket_memory_matches_the_model() -> None:
     assert simulated["gateway_memory_peak_bytes"] == analytic["gateway_memory_peak_bytes"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="simulate() does not dispatch non-WebSocket transports yet (sim_bugs.md)"
-)
 @pytest.mark.parametrize("kind", ["sse", "long_poll", "poll"])
 def test_simulate_uses_the_transport_model(kind: str) -> None:
     """For SSE, long-poll and poll, simulate() reports the transport model's figures."""

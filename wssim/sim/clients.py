@@ -133,6 +133,7 @@ class Clients:
         w = self.world
         now = w.env.now
         self.actions += 1
+        w.rec.rate("connect_attempts", now)
         if reconnect:
             w.rec.count("reconnect_attempts")
             w.rec.rate("reconnects", now)

@@ -147,10 +147,16 @@ class Consumers:
             rec.count("deliveries_delivered", done)
             rec.rate("deliveries", now, done)
         st.gw.queued_bytes -= before - q.bytes
-        if st.blocked and len(q) < (q.limit or math.inf):
-            pending, st.blocked = st.blocked, []
-            for msg in pending:
-                self._offer_msg(c, st, msg, now)
+        if st.blocked:
+            self._unblock(c, st, now)
+
+    def _unblock(self, c: int, st: QState, now: float) -> None:
+        """Retry the offers the block policy refused, oldest first, until one blocks again."""
+        blocked = st.blocked
+        while blocked and st.q is not None:
+            if not self._offer_msg(c, st, blocked[0], now, retry=True):
+                return
+            blocked.pop(0)
 
     # -- offers -----------------------------------------------------------------------------
     def offer(self, c: int, room: int, offset: int, t_pub: float, now: float) -> None:
@@ -161,9 +167,15 @@ class Consumers:
         self.advance(c, st, now)
         if st.q is None:
             return
-        self._offer_msg(c, st, Message(offset, self.size, offset % self.keys, (t_pub, room)), now)
+        msg = Message(offset, self.size, room * self.keys + offset % self.keys, (t_pub, room))
+        if st.blocked:  # keep order: behind what is already waiting
+            st.blocked.append(msg)
+            self.world.rec.count("send_queue_blocked")
+            return
+        self._offer_msg(c, st, msg, now)
 
-    def _offer_msg(self, c: int, st: QState, msg: Message, now: float) -> None:
+    def _offer_msg(self, c: int, st: QState, msg: Message, now: float, retry: bool = False) -> bool:
+        """Offer ``msg`` to ``c``'s queue; False when the block policy refused it (it waits)."""
         w = self.world
         rec = w.rec
         q = st.q
@@ -172,9 +184,10 @@ class Consumers:
         res = q.offer(msg)
         gw.queued_bytes += q.bytes - before
         if res.blocked:
-            st.blocked.append(msg)
-            rec.count("send_queue_blocked")
-            return
+            if not retry:  # waits upstream (the backplane's buffer) until the queue has room
+                st.blocked.append(msg)
+                rec.count("send_queue_blocked")
+            return False
         if res.conflated:
             rec.count("messages_conflated", res.conflated)
         dropped = len(res.dropped)
@@ -193,8 +206,9 @@ class Consumers:
             q.take_gap()
             rec.count("slow_consumer_disconnects")
             w.clients.drop(c, reason="slow")
-            return
+            return True
         gw.check_memory()
+        return True
 
     def depths(self) -> list[int]:
         """Current queue depths of the connected queued clients."""

@@ -121,6 +121,7 @@ class Observer:
         rec.set("connections_mean", self.conn_sum / self.samples if self.samples else 0.0)
         rec.set("gateways_peak", float(self.gateways_peak))
         rec.set("connect_actions", float(w.clients.actions))
+        rec.set("peak_connect_attempt_rate", rec.peak_rate("connect_attempts"))
         rec.set("cost_per_month_usd", self.cost())
         for name, value in self.transport().items():
             rec.set(name, value)

@@ -18,6 +18,10 @@ PROGRESS_STEPS = 100
 def build_world(config: Any, replication: int = 0) -> World:
     """Wire a world from ``config`` and schedule its processes (clients, traffic, faults, sampler)."""
     w = World(config, replication)
+    w.rec.peak("connections_peak", 0)
+    for g in w.gateways:
+        if g.up:
+            g.check_memory()
     w.clients.start()
     w.traffic.start()
     w.faults.start()
@@ -26,7 +30,15 @@ def build_world(config: Any, replication: int = 0) -> World:
 
 
 def simulate(config: Any, replication: int = 0, progress: Callable[[float], None] | None = None) -> RunResult:
-    """Run ``config`` once (replication ``replication``) and return its metrics and time series."""
+    """Run ``config`` once (replication ``replication``) and return its metrics and time series.
+
+    WebSocket fleets run the event model; SSE, long-poll and poll run the closed-form transport model
+    of :mod:`wssim.sim.transport_run` (their connections are short or stateless HTTP requests).
+    """
+    if config.transport.kind != "websocket":
+        from wssim.sim.transport_run import simulate_transport
+
+        return simulate_transport(config, replication, progress)
     t0 = time.perf_counter()
     w = build_world(config, replication)
     end = float(config.duration)
