@@ -8,7 +8,6 @@ runs are kept: continue with ``--resume DIR``).
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import sys
@@ -112,7 +111,7 @@ def run_cmd(
         int | None, typer.Option(min=1, help="Worker processes (default: one per core).", show_default=False)
     ] = None,
     executor: Annotated[
-        str, typer.Option(help="Where runs execute: local (process pool) or dask.")
+        str, typer.Option(help="Where runs execute: local (process pool), dask, or serial (this process).")
     ] = "local",
     scheduler: Annotated[
         str | None,
@@ -122,7 +121,8 @@ def run_cmd(
         ),
     ] = None,
     engine: Annotated[
-        str, typer.Option(help="sim (the simulator) or live (the reference implementation).")
+        str,
+        typer.Option(help="sim (the simulator), live (the reference implementation), or module:function."),
     ] = "sim",
     resume: Annotated[
         Path | None,
@@ -273,7 +273,8 @@ def validate(config: ConfigArg, set_: SetOpt = None, debug: DebugOpt = False) ->
         f"[green]✓[/green] {config} is valid: [bold]{cfg.name}[/bold], {points} point{'s' * (points != 1)} × "
         f"{cfg.replications} replication{'s' * (cfg.replications != 1)} = "
         f"{len(runs)} run{'s' * (len(runs) != 1)}"
-        f" of {cfg.duration:g} s simulated time{swept}."
+        f" of {cfg.duration:g} s simulated time{swept}.",
+        soft_wrap=True,
     )
 
 
@@ -286,9 +287,9 @@ def schema(
     debug: DebugOpt = False,
 ) -> None:
     """Print the JSON Schema of config files (for editor completion and checks)."""
-    from wssim.docgen import json_schema
+    from wssim.docgen import render_json_schema
 
-    text = json.dumps(json_schema(), indent=2) + "\n"
+    text = render_json_schema()
     if out is None:
         sys.stdout.write(text)
     else:
@@ -394,20 +395,104 @@ def crosscheck(
 @app.command()
 @guarded
 def docs(
-    out: Annotated[Path, typer.Option(help="The docs folder to write reference pages into.")] = Path("docs"),
+    check: Annotated[bool, typer.Option("--check", help="Only report stale pages (exit 1 if any).")] = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Regenerate the reference pages: reference/config.md (schema) and reference/cli.md (this CLI)."""
-    from wssim.docgen import render_config_markdown
+    """Regenerate the reference pages: docs/reference/config.md, config.schema.json and cli.md."""
+    from wssim.docgen import outputs
 
-    ref = out / "reference"
-    ref.mkdir(parents=True, exist_ok=True)
-    (ref / "config.md").write_text(render_config_markdown(), encoding="utf-8")
-    (ref / "cli.md").write_text(cli_markdown(), encoding="utf-8")
-    out_console.print(f"Wrote {ref / 'config.md'} and {ref / 'cli.md'}")
+    pages = {**outputs(), CLI_DOC_PATH: cli_markdown()}
+    if check:
+        old = [path for path, text in pages.items() if not path.is_file() or path.read_text() != text]
+        for path in old:
+            sys.stderr.write(f"stale: {path} (run `wssim docs`)\n")
+        if old:
+            raise typer.Exit(1)
+        out_console.print("The reference pages are up to date.")
+        return
+    for path, text in pages.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        out_console.print(f"wrote {path}")
 
 
 # ---------------------------------------------------------------------------------------- reference doc
+
+
+CLI_DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "reference" / "cli.md"
+
+OUTPUTS_INTRO = """
+## Output files
+
+`wssim run` writes into `--out` (default `runs/NAME-YYYYmmdd-HHMMSS`; it must be new or empty). Nothing
+is created when the config is invalid. Rows are sorted by (point, replication) whatever the executor or
+worker count, and floats are written as the shortest text that reads back to the same number, so the
+CSV files are byte-identical across executors and worker counts. A run id is `pNNN-rNNN`.
+"""
+OUTPUT_FILES = [
+    ("`summary.csv`", "one row per run (columns below)"),
+    ("`aggregate.csv`", "one row per sweep point and metric (columns below)"),
+    (
+        "`timeseries.parquet`",
+        "tidy time series: `run`, `point`, `replication`, `time` (s, bin start), `series`, "
+        "`label` (gateway id or empty), `value` (rates per second, levels as sampled)",
+    ),
+    ("`markers.json`", 'fault markers per run: `{"p000-r000": [[time_s, "label"], ...]}`'),
+    (
+        "`manifest.json`",
+        "sweep parameters, points, engine, executor, failed runs (error and traceback), "
+        "per-run info (`wall_s`, `cpu_s`, engine details)",
+    ),
+    (
+        "`config.resolved.yaml`",
+        "the config as run, every default filled in; `wssim run config.resolved.yaml` runs it again",
+    ),
+    (
+        "`report.html`",
+        "the self-contained report (plotly.js inline: opens offline); `wssim report DIR` rebuilds it",
+    ),
+    ("`partial/`", "only while running or after a hard kill: rows as runs finish (`--resume` reads them)"),
+]
+SUMMARY_COLUMNS = [
+    ("`point`", "sweep point index (cartesian product in YAML order; `zip:` lists are one axis)"),
+    ("`replication`", "replication number, 0-based"),
+    (
+        "`seed`",
+        "the config seed, the same for every point: replication r of every point shares its random "
+        "streams (common random numbers)",
+    ),
+    ("one per swept path", "the point's value, e.g. `clients.reconnect.strategy`"),
+    (
+        "one per metric",
+        "every metric the engine reported, in `wssim.metrics.METRICS` order, then extra ones "
+        "alphabetically; SI units (seconds, bytes); `nan` where undefined",
+    ),
+]
+AGGREGATE_COLUMNS = [
+    ("`point`, swept paths", "as in `summary.csv`"),
+    ("`metric`, `unit`", "the metric and its unit"),
+    ("`n`", "replications with a value (NaN values are left out)"),
+    ("`mean`, `std`", "sample mean and standard deviation (ddof = 1)"),
+    (
+        "`ci95_low`, `ci95_high`, `ci95_half_width`",
+        "95% confidence interval of the mean: Student t, n − 1 degrees of freedom (NaN for n < 2)",
+    ),
+    ("`diff_vs_point0`", "mean paired difference against point 0, replication by replication (same seed)"),
+    ("`diff_ci95_low`, `diff_ci95_high`", "95% confidence interval of that paired difference"),
+]
+
+
+def _md_table(head: tuple[str, str], rows: list[tuple[str, str]]) -> list[str]:
+    return [f"| {head[0]} | {head[1]} |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows), ""]
+
+
+def outputs_markdown() -> str:
+    """The output-files section of the CLI reference."""
+    lines = [OUTPUTS_INTRO.strip(), ""]
+    lines += _md_table(("file", "content"), OUTPUT_FILES)
+    lines += ["### `summary.csv` columns", "", *_md_table(("column", "meaning"), SUMMARY_COLUMNS)]
+    lines += ["### `aggregate.csv` columns", "", *_md_table(("column", "meaning"), AGGREGATE_COLUMNS)]
+    return "\n".join(lines)
 
 
 def cli_markdown() -> str:
@@ -439,7 +524,7 @@ def cli_markdown() -> str:
             (cmd.help or "").strip(),
             "",
             "```",
-            f"wssim {name} {usage}",
+            " ".join(filter(None, ["wssim", name, usage.strip()])),
             "```",
             "",
         ]
@@ -456,7 +541,7 @@ def cli_markdown() -> str:
             default = "" if p.default in (None, False) or p.is_flag else f"`{p.default}`"
             lines.append(f"| {flags} | {(p.help or '').replace('|', '/')} | {default} |")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip() + "\n\n" + outputs_markdown()
 
 
 def _metavar(param: Any) -> str:

@@ -185,6 +185,12 @@ def test_cli_reference_lists_every_command_and_option():
         assert f"`{option}`" in text
 
 
+def test_committed_cli_reference_is_up_to_date():
+    from wssim.cli import CLI_DOC_PATH
+
+    assert CLI_DOC_PATH.read_text() == cli_markdown(), "docs/reference/cli.md is stale: run `wssim docs`"
+
+
 def test_module_entry_point_prints_help():
     proc = subprocess.run(
         [sys.executable, "-m", "wssim", "--help"], capture_output=True, text=True, timeout=60
