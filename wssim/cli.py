@@ -178,7 +178,8 @@ def run_cmd(
     if not quiet:
         print_aggregate(results)
     out_console.print(
-        f"Results in [bold]{target}[/bold]" + ("" if no_report else f"  (open {target / 'report.html'})")
+        f"Results in [bold]{target}[/bold]" + ("" if no_report else f"  (open {target / 'report.html'})"),
+        soft_wrap=True,
     )
     if results.failures:
         err_console.print(f"[bold red]{len(results.failures)} run(s) failed:[/bold red]")
