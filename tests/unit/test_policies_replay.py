@@ -74,6 +74,19 @@ def test_epochs() -> None:
     assert r.epoch == "e3"
 
 
+def test_offsets_may_restart_after_a_reset() -> None:
+    """A restarted server that counts from 1 again (the in-memory backplane does)."""
+    r = filled(5)
+    r.reset(epoch="e2")
+    assert r.since(5, 5.0).ok and r.since(4, 5.0).detail == "evicted"  # before any new message
+    r.append(1, 6.0, "n1")
+    r.append(2, 6.0, "n2")
+    assert r.resume("e2", 0, 6.0).items == ["n1", "n2"]
+    assert r.resume("e1", 0, 6.0).detail == "epoch"
+    with pytest.raises(ValueError):
+        r.append(2, 7.0, "again")
+
+
 def test_default_epochs_are_unique() -> None:
     assert len({ReplayBuffer(1, None).epoch for _ in range(50)}) == 50
 

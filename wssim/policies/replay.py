@@ -49,6 +49,7 @@ class ReplayBuffer:
     """Recent messages of one stream, bounded by count and age, indexed by offset."""
 
     __slots__ = (
+        "_fresh",
         "_head",
         "_items",
         "_off",
@@ -84,6 +85,7 @@ class ReplayBuffer:
         self._head = 0
         self.last_offset: int | None = None
         self.evicted_upto: int | None = None
+        self._fresh = True
 
     def __len__(self) -> int:
         return len(self._off) - self._head
@@ -116,13 +118,21 @@ class ReplayBuffer:
         self._evict_head(i - self._head)
 
     def append(self, offset: int, t: float, item: Any) -> None:
-        """Hold ``item`` published at time ``t`` with ``offset`` (> every earlier offset)."""
-        last = self.last_offset
-        if last is not None and offset <= last:
-            raise ValueError(f"offsets must increase: {offset} after {last}")
+        """Hold ``item`` published at time ``t`` with ``offset`` (> every earlier offset of this epoch).
+
+        The first append after construction or :meth:`reset` may use any offset: offsets may continue
+        across a reset or start again (cursors of the old epoch are refused by :meth:`resume`).
+        """
+        if self._fresh:
+            self._fresh = False
+            last = self.last_offset
+            if last is None or offset <= last:
+                # A new buffer, or a restarted count: the stream's past before ``offset`` is not held.
+                self.evicted_upto = offset - 1
+            # else: offsets continue after a reset; everything up to the old last offset stays lost.
+        elif offset <= self.last_offset:  # type: ignore[operator]
+            raise ValueError(f"offsets must increase: {offset} after {self.last_offset}")
         self.last_offset = offset
-        if last is None:
-            self.evicted_upto = offset - 1  # the stream's past before this buffer is not held
         if self.max_messages == 0:
             self.evicted_upto = offset
             return
@@ -161,14 +171,15 @@ class ReplayBuffer:
     def reset(self, epoch: str | None = None) -> None:
         """History lost (restart, non-durable backplane outage): empty the buffer, start a new epoch.
 
-        Offsets continue from ``last_offset`` so live messages stay ordered; old cursors resync by epoch.
+        The next offset may continue from ``last_offset`` or start again; old cursors resync by epoch.
         """
         self.epoch = epoch if epoch is not None else _new_epoch()
         self._off.clear()
         self._t.clear()
         self._items.clear()
         self._head = 0
-        self.evicted_upto = self.last_offset
+        self.evicted_upto = self.last_offset  # until the next append, only "nothing missed" is ok
+        self._fresh = True
 
     def __repr__(self) -> str:
         return (
