@@ -124,3 +124,21 @@ def test_numpy_and_stdlib_rngs_work() -> None:
 def test_invalid_arguments(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         Backoff(**kwargs)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_vectorized_delays_equal_scalar(strategy: str) -> None:
+    b = Backoff(strategy, 0.5, 40.0)
+    rng = np.random.default_rng(3)
+    n = np.concatenate([np.arange(12), [100, 10**6]])
+    u = rng.random(n.shape)
+    prev = rng.uniform(0, 40, n.shape)
+    got = b.from_uniform_array(n, prev, u)
+    want = [b.from_uniform(int(a), float(p), float(x)) for a, p, x in zip(n, prev, u, strict=True)]
+    assert got.shape == n.shape
+    assert got.tolist() == pytest.approx(want, rel=1e-12, abs=0)
+
+
+def test_vectorized_zero_base() -> None:
+    b = Backoff("full_jitter", 0.0, 5.0)
+    assert b.from_uniform_array(3, 0.0, np.full(4, 0.7)).tolist() == [0.0] * 4

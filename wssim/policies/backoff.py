@@ -16,7 +16,8 @@ decorrelated    min(cap, U(base, 3 * previous)), previous₀ = base  [base, cap]
 Every call of :meth:`Backoff.delay` draws exactly one uniform from ``rng`` whatever the strategy, so a
 sweep over strategies keeps common random numbers aligned. ``rng`` is anything with ``.random()``
 returning a float in [0, 1): a ``numpy.random.Generator`` or a ``random.Random``. Code that draws
-uniforms in vectorized blocks calls :meth:`Backoff.from_uniform` instead.
+uniforms in vectorized blocks calls :meth:`Backoff.from_uniform` instead, or
+:meth:`Backoff.from_uniform_array` for a whole herd at once.
 
 ``max_attempts`` (None = retry forever) bounds the retries: attempts ``0 .. max_attempts - 1`` get a
 delay; :meth:`Backoff.delay` raises :class:`BackoffExhausted` for any later attempt, and
@@ -103,6 +104,32 @@ class Backoff:
         if code == _CONSTANT:
             return self.base
         return 0.0
+
+    def from_uniform_array(self, attempt: Any, previous: Any, u: Any) -> Any:
+        """:meth:`from_uniform` over numpy arrays (broadcast): a whole herd's delays at once."""
+        import numpy as np
+
+        u = np.asarray(u, dtype=float)
+        code = self._code
+        if code == _DECORRELATED:
+            base = self.base
+            hi = 3.0 * np.maximum(np.asarray(previous, dtype=float), base)
+            return np.minimum(base + u * (hi - base), self.cap)
+        if code in (_FULL, _EQUAL, _EXPONENTIAL):
+            n = np.asarray(attempt)
+            if self.base == 0.0:
+                t = np.zeros(np.broadcast(n, u).shape)
+            else:
+                small = np.minimum(n, self._n_cap)  # 2**n is never formed past the cap
+                t = np.where(n >= self._n_cap, self.cap, np.ldexp(self.base, small))
+                t = np.broadcast_to(t, np.broadcast(t, u).shape)
+            if code == _FULL:
+                return u * t
+            if code == _EQUAL:
+                return 0.5 * t + u * (0.5 * t)
+            return np.array(t, dtype=float)
+        value = self.base if code == _CONSTANT else 0.0
+        return np.full(np.broadcast(np.asarray(attempt), u).shape, value)
 
     def delay(self, attempt: int, previous: float, rng: Any) -> float:
         """The delay before attempt ``attempt`` (0-based); draws one ``rng.random()``.
