@@ -16,8 +16,8 @@ def make_backplane(
     max_messages: int | None = 1000,
     max_age: float | None = None,
 ) -> Backplane:
-    """A backplane of ``kind`` (``nats_core`` is accepted for ``nats``); ``url`` of its server."""
-    if kind == "in_memory":
+    """A backplane of ``kind`` (``nats_core`` = ``nats``; ``none`` = in-memory); ``url`` of its server."""
+    if kind in ("in_memory", "none"):  # "none": one gateway, local fan-out only
         from reference_impl.backplanes.in_memory import InMemoryBackplane
 
         return InMemoryBackplane(max_messages=max_messages, max_age=max_age)
