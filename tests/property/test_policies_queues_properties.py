@@ -8,6 +8,12 @@ of each policy also predicts exactly which messages are delivered, in which orde
 
 from __future__ import annotations
 
+import math
+import statistics
+
+import numpy as np
+import pytest
+import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -174,3 +180,41 @@ def test_conflate_delivers_latest_per_key(offers, limit) -> None:
             m = q.pop()
             if m is not None:
                 assert latest[m.key] == m.id
+
+
+def _mm1k_loss(policy: str, rho: float, k: int, arrivals: int, seed: int) -> float:
+    """Fraction of arrivals lost by a queue of ``limit=k`` fed by Poisson arrivals (rate rho) and drained
+    by one exponential server (rate 1) that pops the head when it finishes sending it."""
+    rng = np.random.default_rng(seed)
+    inter = rng.exponential(1 / rho, arrivals).tolist()
+    service = iter(rng.exponential(1.0, arrivals + 1).tolist())
+    q = SendQueue(policy, limit=k, gap_notice=False)
+    t_arrival, t_done = inter[0], math.inf
+    i = lost = 0
+    while i < arrivals:
+        if t_arrival < t_done:
+            t = t_arrival
+            o = q.offer(Message(i, 1))
+            lost += len(o.dropped)
+            if q.depth == 1 and t_done == math.inf:
+                t_done = t + next(service)
+            i += 1
+            if i < arrivals:
+                t_arrival = t + inter[i]
+        else:
+            q.pop()
+            t_done = t_done + next(service) if q.depth else math.inf
+    return lost / arrivals
+
+
+@pytest.mark.parametrize("policy", ["drop_newest", "drop_oldest"])
+def test_loss_matches_mm1k_blocking_probability(policy: str) -> None:
+    """Both policies keep the number of queued messages an M/M/1/K chain, so by PASTA the share of
+    messages lost is the blocking probability (1-rho) rho^K / (1-rho^(K+1)). The mean over R
+    replications must fall in its 99.9% Student-t confidence interval (the start from an empty queue
+    biases it by far less than that)."""
+    rho, k, reps = 0.8, 5, 16
+    p_k = (1 - rho) * rho**k / (1 - rho ** (k + 1))
+    xs = [_mm1k_loss(policy, rho, k, 5000, seed) for seed in range(reps)]
+    half = scipy.stats.t.ppf(0.9995, reps - 1) * statistics.stdev(xs) / math.sqrt(reps)
+    assert abs(statistics.fmean(xs) - p_k) <= half, (statistics.fmean(xs), p_k, half)
