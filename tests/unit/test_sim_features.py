@@ -227,3 +227,17 @@ def test_managed_service_limit():
     m = run("backplane.kind=managed", "backplane.managed.max_connections=15", "duration=5s")
     assert m["connections_peak"] == 15
     assert m["admission_rejections"] > 0
+
+
+def test_draining_gateways_keep_serving_until_their_clients_leave():
+    m = run(
+        "clients.count=200",
+        "gateways.count=2",
+        "clients.publish_rate=1/s",
+        "clients.rooms.count=4",
+        "duration=75s",  # the last drain ends at 60 s: everyone is back well before the end
+        faults=[{"kind": "deploy", "at": "10s", "drain": True, "interval": "20s"}],
+    )
+    assert m["drain_closes"] > 0
+    assert m["messages_lost"] == 0
+    assert m["deliveries_delivered"] == m["deliveries_expected"]

@@ -29,7 +29,6 @@ import math
 from typing import Any
 
 from wssim.randomness import Stream
-from wssim.sim.gateway import UP
 from wssim.sim.history import DURABLE
 
 # (median s, p99 s, capacity deliveries/s); None = instant / unbounded.
@@ -124,14 +123,14 @@ class Backplane:
         topo = self.topology
         if topo == "local":
             g = gws[origin] if origin >= 0 else None
-            return ([g] if g is not None and g.state == UP and g.members[room] else []), 0
+            return ([g] if g is not None and g.serving and g.members[room] else []), 0
         if topo == "broadcast" or not self.interest:
-            live = [g for g in gws if g.state == UP]
+            live = [g for g in gws if g.serving]
             hit = [g for g in live if g.members[room]]
             return hit, len(live) - len(hit)
         if topo == "sharded":
             s = room % self.shards
-            sub = [g for g in gws if g.state == UP and self.shard_members[g.id][s] > 0]
+            sub = [g for g in gws if g.serving and self.shard_members[g.id][s] > 0]
             hit = [g for g in sub if g.members[room]]
             return hit, len(sub) - len(hit)
         return [gws[i] for i in sorted(self.room_gws[room])], 0
@@ -185,7 +184,7 @@ class Backplane:
 
     def _arrive(self, ev: Any) -> None:
         g, inc, binc, room, offset, t_pub = ev.value
-        if g.incarnation != inc or g.state != UP or binc != self.incarnation:
+        if g.incarnation != inc or not g.serving or binc != self.incarnation:
             self.world.rec.count("backplane_deliveries_lost")
             return
         if g.sub_down and self.at_most_once:

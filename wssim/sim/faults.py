@@ -217,7 +217,7 @@ class Faults:
         if w.history.durable:
             w.rec.mark(w.env.now, "backplane back")
             for g in w.gateways:
-                if g.state == UP:
+                if g.serving:
                     bp.catch_up(g)
         else:
             w.history.lose()
@@ -237,7 +237,7 @@ class Faults:
         w.rec.mark(w.env.now, "subscriptions back")
         for g, inc in zip(gws, incs, strict=True):
             g.sub_down = False
-            if g.incarnation == inc and g.state == UP and not w.backplane.at_most_once:
+            if g.incarnation == inc and g.serving and not w.backplane.at_most_once:
                 w.backplane.catch_up(g)
 
     def _spike(self, f: Any) -> None:

@@ -67,6 +67,11 @@ class Gateway:
         """Accepting and serving."""
         return self.state == UP
 
+    @property
+    def serving(self) -> bool:
+        """Holding sockets and delivering to them (up, or draining)."""
+        return self.state == UP or self.state == DRAINING
+
     def memory_used(self) -> int:
         """Base + per-connection budget of every socket + queued bytes."""
         return self.base_memory + self.n * self.world.conn_bytes + self.queued_bytes

@@ -12,7 +12,6 @@ from typing import Any
 
 from wssim.randomness import Stream
 from wssim.sim.clients import CONNECTED, GONE
-from wssim.sim.gateway import UP
 
 
 class Traffic:
@@ -88,7 +87,7 @@ class Traffic:
         elif bp.topology in ("channel_per_room", "registry") and bp.interest:
             n = 1
         else:
-            n = sum(1 for x in w.gateways if x.state == UP)
+            n = sum(1 for x in w.gateways if x.serving)
         rec.count("backplane_deliveries", n)
         rec.rate("backplane_deliveries", now, n)
         if n > 1:
