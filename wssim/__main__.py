@@ -2,4 +2,5 @@
 
 from wssim.cli import app
 
-app(prog_name="wssim")
+if __name__ == "__main__":  # not when re-imported by a spawned worker process
+    app(prog_name="wssim")

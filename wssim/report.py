@@ -31,13 +31,16 @@ MAX_TRACES = 24
 
 # Time series: title, unit, how gateway labels combine into one line per run. Rate series (events
 # per second, "sum" of labels) have no row for an interval without events: it is drawn as zero.
-RATE_SERIES = {"handshakes", "reconnects", "deliveries", "drops", "backplane_deliveries"}
+RATE_SERIES = {"handshakes", "connect_attempts", "reconnects", "deliveries", "drops", "backplane_deliveries"}
 SERIES: dict[str, tuple[str, str, str]] = {
     "connections": ("Connections held by the fleet", "connections", "sum"),
+    "clients_connected": ("Clients connected", "clients", "sum"),
     "handshakes": ("Handshake rate", "handshakes/s", "sum"),
+    "connect_attempts": ("Connection attempts", "attempts/s", "sum"),
     "reconnects": ("Reconnect rate", "reconnects/s", "sum"),
     "memory_bytes": ("Memory of the fullest gateway", "bytes", "max"),
     "send_queue_depth_p99": ("Send-queue depth, p99", "messages", "max"),
+    "queued_messages": ("Messages waiting in send queues", "messages", "sum"),
     "deliveries": ("Deliveries to clients", "messages/s", "sum"),
     "drops": ("Messages dropped by send queues", "messages/s", "sum"),
     "backplane_deliveries": ("Backplane deliveries to gateways", "messages/s", "sum"),

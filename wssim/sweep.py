@@ -648,7 +648,6 @@ class _Progress:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
-            MofNCompleteColumn,
             Progress,
             TaskProgressColumn,
             TextColumn,
@@ -660,14 +659,15 @@ class _Progress:
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             TaskProgressColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.fields[count]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
             console=console or Console(stderr=True),
             transient=False,
         )
-        self.main = self.progress.add_task(title, total=total)
+        self.total, self.done = total, 0
+        self.main = self.progress.add_task(title, total=total, count=f"0/{total} runs")
         self.progress.start()
 
     def run_progress(self, rid: str, fraction: float) -> None:
@@ -676,7 +676,9 @@ class _Progress:
         if rid not in self.tasks:
             if fraction >= 1.0 or rid in self.finished:
                 return
-            self.tasks[rid] = self.progress.add_task(f"  {rid} simulated time", total=1.0)
+            point, rep = rid[1:].split("-r")
+            label = f"  point {int(point)}, replication {int(rep)}: simulated time"
+            self.tasks[rid] = self.progress.add_task(label, total=1.0, count="")
         self.progress.update(self.tasks[rid], completed=min(fraction, 1.0))
 
     def run_done(self, rid: str) -> None:
@@ -686,7 +688,8 @@ class _Progress:
         task = self.tasks.pop(rid, None)
         if task is not None:
             self.progress.remove_task(task)
-        self.progress.advance(self.main)
+        self.done += 1
+        self.progress.update(self.main, advance=1, count=f"{self.done}/{self.total} runs")
 
     def stop(self) -> None:
         if self.enabled:

@@ -183,18 +183,11 @@ def keep_screenshot(shot: Path) -> None:
         shutil.copy(shot, Path(target) / shot.name)
 
 
-SWEEP = {
-    "name": "browser-check",
-    "description": "A 2 x 2 sweep with three replications, rendered in a real browser.",
-    "duration": 60,
-    "replications": 3,
-    "faults": [{"kind": "gateway_crash", "at": 30}],
-    "sweep": {"clients.count": [100, 200], "gateways.count": [1, 2]},
-}
-
-
 def test_report_renders_in_chromium_without_errors(tmp_path):
-    res = wssim.run(SWEEP, engine=standin, executor="serial", out=tmp_path / "run", progress=False)
+    """The real simulator's herd sweep (six strategies × 2 replications, a small fleet)."""
+    cfg = wssim.load_config("herd", ["clients.count=800", "replications=2"])
+    res = wssim.run(cfg, workers=2, out=tmp_path / "run", progress=False)
+    assert res.failures == []
     report = tmp_path / "run" / "report.html"
     html = report.read_text(encoding="utf-8")
     assert html.count("Plotly.newPlot") >= 2
