@@ -60,9 +60,13 @@ class Message:
     payload: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Offer:
-    """The outcome of :meth:`SendQueue.offer`. ``dropped`` lists the messages lost by this offer."""
+    """The outcome of :meth:`SendQueue.offer`. ``dropped`` lists the messages lost by this offer.
+
+    Read-only by convention: the common outcomes are shared instances (not frozen, which would cost
+    about three times as much to create on the drop paths).
+    """
 
     accepted: bool
     dropped: list[Message]
