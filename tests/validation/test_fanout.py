@@ -90,6 +90,30 @@ def test_broadcast_reaches_every_gateway_and_waste_matches() -> None:
     assert ci.contains(expected)
 
 
+@pytest.mark.slow
+def test_sharded_reach_is_a_room_of_the_whole_shard() -> None:
+    """Sharded (room ``r`` on channel ``r mod S``, R divisible by S): a gateway subscribes to a shard
+    when it holds any member of the shard's R/S rooms, so a publish reaches the gateways of the whole
+    shard — the random-room formula with S in place of R (t interval over replications)."""
+    shards = 60
+    results = replicate(
+        make_config(BASE, {"backplane.topology": "sharded", "backplane.shards": shards}), REPS
+    )
+    per_publish = [
+        d / p
+        for d, p in zip(
+            metric(results, "backplane_deliveries"), metric(results, "messages_published"), strict=True
+        )
+    ]
+    ci = mean_ci(per_publish)
+    expected = random_room_reach(G, N, shards)
+    print(f"sharded reach ({shards} shards): measured {ci}, closed form {expected:.4f}")
+    assert ci.contains(expected)
+    waste = mean_ci(metric(results, "fanout_waste_fraction"))
+    print(f"sharded waste: measured {waste}, closed form {1 - random_room_reach(G, N, R) / expected:.4f}")
+    assert waste.contains(1 - random_room_reach(G, N, R) / expected)
+
+
 @pytest.mark.parametrize(("topology", "per_publish"), [("registry", 1.0), ("broadcast", float(G))])
 def test_direct_messages_by_topology(topology: str, per_publish: float) -> None:
     """1:1 messages: a registry targets the one gateway of the recipient; a broadcast sends to all G
