@@ -109,6 +109,7 @@ METRICS: dict[str, Metric] = {
     "peak_connect_attempt_rate": Metric(
         "attempts/s", "Most connection attempts (accepted or not) per second, over one interval.", "peak"
     ),
+    "connect_timeouts": Metric("attempts", "Handshakes abandoned by the client after queueing too long."),
     "connect_actions": Metric("attempts", "Connection attempts dispatched (initial and reconnects)."),
     "connections_end": Metric("connections", "Connections held at the end of the run.", "derived"),
     "connections_mean": Metric("connections", "Mean connections held (sampled each interval).", "derived"),

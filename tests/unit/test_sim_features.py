@@ -241,3 +241,14 @@ def test_draining_gateways_keep_serving_until_their_clients_leave():
     assert m["drain_closes"] > 0
     assert m["messages_lost"] == 0
     assert m["deliveries_delivered"] == m["deliveries_expected"]
+
+
+def test_clients_abandon_handshakes_queued_too_long():
+    m = run(
+        "clients.count=300",
+        "clients.connect_ramp=0s",
+        "gateways.handshake_cost=50ms",  # 300 × 50 ms = 15 s of queue: the tail times out
+        "duration=30s",
+    )
+    assert m["connect_timeouts"] > 0
+    assert m["reconnect_attempts"] >= m["connect_timeouts"]

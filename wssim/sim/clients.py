@@ -7,7 +7,9 @@ an idle cut that will really happen.
 
 Reconnects follow :class:`wssim.policies.Backoff`. A refused or reset attempt costs the client at least
 ``REFUSED_COST`` (connect round trip and timeout), a dropped SYN ``SYN_TIMEOUT`` (TCP's initial
-retransmission timeout), a 503 at least the ``retry_after`` it was told.
+retransmission timeout), a 503 at least the ``retry_after`` it was told. A client whose handshake is
+still queued after ``CONNECT_TIMEOUT`` gives up on it and backs off, but the gateway still spends the
+CPU on it when its turn comes: wasted work that keeps a storm going.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from wssim.sim.gateway import DRAINING, OK, UNAVAILABLE, UP
 IDLE, WAIT, HANDSHAKE, CONNECTED, OFFLINE, GONE = range(6)
 REFUSED_COST = 0.1
 SYN_TIMEOUT = 1.0
+CONNECT_TIMEOUT = 10.0  # a client abandons a handshake still unanswered after this long
 
 
 def draw_rooms(rng: np.random.Generator, n: int, k: int, rooms: int, popularity: str, s: float) -> np.ndarray:
@@ -144,7 +147,10 @@ class Clients:
         if self.state[c] != HANDSHAKE or self.gen[c] != gen:
             return  # the gateway crashed while accepting (OOM); already handled
         if outcome == OK:
-            w.call_at(done, self._established, (c, gen))
+            if done - now > CONNECT_TIMEOUT:
+                w.call_at(now + CONNECT_TIMEOUT, self._timed_out, (c, gen))
+            else:
+                w.call_at(done, self._established, (c, gen))
             return
         self.gw[c] = -1
         if outcome == DROPPED:
@@ -153,6 +159,16 @@ class Clients:
             self.retry(c, self.retry_after)
         else:
             self.retry(c, REFUSED_COST)
+
+    def _timed_out(self, ev: Any) -> None:
+        c, gen = ev.value
+        if self.gen[c] != gen or self.state[c] != HANDSHAKE:
+            return
+        w = self.world
+        w.rec.count("connect_timeouts")
+        w.gateways[self.gw[c]].release(c)
+        self.gw[c] = -1
+        self.retry(c)
 
     def retry(self, c: int, floor: float = 0.0) -> None:
         """Schedule client ``c``'s next attempt after its backoff delay (at least ``floor``)."""
