@@ -34,7 +34,7 @@
 GATEWAYS = 8
 CLIENTS = 800
 PUBLISH_RATE = "3/min"  # per client
-DURATION = "20s"
+DURATION = "15s"
 ROOM_SIZES = [1, 2, 4, 8, 16, 32]  # mean members per room for the closed-form check
 REPLICATIONS = 2
 

@@ -111,21 +111,29 @@ res = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=Fal
 assert not res.failures, res.failures
 ts = res.timeseries.merge(res.points(), on="point")  # add the strategy to every row
 hs = ts[(ts["series"] == "handshakes") & (ts["replication"] == 0)]
-hs = hs.groupby(["clients.reconnect.strategy", "time"])["value"].sum().reset_index()
+hs = hs.pivot_table(index="time", columns="clients.reconnect.strategy", values="value", aggfunc="sum")
+grid = np.round(np.arange(0, cfg.duration, cfg.interval), 6)  # a rate series has no row for an empty bin
+hs = hs.reindex(grid, fill_value=0).fillna(0).rename_axis("time").reset_index()
+hs = hs.melt(id_vars="time", var_name="clients.reconnect.strategy", value_name="value")
 fig = px.line(
     hs,
     x="time",
     y="value",
     color="clients.reconnect.strategy",
+    facet_row="clients.reconnect.strategy",
     category_orders={"clients.reconnect.strategy": STRATEGIES},
-    title="Handshake rate around the crash (replication 0)",
-    labels={"value": "handshakes/s", "time": "simulated time (s)"},
+    height=900,
+    title="Handshakes/s around the crash, one panel per strategy (replication 0)",
+    labels={"value": "", "time": "simulated time (s)"},
 )
+fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+fig.update_layout(showlegend=False)
 per_gateway = cfg.gateways.admission.handshake_rate or 1 / cfg.gateways.handshake_cost
 accept_capacity = per_gateway * (cfg.gateways.count - 1)  # what the surviving gateways admit per second
-fig.add_hline(y=accept_capacity, line_dash="dot", annotation_text="admission capacity of the survivors")
-fig.add_vline(x=crash_at, line_dash="dash", annotation_text="gateway crash")
+fig.add_hline(y=accept_capacity, line_dash="dot", row="all", col="all")  # what the survivors admit
+fig.add_vline(x=crash_at, line_dash="dash", row="all", col="all")
 fig.update_xaxes(range=[crash_at - 2, crash_at + 15])
+fig.update_yaxes(range=[0, 1.05 * hs["value"].max()])
 fig.show()
 
 # %% [markdown]
