@@ -167,6 +167,7 @@ class Gateway:
         self._sampler: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._publish_seq = 0
+        self._joining: dict[str, asyncio.Future[None]] = {}  # room -> its backplane subscription in flight
 
     # ---- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -373,14 +374,24 @@ class Gateway:
                 if members is None:
                     members = self.rooms[room] = set()
                     members.add(client)
+                    # later joiners wait for this subscription: a head read before it is in place
+                    # could promise them messages the backplane cursor then skips
+                    joined = self._joining[room] = asyncio.get_running_loop().create_future()
                     try:
                         await self.backplane.subscribe(room, self._on_delivery)
                     except Exception as exc:
                         await self._leave(client, [room])
                         await client.ws.send(protocol.encode(protocol.error(f"subscribe {room}: {exc}")))
                         continue
+                    finally:
+                        joined.set_result(None)
+                        if self._joining.get(room) is joined:
+                            del self._joining[room]
                 else:
                     members.add(client)
+                    pending = self._joining.get(room)
+                    if pending is not None:
+                        await pending
             try:
                 epoch, head = await self.backplane.head(room)
             except Exception as exc:
