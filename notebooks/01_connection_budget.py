@@ -162,6 +162,7 @@ fig = px.line(
     y="count",
     color="what",
     facet_col="fleet",
+    category_orders={"fleet": ["fd-limited", "conntrack-limited"]},
     markers=True,
     title="Crossing the limits in the simulated fleet",
     labels={"clients.count": "clients trying to connect"},
