@@ -9,7 +9,9 @@ Live delivery uses an ordered push consumer from "new"; replay uses an ephemeral
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import nats
@@ -17,7 +19,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 from reference_impl.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
-from reference_impl.backplanes.nats_core import check_room
+from reference_impl.backplanes.nats_core import NATS_OPTIONS, check_room
+
+log = logging.getLogger(__name__)
 
 
 class JetStreamBackplane(Backplane):
@@ -37,6 +41,8 @@ class JetStreamBackplane(Backplane):
         self._js: Any = None
         self._epochs: dict[str, str] = {}
         self._subs: dict[str, Any] = {}
+        self._last: dict[str, int] = {}  # room -> last stream sequence delivered
+        self._resubscribing: asyncio.Task[None] | None = None
 
     def subject(self, room: str) -> str:
         return f"{self.ns}.js.{check_room(room)}"
@@ -48,9 +54,7 @@ class JetStreamBackplane(Backplane):
         if self._nc is not None:
             return
         try:
-            self._nc = await nats.connect(
-                self.url, connect_timeout=2, max_reconnect_attempts=-1, reconnect_time_wait=0.2
-            )
+            self._nc = await nats.connect(self.url, reconnected_cb=self._reconnected, **NATS_OPTIONS)
             self._js = self._nc.jetstream(timeout=5)
             await self._js.account_info()
         except Exception as exc:
@@ -129,21 +133,52 @@ class JetStreamBackplane(Backplane):
             await sub.unsubscribe()
         return out[:limit]
 
-    async def _subscribe(self, room: str) -> None:
-        epoch = await self._ensure(room)
+    async def _subscribe(self, room: str, start: int | None = None) -> None:
+        """An ordered push consumer from ``start`` (a stream sequence), or from new messages."""
+        await self._ensure(room)
 
         async def on_message(msg: Any) -> None:
-            self._deliver(Delivery(room, epoch, msg.metadata.sequence.stream, msg.data.decode()))
+            seq = msg.metadata.sequence.stream
+            self._last[room] = seq
+            self._deliver(Delivery(room, self._epochs.get(room, ""), seq, msg.data.decode()))
 
+        if start is None:
+            options: dict[str, Any] = {"deliver_policy": DeliverPolicy.NEW}
+        else:
+            policy = DeliverPolicy.BY_START_SEQUENCE
+            options = {"config": ConsumerConfig(deliver_policy=policy, opt_start_seq=start)}
         self._subs[room] = await self._js.subscribe(
             self.subject(room),
             stream=self.stream(room),
             cb=on_message,
             ordered_consumer=True,
-            deliver_policy=DeliverPolicy.NEW,
             pending_msgs_limit=1_000_000,
             pending_bytes_limit=1 << 30,
+            **options,
         )
+
+    async def _reconnected(self) -> None:
+        if self._resubscribing is None or self._resubscribing.done():
+            self._resubscribing = asyncio.get_running_loop().create_task(self._resubscribe())
+
+    async def _resubscribe(self) -> None:
+        """After a reconnect: consumers may be gone (a restarted server); continue after the last
+        sequence delivered, or from 1 when the stream was re-created (a new epoch)."""
+        for room in list(self._subs):
+            old = self._subs.pop(room)
+            with contextlib.suppress(Exception):
+                await old.unsubscribe()
+            for attempt in range(50):
+                try:
+                    before = self._epochs.get(room)
+                    epoch = await self._ensure(room, refresh=True)
+                    start = 1 if epoch != before else self._last.get(room, 0) + 1
+                    if room in self._callbacks:
+                        await self._subscribe(room, start)
+                    break
+                except Exception as exc:  # JetStream may need a moment after a restart
+                    log.warning("jetstream resubscribe %s (attempt %d): %s", room, attempt, exc)
+                    await asyncio.sleep(0.2)
 
     async def _unsubscribe(self, room: str) -> None:
         sub = self._subs.pop(room, None)

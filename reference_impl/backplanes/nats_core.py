@@ -8,6 +8,7 @@ Subjects are ``{namespace}.room.{room}``; room names must be valid subject token
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -15,7 +16,25 @@ import nats
 
 from reference_impl.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
 
+log = logging.getLogger(__name__)
 _TOKEN = re.compile(r"^[^\s.*>]+$")
+
+
+async def _log_error(exc: Exception) -> None:
+    log.warning("nats: %s", exc)
+
+
+async def _log_disconnect() -> None:
+    log.warning("nats: disconnected, reconnecting")
+
+
+NATS_OPTIONS = dict(
+    connect_timeout=2,
+    max_reconnect_attempts=-1,
+    reconnect_time_wait=0.2,
+    error_cb=_log_error,
+    disconnected_cb=_log_disconnect,
+)
 
 
 def check_room(room: str) -> str:
@@ -44,9 +63,7 @@ class NatsCoreBackplane(Backplane):
         if self._nc is not None:
             return
         try:
-            self._nc = await nats.connect(
-                self.url, connect_timeout=2, max_reconnect_attempts=-1, reconnect_time_wait=0.2
-            )
+            self._nc = await nats.connect(self.url, **NATS_OPTIONS)
         except Exception as exc:
             raise BackplaneError(f"cannot reach NATS at {self.url}: {exc}") from exc
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import redis.asyncio as aioredis
 
 from reference_impl.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
+
+log = logging.getLogger(__name__)
 
 _PUBLISH = """
 local e = redis.call('GET', KEYS[2])
@@ -108,9 +111,16 @@ class RedisPubSubBackplane(Backplane):
         pubsub, cut = self._pubsub, self._prefix_len
         assert pubsub is not None
         while True:
-            if not pubsub.subscribed:
-                await asyncio.sleep(0.05)
+            try:
+                if not pubsub.subscribed:
+                    await asyncio.sleep(0.05)
+                    continue
+                message = await pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis restarted or unreachable: reconnect and re-subscribe
+                log.warning("redis pubsub reader: %s; retrying", exc)
+                await asyncio.sleep(0.2)
                 continue
-            message = await pubsub.get_message(timeout=1.0)
             if message is not None and message["type"] == "message":
                 self._deliver(split_message(message["channel"][cut:], message["data"]))

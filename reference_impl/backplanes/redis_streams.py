@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 
 import redis.asyncio as aioredis
 
 from reference_impl.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
+
+log = logging.getLogger(__name__)
 
 _PUBLISH = """
 local e
@@ -130,7 +134,8 @@ class RedisStreamsBackplane(Backplane):
 
     async def _subscribe(self, room: str) -> None:
         key = self._keys(room)[0]
-        _epoch, last = await self.head(room)
+        epoch, last = await self.head(room)
+        self._epochs[room] = epoch
         self._rooms[key] = room
         self._cursors[key] = f"0-{last}"
         if self._reader is None:
@@ -146,15 +151,41 @@ class RedisStreamsBackplane(Backplane):
         self._epochs[room] = epoch or ""
         return self._epochs[room]
 
+    async def _check_epochs(self) -> None:
+        """A stream re-created under us (restart without persistence) is read again from its start."""
+        rooms = list(self._rooms.items())
+        if not rooms:
+            return
+        epochs = await self.redis.mget([self._keys(room)[1] for _, room in rooms])
+        for (key, room), epoch in zip(rooms, epochs, strict=True):
+            epoch = epoch or ""
+            old = self._epochs.get(room, "")
+            if epoch != old:
+                if old and key in self._cursors:
+                    self._cursors[key] = "0-0"
+                self._epochs[room] = epoch
+
     async def _read(self) -> None:
         client = self._reader_redis
         assert client is not None
+        checked = time.monotonic()
         while True:
             if not self._cursors:
                 await asyncio.sleep(self.block_ms / 1000)
                 continue
-            streams = dict(self._cursors)
-            reply = await client.xread(streams, count=1000, block=self.block_ms)
+            try:
+                if time.monotonic() - checked > 1.0:
+                    checked = time.monotonic()
+                    await self._check_epochs()
+                streams = dict(self._cursors)
+                reply = await client.xread(streams, count=1000, block=self.block_ms)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis restarted or unreachable: retry, then re-check epochs
+                log.warning("redis streams reader: %s; retrying", exc)
+                await asyncio.sleep(0.2)
+                checked = 0.0
+                continue
             for key, entries in reply or ():
                 room = self._rooms.get(key)
                 if room is None or key not in self._cursors:

@@ -16,6 +16,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from live_helpers import GatewayProcess, free_port
@@ -118,3 +119,54 @@ def gateway_process() -> Iterator[Callable[..., GatewayProcess]]:
     yield start
     for gp in started:
         gp.terminate()
+
+
+class PrivateServer:
+    """A redis-server or nats-server -js of our own on a free port, which a test may restart."""
+
+    def __init__(self, kind: str, workdir: str) -> None:
+        self.kind, self.workdir, self.port = kind, workdir, free_port()
+        os.makedirs(workdir, exist_ok=True)
+        self.proc: subprocess.Popen[bytes] | None = None
+        redis = kind.startswith("redis")
+        binary = shutil.which("redis-server" if redis else "nats-server")
+        if binary is None:
+            _missing("redis-server" if redis else "nats-server", "apt-get install redis-server nats-server")
+        assert binary is not None
+        if redis:
+            self.argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+            self.argv += ["--appendonly", "no", "--dir", workdir]
+            self.url = f"redis://127.0.0.1:{self.port}/0"
+        else:
+            self.argv = [binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", workdir]
+            self.url = f"nats://127.0.0.1:{self.port}"
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def private_server(tmp_path: Path) -> Iterator[Callable[[str], PrivateServer]]:
+    """Factory: a restartable private server for a backplane kind (Redis without persistence,
+    NATS with JetStream storage in a temporary directory)."""
+    servers: list[PrivateServer] = []
+
+    def start(kind: str) -> PrivateServer:
+        server = PrivateServer(kind, str(tmp_path / f"{kind}-{len(servers)}"))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
