@@ -97,6 +97,7 @@ class Clients:
         self.off = cl.offline
         self.resume = cl.resume
         self.retry_after = cfg.gateways.admission.retry_after
+        self.step = cfg.interval
         if n:
             for i in np.nonzero(np.asarray(self.queued))[0].tolist():
                 rate = cl.slow_consumers.drain_rate if slow[i] else cl.drain_rate
@@ -136,7 +137,7 @@ class Clients:
         w = self.world
         now = w.env.now
         self.actions += 1
-        w.rec.rate("connect_attempts", now)
+        w.attempt_bins[int(now // self.step)] += 1
         if reconnect:
             w.rec.count("reconnect_attempts")
             w.rec.rate("reconnects", now)
@@ -213,7 +214,7 @@ class Clients:
         self.prev[c] = 0.0
         self.since[c] = now
         self.connected += 1
-        rec.rate("handshakes", now)
+        w.handshake_bins[int(now // self.step)] += 1
         w.observer.connected(now)
         queued = self.queued[c]
         if queued:

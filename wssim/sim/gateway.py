@@ -60,6 +60,7 @@ class Gateway:
         self.memory = cfg.gateways.memory
         self.base_memory = cfg.gateways.base_memory
         self.down_since = 0.0
+        self.peak_memory = 0
 
     # -- resources ---------------------------------------------------------------------------
     @property
@@ -77,9 +78,10 @@ class Gateway:
         return self.base_memory + self.n * self.world.conn_bytes + self.queued_bytes
 
     def check_memory(self) -> bool:
-        """Record the memory peak; crash with OOM when over the node's memory. True if it crashed."""
-        used = self.memory_used()
-        self.world.rec.peak("gateway_memory_peak_bytes", used)
+        """Track the memory peak; crash with OOM when over the node's memory. True if it crashed."""
+        used = self.base_memory + self.n * self.world.conn_bytes + self.queued_bytes
+        if used > self.peak_memory:
+            self.peak_memory = used
         if used > self.memory and self.state in (UP, DRAINING):
             self.world.faults.oom(self)
             return True

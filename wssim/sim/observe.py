@@ -26,6 +26,7 @@ class Observer:
         self.conn_sum = 0.0
         self.samples = 0
         self.gateways_peak = 0
+        self.peak_connections = 0
 
     def start(self) -> None:
         """Start sampling."""
@@ -35,7 +36,8 @@ class Observer:
     def connected(self, now: float) -> None:
         """A connection was established (``clients.connected`` already counts it)."""
         n = self.world.clients.connected
-        self.world.rec.peak("connections_peak", n)
+        if n > self.peak_connections:
+            self.peak_connections = n
         if self.crash_t is not None and self.convergence != self.convergence and n >= self.target:
             self.convergence = now - self.crash_t
 
@@ -100,6 +102,9 @@ class Observer:
         """Derive the summary metrics that need the whole run."""
         w = self.world
         rec = w.rec
+        w.flush_bins()
+        rec.peak("connections_peak", self.peak_connections)
+        rec.peak("gateway_memory_peak_bytes", max((g.peak_memory for g in w.gateways), default=0))
         rec.set("herd_convergence_s", self.convergence)
         rec.set("latency_p50_s", w.latency.quantile(0.50))
         rec.set("latency_p99_s", w.latency.quantile(0.99))

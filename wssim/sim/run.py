@@ -18,7 +18,6 @@ PROGRESS_STEPS = 100
 def build_world(config: Any, replication: int = 0) -> World:
     """Wire a world from ``config`` and schedule its processes (clients, traffic, faults, sampler)."""
     w = World(config, replication)
-    w.rec.peak("connections_peak", 0)
     for g in w.gateways:
         if g.up:
             g.check_memory()

@@ -8,6 +8,7 @@ connections cost memory but no events.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,9 @@ class World:
         self.idle_timeout = tightest(config.edge.idle_timeout, config.edge.path_idle_timeout)
         self.rooms = config.clients.rooms.count
         self.latency = WeightedSamples(config.warmup)
+        # Hot rate series counted per interval index, outside the recorder (see ``flush_bins``).
+        self.attempt_bins: defaultdict[int, int] = defaultdict(int)
+        self.handshake_bins: defaultdict[int, int] = defaultdict(int)
         # Components (order matters: later ones read earlier ones at construction).
         self.history = History(self)
         extra = sum(f.count for f in config.faults if f.kind == "add_gateways")
@@ -69,6 +73,14 @@ class World:
         ev = self.env.timeout(delay if delay > 0 else 0.0, value)
         ev.callbacks.append(fn)
         return ev
+
+    def flush_bins(self) -> None:
+        """Move the locally counted rate series into the recorder (idempotent)."""
+        step = self.cfg.interval
+        for series, bins in (("connect_attempts", self.attempt_bins), ("handshakes", self.handshake_bins)):
+            for b, n in sorted(bins.items()):
+                self.rec.rate(series, (b + 0.5) * step, n)
+            bins.clear()
 
     def snapshot(self, n: int = 1) -> None:
         """``n`` clients fetch a room snapshot over HTTP (a resync): count requests and bytes."""
