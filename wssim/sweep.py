@@ -727,6 +727,15 @@ def _as_config(config: Any, overrides: list[str] | None, replications: int | Non
     return cfg
 
 
+def _earlier_replications(directory: Path) -> int:
+    """The replications recorded in an earlier run's folder (0 if unknown)."""
+    try:
+        old = yaml.safe_load((directory / "config.resolved.yaml").read_text(encoding="utf-8")) or {}
+        return int(old.get("replications", 0))
+    except (OSError, yaml.YAMLError, TypeError, ValueError):
+        return 0
+
+
 def _check_resume(directory: Path, config_dump: dict[str, Any]) -> None:
     cfg_file = directory / "config.resolved.yaml"
     if not directory.is_dir():
@@ -783,6 +792,15 @@ def run(
     an earlier run whose finished runs are skipped) the files are written there. Failed runs are listed in
     ``Results.failures`` (and a warning) without stopping the others. Ctrl-C keeps finished runs.
     """
+    if resume is not None:
+        earlier = _earlier_replications(Path(resume))
+        if replications is None and earlier:
+            replications = max(earlier, _as_config(config, overrides, None).replications)
+        elif replications is not None and earlier > replications:
+            raise SweepError(
+                f"cannot resume {resume} with {replications} replication(s): it already has {earlier}; "
+                "--replications can only grow on resume"
+            )
     cfg = _as_config(config, overrides, replications)
     specs = plan(cfg)
     params = sweep_params(specs)

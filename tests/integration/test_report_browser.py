@@ -27,7 +27,7 @@ from test_sweep_engine import standin
 
 import wssim
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM_FLAGS = [
     "--headless",

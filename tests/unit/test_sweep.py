@@ -157,6 +157,22 @@ def test_resume_skips_finished_runs(tmp_path, monkeypatch):
     assert first.splitlines()[1] in (out / "summary.csv").read_text()
 
 
+def test_resume_keeps_the_earlier_replication_count(tmp_path, monkeypatch):
+    out = tmp_path / "o"
+    run({**GRID, "replications": 3}, engine=standin, executor="serial", out=out, progress=False, report=False)
+    res = run(
+        {**GRID, "replications": 2},
+        engine=standin,
+        executor="serial",
+        resume=out,
+        progress=False,
+        report=False,
+    )
+    assert len(res.summary) == 12 and res.config["replications"] == 3
+    with pytest.raises(SweepError, match="can only grow"):
+        run(GRID, replications=1, engine=standin, executor="serial", resume=out, progress=False, report=False)
+
+
 def test_resume_reads_partial_rows_of_a_killed_run(tmp_path, monkeypatch):
     out = tmp_path / "o"
     run(GRID, engine=standin, executor="serial", out=out, progress=False, report=False)
