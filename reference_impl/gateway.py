@@ -19,6 +19,7 @@ import json
 import logging
 import signal
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from http import HTTPStatus
@@ -159,7 +160,10 @@ class Gateway:
         self.server: Server | None = None
         self.port = settings.port
         self.draining = False
-        self._pending = 0  # handshakes accepted by process_request, handler not yet running
+        # handshakes accepted by process_request whose handler has not started (weak: a failed
+        # handshake never reaches the handler, and must not hold a slot)
+        self._pending: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
+        self.backplane_cut = False
         self._bucket = _Bucket(settings.handshake_rate) if settings.handshake_rate else None
         self._conflate = settings.queue_policy == "conflate"
         self._credit = settings.queue_policy == "credit"
@@ -280,7 +284,7 @@ class Gateway:
             response.headers["WWW-Authenticate"] = 'Bearer realm="wssim"'
             return response
         s = self.settings
-        full = s.max_connections is not None and len(self.clients) + self._pending >= s.max_connections
+        full = s.max_connections is not None and len(self.clients) + len(self._pending) >= s.max_connections
         if self.draining or full:
             self.metrics.rejected_capacity += 1
             return self._unavailable(conn, "draining" if self.draining else "at max_connections")
@@ -288,7 +292,7 @@ class Gateway:
             self.metrics.rejected_rate += 1
             return self._unavailable(conn, "handshake rate limit")
         conn.subject = subject  # type: ignore[attr-defined]
-        self._pending += 1
+        self._pending.add(conn)
         return None
 
     def _unavailable(self, conn: ServerConnection, why: str) -> Response:
@@ -310,7 +314,7 @@ class Gateway:
 
     # ---- WebSocket side ---------------------------------------------------------------------
     async def _handler(self, ws: ServerConnection) -> None:
-        self._pending -= 1
+        self._pending.discard(ws)
         client = Client(ws, getattr(ws, "subject", ""))
         self.clients.add(client)
         m = self.metrics

@@ -46,7 +46,7 @@ _FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
 }
 _OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
     "subscribe": {"resume": (dict,)},
-    "publish": {"id": (str,), "ts": (int, float)},
+    "publish": {"id": (str,), "ts": (int, float), "key": (str,)},
 }
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -107,8 +107,12 @@ def unsubscribe(rooms: Iterable[str]) -> dict[str, Any]:
     return {"op": "unsubscribe", "rooms": list(rooms)}
 
 
-def publish(room: str, id: str, ts: float, body: str) -> dict[str, Any]:
-    return {"op": "publish", "room": room, "id": id, "ts": ts, "body": body}
+def publish(room: str, id: str, ts: float, body: str, key: str | None = None) -> dict[str, Any]:
+    """A publication; ``key`` is the conflation key (the conflate policy keeps the latest per key)."""
+    frame = {"op": "publish", "room": room, "id": id, "ts": ts, "body": body}
+    if key is not None:
+        frame["key"] = key
+    return frame
 
 
 def ack(n: int = 1) -> dict[str, Any]:

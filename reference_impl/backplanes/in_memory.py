@@ -35,6 +35,9 @@ class InMemoryBackplane(Backplane):
         self._deliver(delivery)
         return buffer.epoch, offset
 
+    async def close(self) -> None:
+        self._callbacks.clear()  # history stays: this process is the backplane
+
     async def _subscribe(self, room: str) -> None:
         self._room(room)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
 import time
 
 import pytest
@@ -75,3 +77,43 @@ def test_a_peer_that_never_answers_pings_is_reclaimed() -> None:
             silent.close()
 
     asyncio.run(run())
+
+
+def test_sigusr1_cuts_the_backplane_and_sigusr2_restores_it(  # type: ignore[no-untyped-def]
+    gateway_process, redis_url: str, namespace: str
+) -> None:
+    gp = gateway_process("--backplane", "redis_pubsub", "--redis-url", redis_url, "--namespace", namespace)
+
+    async def run() -> list[int]:
+        pub = make_backplane("redis_pubsub", redis_url, namespace=namespace)
+        await pub.start()
+        offsets: list[int] = []
+
+        async def publish_until_seen(deadline: float) -> bool:
+            seen = len(offsets)
+            while time.monotonic() < deadline:
+                await pub.publish("r", '{"id":"x","ts":0,"body":""}')
+                try:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 0.3))
+                    offsets.append(frame["offset"])
+                except TimeoutError:
+                    continue
+                return len(offsets) > seen
+            return False
+
+        try:
+            async with connect(ws_uri(gp.port), proxy=None) as ws:
+                await ws.send(protocol.encode(protocol.subscribe(["r"])))
+                assert json.loads(await ws.recv())["op"] == "subscribed"
+                assert await publish_until_seen(time.monotonic() + 5)
+                gp.proc.send_signal(signal.SIGUSR1)
+                await asyncio.sleep(0.5)
+                assert not await publish_until_seen(time.monotonic() + 1.0), "delivered during the cut"
+                gp.proc.send_signal(signal.SIGUSR2)
+                assert await publish_until_seen(time.monotonic() + 5)
+        finally:
+            await pub.close()
+        return offsets
+
+    offsets = asyncio.run(run())
+    assert offsets[0] == 1 and offsets[1] > 2, "the messages published during the cut are a visible gap"

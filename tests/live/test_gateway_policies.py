@@ -104,3 +104,31 @@ def test_credit_sends_at_most_the_window_until_acked() -> None:
 
     seen = asyncio.run(run())
     assert seen == [1, 2, 3, 4, 5, -1, 6, 7, 8, 9, 10, -1, 11, 12, -1]
+
+
+def test_conflate_keeps_the_latest_state_per_key_without_drops() -> None:
+    n, keys = 1000, 5
+
+    async def run() -> tuple[list[dict[str, Any]], Any]:
+        bp = make_backplane("in_memory", max_messages=0)
+        settings = {"queue_policy": "conflate", "queue_limit": 50, "ping_interval": None}
+        async with running_gateway(bp, **settings) as gw:
+            sock = await asyncio.to_thread(raw_connect, gw.port, "slow")
+            raw_send_text(sock, p.encode(p.subscribe(["room"])))
+            while not gw.rooms.get("room"):
+                await asyncio.sleep(0.01)
+            for i in range(n):
+                payload = {"id": str(i), "ts": 0.0, "body": "y" * 8192, "key": f"k{i % keys}"}
+                await bp.publish("room", json.dumps(payload))
+                if i % 10 == 9:
+                    await asyncio.sleep(0)
+            frames = await asyncio.to_thread(read_frames, sock)
+            sock.close()
+            return frames, gw.metrics
+
+    frames, m = asyncio.run(run())
+    msgs = [f for f in frames if f["op"] == "msg"]
+    assert m.messages_conflated > 0 and m.messages_dropped_overflow == 0
+    assert len(msgs) + m.messages_conflated == n, "every publication delivered or superseded"
+    latest = {f["key"]: int(f["id"]) for f in msgs}
+    assert latest == {f"k{k}": n - keys + k for k in range(keys)}, "each key ends at its newest state"

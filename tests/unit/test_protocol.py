@@ -59,3 +59,10 @@ def test_allowed_restricts_ops() -> None:
     with pytest.raises(p.ProtocolError, match="unknown op"):
         p.decode(p.encode(p.msg("a", 1, "e", "i", 0.0, "b")), allowed=p.CLIENT_OPS)
     assert p.decode(b'{"op":"ack","n":1}', allowed=p.CLIENT_OPS)["n"] == 1
+
+
+def test_publish_key_is_optional_and_typed() -> None:
+    assert "key" not in p.publish("r", "i", 0.0, "b")
+    assert p.decode(p.encode(p.publish("r", "i", 0.0, "b", key="k")))["key"] == "k"
+    with pytest.raises(p.ProtocolError):
+        p.decode('{"op":"publish","room":"r","body":"b","key":3}')
