@@ -353,8 +353,10 @@ def verdicts(results: Results) -> list[dict[str, Any]]:
     faults = {f.get("kind") for f in (results.config.get("faults") or []) if isinstance(f, dict)}
     expect_convergence = bool(faults & CONVERGING_FAULTS)
     failed: dict[int, int] = {}
+    failed_params: dict[int, dict[str, Any]] = {}
     for f in results.failures:
         failed[int(f["point"])] = failed.get(int(f["point"]), 0) + 1
+        failed_params[int(f["point"])] = dict(f.get("params") or {})
     points = sorted(set(summary["point"].astype(int)) | set(failed)) if len(summary) else sorted(failed)
     rows = []
     for point in points:
@@ -374,8 +376,10 @@ def verdicts(results: Results) -> list[dict[str, Any]]:
             {
                 "point": point,
                 "label": point_label(results, point, short=True)
-                if point in set(summary.get("point", []))
-                else "",
+                if n
+                else ", ".join(
+                    f"{short_name(k, results.params)}={_val(v)}" for k, v in failed_params[point].items()
+                ),
                 "runs": n,
                 "failed": failed.get(point, 0),
                 "oom": oom,
@@ -408,7 +412,7 @@ def _verdict_table(results: Results) -> str:
         else:
             lost = _badge(True, "none lost")
         if v["noconv"] is None:
-            conv = _badge(None, "no crash")
+            conv = _badge(None, "no crash" if n else "n/a")
         else:
             conv = _badge(
                 v["noconv"] == 0, f"no convergence in {v['noconv']}/{n}" if v["noconv"] else "converged"
@@ -498,7 +502,7 @@ def build_html(results: Results) -> str:
     cfg = results.config or {}
     name = str(cfg.get("name", "run"))
     n_runs = len(results.summary)
-    n_points = results.summary["point"].nunique() if n_runs else 0
+    n_points = len(results.info.get("points") or []) or (results.summary["point"].nunique() if n_runs else 0)
     reps = int(results.summary.groupby("point")["replication"].nunique().max()) if n_runs else 0
     figs: list[tuple[str, str]] = []  # (section, html)
 

@@ -882,7 +882,7 @@ def run(
         config_dump,
         [store.failures[k] for k in sorted(store.failures)],
         out_dir,
-        {k: v for k, v in manifest.items() if k != "points"},
+        dict(manifest),
     )
     if results.failures:
         warnings.warn(
