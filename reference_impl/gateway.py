@@ -20,6 +20,7 @@ import logging
 import signal
 import time
 import weakref
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from http import HTTPStatus
@@ -116,7 +117,7 @@ class Client:
         self.resuming: dict[str, list[tuple[int, bytes]]] | None = (
             None  # room -> live frames held during replay
         )
-        self.stalled: list[Message] | None = None  # block policy: waiting for room in the queue
+        self.stalled: deque[Message] | None = None  # block policy: waiting for room in the queue
 
 
 @dataclass
@@ -523,7 +524,7 @@ class Gateway:
         before = q.depth
         res = q.offer(msg)
         if res.blocked:
-            c.stalled = [msg]
+            c.stalled = deque((msg,))
         else:
             if res.dropped:
                 m.messages_dropped_overflow += len(res.dropped)
@@ -598,7 +599,7 @@ class Gateway:
                 m.queued_messages -= 1
                 if c.stalled:  # block policy: room freed, move waiting messages in
                     while c.stalled and not q.offer(c.stalled[0]).blocked:
-                        c.stalled.pop(0)
+                        c.stalled.popleft()
                         m.queued_messages += 1
                     if not c.stalled:
                         c.stalled = None

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]
 def read_frames(sock: socket.socket, quiet: float = 1.0) -> list[dict[str, Any]]:
     """Every text frame the server sent, until the socket is quiet for ``quiet`` seconds."""
     sock.settimeout(quiet)
-    buf = b""
+    buf = bytearray()
     while True:
         try:
             chunk = sock.recv(1 << 20)
@@ -132,3 +132,30 @@ def test_conflate_keeps_the_latest_state_per_key_without_drops() -> None:
     assert len(msgs) + m.messages_conflated == n, "every publication delivered or superseded"
     latest = {f["key"]: int(f["id"]) for f in msgs}
     assert latest == {f"k{k}": n - keys + k for k in range(keys)}, "each key ends at its newest state"
+
+
+def test_block_loses_nothing_and_holds_the_backlog_beside_the_queue() -> None:
+    n, limit = 1000, 20
+
+    async def run() -> tuple[list[dict[str, Any]], Any, int]:
+        bp = make_backplane("in_memory", max_messages=0)
+        settings = {"queue_policy": "block", "queue_limit": limit, "ping_interval": None}
+        async with running_gateway(bp, **settings) as gw:
+            sock = await asyncio.to_thread(raw_connect, gw.port, "slow")
+            raw_send_text(sock, p.encode(p.subscribe(["room"])))
+            while not gw.rooms.get("room"):
+                await asyncio.sleep(0.01)
+            for i in range(n):
+                await bp.publish("room", json.dumps({"id": str(i), "ts": 0.0, "body": "y" * 8192}))
+                if i % 10 == 9:
+                    await asyncio.sleep(0)
+            (client,) = gw.clients
+            held = len(client.stalled or ())
+            frames = await asyncio.to_thread(read_frames, sock)
+            sock.close()
+            return frames, gw.metrics, held
+
+    frames, m, held = asyncio.run(run())
+    assert held > 0, "the producer was blocked: messages waited beside the full queue"
+    assert [f["offset"] for f in frames if f["op"] == "msg"] == list(range(1, n + 1))
+    assert m.messages_dropped_overflow == 0 and m.send_queue_depth_max == limit
