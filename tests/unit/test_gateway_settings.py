@@ -1,0 +1,57 @@
+"""Gateway settings: scenario mapping, keepalive from the shared policy, CLI overrides, frame building."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reference_impl.backplanes import Delivery
+from reference_impl.gateway import GatewaySettings, msg_frame, parse_settings
+from wssim.config import load_config
+
+
+def test_from_config_maps_the_scenario() -> None:
+    cfg = load_config(
+        "quickstart",
+        [
+            "gateways.send_queue.overflow=disconnect",
+            "gateways.send_queue.limit=77",
+            "gateways.admission.max_connections=500",
+            "backplane.replay.max_per_resume=9",
+            "live.max_message_size=2KiB",
+        ],
+    )
+    s = GatewaySettings.from_config(cfg, port=1234)
+    assert (s.queue_policy, s.queue_limit, s.max_connections) == ("disconnect", 77, 500)
+    assert (s.max_per_resume, s.max_message_size, s.port) == (9, 2048, 1234)
+    assert s.secret == cfg.live.secret
+
+
+@pytest.mark.parametrize(
+    ("interval", "timeout", "expected"),
+    [(25.0, None, (25.0, 25.0)), (10.0, 15.0, (10.0, 5.0)), (None, None, (None, None))],
+)
+def test_keepalive_dead_after_the_policy_timeout(
+    interval: float | None, timeout: float | None, expected: tuple[float | None, float | None]
+) -> None:
+    # websockets closes ping_timeout after a ping sent ping_interval after the last pong
+    assert GatewaySettings(ping_interval=interval, ping_timeout=timeout).keepalive() == expected
+
+
+def test_parse_settings_types_and_errors() -> None:
+    got = parse_settings(["queue_limit=5", "ping_interval=0.5", "gap_notice=false", "max_connections=none"])
+    assert got == {"queue_limit": 5, "ping_interval": 0.5, "gap_notice": False, "max_connections": None}
+    with pytest.raises(SystemExit, match="unknown field"):
+        parse_settings(["nope=1"])
+
+
+def test_msg_frame_is_the_protocol_frame() -> None:
+    frame = json.loads(msg_frame(Delivery("r", "ep", 7, '{"id":"a","ts":1.5,"body":"x"}')))
+    assert frame == {"op": "msg", "room": "r", "offset": 7, "epoch": "ep", "id": "a", "ts": 1.5, "body": "x"}
+    assert json.loads(msg_frame(Delivery("r", "e", 1, "{}"))) == {
+        "op": "msg",
+        "room": "r",
+        "offset": 1,
+        "epoch": "e",
+    }
