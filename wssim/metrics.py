@@ -11,10 +11,12 @@ import math
 from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported when a time series is built: gateways and clients start faster
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,8 @@ class Recorder:
             rows.extend((b * self.interval, series, label, n / self.interval) for b, n in bins.items())
         for (series, label), bins in self._gauges.items():
             rows.extend((b * self.interval, series, label, v) for b, v in bins.items())
+        import pandas as pd
+
         frame = pd.DataFrame(rows, columns=["time", "series", "label", "value"])
         return frame.sort_values(["series", "label", "time"], kind="stable").reset_index(drop=True)
 
