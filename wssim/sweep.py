@@ -160,17 +160,21 @@ class RunOutcome:
 
 
 class _Reporter:
-    """Sends a run's progress (fraction of simulated time) to the parent, at most ~4 times a second."""
+    """Passes a run's progress (fraction of simulated time) on, at most ~4 times a second: to the parent
+    through a queue (pool workers), or to a function (serial runs)."""
 
-    def __init__(self, queue: Any, rid: str) -> None:
-        self.queue, self.rid, self.last = queue, rid, 0.0
+    def __init__(self, sink: Any, rid: str) -> None:
+        self.sink, self.rid, self.last = sink, rid, 0.0
 
     def __call__(self, fraction: float) -> None:
         now = time.monotonic()
         if now - self.last >= 0.25 or fraction >= 1.0:
             self.last = now
             with contextlib.suppress(Exception):
-                self.queue.put_nowait((self.rid, float(fraction)))
+                if callable(self.sink):
+                    self.sink(self.rid, float(fraction))
+                else:
+                    self.sink.put_nowait((self.rid, float(fraction)))
 
 
 def execute_run(
@@ -905,6 +909,15 @@ def _execute(
     bar: _Progress,
 ) -> None:
     """Submit every run, keep each as it finishes, show progress."""
+    if handle.kind == "serial":  # one at a time in this process: progress goes straight to the bar
+        for spec in todo:
+            rid = spec.run_id
+            outcome = execute_run(
+                engine, spec.config, spec.point, spec.replication, _Reporter(bar.run_progress, rid)
+            )
+            store.add(spec, outcome)
+            bar.run_done(rid)
+        return
     by_future: dict[Future, RunSpec] = {}
     for spec in todo:
         fut = handle.executor.submit(execute_run, engine, spec.config, spec.point, spec.replication)
