@@ -14,6 +14,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -122,9 +123,9 @@ def make_executor(
         return ExecutorHandle(SerialExecutor(), "serial", 1, "serial (this process)")
     if kind == "local":
         n = workers or default_workers()
-        ctx = multiprocessing.get_context(
-            "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-        )
+        # fork on Linux: workers start in milliseconds and inherit what the parent imported (also
+        # engines defined in a notebook or test module); elsewhere the platform's safe default.
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
         queue = ctx.Queue()
         pool = ProcessPoolExecutor(
             max_workers=n, mp_context=ctx, initializer=_init_pool_worker, initargs=(queue,)
