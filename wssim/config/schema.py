@@ -1,4 +1,4 @@
-"""The config schema (pydantic v2), loading with human errors, ``--set`` overrides and sweep expansion.
+"""The config schema: pydantic v2 models, the allowed choices, cross-field rules and :class:`Config`.
 
 Every field carries a ``description``: the schema is the single source of the reference docs
 (``python -m wssim.docgen``). Units are parsed by :mod:`wssim.units`; Python code reads SI numbers.
@@ -6,20 +6,11 @@ Every field carries a ``description``: the schema is the single source of the re
 
 from __future__ import annotations
 
-import copy
-import difflib
-import itertools
 import math
-import re
-import types
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
-from wssim.errors import ConfigError, Location, Mark, Path_, Problem, nearest_mark, raise_problems, yaml_marks
 from wssim.units import ByteSize, Duration, Rate
 
 NonNegInt = Annotated[int, Field(ge=0)]
@@ -34,13 +25,15 @@ OverflowName = Literal["unbounded", "drop_oldest", "drop_newest", "conflate", "d
 BackplaneKind = Literal[
     "none", "in_memory", "redis_pubsub", "redis_streams", "nats", "jetstream", "kafka", "managed"
 ]
+TopologyName = Literal["broadcast", "channel_per_room", "sharded", "registry"]
+TransportName = Literal["websocket", "sse", "long_poll", "poll"]
 
 BACKOFF_STRATEGIES: tuple[str, ...] = get_args(StrategyName)
 OVERFLOW_POLICIES: tuple[str, ...] = get_args(OverflowName)
 BALANCERS: tuple[str, ...] = get_args(BalancerName)
 BACKPLANE_KINDS: tuple[str, ...] = get_args(BackplaneKind)
-TOPOLOGIES = ("broadcast", "channel_per_room", "sharded", "registry")
-TRANSPORTS = ("websocket", "sse", "long_poll", "poll")
+TOPOLOGIES: tuple[str, ...] = get_args(TopologyName)
+TRANSPORTS: tuple[str, ...] = get_args(TransportName)
 
 
 CROSS_FIELD_RULES = (
@@ -189,9 +182,9 @@ class Edge(StrictModel):
         "L4",
         description="`L4` passes TCP through; `L7` terminates TLS and pays `tls_handshake_cost` per connect.",
     )
-    balancer: Literal[
-        "consistent_hash", "rendezvous", "modulo", "round_robin", "least_connections", "sticky"
-    ] = Field("consistent_hash", description="How a connection is assigned to a gateway.")
+    balancer: BalancerName = Field(
+        "consistent_hash", description="How a connection is assigned to a gateway."
+    )
     virtual_nodes: PosInt = Field(160, description="Virtual nodes per gateway on the consistent-hash ring.")
     idle_timeout: Duration | None = Field(
         "60s", description="The balancer cuts a connection silent for this long (null = never)."
@@ -225,9 +218,7 @@ class SendQueue(StrictModel):
 
     limit: PosInt | None = Field(1000, description="Queue bound in messages (null = no message bound).")
     limit_bytes: ByteSize | None = Field(None, description="Queue bound in bytes (null = no byte bound).")
-    overflow: Literal[
-        "unbounded", "drop_oldest", "drop_newest", "conflate", "disconnect", "credit", "block"
-    ] = Field(
+    overflow: OverflowName = Field(
         "drop_oldest",
         description=(
             "Policy when the queue is full: `unbounded` ignores the bounds, "
@@ -356,9 +347,7 @@ class Managed(StrictModel):
 class Backplane(StrictModel):
     """The pub/sub backplane that carries publishes between gateways."""
 
-    kind: Literal[
-        "none", "in_memory", "redis_pubsub", "redis_streams", "nats", "jetstream", "kafka", "managed"
-    ] = Field(
+    kind: BackplaneKind = Field(
         "in_memory",
         description=(
             "Backplane: `none` (single gateway), `in_memory`, `redis_pubsub` and `nats` (at-most-once), "
@@ -366,7 +355,7 @@ class Backplane(StrictModel):
             "`managed`."
         ),
     )
-    topology: Literal["broadcast", "channel_per_room", "sharded", "registry"] = Field(
+    topology: TopologyName = Field(
         "channel_per_room",
         description=(
             "`broadcast` sends every publish to every gateway, "
@@ -395,7 +384,7 @@ class Backplane(StrictModel):
 class Transport(StrictModel):
     """The client-server transport."""
 
-    kind: Literal["websocket", "sse", "long_poll", "poll"] = Field(
+    kind: TransportName = Field(
         "websocket", description="`websocket`, server-sent events `sse`, `long_poll`, or periodic `poll`."
     )
     poll_interval: Duration = Field("30s", description="Interval between requests for `poll`.")
@@ -652,6 +641,9 @@ class Config(StrictModel):
                     f"but gateways are numbered 0..{self.gateways.count - 1}"
                 )
         if self.sweep is not None:
+            # Lazy: sweep values are checked with the path and message helpers, which import this module.
+            from wssim.config.sweeps import check_sweep_values
+
             base = self.model_dump(mode="json", exclude={"sweep"})
             problems, normalised = check_sweep_values(self.sweep.root, base)
             if problems:
@@ -662,594 +654,3 @@ class Config(StrictModel):
     def without_sweep(self) -> Config:
         """A copy of this config with no sweep."""
         return self.model_copy(update={"sweep": None})
-
-
-# ------------------------------------------------------------------------------------- schema paths
-
-_NAMED_PATH = re.compile(r"^`([a-z_]+(?:\.[a-z_0-9]+)*)`")
-_SKIP_LOC_TAGS = {*FAULT_MODELS, "function-before", "function-after", "int", "float", "str", "bool", "none"}
-
-
-class PathProblem(Exception):
-    """A dotted path does not exist in the schema; ``depth`` is how many parts were valid."""
-
-    def __init__(self, text: str, depth: int) -> None:
-        super().__init__(text)
-        self.text = text
-        self.depth = depth
-
-
-def _unwrap(ann: Any) -> Any:
-    """Strip ``Annotated`` and ``| None`` from an annotation."""
-    while True:
-        origin = get_origin(ann)
-        if origin is Annotated:
-            ann = get_args(ann)[0]
-        elif origin in (Union, types.UnionType):
-            members = [a for a in get_args(ann) if a is not type(None)]
-            if len(members) != 1:
-                return ann
-            ann = members[0]
-        else:
-            return ann
-
-
-def _is_model(ann: Any) -> bool:
-    return isinstance(ann, type) and issubclass(ann, BaseModel)
-
-
-def _fault_model(raw: Any) -> type[StrictModel] | None:
-    kind = raw.get("kind") if isinstance(raw, dict) else None
-    return FAULT_MODELS.get(kind) if isinstance(kind, str) else None
-
-
-def _where(prefix: list[str | int]) -> str:
-    return f"in `{'.'.join(map(str, prefix))}`" if prefix else "at top level"
-
-
-def _unknown_field_text(name: str, model: type[BaseModel], prefix: list[str | int]) -> str:
-    allowed = list(model.model_fields)
-    text = f"unknown field `{name}` {_where(prefix)}"
-    close = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.6)
-    if close:
-        text += f"; did you mean `{close[0]}`?"
-    else:
-        here = ".".join(map(str, prefix))
-        elsewhere = [p for p in all_paths() if p.endswith(f".{name}")]
-        elsewhere.sort(key=lambda p: not p.startswith(here))
-        if elsewhere:
-            text += f"; did you mean `{elsewhere[0]}`?"
-    return text + ("" if text.endswith("?") else ".") + f" Allowed: {', '.join(allowed)}"
-
-
-def resolve_path(parts: list[str], raw: Any = None) -> Any:
-    """The annotation at a dotted path (as parts) of :class:`Config`.
-
-    ``raw`` (the config's data) picks list items and fault kinds.
-    Raises :class:`PathProblem` for a path that does not exist.
-    """
-    ann: Any = Config
-    node = raw
-    done: list[str | int] = []
-    for depth, part in enumerate(parts):
-        current = _unwrap(ann)
-        if current is Sweep:
-            return Any
-        if get_origin(current) is list:
-            if not str(part).isdigit():
-                raise PathProblem(f"`{'.'.join(map(str, done))}` is a list: use an index such as `.0`", depth)
-            index = int(part)
-            size = len(node) if isinstance(node, list) else 0
-            if index >= size:
-                raise PathProblem(
-                    f"`{'.'.join(map(str, done))}` has {size} item(s); index {index} does not exist", depth
-                )
-            node = node[index]
-            ann = get_args(current)[0]
-            done.append(index)
-            continue
-        if get_origin(current) in (Union, types.UnionType):  # the fault union: pick the member by kind
-            current = _fault_model(node)
-            if current is None:
-                raise PathProblem(f"`{'.'.join(map(str, done))}` has no valid `kind`", depth)
-        if not _is_model(current):
-            raise PathProblem(f"`{'.'.join(map(str, done))}` is a value, it has no field `{part}`", depth)
-        field = current.model_fields.get(part)
-        if field is None:
-            raise PathProblem(_unknown_field_text(part, current, done), depth)
-        ann = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
-        node = node.get(part) if isinstance(node, dict) else None
-        done.append(part)
-    return ann
-
-
-def all_paths(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
-    """Every dotted leaf path of the schema (fault fields as ``faults.N.FIELD``)."""
-    model = model or Config
-    paths: list[str] = []
-    for name, field in model.model_fields.items():
-        ann = _unwrap(field.annotation)
-        dotted = f"{prefix}{name}"
-        if _is_model(ann) and ann is not Sweep:
-            paths.extend(all_paths(ann, dotted + "."))
-        elif name == "faults" and model is Config:
-            for fault in FAULT_MODELS.values():
-                paths.extend(p for p in all_paths(fault, "faults.N.") if p not in paths)
-        else:
-            paths.append(dotted)
-    return paths
-
-
-def split_path(path: str) -> list[str | int]:
-    """``"faults.0.at"`` -> ``["faults", 0, "at"]``; ``sweep.<dotted>`` keeps the swept path whole."""
-    parts = path.split(".")
-    if parts[0] == "sweep" and len(parts) > 1:
-        return ["sweep", ".".join(parts[1:])]
-    return [int(p) if p.isdigit() else p for p in parts]
-
-
-def set_path(raw: dict[str, Any], parts: list[str | int], value: Any) -> None:
-    """Set ``value`` at ``parts`` in a raw (dict/list) config, creating missing mappings."""
-    node: Any = raw
-    for part in parts[:-1]:
-        if isinstance(node, list):
-            node = node[int(part)]
-            continue
-        if not isinstance(node.get(part), dict | list):
-            node[part] = {}
-        node = node[part]
-    if isinstance(node, list):
-        node[int(parts[-1])] = value
-    else:
-        node[parts[-1]] = value
-
-
-_ADAPTERS: dict[str, TypeAdapter[Any]] = {}
-
-
-def _adapter(ann: Any) -> TypeAdapter[Any]:
-    key = repr(ann)
-    if key not in _ADAPTERS:
-        _ADAPTERS[key] = TypeAdapter(ann)
-    return _ADAPTERS[key]
-
-
-def check_sweep_values(
-    root: Any, base: dict[str, Any]
-) -> tuple[list[tuple[tuple[str | int, ...], Problem]], dict[str, Any]]:
-    """Check every sweep path exists and every value validates there.
-
-    Returns (location under ``sweep``, problem) pairs and the sweep with values normalised to JSON.
-    """
-    shape = sweep_shape_problems(root)
-    problems: list[tuple[tuple[str | int, ...], Problem]] = [(loc, Problem(text)) for loc, text in shape]
-    if not isinstance(root, dict) or not root:
-        return problems, root
-    broken = {loc[0] for loc, _ in shape if loc}
-    normalised: dict[str, Any] = {}
-    for key, values in root.items():
-        if key in broken:
-            normalised[key] = values
-            continue
-        entries = values.items() if key == "zip" else [(key, values)]
-        out: dict[str, list[Any]] = {}
-        for path, vals in entries:
-            loc: tuple[str | int, ...] = ("zip", path) if key == "zip" else (path,)
-            out[path] = vals
-            if path == "sweep" or str(path).startswith("sweep."):
-                problems.append((loc, Problem(f"sweep path `{path}`: a sweep cannot sweep itself")))
-                continue
-            try:
-                ann = resolve_path(split_path(path), base)
-            except PathProblem as exc:
-                problems.append((loc, Problem(f"sweep path `{path}` does not exist: {exc.text}")))
-                continue
-            adapter = _adapter(ann)
-            good: list[Any] = []
-            for i, value in enumerate(vals):
-                try:
-                    good.append(adapter.dump_python(adapter.validate_python(value), mode="json"))
-                except ValidationError as exc:
-                    for err in exc.errors():
-                        text = describe_error(err, [*split_path(path), *err["loc"]], base, value)
-                        lead = f"sweep value {i + 1} of `{path}`"
-                        rest = text.removeprefix(f"`{path}`")
-                        sentence = lead + rest if rest != text else f"{lead}: {text}"
-                        problems.append(((*loc, i), Problem(sentence)))
-            out[path] = good
-        normalised[key] = out if key == "zip" else out[key]
-    return problems, normalised
-
-
-# ------------------------------------------------------------------------------------- error messages
-
-
-def _fmt_key(value: Any) -> str:
-    return "null" if value is None else str(value)
-
-
-def _shown(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else value
-    return f"`{text if len(text) <= 60 else text[:57] + '...'}`"
-
-
-def _kind_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return _shown(value)
-
-
-def clean_loc(loc: tuple[Any, ...], raw: Any) -> list[str | int]:
-    """Drop pydantic's union tags from an error location, keeping the data path."""
-    out: list[str | int] = []
-    node = raw
-    for part in loc:
-        if (isinstance(node, dict) and part in node) or (
-            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        ):
-            node = node[part]
-        elif isinstance(part, str) and (part in _SKIP_LOC_TAGS or "[" in part):
-            continue
-        else:
-            node = None
-        out.append(part)
-    return out
-
-
-def _model_at(path: list[str | int], raw: Any) -> type[BaseModel] | None:
-    try:
-        ann = _unwrap(resolve_path([str(p) for p in path], raw))
-    except PathProblem:
-        return None
-    if get_origin(ann) in (Union, types.UnionType):
-        node = raw
-        for p in path:
-            node = node[p] if isinstance(node, dict | list) else None
-        return _fault_model(node)
-    return ann if _is_model(ann) else None
-
-
-def describe_error(err: Any, path: list[str | int], raw: Any, value: Any = None) -> str:
-    """One human sentence for one pydantic error at a cleaned ``path``."""
-    kind = err["type"]
-    given = err.get("input", value)
-    ctx = err.get("ctx") or {}
-    dotted = ".".join(map(str, path))
-    field = f"`{dotted}`" if dotted else "the config"
-    if kind == "extra_forbidden":
-        model = _model_at(path[:-1], raw)
-        if model is not None:
-            return _unknown_field_text(str(path[-1]), model, path[:-1])
-        return f"unknown field `{path[-1]}` {_where(path[:-1])}"
-    if kind == "invalid_key":
-        where = ".".join(map(str, path[:-1]))
-        place = f"in `{where}`" if where else "at top level"
-        return f"key `{_fmt_key(given)}` {place} is not a field name; field names are text such as `count`"
-    if kind == "missing":
-        parent = ".".join(map(str, path[:-1]))
-        return f"missing required field `{path[-1]}`" + (f" in `{parent}`" if parent else "")
-    if kind == "literal_error":
-        allowed = _literal_values(path, raw)
-        text = f"{field} is {_shown(given)}, which is not allowed"
-        close = difflib.get_close_matches(str(given), [str(a) for a in allowed], n=1, cutoff=0.5)
-        text += f"; did you mean `{close[0]}`?" if close else "."
-        return text + f" Allowed: {', '.join(map(str, allowed))}" if allowed else text
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        kinds = list(FAULT_MODELS)
-        if kind == "union_tag_not_found":
-            return f"{field} has no `kind`; every fault needs one of: {', '.join(kinds)}"
-        tag = str(ctx.get("tag", ""))
-        text = f"`{dotted}.kind` is `{tag}`, which is not a fault kind"
-        close = difflib.get_close_matches(tag, kinds, n=1, cutoff=0.5)
-        text += f"; did you mean `{close[0]}`?" if close else "."
-        return text + f" Allowed: {', '.join(kinds)}"
-    bounds = {
-        "greater_than_equal": ("at least", "ge"),
-        "greater_than": ("greater than", "gt"),
-        "less_than_equal": ("at most", "le"),
-        "less_than": ("less than", "lt"),
-    }
-    if kind in bounds:
-        words, key = bounds[kind]
-        return f"{field} must be {words} {ctx.get(key)}, got {_shown(given)}"
-    types_ = {
-        "int_parsing": "an integer",
-        "int_type": "an integer",
-        "int_from_float": "a whole number",
-        "float_parsing": "a number",
-        "float_type": "a number",
-        "bool_parsing": "true or false",
-        "bool_type": "true or false",
-        "string_type": "a string (quote it in YAML)",
-        "list_type": "a list",
-        "dict_type": "a mapping",
-        "finite_number": "a finite number",
-    }
-    if kind in types_:
-        return f"{field} must be {types_[kind]}, got {_kind_of(given)}"
-    if kind in ("model_type", "model_attributes_type"):
-        model = _model_at(path, raw)
-        fields = f" with fields {', '.join(model.model_fields)}" if model else ""
-        return f"{field} must be a mapping{fields}, got {_kind_of(given)}"
-    if kind in ("duration", "byte_size", "rate"):
-        return f"{field}: {err['msg']}"
-    message = str(err.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    return f"{field}: {message}" if dotted else message
-
-
-def _literal_values(path: list[str | int], raw: Any) -> list[Any]:
-    try:
-        ann = _unwrap(resolve_path([str(p) for p in path], raw))
-    except PathProblem:
-        return []
-    return list(get_args(ann)) if get_origin(ann) is Literal else []
-
-
-def _problems_from(
-    exc: ValidationError,
-    raw: Any,
-    marks: dict[Path_, Mark],
-    overridden: dict[tuple[str | int, ...], str],
-) -> list[Problem]:
-    problems: list[Problem] = []
-    seen: set[str] = set()
-    for err in exc.errors():
-        path = clean_loc(err["loc"], raw)
-        text = describe_error(err, path, raw)
-        named = _NAMED_PATH.match(text) if not path else None
-        if named:
-            path = split_path(named.group(1))
-        if text in seen:
-            continue
-        seen.add(text)
-        location = _locate(tuple(path), marks, overridden, err["type"] == "missing")
-        problems.append(Problem(text, location.where, location.order))
-    return problems
-
-
-def _locate(
-    path: tuple[str | int, ...],
-    marks: dict[Path_, Mark],
-    overridden: dict[tuple[str | int, ...], str],
-    missing: bool = False,
-) -> Location:
-    """Where a problem at ``path`` comes from: a ``--set`` item or the YAML line of its key."""
-    for opath, item in overridden.items():
-        n = min(len(opath), len(path))
-        if n and tuple(opath[:n]) == tuple(path[:n]):
-            return Location(f"--set {item}", (0, 0))
-    mark = nearest_mark(marks, path[:-1] if missing else path)
-    return Location(str(mark), (mark.line, mark.column)) if mark else Location("", (0, 0))
-
-
-# --------------------------------------------------------------------------------------------- loading
-
-SCENARIO_DIR = Path(__file__).parent / "scenarios"
-
-
-class YamlLoader(yaml.SafeLoader):
-    """The safe YAML loader, also reading exponent floats without a dot or sign (``1e3``, ``1.5e-3``)."""
-
-
-YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
-
-
-def parse_yaml(text: str) -> Any:
-    """Parse YAML text the way config files are read (safe, with exponent floats)."""
-    return yaml.load(text, Loader=YamlLoader)
-
-
-MAX_CHECKED_POINTS = 4096
-
-
-def scenario_names() -> list[str]:
-    """Names of the built-in scenarios (``wssim/scenarios/NAME.yaml``)."""
-    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
-
-
-def scenario_path(name: str) -> Path:
-    """Path of a built-in scenario's YAML."""
-    return SCENARIO_DIR / f"{name}.yaml"
-
-
-def load_config(source: str | Path | dict[str, Any] | Config, overrides: list[str] | None = None) -> Config:
-    """Load and validate a config from a YAML path, a built-in scenario name, a dict or a Config.
-
-    ``overrides`` are ``path=value`` strings (``--set``; the value is parsed as YAML) applied before
-    validation. Every sweep point is validated too (for grids up to 4096 points). Raises
-    :class:`wssim.errors.ConfigError` with one human paragraph listing every problem found.
-    """
-    marks: dict[Path_, Mark] = {}
-    if isinstance(source, Config):
-        source = source.model_dump(mode="json")
-    if isinstance(source, dict):
-        raw: Any = copy.deepcopy(source)
-        origin = "config"
-    else:
-        path, origin = _resolve_source(source)
-        raw, marks = _read_yaml(path, origin)
-    problems: list[Problem] = []
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{origin}: the top level must be a mapping of fields (name:, duration:, clients: ...), "
-            f"got {_kind_of(raw)}"
-        )
-    overridden = _apply_overrides(raw, overrides or [], problems)
-    raise_problems(origin, problems)
-
-    raw_sweep = raw.pop("sweep", None)
-    try:
-        base = Config.model_validate(raw)
-    except ValidationError as exc:
-        problems.extend(_problems_from(exc, raw, marks, overridden))
-        base = None
-    if raw_sweep is not None:
-        base_raw = base.model_dump(mode="json") if base is not None else raw
-        sweep_problems, normalised = check_sweep_values(raw_sweep, base_raw)
-        for loc, problem in sweep_problems:
-            location = _locate(("sweep", *loc), marks, overridden)
-            problems.append(Problem(problem.text, location.where, location.order))
-        raw_sweep = normalised
-    raise_problems(origin, problems)
-    assert base is not None
-    if raw_sweep is None:
-        return base
-    config = base.model_copy(update={"sweep": Sweep(raw_sweep)})
-    if config.sweep is not None and config.sweep.size() <= MAX_CHECKED_POINTS:
-        _expand(config, origin, _locate(("sweep",), marks, overridden).where)
-    return config
-
-
-def _resolve_source(source: str | Path) -> tuple[Path, str]:
-    path = Path(source)
-    if path.is_file():
-        return path, str(source)
-    name = str(source)
-    if scenario_path(name).is_file():
-        return scenario_path(name), f"{name}.yaml (built-in scenario)"
-    if path.is_dir():
-        raise ConfigError(f"`{source}` is a directory; give a YAML config file or a built-in scenario name")
-    scenarios = scenario_names()
-    siblings: list[str] = []
-    folder = path.parent if str(path.parent) not in ("", ".") else Path(".")
-    if folder.is_dir():
-        siblings = [
-            str(folder / p.name) if folder != Path(".") else p.name
-            for p in folder.iterdir()
-            if p.suffix in (".yaml", ".yml")
-        ]
-    close = difflib.get_close_matches(name, siblings + scenarios, n=1, cutoff=0.6)
-    if not close:
-        close = difflib.get_close_matches(path.stem, scenarios, n=1, cutoff=0.6)
-    hint = f" Did you mean `{close[0]}`?" if close else ""
-    listed = ", ".join(scenarios) if scenarios else "none"
-    raise ConfigError(
-        f"config `{source}` not found: no such file and no built-in scenario of that name.{hint} "
-        f"Give a path to a YAML file or one of the built-in scenarios: {listed}."
-    )
-
-
-def _read_yaml(path: Path, origin: str) -> tuple[Any, dict[Path_, Mark]]:
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{origin}: cannot read the file ({exc.__class__.__name__}: {exc})") from None
-    try:
-        raw = parse_yaml(text)
-        marks, duplicates = yaml_marks(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(_yaml_error_text(origin, exc)) from None
-    if duplicates:
-        problems = [
-            Problem(f"duplicate key `{'.'.join(map(str, p))}` (it was already given above; keep one)", str(m))
-            for p, m in duplicates
-        ]
-        raise_problems(origin, problems)
-    return ({} if raw is None else raw), marks
-
-
-def _yaml_error_text(origin: str, exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    detail = f"{problem} ({context})" if context else problem
-    return (
-        f"{origin}{where}: not valid YAML: {detail}. Check the indentation (spaces, not tabs) and quote "
-        f"values that contain `: ` or start with special characters."
-    )
-
-
-def _apply_overrides(raw: dict[str, Any], overrides: list[str], problems: list[Problem]) -> dict[Any, str]:
-    """Apply ``path=value`` overrides to ``raw``; record problems. Returns path -> override text."""
-    overridden: dict[tuple[str | int, ...], str] = {}
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        where = f"--set {item}"
-        if not sep or not key:
-            problems.append(Problem("expected `path=value`, e.g. `--set gateways.count=8`", where))
-            continue
-        try:
-            value = parse_yaml(text) if text.strip() else None
-        except yaml.YAMLError as exc:
-            detail = getattr(exc, "problem", None) or str(exc)
-            problems.append(Problem(f"the value is not valid YAML ({detail}); quote it", where))
-            continue
-        parts = split_path(key)
-        if parts[0] != "sweep":
-            try:
-                resolve_path([str(p) for p in parts], raw)
-            except PathProblem as exc:
-                problems.append(Problem(f"cannot set `{key}`: {exc.text}", where))
-                continue
-        elif len(parts) == 1 and value is not None and not isinstance(value, dict):
-            problems.append(
-                Problem("`sweep` must be a mapping, e.g. `--set 'sweep={gateways.count: [2, 4]}'`", where)
-            )
-            continue
-        if parts[0] == "sweep" and len(parts) > 1 and not isinstance(raw.get("sweep"), dict):
-            raw["sweep"] = {}
-        set_path(raw, parts, value)
-        overridden[tuple(parts)] = item
-    return overridden
-
-
-# ------------------------------------------------------------------------------------------- sweep points
-
-
-@dataclass(frozen=True)
-class SweepPoint:
-    """One point of a sweep: its index, the swept values (dotted path -> value) and the full config."""
-
-    index: int
-    params: dict[str, Any]
-    config: Config
-
-
-def expand_sweep(config: Config) -> list[SweepPoint]:
-    """Expand a config's sweep into points (cartesian product over axes in YAML order; `zip:` is one axis).
-
-    Each point's config has the sweep removed and the point's values applied; ``params`` maps dotted
-    path -> value (normalised: SI numbers). No sweep gives one point with empty params.
-    Raises :class:`ConfigError` if a combination of values is invalid.
-    """
-    return _expand(config, "config", "")
-
-
-def _expand(config: Config, origin: str, where: str) -> list[SweepPoint]:
-    if config.sweep is None:
-        return [SweepPoint(0, {}, config)]
-    base = config.model_dump(mode="json", exclude={"sweep"})
-    groups = config.sweep.groups()
-    points: list[SweepPoint] = []
-    failing: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-    for index, combo in enumerate(itertools.product(*[range(len(group[0][1])) for group in groups])):
-        raw = copy.deepcopy(base)
-        params: dict[str, Any] = {}
-        for group, i in zip(groups, combo, strict=True):
-            for path, values in group:
-                params[path] = values[i]
-                set_path(raw, split_path(path), values[i])
-        try:
-            points.append(SweepPoint(index, params, Config.model_validate(raw)))
-        except ValidationError as exc:
-            for err in exc.errors():
-                text = describe_error(err, clean_loc(err["loc"], raw), raw)
-                failing.setdefault(text, []).append((index, params))
-    problems = []
-    for text, where_bad in failing.items():
-        index, params = where_bad[0]
-        shown = ", ".join(f"{k}={v}" for k, v in params.items())
-        more = f" and {len(where_bad) - 1} other point(s)" if len(where_bad) > 1 else ""
-        problems.append(Problem(f"sweep point {index} ({shown}){more} would be invalid: {text}", where))
-    raise_problems(origin, problems)
-    return points
