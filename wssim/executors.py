@@ -99,7 +99,7 @@ class ExecutorHandle:
     def close(self) -> None:
         """Release the executor and anything started for it (a local Dask cluster, the queue)."""
         with contextlib.suppress(Exception):
-            self.executor.shutdown(wait=True)
+            self.executor.shutdown(wait=True, cancel_futures=True)
         while self._closers:
             with contextlib.suppress(Exception):
                 self._closers.pop()()
