@@ -44,8 +44,13 @@ class ConnectionBudget:
         """Memory of a node holding ``connections`` sockets plus ``queued_bytes`` in all its queues."""
         return base_memory + connections * self.bytes + queued_bytes
 
-    def ceilings(self, memory: int, base_memory: int, fd_limit: int, headroom: float = 1.0) -> dict[str, int]:
-        """Connections allowed by each resource: ``{"memory": ..., "fds": ...}`` (after headroom)."""
+    def ceilings(
+        self, memory: int, base_memory: int, fd_limit: int, headroom: float = 1.0
+    ) -> dict[str, float]:
+        """Connections allowed by each resource: ``{"memory": ..., "fds": ...}`` (after headroom).
+
+        Whole numbers, or ``math.inf`` for a resource a connection does not use (0 bytes or 0 fds).
+        """
         if not 0 < headroom <= 1:
             raise ValueError(f"headroom must be in (0, 1], got {headroom!r}")
         usable = max(0, memory - base_memory) * headroom
