@@ -337,9 +337,15 @@ class Balancer:
             writer.close()
 
     # -- lifecycle -----------------------------------------------------------------------------
-    async def start(self, host: str = "127.0.0.1", port: int = 0, admin_port: int | None = None) -> None:
-        """Listen on ``host:port`` (0 = a free port) and start the health checks and idle sweeper."""
-        server = await asyncio.start_server(self._handle, host, port, backlog=4096)
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, admin_port: int | None = None, reuse_port: bool = False
+    ) -> None:
+        """Listen on ``host:port`` (0 = a free port) and start the health checks and idle sweeper.
+
+        ``reuse_port`` lets several balancer processes share one port (SO_REUSEPORT): each process holds
+        at most ~9,990 proxied connections (two descriptors each) under a 20,000 descriptor limit.
+        """
+        server = await asyncio.start_server(self._handle, host, port, backlog=4096, reuse_port=reuse_port)
         self._servers.append(server)
         self.address = server.sockets[0].getsockname()[:2]
         if admin_port is not None:
@@ -386,6 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--idle-timeout", type=float, default=60.0, help="seconds; 0 disables")
     ap.add_argument("--check", default="http", choices=["tcp", "http", "none"])
     ap.add_argument("--check-interval", type=float, default=1.0)
+    ap.add_argument("--reuse-port", action="store_true", help="share the port with other balancers")
     ap.add_argument("--ready-file", default=None, help="write 'HOST PORT ADMINPORT' here once listening")
     args = ap.parse_args(argv)
 
@@ -399,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
             check_interval=args.check_interval,
         )
         host, _, port = args.listen.rpartition(":")
-        await bal.start(host, int(port), args.admin)
+        await bal.start(host, int(port), args.admin, reuse_port=args.reuse_port)
         assert bal.address is not None
         admin = bal.admin_address[1] if bal.admin_address else ""
         line = f"{bal.address[0]} {bal.address[1]} {admin}"

@@ -1,0 +1,222 @@
+"""Turn the load generator's records into the shared metrics: what was owed, delivered, lost, duplicated.
+
+Ground truth is the publishers' log. A client is owed every message published to one of its rooms
+after its first subscription to that room: when the backplane numbers messages (``epoch``, ``offset``)
+that is "offset above the offset in the ``subscribed`` reply, same epoch"; otherwise (or for another
+epoch) "published at or after the subscription time". A client that never got subscribed is owed
+everything published after its planned connect time. Then:
+
+* ``deliveries_expected`` = Σ owed; ``deliveries_delivered`` = owed messages received at least once;
+* ``messages_lost`` = expected − delivered (a permanent gap, after every resume and replay);
+* ``messages_duplicated`` = message frames received beyond the first copy of each (client, message);
+* latency = first receipt − publish timestamp (wall-clock seconds), owed messages only.
+
+Order is checked per (client, room): after dropping repeated ids, offsets of one epoch must increase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from reference_impl.loadgen import ClientPlan, WorkerRecord
+from wssim.metrics import Recorder
+
+
+@dataclass
+class Ledger:
+    """The merged records of one live run and the per-client accounting."""
+
+    published: pd.DataFrame  # mid, room, ts, epoch, off
+    received: pd.DataFrame  # cid, mid, room, off, epoch, t, ts
+    events: pd.DataFrame  # cid, t, kind, detail
+    owed: pd.DataFrame  # cid, room, owed, got  (one row per client x room)
+    subscriptions: pd.DataFrame = field(default_factory=pd.DataFrame)  # first subscribed reply per pair
+    counters: dict[str, float] = field(default_factory=dict)
+    order_violations: int = 0
+    assignments: dict[str, str] = field(default_factory=dict)  # routing key -> gateway, latest connection
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def lost_by_client(self) -> pd.Series:
+        """Messages each client never received (owed − got), indexed by client id."""
+        frame = self.owed.assign(lost=self.owed["owed"] - self.owed["got"])
+        return frame.groupby("cid")["lost"].sum()
+
+    @property
+    def duplicates(self) -> int:
+        return int(len(self.received) - len(self.received.drop_duplicates(["cid", "mid"])))
+
+
+def _concat(records: list[WorkerRecord]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    recv, pub, ev, subs = [], [], [], []
+    for r in records:
+        rooms = np.asarray([*r.rooms, ""], dtype=object)
+        epochs = np.asarray([*r.epochs, ""], dtype=object)
+        recv.append(
+            pd.DataFrame(
+                {
+                    "cid": np.asarray(r.r_cid, dtype=np.int64),
+                    "mid": np.asarray(r.r_mid, dtype=np.int64),
+                    "room": rooms[np.asarray(r.r_room, dtype=np.int64)],
+                    "off": np.asarray(r.r_off, dtype=np.int64),
+                    "epoch": epochs[np.asarray(r.r_epoch, dtype=np.int64)],
+                    "t": np.asarray(r.r_t, dtype=float),
+                    "ts": np.asarray(r.r_ts, dtype=float),
+                }
+            )
+        )
+        pub.append(
+            pd.DataFrame(
+                {
+                    "mid": np.asarray(r.p_mid, dtype=np.int64),
+                    "room": rooms[np.asarray(r.p_room, dtype=np.int64)],
+                    "ts": np.asarray(r.p_ts, dtype=float),
+                    "epoch": epochs[np.asarray(r.p_epoch, dtype=np.int64)],  # -1 -> ""
+                    "off": np.asarray(r.p_off, dtype=np.int64),
+                }
+            )
+        )
+        ev.append(pd.DataFrame(r.events, columns=["cid", "t", "kind", "detail"]))
+        subs.extend(
+            (cid, r.rooms[rix], t, r.epochs[eix], off) for (cid, rix), (t, eix, off) in r.subscribed.items()
+        )
+    sub_frame = pd.DataFrame(subs, columns=["cid", "room", "sub_t", "sub_epoch", "sub_off"])
+    sub_frame = sub_frame.sort_values("sub_t").drop_duplicates(["cid", "room"])
+    return (
+        pd.concat(recv, ignore_index=True),
+        pd.concat(pub, ignore_index=True),
+        pd.concat(ev, ignore_index=True),
+        sub_frame,
+    )
+
+
+def _owed_mask(frame: pd.DataFrame) -> np.ndarray:
+    """Rows (message x client subscription) the client is owed."""
+    by_offset = (frame["off"].to_numpy() >= 0) & (frame["epoch"].to_numpy() == frame["sub_epoch"].to_numpy())
+    after_off = frame["off"].to_numpy() > frame["sub_off"].to_numpy()
+    after_t = frame["ts"].to_numpy() >= frame["start"].to_numpy()
+    return np.where(by_offset, after_off, after_t)
+
+
+def build_ledger(
+    records: list[WorkerRecord], clients: list[ClientPlan], t0: float, time_scale: float
+) -> Ledger:
+    """Merge the workers' records and account for every (client, room)."""
+    received, published, events, subs = _concat(records)
+    if not published.empty and (published["off"] < 0).all():
+        # published through client sockets: only a message somebody received surely reached the backplane
+        published = published[published["mid"].isin(received["mid"])]
+    pairs = pd.DataFrame(
+        [(c.cid, r, t0 + c.connect_at * time_scale) for c in clients for r in c.rooms],
+        columns=["cid", "room", "plan_t"],
+    )
+    pairs = pairs.merge(subs, on=["cid", "room"], how="left")
+    pairs["start"] = pairs["sub_t"].fillna(pairs["plan_t"])
+    pairs["sub_epoch"] = pairs["sub_epoch"].fillna("")
+    pairs["sub_off"] = pairs["sub_off"].fillna(np.iinfo(np.int64).max).astype(np.int64)
+    # owed: every (client subscription, published message of that room) pair that qualifies
+    cross = pairs.merge(published, on="room", how="inner")
+    cross = cross[_owed_mask(cross)]
+    owed_n = cross.groupby(["cid", "room"]).size().rename("owed")
+    # received at least once, among the owed
+    first = received.sort_values("t", kind="stable").drop_duplicates(["cid", "mid"])
+    got = cross[["cid", "room", "mid", "ts"]].merge(
+        first[["cid", "mid", "t"]], on=["cid", "mid"], how="inner"
+    )
+    got_n = got.groupby(["cid", "room"]).size().rename("got")
+    owed = pairs[["cid", "room"]].merge(owed_n, on=["cid", "room"], how="left")
+    owed = owed.merge(got_n, on=["cid", "room"], how="left").fillna({"owed": 0, "got": 0})
+    owed[["owed", "got"]] = owed[["owed", "got"]].astype(np.int64)
+    # order: within a (client, room, epoch), deduplicated offsets must increase in receipt order
+    violations = 0
+    if not first.empty:
+        ordered = first.sort_values(["cid", "room", "t"], kind="stable")
+        step = ordered.groupby(["cid", "room", "epoch"])["off"].diff()
+        violations = int((step <= 0).sum())
+    ledger = Ledger(published, received, events, owed, subscriptions=subs, order_violations=violations)
+    ledger.counters["latency_samples"] = float(len(got))
+    ledger._latency = (got["t"] - got["ts"]).to_numpy()  # type: ignore[attr-defined]
+    for r in records:
+        for k, v in r.counters.items():
+            ledger.counters[k] = ledger.counters.get(k, 0.0) + v
+        if r.error:
+            ledger.errors.append(f"worker {r.index}: {r.error}")
+    return ledger
+
+
+def connected_timeline(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(wall times, clients connected just after each, True where it is an open) from open/close events."""
+    ev = events[events["kind"].isin(["open", "close"])].sort_values("t", kind="stable")
+    opens = ev["kind"].to_numpy() == "open"
+    return ev["t"].to_numpy(), np.cumsum(np.where(opens, 1, -1)), opens
+
+
+def herd_convergence(times: np.ndarray, level: np.ndarray, opens: np.ndarray, at: float) -> float:
+    """Wall seconds from ``at`` until a connection brings the count back to its level just before ``at``.
+
+    The simulator's definition: the target is the number connected when the crash happens; the clock
+    stops at the first connection that reaches it again (after the crash made it dip).
+    """
+    if len(times) == 0:
+        return float("nan")
+    i = int(np.searchsorted(times, at, side="left"))
+    target = level[i - 1] if i > 0 else 0
+    if target <= 0:
+        return float("nan")
+    dipped = False
+    for t, n, is_open in zip(times[i:], level[i:], opens[i:], strict=True):
+        dipped = dipped or n < target
+        if dipped and is_open and n >= target:
+            return float(t - at)
+    return float("nan")
+
+
+def record(
+    ledger: Ledger, rec: Recorder, t0: float, time_scale: float, crash_times: list[float] | None = None
+) -> None:
+    """Feed the shared recorder (scenario seconds for time series; latencies in wall seconds)."""
+
+    def scn(t: np.ndarray | float) -> np.ndarray | float:
+        return (np.asarray(t) - t0) / time_scale
+
+    owed = ledger.owed
+    rec.count("messages_published", float(len(ledger.published)))
+    rec.count("deliveries_expected", float(owed["owed"].sum()))
+    rec.count("deliveries_delivered", float(owed["got"].sum()))
+    rec.count("messages_lost", float((owed["owed"] - owed["got"]).sum()))
+    rec.count("messages_duplicated", float(ledger.duplicates))
+    c = ledger.counters
+    for name in ("reconnect_attempts", "resume_attempts", "replay_hits", "replay_misses", "resyncs"):
+        rec.count(name, c.get(name, 0.0))
+    rec.count("order_violations", float(ledger.order_violations))
+    rec.count("gap_notices", c.get("gap_notices", 0.0))
+    lat = getattr(ledger, "_latency", np.empty(0))
+    if len(lat):
+        rec.observe_many("latency", lat)
+    ev = ledger.events
+    for kind, series in (("open", "handshakes"), ("attempt", "connect_attempts")):
+        for t in scn(ev.loc[ev["kind"] == kind, "t"].to_numpy()):
+            rec.rate(series, float(t))
+    # reconnects: attempts that are not a client's first
+    attempts = ev[ev["kind"] == "attempt"]
+    later = attempts[attempts.duplicated("cid")]
+    for t in scn(later["t"].to_numpy()):
+        rec.rate("reconnects", float(t))
+    for t in scn(ledger.received["t"].to_numpy()):
+        rec.rate("deliveries", float(t))
+    times, level, opens = connected_timeline(ev)
+    if len(level):
+        rec.peak("connections_peak", float(level.max()))
+        # one sample per interval: the level at the end of each bin
+        bins = (scn(times) // rec.interval).astype(np.int64)
+        last = pd.Series(level).groupby(bins).last()
+        for b, n in last.items():
+            rec.gauge("clients_connected", float(b) * rec.interval, float(n))
+    else:
+        rec.peak("connections_peak", 0.0)
+    if crash_times:
+        conv = herd_convergence(times, level, opens, t0 + crash_times[0] * time_scale)
+        rec.set("herd_convergence_s", conv / time_scale if conv == conv else conv)

@@ -1,0 +1,715 @@
+"""Run a scenario live: real gateway processes, the L4 balancer, real Redis/NATS, thousands of clients.
+
+:func:`run_live` maps a :class:`wssim.config.Config` onto processes on loopback, injects its faults on a
+wall-clock timeline, and feeds the same :class:`wssim.metrics.Recorder` as the simulator, so the summary
+metrics mean the same thing in both engines (``wssim run --engine live``, ``wssim crosscheck``).
+
+Mapping (see ``docs/howto/live-runs.md``):
+
+* gateways: ``gateways.count`` processes when it is at most :data:`MAX_DIRECT_GATEWAYS`, otherwise
+  ``live.gateway_processes``; the in-process backplanes (``in_memory``, ``none``) run one gateway.
+* backplane: a private ``redis-server`` / ``nats-server -js`` on a free port (so an outage can really
+  kill it); ``WSSIM_REDIS_URL`` / ``WSSIM_NATS_URL`` select an existing server instead.
+* balancer: one process per 9,000 clients, sharing one port (``SO_REUSEPORT``).
+* clients: ``max(live.loadgen_processes, ceil(count / 9000))`` load-generator processes.
+* time: every scenario duration and rate is scaled by ``live.time_scale`` (wall seconds per scenario
+  second); time series are reported in scenario seconds, latencies in wall seconds.
+* faults: ``gateway_crash`` = SIGKILL (restarted after ``restart_delay``); ``deploy`` = rolling SIGTERM
+  (the gateway drains with close 1001) or SIGKILL, restarted on the same port; ``remove_gateways`` =
+  SIGTERM/SIGKILL, ``add_gateways`` = new processes joined to the balancer; ``subscription_outage`` =
+  SIGUSR1/SIGUSR2 (the gateway drops / restores its backplane connection); ``backplane_outage`` = the
+  private server is killed and restarted after ``duration`` (Redis without persistence loses its state);
+  ``spike`` = publish rate multiplier and extra clients.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from reference_impl import accounting
+from reference_impl.loadgen import (
+    MAX_CLIENTS_PER_PROCESS,
+    ClientPlan,
+    PublishPlan,
+    WorkerSpec,
+    assign_rooms,
+    offline_periods,
+    room_name,
+    start_workers,
+)
+from wssim.config import Config, load_config
+from wssim.metrics import Recorder, RunResult
+from wssim.randomness import Stream, generator
+
+MAX_DIRECT_GATEWAYS = 8
+LIVE_KINDS = ("none", "in_memory", "redis_pubsub", "redis_streams", "nats", "jetstream")
+STARTUP_MARGIN = 1.5  # wall seconds between the fleet being ready and scenario time 0
+
+
+class LiveRunError(RuntimeError):
+    """The live run cannot be done as configured (unsupported backplane, a process did not start)."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now on ``host``."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    """Wait until ``host:port`` accepts a TCP connection; raise :class:`LiveRunError` on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise LiveRunError(f"process {proc.args[:4]} exited with {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.5):
+            return
+        time.sleep(0.05)
+    raise LiveRunError(f"nothing listens on {host}:{port} after {timeout:g} s")
+
+
+def http_get(url: str, timeout: float = 1.0) -> str | None:
+    """Body of a GET on loopback (no proxies), or None."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as r:
+            return r.read().decode()
+    except Exception:
+        return None
+
+
+def gateway_count(config: Config) -> int:
+    """How many gateway processes a live run of ``config`` starts."""
+    if config.backplane.kind in ("none", "in_memory"):
+        return 1
+    if config.gateways.count <= MAX_DIRECT_GATEWAYS:
+        return config.gateways.count
+    return config.live.gateway_processes
+
+
+def scaled_gateway_config(config: Config, kind: str) -> dict[str, Any]:
+    """The config the gateways read: its durations multiplied by ``time_scale`` (rates divided)."""
+    s = config.live.time_scale
+    raw = config.without_sweep().model_dump(mode="json")
+    raw["faults"] = []
+    raw["backplane"]["kind"] = kind
+    ka = raw["gateways"]["keepalive"]
+    for k in ("ping_interval", "timeout"):
+        if ka.get(k) is not None:
+            ka[k] = ka[k] * s
+    adm = raw["gateways"]["admission"]
+    if adm.get("handshake_rate") is not None:
+        adm["handshake_rate"] = adm["handshake_rate"] / s
+    adm["retry_after"] = adm["retry_after"] * s
+    raw["gateways"]["drain_timeout"] = raw["gateways"]["drain_timeout"] * s
+    rp = raw["backplane"]["replay"]
+    if rp.get("max_age") is not None:
+        rp["max_age"] = rp["max_age"] * s
+    return raw
+
+
+# --------------------------------------------------------------------------------------- processes
+@dataclass
+class Proc:
+    """A child process the harness started (its own session, so its whole group can be killed)."""
+
+    name: str
+    popen: subprocess.Popen
+    port: int = 0
+    instance: int = 0
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, sig)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(5)
+
+
+@dataclass
+class Fleet:
+    """Every process of one live run; :meth:`stop_all` ends them all (also from atexit)."""
+
+    workdir: Path
+    host: str = "127.0.0.1"
+    procs: list[Proc] = field(default_factory=list)
+    workers: list[Any] = field(default_factory=list)  # subprocess.Popen of the load generators
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def spawn(self, name: str, args: list[str], port: int = 0, instance: int = 0) -> Proc:
+        log = open(self.workdir / f"{name}.{instance}.log", "wb")  # noqa: SIM115 (closed with the run dir)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            env.pop(var, None)
+        popen = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
+        proc = Proc(name, popen, port, instance)
+        with self.lock:
+            self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for w in self.workers:
+            with contextlib.suppress(Exception):
+                if w.poll() is None:
+                    os.killpg(w.pid, signal.SIGKILL)
+        with self.lock:
+            procs = list(self.procs)
+        for p in procs:
+            if p.alive():
+                p.signal(signal.SIGKILL)
+        for p in procs:
+            with contextlib.suppress(Exception):
+                p.popen.wait(5)
+
+
+class LiveRun:
+    """One live run of one config; :func:`run_live` is the entry point."""
+
+    def __init__(self, config: Config, replication: int, workdir: Path, settle: float | None) -> None:
+        self.cfg = config
+        self.rep = replication
+        self.s = config.live.time_scale
+        self.host = config.live.host
+        self.fleet = Fleet(workdir, self.host)
+        self.workdir = workdir
+        self.kind = "in_memory" if config.backplane.kind == "none" else config.backplane.kind
+        if self.kind not in LIVE_KINDS:
+            raise LiveRunError(
+                f"backplane.kind {config.backplane.kind!r} has no live implementation "
+                f"(live kinds: {', '.join(LIVE_KINDS)}); kafka and managed are simulated only"
+            )
+        if config.transport.kind != "websocket":
+            raise LiveRunError(
+                f"transport.kind {config.transport.kind!r} is simulated only; live runs use websocket"
+            )
+        self.namespace = f"wssim{os.getpid()}x{int(time.time() * 1000) % 10**9}"
+        base = config.clients.reconnect.base * self.s
+        self.settle = settle if settle is not None else min(10.0, max(2.0, 4 * base))
+        self.gateways: dict[str, Proc] = {}
+        self.instances: dict[str, int] = {}
+        self.gw_snapshots: dict[tuple[str, int], dict[str, float]] = {}
+        self.balancers: list[tuple[Proc, int]] = []  # (process, admin port)
+        self.bal_port = 0
+        self.backplane_url: str | None = None
+        self.backplane_server: tuple[list[str], Proc] | None = None
+        self.rec = Recorder(interval=config.interval, warmup=config.warmup)
+        self.t0 = 0.0
+        self.fault_log: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self.errors: list[str] = []
+
+    # -- clock ---------------------------------------------------------------------------------
+    def wall(self, t: float) -> float:
+        return self.t0 + t * self.s
+
+    def scn(self, wall: float) -> float:
+        return (wall - self.t0) / self.s
+
+    # -- backplane server ----------------------------------------------------------------------
+    def start_backplane(self) -> None:
+        if self.kind == "in_memory":
+            return
+        redis = self.kind.startswith("redis")
+        env_url = os.environ.get("WSSIM_REDIS_URL" if redis else "WSSIM_NATS_URL")
+        binary = shutil.which("redis-server" if redis else "nats-server")
+        if env_url or binary is None:
+            self.backplane_url = env_url or ("redis://127.0.0.1:6379/0" if redis else "nats://127.0.0.1:4222")
+            return
+        port = free_port(self.host)
+        if redis:
+            args = [binary, "--port", str(port), "--bind", self.host, "--save", "", "--appendonly", "no"]
+            args += ["--protected-mode", "no", "--dir", str(self.workdir)]
+            self.backplane_url = f"redis://{self.host}:{port}/0"
+        else:
+            store = self.workdir / "jetstream"
+            store.mkdir(exist_ok=True)
+            args = [binary, "-js", "-a", self.host, "-p", str(port), "-sd", str(store)]
+            self.backplane_url = f"nats://{self.host}:{port}"
+        proc = self.fleet.spawn("backplane", args, port)
+        self.backplane_server = (args, proc)
+        wait_port(self.host, port, 10, proc.popen)
+
+    def restart_backplane(self) -> None:
+        if self.backplane_server is None:
+            return
+        args, old = self.backplane_server
+        proc = self.fleet.spawn("backplane", args, old.port, old.instance + 1)
+        self.backplane_server = (args, proc)
+        with contextlib.suppress(LiveRunError):
+            wait_port(self.host, old.port, 10, proc.popen)
+
+    # -- gateways ------------------------------------------------------------------------------
+    def start_gateway(self, name: str, port: int | None = None, wait: bool = True) -> Proc:
+        port = port or free_port(self.host)
+        instance = self.instances.get(name, -1) + 1
+        self.instances[name] = instance
+        args = [sys.executable, "-m", "reference_impl.gateway", "--port", str(port), "--host", self.host]
+        args += ["--id", name, "--backplane", self.kind, "--namespace", self.namespace]
+        args += ["--config", str(self.workdir / "gateway-config.yaml")]
+        if self.backplane_url:
+            args += [
+                "--nats-url" if self.kind in ("nats", "jetstream") else "--redis-url",
+                self.backplane_url,
+            ]
+        proc = self.fleet.spawn(name, args, port, instance)
+        self.gateways[name] = proc
+        if wait:
+            wait_port(self.host, port, 20, proc.popen)
+        return proc
+
+    def start_gateways(self) -> None:
+        raw = scaled_gateway_config(self.cfg, self.kind)
+        (self.workdir / "gateway-config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        procs = [self.start_gateway(f"g{i}", wait=False) for i in range(gateway_count(self.cfg))]
+        for p in procs:
+            wait_port(self.host, p.port, 30, p.popen)
+
+    # -- balancer ------------------------------------------------------------------------------
+    def start_balancers(self, n_clients: int) -> None:
+        edge = self.cfg.edge
+        timeouts = [t for t in (edge.idle_timeout, edge.path_idle_timeout) if t]
+        idle = min(timeouts) * self.s if timeouts else 0.0
+        self.bal_port = free_port(self.host)
+        n = max(1, math.ceil(n_clients / MAX_CLIENTS_PER_PROCESS))
+        for i in range(n):
+            admin = free_port(self.host)
+            ready = self.workdir / f"balancer-{i}.ready"
+            args = [
+                sys.executable,
+                "-m",
+                "reference_impl.balancer",
+                "--listen",
+                f"{self.host}:{self.bal_port}",
+            ]
+            args += ["--admin", str(admin), "--policy", edge.balancer, "--vnodes", str(edge.virtual_nodes)]
+            args += ["--idle-timeout", str(idle), "--check", "http", "--check-interval", "0.2"]
+            args += ["--ready-file", str(ready)] + (["--reuse-port"] if n > 1 else [])
+            for name, p in self.gateways.items():
+                args += ["--upstream", f"{name}={self.host}:{p.port}"]
+            proc = self.fleet.spawn("balancer", args, self.bal_port, i)
+            self.balancers.append((proc, admin))
+        for i, (proc, _) in enumerate(self.balancers):
+            ready = self.workdir / f"balancer-{i}.ready"
+            deadline = time.monotonic() + 20
+            while not ready.exists():
+                if proc.popen.poll() is not None or time.monotonic() > deadline:
+                    raise LiveRunError(f"balancer {i} did not start (see {self.workdir}/balancer.{i}.log)")
+                time.sleep(0.05)
+
+    def balancer_call(self, path: str) -> list[dict[str, Any]]:
+        out = []
+        for _, admin in self.balancers:
+            body = http_get(f"http://{self.host}:{admin}{path}")
+            if body:
+                with contextlib.suppress(ValueError):
+                    out.append(json.loads(body))
+        return out
+
+    # -- clients -------------------------------------------------------------------------------
+    def plan_clients(self) -> tuple[list[ClientPlan], list[tuple[float, float, float]]]:
+        cfg, rep = self.cfg, self.rep
+        c = cfg.clients
+        extra = [(f.at, f.duration, f.connect_clients) for f in cfg.faults if f.kind == "spike"]
+        n = c.count + sum(int(e[2]) for e in extra)
+        rng = generator(cfg.seed, rep, Stream.ARRIVALS)
+        if c.arrival == "poisson" and c.count:
+            gaps = rng.exponential(c.connect_ramp / c.count if c.connect_ramp > 0 else 0.0, c.count)
+            connect = np.minimum(np.cumsum(gaps), c.connect_ramp)
+        else:
+            connect = rng.uniform(0.0, c.connect_ramp, c.count) if c.connect_ramp > 0 else np.zeros(c.count)
+        for at, dur, k in extra:
+            connect = np.concatenate([connect, at + rng.uniform(0.0, max(dur, 1e-9), int(k))])
+        r = c.rooms
+        rooms = assign_rooms(
+            n, r.count, r.per_client, r.popularity, r.zipf_exponent, generator(cfg.seed, rep, Stream.ROOMS)
+        )
+        slow = generator(cfg.seed, rep, Stream.SLOW_CONSUMERS).random(n) < c.slow_consumers.fraction
+        off_rng = generator(cfg.seed, rep, Stream.OFFLINE)
+        o = c.offline
+        plans = []
+        for i in range(n):
+            periods = offline_periods(
+                off_rng,
+                float(connect[i]) + 1e-6,
+                cfg.duration,
+                o.rate,
+                o.mean,
+                o.distribution,
+                o.half_open_fraction,
+            )
+            plans.append(
+                ClientPlan(i, [room_name(x) for x in rooms[i]], float(connect[i]), periods, bool(slow[i]))
+            )
+        spikes = [(f.at, f.duration, f.publish_multiplier) for f in cfg.faults if f.kind == "spike"]
+        return plans, spikes
+
+    def worker_specs(
+        self, plans: list[ClientPlan], spikes: list[tuple[float, float, float]]
+    ) -> list[WorkerSpec]:
+        cfg, c = self.cfg, self.cfg.clients
+        n_workers = max(cfg.live.loadgen_processes, math.ceil(len(plans) / MAX_CLIENTS_PER_PROCESS))
+        n_workers = max(1, min(n_workers, len(plans)))
+        via = "ws" if self.kind == "in_memory" else "backplane"
+        bp = {
+            "kind": self.kind,
+            "url": self.backplane_url,
+            "namespace": self.namespace,
+            "max_messages": cfg.backplane.replay.max_messages,
+            "max_age": None
+            if cfg.backplane.replay.max_age is None
+            else cfg.backplane.replay.max_age * self.s,
+        }
+        specs = []
+        end = cfg.duration + self.settle / self.s
+        for w in range(n_workers):
+            mine = plans[w::n_workers]
+            publish = None
+            if c.publish_rate > 0:
+                publish = PublishPlan(
+                    rate=c.publish_rate * sum(1 for p in mine if p.rooms),
+                    start=0.0,
+                    stop=cfg.duration,
+                    via=via,
+                    size=int(c.message_size),
+                    spikes=spikes,
+                    backplane=bp if via == "backplane" else None,
+                )
+            specs.append(
+                WorkerSpec(
+                    index=w,
+                    url=f"ws://{self.host}:{self.bal_port}/ws",
+                    clients=mine,
+                    t0=0.0,
+                    time_scale=self.s,
+                    end=end,
+                    backoff=(
+                        c.reconnect.strategy,
+                        c.reconnect.base,
+                        c.reconnect.cap,
+                        c.reconnect.max_attempts,
+                    ),
+                    resume=c.resume,
+                    secret=cfg.live.secret,
+                    token_ttl=cfg.live.token_ttl,
+                    seed=cfg.seed,
+                    replication=self.rep,
+                    drain_rate=c.drain_rate,
+                    slow_drain_rate=c.slow_consumers.drain_rate,
+                    stall_every=c.slow_consumers.stall_every,
+                    stall_duration=c.slow_consumers.stall_duration,
+                    publish=publish,
+                )
+            )
+        return specs
+
+    # -- faults --------------------------------------------------------------------------------
+    def fault_actions(self) -> list[tuple[float, str, Callable[[], None]]]:
+        """(scenario time, label, action) for every fault of the config, in time order."""
+        cfg, s = self.cfg, self.s
+        names = sorted(self.gateways, key=lambda n: int(n[1:]))
+        actions: list[tuple[float, str, Callable[[], None]]] = []
+        rng = generator(cfg.seed, self.rep, Stream.FAULTS)
+        restart_delay = cfg.gateways.restart_delay
+
+        def crash(name: str, restart: bool) -> Callable[[], None]:
+            def act() -> None:
+                proc = self.gateways[name]
+                proc.kill()
+                if restart:
+                    self.later(
+                        restart_delay, f"restart {name}", lambda: self.start_gateway(name, proc.port, False)
+                    )
+
+            return act
+
+        def drain_restart(name: str, drain: bool, restart: bool = True) -> Callable[[], None]:
+            def act() -> None:
+                proc = self.gateways[name]
+                if drain:
+                    proc.signal(signal.SIGTERM)
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.popen.wait(cfg.gateways.drain_timeout * s + 5)
+                proc.kill()
+                if restart:
+                    self.start_gateway(name, proc.port, False)
+                else:
+                    for _, admin in self.balancers:
+                        http_get(f"http://{self.host}:{admin}/remove?name={name}")
+
+            return act
+
+        def add(name: str) -> Callable[[], None]:
+            def act() -> None:
+                proc = self.start_gateway(name)
+                for _, admin in self.balancers:
+                    http_get(f"http://{self.host}:{admin}/add?name={name}&addr={self.host}:{proc.port}")
+
+            return act
+
+        def sig(targets: list[str], signum: int) -> Callable[[], None]:
+            return lambda: [self.gateways[n].signal(signum) for n in targets]
+
+        next_id = len(names)
+        for f in cfg.faults:
+            if f.kind == "gateway_crash":
+                first = f.gateway if f.gateway is not None else int(rng.integers(len(names)))
+                for k in range(min(f.count, len(names))):
+                    name = names[(first + k) % len(names)]
+                    actions.append((f.at, f"crash {name}", crash(name, f.restart)))
+            elif f.kind == "deploy":
+                for i, name in enumerate(names):
+                    # each drain runs in its own thread so the rolling schedule keeps its pace
+                    actions.append((f.at + i * f.interval, f"deploy {name}", drain_restart(name, f.drain)))
+            elif f.kind == "remove_gateways":
+                for name in names[-f.count :]:
+                    actions.append((f.at, f"remove {name}", drain_restart(name, f.drain, restart=False)))
+            elif f.kind == "add_gateways":
+                for _ in range(f.count):
+                    actions.append((f.at, f"add g{next_id}", add(f"g{next_id}")))
+                    next_id += 1
+            elif f.kind == "subscription_outage":
+                targets = names[: f.gateways]
+                actions.append((f.at, "subscription outage", sig(targets, signal.SIGUSR1)))
+                actions.append((f.at + f.duration, "subscription restored", sig(targets, signal.SIGUSR2)))
+            elif f.kind == "backplane_outage":
+                if self.backplane_server is not None:
+                    actions.append((f.at, "backplane down", lambda: self.backplane_server[1].kill()))
+                    actions.append((f.at + f.duration, "backplane restarted", self.restart_backplane))
+                else:  # an external server: cut every gateway's connection instead
+                    actions.append((f.at, "backplane cut", sig(names, signal.SIGUSR1)))
+                    actions.append((f.at + f.duration, "backplane restored", sig(names, signal.SIGUSR2)))
+            elif f.kind == "spike":
+                actions.append((f.at, "spike", lambda: None))
+        return sorted(actions, key=lambda a: a[0])
+
+    def later(self, delay: float, label: str, action: Callable[[], None]) -> None:
+        """Run ``action`` after ``delay`` scenario seconds, in a thread."""
+
+        def run() -> None:
+            if not self._stop.wait(delay * self.s):
+                self.fire(label, action)
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def fire(self, label: str, action: Callable[[], None]) -> None:
+        t = self.scn(time.time())
+        self.fault_log.append((t, label))
+        self.rec.mark(t, label)
+        try:
+            action()
+        except Exception as exc:
+            self.errors.append(f"{label}: {exc!r}")
+
+    def run_faults(self, actions: list[tuple[float, str, Callable[[], None]]]) -> None:
+        for at, label, action in actions:
+            if self._stop.wait(max(0.0, self.wall(at) - time.time())):
+                return
+            threading.Thread(target=self.fire, args=(label, action), daemon=True).start()
+
+    # -- monitoring ----------------------------------------------------------------------------
+    def monitor(self) -> None:
+        """Every interval: connections per gateway (balancer), gateway metrics (memory, counters)."""
+        from reference_impl.gateway_metrics import parse_prometheus
+
+        period = self.cfg.interval * self.s
+        while not self._stop.wait(period):
+            t = self.scn(time.time())
+            totals: dict[str, float] = {}
+            for stats in self.balancer_call("/stats"):
+                for name, u in stats.get("upstreams", {}).items():
+                    totals[name] = totals.get(name, 0) + u["active"]
+            for name, n in totals.items():
+                self.rec.gauge("connections", t, n, label=name)
+            for name, proc in list(self.gateways.items()):
+                if not proc.alive():
+                    continue
+                body = http_get(f"http://{self.host}:{proc.port}/metrics", timeout=0.5)
+                if body is None:
+                    continue
+                snap: dict[str, float] = {}
+                for key, value in parse_prometheus(body).items():
+                    base = key.split("{", 1)[0]
+                    if base.startswith("wssim_") and "_bucket" not in base:
+                        snap[base[6:].removesuffix("_total")] = value
+                    if base == "wssim_send_queue_depth_bucket":
+                        le = key.split('le="', 1)[1].split('"', 1)[0]
+                        snap[f"bucket:{le}"] = value
+                self.gw_snapshots[(name, proc.instance)] = snap
+                if "memory_bytes" in snap:
+                    self.rec.gauge("memory_bytes", t, snap["memory_bytes"], label=name)
+                    self.rec.peak("gateway_memory_peak_bytes", snap["memory_bytes"])
+                if "queued_messages" in snap:
+                    self.rec.gauge("queued_messages", t, snap["queued_messages"], label=name)
+
+    def gateway_totals(self) -> dict[str, float]:
+        """Counters summed over every gateway process instance (last scrape of each)."""
+        out: dict[str, float] = {}
+        for snap in self.gw_snapshots.values():
+            for k, v in snap.items():
+                if k.startswith("bucket:") or k in ("memory_bytes", "connections", "queued_messages"):
+                    continue
+                if k in ("send_queue_depth_max", "gateway_memory_peak_bytes", "connections_peak"):
+                    out[k] = max(out.get(k, 0.0), v)
+                else:
+                    out[k] = out.get(k, 0.0) + v
+        return out
+
+    def depth_p99(self) -> float:
+        """Upper bound of the histogram bucket holding the 99th percentile of sampled queue depths."""
+        buckets: dict[float, float] = {}
+        for snap in self.gw_snapshots.values():
+            for k, v in snap.items():
+                if k.startswith("bucket:"):
+                    le = float(k[7:]) if k[7:] != "+Inf" else math.inf
+                    buckets[le] = buckets.get(le, 0.0) + v
+        if not buckets or buckets.get(math.inf, 0.0) <= 0:
+            return math.nan
+        total = buckets[math.inf]
+        for le in sorted(buckets):
+            if buckets[le] >= 0.99 * total:
+                return le
+        return math.nan
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self, progress: Callable[[float], None] | None) -> RunResult:
+        wall_start = time.time()
+        cfg = self.cfg
+        self.start_backplane()
+        self.start_gateways()
+        plans, spikes = self.plan_clients()
+        self.start_balancers(len(plans))
+        specs = self.worker_specs(plans, spikes)
+        self.t0 = time.time() + STARTUP_MARGIN
+        for spec in specs:
+            spec.t0 = self.t0
+        workers = start_workers(specs, self.workdir)
+        self.fleet.workers = [p for p, _, _ in workers]
+        actions = self.fault_actions()
+        threads = [
+            threading.Thread(target=self.run_faults, args=(actions,), daemon=True),
+            threading.Thread(target=self.monitor, daemon=True),
+        ]
+        for th in threads:
+            th.start()
+        end_wall = self.wall(cfg.duration) + self.settle
+        deadline = end_wall + 30.0
+        from reference_impl.loadgen import collect_workers
+
+        while any(p.poll() is None for p, _, _ in workers) and time.time() < deadline:
+            if progress is not None:
+                progress(min(1.0, max(0.0, self.scn(time.time()) / (cfg.duration + self.settle / self.s))))
+            time.sleep(0.25)
+        self._stop.set()
+        assignments: dict[str, str] = {}
+        for part in self.balancer_call("/assignments"):
+            assignments.update(part)
+        records = collect_workers(workers, timeout=0.0)
+        for r in records:
+            if r.error:
+                self.errors.append(f"loadgen {r.index}: {r.error}")
+        ledger = accounting.build_ledger(records, plans, self.t0, self.s)
+        crashes = [f.at for f in cfg.faults if f.kind == "gateway_crash"]
+        accounting.record(ledger, self.rec, self.t0, self.s, crashes or None)
+        totals = self.gateway_totals()
+        for name in (
+            "backplane_deliveries",
+            "backplane_deliveries_discarded",
+            "messages_dropped_overflow",
+            "messages_conflated",
+            "slow_consumer_disconnects",
+        ):
+            self.rec.count(name, totals.get(name, 0.0))
+        if "send_queue_depth_max" in totals:
+            self.rec.peak("send_queue_depth_max", totals["send_queue_depth_max"])
+        self.rec.set("send_queue_depth_p99", self.depth_p99())
+        if "gateway_memory_peak_bytes" in totals:
+            self.rec.peak("gateway_memory_peak_bytes", totals["gateway_memory_peak_bytes"])
+        idle_cuts = sum(s.get("counters", {}).get("idle_cuts", 0) for s in self.balancer_call("/stats"))
+        self.rec.count("idle_timeout_disconnects", float(idle_cuts))
+        self.rec.count(
+            "gateway_rejections", totals.get("rejected_capacity", 0.0) + totals.get("rejected_rate", 0.0)
+        )
+        if progress is not None:
+            progress(1.0)
+        info = {
+            "engine": "live",
+            "wall_s": time.time() - wall_start,
+            "replication": self.rep,
+            "seed": self.cfg.seed,
+            "gateway_processes": gateway_count(cfg),
+            "loadgen_processes": len(specs),
+            "balancer_processes": len(self.balancers),
+            "backplane": self.kind,
+            "backplane_url": self.backplane_url,
+            "time_scale": self.s,
+            "faults": self.fault_log,
+            "errors": self.errors,
+            "order_violations": ledger.order_violations,
+        }
+        ledger.assignments = assignments
+        self.ledger = ledger
+        return self.rec.result(**info)
+
+
+def run_live(
+    config: Config | str | Path | dict[str, Any],
+    replication: int = 0,
+    progress: Callable[[float], None] | None = None,
+    *,
+    settle: float | None = None,
+    keep_dir: str | Path | None = None,
+    return_ledger: bool = False,
+) -> RunResult | tuple[RunResult, accounting.Ledger]:
+    """Run ``config`` live on loopback and return the same :class:`RunResult` as the simulator.
+
+    ``settle`` is the wall time clients get after the last publish to reconnect and catch up
+    (default: 4 x the scaled backoff base, between 2 and 10 s). Everything started is stopped on return,
+    on error and on Ctrl-C; the run is bounded by its duration x ``time_scale`` plus about a minute.
+    """
+    cfg = config if isinstance(config, Config) else load_config(config)
+    cfg = cfg.without_sweep()
+    workdir = Path(tempfile.mkdtemp(prefix="wssim-live-", dir=keep_dir))
+    run = LiveRun(cfg, replication, workdir, settle)
+    atexit.register(run.fleet.stop_all)
+    try:
+        result = run.run(progress)
+    finally:
+        run._stop.set()
+        run.fleet.stop_all()
+        atexit.unregister(run.fleet.stop_all)
+        if keep_dir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return (result, run.ledger) if return_ledger else result

@@ -1,0 +1,616 @@
+"""Load generator: thousands of real WebSocket clients spread over several processes.
+
+The parent (:func:`plan`) draws every client's rooms, connect time, offline episodes and slow-consumer
+role from the named random streams, splits the clients into :class:`WorkerSpec` s, and
+:func:`run_workers` runs one process per spec. Each process (:func:`worker_main`) runs its clients on
+one asyncio loop and writes a :class:`WorkerRecord` (pickle) that the parent merges
+(:mod:`reference_impl.accounting`).
+
+A client connects through the balancer (``?key=c<ID>`` is its routing key), subscribes to its rooms
+(with its resume cursors after a reconnect), records every frame it receives, reconnects with the
+shared :class:`wssim.policies.Backoff`, and goes offline when its plan says so. A slow consumer reads
+``drain_rate`` messages per second and stalls (stops reading entirely, so its small TCP receive buffer
+fills and the gateway sees backpressure).
+
+Publishers play the application services behind the gateways: each worker publishes on behalf of its
+clients, straight to the backplane (``via="backplane"``: the backplane returns ``(epoch, offset)``, so the
+publish log is exact) or through a client's own socket (``via="ws"``, for the in-process backplane).
+
+Times inside a plan are scenario seconds; the wall clock runs ``time_scale`` times as fast
+(``wall = t0 + scenario * time_scale``). Latencies are wall-clock seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import time
+from array import array
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reference_impl import protocol
+from reference_impl.auth import issue_token
+from wssim.policies import Backoff
+from wssim.randomness import Stream, generator
+
+MAX_CLIENTS_PER_PROCESS = 9000
+SLOW_RCVBUF = 4096  # bytes: a slow consumer's tiny receive buffer fills after a few frames
+MIN_RETRY_WALL = 0.02  # floor on a wall-clock retry delay so `none` cannot spin the CPU
+
+
+# ------------------------------------------------------------------------------------------ plans
+@dataclass
+class ClientPlan:
+    """What one client does (scenario seconds)."""
+
+    cid: int
+    rooms: list[str]
+    connect_at: float
+    offline: list[tuple[float, float, bool]] = field(default_factory=list)  # (start, duration, half_open)
+    slow: bool = False
+
+
+@dataclass
+class PublishPlan:
+    """Publishing by one worker on behalf of its clients."""
+
+    rate: float  # messages per scenario second, summed over the worker's clients
+    start: float
+    stop: float
+    via: str = "backplane"  # backplane | ws
+    size: int = 200
+    spikes: list[tuple[float, float, float]] = field(default_factory=list)  # (at, duration, multiplier)
+    backplane: dict[str, Any] | None = None  # kwargs of reference_impl.backplanes.make_backplane
+
+
+@dataclass
+class WorkerSpec:
+    """Everything one load-generator process needs."""
+
+    index: int
+    url: str  # ws://HOST:PORT/ws of the balancer (or one gateway)
+    clients: list[ClientPlan]
+    t0: float  # wall-clock epoch of scenario time 0
+    time_scale: float
+    end: float  # scenario time at which every client closes
+    backoff: tuple[str, float, float, int | None]  # strategy, base, cap, max_attempts (scenario s)
+    resume: bool = True
+    secret: str = "wssim-dev-secret"
+    token_ttl: float = 3600.0
+    seed: int = 1
+    replication: int = 0
+    drain_rate: float | None = None  # healthy clients (messages / scenario s); None = as fast as they come
+    slow_drain_rate: float = 10.0
+    stall_every: float | None = None
+    stall_duration: float = 30.0
+    publish: PublishPlan | None = None
+    open_timeout: float = 10.0  # wall seconds
+    source_host: str | None = None  # bind client sockets to this loopback address
+
+
+@dataclass
+class WorkerRecord:
+    """What one load-generator process observed (all times wall-clock, ``time.time()``)."""
+
+    index: int
+    # every msg frame: client, message id, room index, offset, epoch index, receive time, publish ts
+    r_cid: array = field(default_factory=lambda: array("l"))
+    r_mid: array = field(default_factory=lambda: array("q"))
+    r_room: array = field(default_factory=lambda: array("l"))
+    r_off: array = field(default_factory=lambda: array("q"))
+    r_epoch: array = field(default_factory=lambda: array("l"))
+    r_t: array = field(default_factory=lambda: array("d"))
+    r_ts: array = field(default_factory=lambda: array("d"))
+    # publish log: message id, room index, ts, epoch index (-1 unknown), offset (-1 unknown), ok
+    p_mid: array = field(default_factory=lambda: array("q"))
+    p_room: array = field(default_factory=lambda: array("l"))
+    p_ts: array = field(default_factory=lambda: array("d"))
+    p_epoch: array = field(default_factory=lambda: array("l"))
+    p_off: array = field(default_factory=lambda: array("q"))
+    # connection events: (cid, wall time, kind, detail); kinds: attempt, open, close, reject, fail
+    events: list[tuple[int, float, str, Any]] = field(default_factory=list)
+    # first subscription per (cid, room index): (wall time, epoch index, offset)
+    subscribed: dict[tuple[int, int], tuple[float, int, int]] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    epochs: list[str] = field(default_factory=list)
+    rooms: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def room_name(index: int) -> str:
+    return f"r{index}"
+
+
+def assign_rooms(
+    n_clients: int, count: int, per_client: int, popularity: str, s: float, rng: Any
+) -> list[list[int]]:
+    """Distinct room indexes per client: uniform, or Zipf-weighted (rank k has weight k^-s)."""
+    if per_client == 0 or n_clients == 0:
+        return [[] for _ in range(n_clients)]
+    if popularity == "zipf":
+        w = 1.0 / np.arange(1, count + 1, dtype=float) ** s
+        p = w / w.sum()
+    else:
+        p = None
+    if per_client == 1:
+        return [[int(r)] for r in rng.choice(count, size=n_clients, p=p)]
+    return [
+        [int(r) for r in rng.choice(count, size=per_client, replace=False, p=p)] for _ in range(n_clients)
+    ]
+
+
+def offline_periods(
+    rng: Any, start: float, stop: float, rate: float, mean: float, dist: str, half_open: float
+) -> list[tuple[float, float, bool]]:
+    """Non-overlapping offline episodes of one client in ``[start, stop)``: Poisson starts, then a gap."""
+    out: list[tuple[float, float, bool]] = []
+    if rate <= 0 or stop <= start:
+        return out
+    t = start
+    while True:
+        t += rng.exponential(1.0 / rate)
+        if t >= stop:
+            return out
+        d = float(rng.exponential(mean)) if dist == "exponential" else mean
+        d = min(d, stop - t)
+        out.append((t, d, bool(rng.random() < half_open)))
+        t += d
+
+
+# ------------------------------------------------------------------------------------- a client
+class _Worker:
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.spec = spec
+        self.rec = WorkerRecord(spec.index)
+        self.backoff = Backoff(*spec.backoff)
+        self.rng = generator(spec.seed, spec.replication, Stream.LIVE, spec.index)
+        self._room_ix: dict[str, int] = {}
+        self._epoch_ix: dict[str, int] = {}
+        self.sockets: dict[int, Any] = {}  # cid -> open connection (publishing via ws)
+        self.stopping = asyncio.Event()
+
+    # scenario clock
+    def now(self) -> float:
+        return (time.time() - self.spec.t0) / self.spec.time_scale
+
+    async def sleep_until(self, t: float) -> bool:
+        """Sleep until scenario time ``t``; False if the run ends first."""
+        delay = (self.spec.t0 + t * self.spec.time_scale) - time.time()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), delay)
+        return not self.stopping.is_set()
+
+    def room_ix(self, room: str) -> int:
+        ix = self._room_ix.get(room)
+        if ix is None:
+            ix = self._room_ix[room] = len(self.rec.rooms)
+            self.rec.rooms.append(room)
+        return ix
+
+    def epoch_ix(self, epoch: str) -> int:
+        ix = self._epoch_ix.get(epoch)
+        if ix is None:
+            ix = self._epoch_ix[epoch] = len(self.rec.epochs)
+            self.rec.epochs.append(epoch)
+        return ix
+
+    def event(self, cid: int, kind: str, detail: Any = None) -> None:
+        self.rec.events.append((cid, time.time(), kind, detail))
+
+    async def connect(self, cid: int, slow: bool) -> Any:
+        from websockets.asyncio.client import connect
+
+        token = issue_token(self.spec.secret, f"c{cid}", self.spec.token_ttl)
+        kwargs: dict[str, Any] = {}
+        if self.spec.source_host:
+            kwargs["local_addr"] = (self.spec.source_host, 0)
+        return await connect(
+            f"{self.spec.url}?key=c{cid}&token={token}",
+            proxy=None,
+            compression=None,
+            ping_interval=None,  # the gateway pings; clients only answer
+            open_timeout=self.spec.open_timeout,
+            close_timeout=1.0,
+            max_queue=4 if slow else 64,
+            max_size=None,
+            **kwargs,
+        )
+
+    async def client(self, plan: ClientPlan) -> None:
+        spec = self.spec
+        rooms = plan.rooms
+        cursors: dict[str, tuple[str, int]] = {}
+        offline = list(plan.offline)
+        attempt, previous, first = 0, self.backoff.base, True
+        if not await self.sleep_until(plan.connect_at):
+            return
+        while not self.stopping.is_set():
+            # an offline episode that began while disconnected just delays the next attempt
+            while offline and offline[0][0] + offline[0][1] <= self.now():
+                offline.pop(0)
+            if offline and offline[0][0] <= self.now():
+                start, dur, _ = offline.pop(0)
+                if not await self.sleep_until(start + dur):
+                    return
+            if not first:
+                self.rec.counters["reconnect_attempts"] += 1
+            self.event(plan.cid, "attempt")
+            try:
+                ws = await self.connect(plan.cid, plan.slow)
+            except Exception as exc:
+                retry_after = 0.0
+                response = getattr(exc, "response", None)
+                if response is not None:
+                    self.event(plan.cid, "reject", response.status_code)
+                    with contextlib.suppress(ValueError, TypeError):
+                        retry_after = float(response.headers.get("Retry-After", 0))
+                else:
+                    self.event(plan.cid, "fail", type(exc).__name__)
+                first = False
+                if self.backoff.exhausted(attempt):
+                    self.event(plan.cid, "give_up")
+                    return
+                previous = self.backoff.delay(attempt, previous, self.rng)
+                attempt += 1
+                wall = max(previous * spec.time_scale, retry_after, MIN_RETRY_WALL)
+                if not await self.sleep_until(self.now() + wall / spec.time_scale):
+                    return
+                continue
+            self.event(plan.cid, "open")
+            self.rec.counters["handshakes"] += 1
+            if plan.slow:
+                sock = ws.transport.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)
+            resume = {r: cursors[r] for r in rooms if r in cursors} if spec.resume and not first else {}
+            if resume:
+                self.rec.counters["resume_attempts"] += 1
+            first = False
+            reason = await self.session(plan, ws, rooms, cursors, resume, offline)
+            if reason == "stop":
+                return
+            if reason == "offline":
+                attempt, previous = 0, self.backoff.base
+                continue
+            # an unexpected disconnect: back off before the next attempt
+            if self.backoff.exhausted(0):
+                return
+            attempt, previous = 0, self.backoff.base
+            previous = self.backoff.delay(attempt, previous, self.rng)
+            attempt = 1
+            wall = max(previous * spec.time_scale, MIN_RETRY_WALL)
+            if not await self.sleep_until(self.now() + wall / spec.time_scale):
+                return
+
+    async def session(
+        self,
+        plan: ClientPlan,
+        ws: Any,
+        rooms: list[str],
+        cursors: dict[str, tuple[str, int]],
+        resume: dict[str, tuple[str, int]],
+        offline: list[tuple[float, float, bool]],
+    ) -> str:
+        """One open connection; returns why it ended: ``stop``, ``offline`` or ``closed``."""
+        rec, cid = self.rec, plan.cid
+        self.sockets[cid] = ws
+        reader = asyncio.ensure_future(self.read(plan, ws, cursors, set(resume)))
+        stopper = asyncio.ensure_future(self.stopping.wait())
+        try:
+            if rooms:
+                await ws.send(protocol.encode(protocol.subscribe(rooms, resume)))
+            next_off = offline[0] if offline else None
+            waits: set[asyncio.Future[Any]] = {reader, stopper}
+            timer = None
+            if next_off is not None:
+                timer = asyncio.ensure_future(self.sleep_until(next_off[0]))
+                waits.add(timer)
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            if timer is not None:
+                timer.cancel()
+            if stopper in done:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(), 1.0)
+                return "stop"
+            if reader in done:
+                code = ws.close_code
+                self.event(cid, "close", code)
+                if code == protocol.CLOSE_POLICY:
+                    rec.counters["slow_consumer_disconnects_seen"] += 1
+                return "closed"
+            # offline episode starts now
+            start, dur, half_open = offline.pop(0)
+            self.event(cid, "offline", dur)
+            if half_open:
+                ws.transport.pause_reading()  # vanish: no FIN, no pong, nothing read
+                reader.cancel()
+                await self.sleep_until(start + dur)
+                ws.transport.abort()
+            else:
+                reader.cancel()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(), 1.0)
+                await self.sleep_until(start + dur)
+            self.event(cid, "close", "offline")
+            return "offline" if not self.stopping.is_set() else "stop"
+        except Exception as exc:  # connection died while sending the subscription
+            self.event(cid, "close", type(exc).__name__)
+            return "closed"
+        finally:
+            self.sockets.pop(cid, None)
+            reader.cancel()
+            stopper.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+
+    async def read(
+        self, plan: ClientPlan, ws: Any, cursors: dict[str, tuple[str, int]], resuming: set[str]
+    ) -> None:
+        """Receive until the connection closes, recording every frame; slow consumers pace themselves.
+
+        A resume (one reconnect with cursors) is a replay hit when every room it named was replayed
+        (``resumed``) and a miss when any room needed a ``resync``: counted once per reconnect.
+        """
+        missed = False
+        spec, rec, cid = self.spec, self.rec, plan.cid
+        rate = spec.slow_drain_rate if plan.slow else spec.drain_rate
+        pause = (1.0 / rate) * spec.time_scale if rate else 0.0
+        next_stall = (
+            self.now() + self.rng.exponential(spec.stall_every) if plan.slow and spec.stall_every else None
+        )
+        loads = json.loads
+        with contextlib.suppress(Exception):
+            async for raw in ws:
+                t = time.time()
+                f = loads(raw)
+                op = f.get("op")
+                if op == "msg":
+                    room = f["room"]
+                    rix = self.room_ix(room)
+                    eix = self.epoch_ix(f["epoch"])
+                    try:
+                        mid = int(f["id"])
+                    except ValueError:
+                        mid = -1
+                    rec.r_cid.append(cid)
+                    rec.r_mid.append(mid)
+                    rec.r_room.append(rix)
+                    rec.r_off.append(f["offset"])
+                    rec.r_epoch.append(eix)
+                    rec.r_t.append(t)
+                    rec.r_ts.append(float(f["ts"]))
+                    cursors[room] = (f["epoch"], f["offset"])
+                elif op == "subscribed":
+                    room = f["room"]
+                    rix = self.room_ix(room)
+                    rec.subscribed.setdefault((cid, rix), (t, self.epoch_ix(f["epoch"]), f["offset"]))
+                    rec.events.append((cid, t, "sub", room))
+                    old = cursors.get(room)
+                    if old is None or old[0] != f["epoch"]:
+                        cursors[room] = (f["epoch"], f["offset"])
+                elif op == "resumed" or op == "resync":
+                    if op == "resync":
+                        missed = True
+                        rec.counters["resyncs"] += 1
+                    else:
+                        rec.counters["replayed"] += f.get("replayed", 0)
+                    if f["room"] in resuming:
+                        resuming.discard(f["room"])
+                        if not resuming:
+                            rec.counters["replay_misses" if missed else "replay_hits"] += 1
+                elif op == "gap":
+                    rec.counters["gap_notices"] += 1
+                    rec.counters["gap_dropped"] += f.get("dropped", 0)
+                    rec.counters["resyncs"] += 1
+                elif op == "error":
+                    rec.counters["errors"] += 1
+                if pause:
+                    await asyncio.sleep(pause)
+                if next_stall is not None and self.now() >= next_stall:
+                    await asyncio.sleep(spec.stall_duration * spec.time_scale)
+                    next_stall = self.now() + self.rng.exponential(spec.stall_every)
+
+    # ------------------------------------------------------------------------------ publishing
+    async def publisher(self, plan: PublishPlan) -> None:
+        spec, rec = self.spec, self.rec
+        clients = [c for c in spec.clients if c.rooms]
+        if not clients or plan.rate <= 0:
+            return
+        rng = generator(spec.seed, spec.replication, Stream.PUBLISHES, spec.index)
+        bp = None
+        if plan.via == "backplane":
+            from reference_impl.backplanes import make_backplane
+
+            bp = make_backplane(**(plan.backplane or {}))
+            await bp.start()
+        body = "x" * max(0, plan.size - 120)
+        seq = 0
+        t = max(plan.start, self.now())
+        try:
+            while True:
+                rate = plan.rate
+                bound = plan.stop
+                for at, dur, m in plan.spikes:
+                    if at <= t < at + dur:
+                        rate = plan.rate * m
+                    for edge in (at, at + dur):
+                        if t < edge < bound:
+                            bound = edge
+                gap = rng.exponential(1.0 / rate) if rate > 0 else math.inf
+                if t + gap >= bound:  # memoryless: restart the draw at the next rate change
+                    t = bound
+                    if t >= plan.stop:
+                        return
+                    continue
+                t += gap
+                if not await self.sleep_until(t):
+                    return
+                client = clients[int(rng.integers(len(clients)))]
+                room = client.rooms[int(rng.integers(len(client.rooms)))]
+                if client.connect_at > t:  # each client publishes from its connect time on
+                    continue
+                seq += 1
+                mid = spec.index * 1_000_000_000 + seq
+                ts = time.time()
+                if bp is not None:
+                    payload = protocol.encode({"id": str(mid), "ts": ts, "body": body})
+                    try:
+                        epoch, offset = await bp.publish(room, payload)
+                    except Exception:
+                        rec.counters["publish_errors"] += 1
+                        continue
+                    eix = self.epoch_ix(epoch)
+                else:
+                    ws = self.sockets.get(client.cid)
+                    if ws is None:
+                        rec.counters["publish_skipped_offline"] += 1
+                        continue
+                    try:
+                        await ws.send(protocol.encode(protocol.publish(room, str(mid), ts, body)))
+                    except Exception:
+                        rec.counters["publish_errors"] += 1
+                        continue
+                    eix, offset = -1, -1
+                rec.p_mid.append(mid)
+                rec.p_room.append(self.room_ix(room))
+                rec.p_ts.append(ts)
+                rec.p_epoch.append(eix)
+                rec.p_off.append(offset)
+        finally:
+            if bp is not None:
+                with contextlib.suppress(Exception):
+                    await bp.close()
+
+    async def run(self) -> WorkerRecord:
+        spec = self.spec
+        for c in spec.clients:
+            for r in c.rooms:
+                self.room_ix(r)
+        tasks = [asyncio.ensure_future(self.client(c)) for c in spec.clients]
+        if spec.publish is not None:
+            tasks.append(asyncio.ensure_future(self.publisher(spec.publish)))
+        await self.sleep_until(spec.end)
+        self.stopping.set()
+        done, pending = await asyncio.wait(tasks, timeout=max(3.0, 2 * spec.open_timeout))
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for t in done:
+            if not t.cancelled() and t.exception() is not None and not self.rec.error:
+                self.rec.error = repr(t.exception())
+        return self.rec
+
+
+def run_worker(spec: WorkerSpec) -> WorkerRecord:
+    """Run one worker's clients in this process (blocking)."""
+    return asyncio.run(_Worker(spec).run())
+
+
+def worker_main(spec: WorkerSpec, out: str) -> None:
+    """Process entry point: run the worker, pickle its record to ``out``."""
+    try:
+        rec = run_worker(spec)
+    except BaseException as exc:  # still report what went wrong
+        rec = WorkerRecord(spec.index, error=repr(exc))
+    rec.counters = dict(rec.counters)
+    tmp = out + ".tmp"
+    with open(tmp, "wb") as f:
+        pickle.dump(rec, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, out)
+
+
+def start_workers(specs: list[WorkerSpec], workdir: str | Path) -> list[tuple[Any, str, int]]:
+    """Start one ``python -m reference_impl.loadgen`` process per spec (own session, no inherited state).
+
+    Returns ``(Popen, record path, index)`` per worker.
+    """
+    workdir = Path(workdir)
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    procs = []
+    try:
+        for spec in specs:
+            if len(spec.clients) > MAX_CLIENTS_PER_PROCESS:
+                raise ValueError(
+                    f"worker {spec.index} has {len(spec.clients)} clients; "
+                    f"the limit is {MAX_CLIENTS_PER_PROCESS}"
+                )
+            spec_path = workdir / f"loadgen-{spec.index}.spec"
+            spec_path.write_bytes(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
+            out = str(workdir / f"loadgen-{spec.index}.pkl")
+            log = open(workdir / f"loadgen-{spec.index}.log", "wb")  # noqa: SIM115
+            p = subprocess.Popen(
+                [sys.executable, "-m", "reference_impl.loadgen", str(spec_path), out],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+            )
+            log.close()
+            procs.append((p, out, spec.index))
+    except BaseException:
+        for p, _, _ in procs:
+            p.kill()
+        raise
+    return procs
+
+
+def collect_workers(procs: list[tuple[Any, str, int]], timeout: float) -> list[WorkerRecord]:
+    """Wait up to ``timeout`` wall seconds for the workers, kill stragglers, load their records."""
+    deadline = time.monotonic() + timeout
+    records = []
+    try:
+        for p, out, index in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(max(0.0, deadline - time.monotonic()))
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+            if os.path.exists(out):
+                with open(out, "rb") as f:
+                    records.append(pickle.load(f))
+            else:
+                records.append(
+                    WorkerRecord(index, error=f"worker {index} left no record (exit {p.returncode})")
+                )
+    finally:
+        for p, _, _ in procs:
+            if p.poll() is None:
+                p.kill()
+    return records
+
+
+def run_workers(specs: list[WorkerSpec], workdir: str | Path, timeout: float) -> list[WorkerRecord]:
+    """Run each spec in its own process; wait up to ``timeout`` wall seconds; kill stragglers."""
+    return collect_workers(start_workers(specs, workdir), timeout)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m reference_impl.loadgen SPEC.pkl OUT.pkl``: run one pickled :class:`WorkerSpec`."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        raise SystemExit("usage: python -m reference_impl.loadgen SPEC.pkl OUT.pkl")
+    # run the importable module's function, so the record pickles as reference_impl.loadgen.WorkerRecord
+    from reference_impl import loadgen
+
+    with open(args[0], "rb") as f:
+        spec = pickle.load(f)
+    loadgen.worker_main(spec, args[1])
+
+
+if __name__ == "__main__":
+    main()
