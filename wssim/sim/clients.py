@@ -90,6 +90,7 @@ class Clients:
         self.room_logical = [0] * world.rooms
         self.connected = 0
         self.actions = 0  # connect attempts dispatched (for benchmarks)
+        self._wakes: dict[int, Any] = {}  # what each arrival process waits on
         rc = cl.reconnect
         self.backoff = Backoff(rc.strategy, rc.base, rc.cap, rc.max_attempts)
         self.bdraws = world.streams.draws(Stream.BACKOFF)
@@ -119,8 +120,8 @@ class Clients:
         c = first
         for t in times:
             if t > env.now:
-                self._wake = env.timeout(t - env.now)  # keep a reference to what we wait on
-                yield self._wake
+                wake = self._wakes[first] = env.timeout(t - env.now)  # keep a reference to it
+                yield wake
             if self.state[c] == IDLE:
                 self.connect(c, False)
             c += 1
