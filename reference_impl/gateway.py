@@ -367,44 +367,67 @@ class Gateway:
         self.metrics.messages_published += 1
 
     async def _subscribe(self, client: Client, rooms: list[str], resume: dict[str, Any]) -> None:
+        """Join rooms: ``subscribed`` first, then (resume) the replay or ``resync``, then live frames.
+
+        Live frames of a joining room are held until its ``subscribed`` (and replay) is out, so the
+        client sees them in offset order after the head it was told.
+        """
         for room in rooms:
-            cursor = resume.get(room)
-            if cursor is not None:
-                if client.resuming is None:
-                    client.resuming = {}
-                client.resuming[room] = []  # hold live frames of this room until the replay is out
-            if room not in client.rooms:
-                client.rooms.add(room)
-                members = self.rooms.get(room)
-                if members is None:
-                    members = self.rooms[room] = set()
-                    members.add(client)
-                    # later joiners wait for this subscription: a head read before it is in place
-                    # could promise them messages the backplane cursor then skips
-                    joined = self._joining[room] = asyncio.get_running_loop().create_future()
-                    try:
-                        await self.backplane.subscribe(room, self._on_delivery)
-                    except Exception as exc:
-                        await self._leave(client, [room])
-                        await client.ws.send(protocol.encode(protocol.error(f"subscribe {room}: {exc}")))
-                        continue
-                    finally:
-                        joined.set_result(None)
-                        if self._joining.get(room) is joined:
-                            del self._joining[room]
-                else:
-                    members.add(client)
-                    pending = self._joining.get(room)
-                    if pending is not None:
-                        await pending
+            if client.resuming is None:
+                client.resuming = {}
+            client.resuming[room] = []
             try:
-                epoch, head = await self.backplane.head(room)
+                epoch, head = await self._join(client, room)
             except Exception as exc:
+                self._release(client, room)
                 await client.ws.send(protocol.encode(protocol.error(f"subscribe {room}: {exc}")))
                 continue
             await client.ws.send(protocol.encode(protocol.subscribed(room, epoch, head)))
+            cursor = resume.get(room)
             if cursor is not None:
                 await self._resume(client, room, cursor, epoch, head)
+            else:
+                self._flush_held(client, room, head if self.backplane.ordered else -1)
+
+    async def _join(self, client: Client, room: str) -> tuple[str, int]:
+        """Register the client in the room (subscribing the gateway on first use); the room's head."""
+        if room not in client.rooms:
+            client.rooms.add(room)
+            members = self.rooms.get(room)
+            if members is None:
+                members = self.rooms[room] = set()
+                members.add(client)
+                # later joiners wait for this subscription: a head read before it is in place
+                # could promise them messages the backplane cursor then skips
+                joined = self._joining[room] = asyncio.get_running_loop().create_future()
+                try:
+                    await self.backplane.subscribe(room, self._on_delivery)
+                except Exception:
+                    await self._leave(client, [room])
+                    raise
+                finally:
+                    joined.set_result(None)
+                    if self._joining.get(room) is joined:
+                        del self._joining[room]
+            else:
+                members.add(client)
+                pending = self._joining.get(room)
+                if pending is not None:
+                    await pending
+        return await self.backplane.head(room)
+
+    def _release(self, client: Client, room: str) -> list[tuple[int, bytes]]:
+        """Stop holding the room's live frames; return what was held."""
+        held = client.resuming.pop(room, []) if client.resuming else []
+        if client.resuming is not None and not client.resuming:
+            client.resuming = None
+        return held
+
+    def _flush_held(self, client: Client, room: str, last: int) -> None:
+        """Send the live frames held while joining, minus those at or before offset ``last``."""
+        for offset, data in self._release(client, room):
+            if offset > last:
+                self._send(client, room, offset, data, None)
 
     async def _resume(self, client: Client, room: str, cursor: dict[str, Any], epoch: str, head: int) -> None:
         """All or nothing: every message after the cursor from the backplane's history, or resync."""
@@ -412,14 +435,11 @@ class Gateway:
         m.resume_attempts += 1
         items = await self._replay_items(room, cursor["epoch"], cursor["offset"], epoch, head)
         ws = client.ws
-        held = client.resuming.pop(room, []) if client.resuming else []
-        if client.resuming is not None and not client.resuming:
-            client.resuming = None
         if items is None:
             m.replay_misses += 1
             m.resyncs += 1
             await ws.send(protocol.encode(protocol.resync(room)))
-            last = -1
+            last = head if self.backplane.ordered else -1  # the snapshot covers up to the head
         else:
             m.replay_hits += 1
             m.messages_replayed += len(items)
@@ -427,19 +447,19 @@ class Gateway:
                 await ws.send(msg_frame(d), text=True)
             await ws.send(protocol.encode(protocol.resumed(room, len(items))))
             last = items[-1].offset if items else cursor["offset"]
-        for offset, data in held:  # live frames that arrived during the replay, minus the overlap
-            if offset > last:
-                self._send(client, room, offset, data, None)
+        self._flush_held(client, room, last)  # live frames that arrived meanwhile, minus the overlap
 
     async def _replay_items(
         self, room: str, c_epoch: str, c_offset: int, epoch: str, head: int
     ) -> list[Delivery] | None:
+        if not self.backplane.ordered:
+            return None  # offsets are per publisher: no cursor can be checked
         if c_epoch != epoch and not (c_epoch == "" and c_offset == 0):
             return None  # another epoch (an empty one at offset 0 = "from the start, epoch unknown")
         missed = head - c_offset
         if missed == 0:
             return []
-        if missed < 0 or not self.backplane.durable or not self.backplane.ordered:
+        if missed < 0 or not self.backplane.durable:
             return None
         limit = self.settings.max_per_resume
         if limit is not None and missed > limit:

@@ -134,3 +134,45 @@ def test_snapshot_endpoint_serves_the_latest_state(
 
     snap = asyncio.run(run())
     assert snap["offset"] == 3 and snap["state"]["body"] == "2" and snap["epoch"]
+
+
+@pytest.mark.parametrize("kind", ("in_memory", "redis_pubsub", *DURABLE))
+def test_joining_a_busy_room_starts_right_after_the_announced_head(
+    kind: str, backplane_url: Callable[[str], str | None], namespace: str
+) -> None:
+    async def run() -> tuple[dict[str, Any], list[int]]:
+        bp = make_backplane(kind, backplane_url(kind), namespace=namespace)
+        async with running_gateway(bp) as gw:
+            publisher = (
+                bp if kind == "in_memory" else make_backplane(kind, backplane_url(kind), namespace=namespace)
+            )
+            if publisher is not bp:
+                await publisher.start()
+            stop = asyncio.Event()
+
+            async def pump() -> None:
+                i = 0
+                while not stop.is_set():
+                    await publisher.publish("room", json.dumps({"id": str(i), "ts": 0.0, "body": ""}))
+                    i += 1
+                    await asyncio.sleep(0.001)
+
+            task = asyncio.create_task(pump())
+            try:
+                await asyncio.sleep(0.2)
+                async with connect(ws_uri(gw.port), proxy=None) as ws:
+                    await ws.send(p.encode(p.subscribe(["room"])))
+                    sub = (await _frames(ws, lambda f: f["op"] == "subscribed"))[-1]
+                    frames = await _frames(
+                        ws, lambda f: f["op"] == "msg" and f["offset"] >= sub["offset"] + 30
+                    )
+            finally:
+                stop.set()
+                await task
+                if publisher is not bp:
+                    await publisher.close()
+            return sub, [f["offset"] for f in frames]
+
+    sub, offsets = asyncio.run(run())
+    assert sub["offset"] > 0, "the room was busy before the join"
+    assert offsets == list(range(sub["offset"] + 1, sub["offset"] + 31)), "no skip, no repeat, in order"
