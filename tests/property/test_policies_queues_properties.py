@@ -163,6 +163,7 @@ def test_queue_invariants_and_model(policy, limit, limit_bytes, credit, gap_noti
         assert q.pending_gap == (q.total_dropped if gap_notice else 0)
         assert gaps == q.total_dropped
         assert q.can_send == (q.depth > 0 and (policy != "credit" or q.in_flight < credit))
+        assert q.in_flight <= (credit if policy == "credit" else 0)
     if policy not in ("conflate",):
         assert delivered == sorted(delivered)  # FIFO
 

@@ -17,6 +17,18 @@ from __future__ import annotations
 import math
 
 
+def _fit(available: float, per: int) -> float:
+    """The largest n with n * per <= available (exact, whatever the rounding of the division)."""
+    if per <= 0:
+        return math.inf
+    n = math.floor(available / per)
+    while n > 0 and n * per > available:
+        n -= 1
+    while (n + 1) * per <= available:
+        n += 1
+    return n
+
+
 class ConnectionBudget:
     """Bytes and file descriptors one connection costs on a gateway."""
 
@@ -53,11 +65,9 @@ class ConnectionBudget:
         """
         if not 0 < headroom <= 1:
             raise ValueError(f"headroom must be in (0, 1], got {headroom!r}")
-        usable = max(0, memory - base_memory) * headroom
-        per = self.bytes
-        mem_cap = math.floor(usable / per) if per > 0 else math.inf
-        fd_cap = math.floor(max(0, fd_limit) * headroom / self.fds) if self.fds > 0 else math.inf
-        return {"memory": mem_cap, "fds": fd_cap}
+        mem = _fit(max(0, memory - base_memory) * headroom, self.bytes)
+        fds = _fit(max(0, fd_limit) * headroom, self.fds)
+        return {"memory": mem, "fds": fds}
 
     def node_capacity(self, memory: int, base_memory: int, fd_limit: int, headroom: float = 1.0) -> int:
         """Connections one node can hold: the smaller of the memory and fd ceilings (after headroom)."""
