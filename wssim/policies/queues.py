@@ -12,7 +12,8 @@ drop_newest refuse the new message (drop-tail; an M/M/1/K queue)
 conflate    a message whose ``key`` is already queued replaces it in place (counted as
             conflated, not dropped); beyond the limits, behave like drop_oldest
 disconnect  refuse the message and answer ``disconnect=True``: close the socket, let the client
-            resume from its cursor; the queue then refuses everything until :meth:`close`
+            resume from its cursor; the queue refuses everything from then on (:meth:`close`
+            discards what it holds, :meth:`reopen` accepts offers again)
 credit      like drop_oldest for the queue itself, and :meth:`pop` releases at most ``credit``
             unacknowledged messages: ``can_send`` is false until :meth:`ack`
 block       refuse with ``blocked=True`` (not dropped): the producer must wait and retry, which
