@@ -114,9 +114,9 @@ def point_label(results: Results, point: int, short: bool = False) -> str:
 
 
 def short_name(path: str, params: Sequence[str]) -> str:
-    """The last part of a dotted path, or more of it when that would be ambiguous among ``params``."""
+    """The last two parts of a dotted path (``reconnect.strategy``), more if ambiguous among ``params``."""
     parts = path.split(".")
-    for k in range(1, len(parts) + 1):
+    for k in range(min(2, len(parts)), len(parts) + 1):
         tail = ".".join(parts[-k:])
         if sum(1 for p in params if p == tail or p.endswith("." + tail)) <= 1:
             return tail
