@@ -156,3 +156,22 @@ def test_every_owed_delivery_is_delivered_lost_or_pending(kind):
     assert m["replay_hits"] > 0
     unique = m["deliveries_delivered"] - m["messages_duplicated"]
     assert unique + m["messages_lost"] == m["deliveries_expected"]
+
+
+def test_idle_connections_cost_no_events():
+    """Keepalive and idle timers are computed, not scheduled: an idle hour costs only the sampler."""
+
+    def events(duration):
+        cfg = tiny(
+            clients__count=2000,
+            duration=duration,
+            interval=60,
+            edge__idle_timeout=60,
+            gateways__keepalive={"ping_interval": 25},
+        )
+        w = build_world(cfg)
+        w.env.run(until=cfg.duration)
+        return next(w.env._eid)  # events scheduled so far (SimPy's event counter)
+
+    short, long = events(120), events(3600)
+    assert long - short <= (3600 - 120) / 60 + 2
