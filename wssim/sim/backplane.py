@@ -203,10 +203,10 @@ class Backplane:
             cursor = gw.last[room]
             if last <= cursor:
                 continue
-            ok, n = hist.resume(room, hist.epoch[room], cursor, now)
-            if ok:
-                # Replayed in order; members receive every missed offset (no gap).
-                for o in range(cursor + 1, last + 1):
-                    gw.deliver(room, o, now, now)
-                self.world.rec.count("backplane_deliveries", n)
+            times = hist.replay(room, cursor, now)
+            if times is not None and len(times) == last - cursor:
+                # Replayed in order with their publish times; members receive every missed offset.
+                for o, t_pub in zip(range(cursor + 1, last + 1), times, strict=True):
+                    gw.deliver(room, o, t_pub, now)
+                self.world.rec.count("backplane_deliveries", len(times))
             # Otherwise the gap stays and the next live message triggers the members' resync.

@@ -56,7 +56,7 @@ class History:
         """Assign the next offset of ``room`` to a publication at ``t`` and keep it; returns the offset."""
         o = self.last[room] + 1
         self.last[room] = o
-        self.buffer(room).append(o, t, None)
+        self.buffer(room).append(o, t, t)  # the item is the publish time (for replay latency)
         return o
 
     def resume(self, room: int, epoch: int, cursor: int, now: float) -> tuple[bool, int]:
@@ -69,6 +69,11 @@ class History:
         if rep.ok:
             return True, len(rep.items)
         return False, 0
+
+    def replay(self, room: int, cursor: int, now: float) -> list[float] | None:
+        """Publish times of the publications after ``cursor`` in the current epoch, or None (resync)."""
+        rep = self.buffer(room).since(cursor, now)
+        return rep.items if rep.ok else None
 
     def lose(self) -> None:
         """History lost (a non-durable backplane restarted): every room starts a new epoch."""
