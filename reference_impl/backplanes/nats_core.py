@@ -25,7 +25,7 @@ async def _log_error(exc: Exception) -> None:
 
 
 async def _log_disconnect() -> None:
-    log.warning("nats: disconnected, reconnecting")
+    log.info("nats: disconnected (reconnecting unless closed)")
 
 
 NATS_OPTIONS = dict(

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from live_helpers import GatewayProcess, free_port
+from live_helpers import GatewayProcess, free_port, running_gateway
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -170,3 +170,10 @@ def private_server(tmp_path: Path) -> Iterator[Callable[[str], PrivateServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def in_process_gateway() -> Callable[..., object]:
+    """``async with in_process_gateway(backplane, **settings) as gw`` inside the test's event loop:
+    a gateway on a free loopback port (``gw.port``), stopped on exit."""
+    return running_gateway
