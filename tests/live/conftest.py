@@ -34,7 +34,8 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) 
 
 
 def _missing(binary: str, how: str) -> None:
-    reason = f"{binary} not found on PATH and no URL given; install it ({how}) or set the URL variable"
+    var = "WSSIM_REDIS_URL" if binary.startswith("redis") else "WSSIM_NATS_URL"
+    reason = f"{binary} not found on PATH and {var} is not set; install it ({how}) or set {var}"
     if os.environ.get("CI"):
         pytest.fail(f"CI: {reason}")
     pytest.skip(reason)
