@@ -94,10 +94,6 @@ class World:
         if n > 0:
             self.rec.count("messages_lost", n)
 
-    def memory_limit_ok(self, used: float) -> bool:
-        """True while ``used`` bytes fit in one gateway's memory."""
-        return used <= self.cfg.gateways.memory
-
     @staticmethod
     def lognormal_params(median: float, p99: float) -> tuple[float, float]:
         """(mu, sigma) of a lognormal with this median and 99th percentile."""
