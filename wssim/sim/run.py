@@ -57,4 +57,5 @@ def simulate(config: Any, replication: int = 0, progress: Callable[[float], None
         seed=config.seed,
         scenario=config.name,
         connect_actions=w.clients.actions,
+        events=next(w.env._eid),  # SimPy events scheduled in the run
     )
