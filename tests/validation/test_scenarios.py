@@ -31,7 +31,10 @@ SCENARIOS: dict[str, tuple[list[str], list[str]]] = {
     "budget": (["duration=25s"], ["connections_peak", "gateway_memory_peak_bytes", "emfile_rejections"]),
     "fanout": (["clients.count=800", "duration=20s"], ["backplane_deliveries", "fanout_waste_fraction"]),
     "backpressure": ([], ["gateway_memory_peak_bytes", "send_queue_depth_p99", "messages_dropped_overflow"]),
-    "herd": (["clients.count=1200"], ["peak_handshake_rate", "reconnect_attempts", "herd_convergence_s"]),
+    "herd": (
+        ["clients.count=1200"],
+        ["peak_handshake_rate", "peak_connect_attempt_rate", "reconnect_attempts", "herd_convergence_s"],
+    ),
     "replay": (["clients.count=200", "duration=90s"], ["resume_attempts", "replay_hits", "replay_misses"]),
     "balancing": (["clients.count=800"], ["connections_moved_fraction", "connections_peak"]),
     "idle_timeout": (["clients.count=300"], ["idle_timeout_disconnects", "connections_peak"]),
