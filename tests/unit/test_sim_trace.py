@@ -175,3 +175,28 @@ def test_idle_connections_cost_no_events():
 
     short, long = events(120), events(3600)
     assert long - short <= (3600 - 120) / 60 + 2
+
+
+@pytest.mark.slow
+def test_herd_at_100k_costs_two_events_per_client_action():
+    """100,000 clients on 20 gateways, a crash and the herd: every client action costs at most two
+    events (the attempt and its handshake completing), whatever the fleet size."""
+    cfg = load_config(
+        {
+            "name": "herd-100k",
+            "duration": "150s",
+            "interval": "1s",
+            "clients": {"count": 100_000, "connect_ramp": "60s", "rooms": {"count": 1000}},
+            "edge": {"conntrack_max": None},
+            "gateways": {"count": 20},
+            "faults": [{"kind": "gateway_crash", "at": "90s", "gateway": 3}],
+        }
+    )
+    r = simulate(cfg)
+    m = r.metrics
+    assert m["connections_peak"] == 100_000
+    assert m["connections_end"] == 100_000
+    assert 0 < m["herd_convergence_s"] < 30
+    assert m["reconnect_attempts"] >= 100_000 / 20 * 0.8
+    actions = r.info["connect_actions"]
+    assert r.info["events"] <= 2 * actions + cfg.duration / cfg.interval + 1000
