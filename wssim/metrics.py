@@ -88,6 +88,12 @@ METRICS: dict[str, Metric] = {
     "transport_bytes_down_per_s": Metric(
         "bytes/s", "Server-to-client bytes incl. overhead (transport model).", "derived"
     ),
+    "transport_egress_usd_per_month": Metric(
+        "USD/month", "Egress of the server-to-client bytes (transport model).", "derived"
+    ),
+    "transport_usd_per_million_users": Metric(
+        "USD/month", "Server share plus egress of one user, times a million (transport model).", "derived"
+    ),
     # Simulator details (wssim.sim): the mechanisms behind the headline metrics.
     "admission_rejections": Metric("connections", "Attempts answered 503 (connection or handshake limit)."),
     "l7_tls_terminations": Metric("handshakes", "TLS handshakes terminated by an L7 balancer."),

@@ -103,8 +103,16 @@ def test_simulate_transport_poll_metrics() -> None:
     config = load_config("transports", ["transport.kind=poll"])
     m = simulate_transport(config).metrics
     assert m["connections_peak"] == pytest.approx(config.clients.count * 5.0 / 30.0)
-    assert m["latency_p50_s"] == pytest.approx(15.05)
-    for name in ("cost_per_month_usd", "transport_requests_per_s", "transport_bytes_down_per_s"):
+    assert m["latency_p50_s"] == pytest.approx(15.0)  # half the period, network delay left out
+    assert m["latency_p99_s"] == pytest.approx(0.99 * 30.0)
+    for name in (
+        "cost_per_month_usd",
+        "transport_requests_per_s",
+        "transport_bytes_down_per_s",
+        "transport_egress_usd_per_month",
+        "transport_usd_per_million_users",
+    ):
         assert math.isfinite(m[name]) and m[name] > 0
     ws = simulate_transport(load_config("transports", ["transport.kind=websocket"])).metrics
     assert ws["connections_peak"] == config.clients.count
+    assert ws["latency_p50_s"] == 0.0
