@@ -123,6 +123,22 @@ def short_name(path: str, params: Sequence[str]) -> str:
     return path
 
 
+def param_unit(path: str) -> str:
+    """The SI unit of a config path (``s``, ``bytes``, ``per s``), or "" (unitless or unknown)."""
+    try:
+        from wssim.config import Config
+        from wssim.docgen import UNIT_SI, field_facts
+
+        model: Any = Config
+        facts: dict[str, Any] = {}
+        for part in path.split("."):
+            facts = field_facts(model.model_fields[part])
+            model = facts["model"]
+        return UNIT_SI.get(facts.get("unit") or "", "")
+    except Exception:  # a path the schema does not know (or a list index): no unit shown
+        return ""
+
+
 def _val(v: Any) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
@@ -221,7 +237,7 @@ def metric_spec(
             }
         )  # fmt: skip
     title = f"{metric} vs {short_name(x, results.params)}" if x else metric
-    layout = _layout(title, x or "", axis_title(metric, unit), unit)
+    layout = _layout(title, axis_title(x, param_unit(x)) if x else "", axis_title(metric, unit), unit)
     layout["xaxis"]["type"] = "category"
     layout["showlegend"] = bool(others)
     return {"data": traces, "layout": layout}
