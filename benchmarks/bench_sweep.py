@@ -106,9 +106,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     if result["busy_cores_2_workers"] < 1.5:
         print(
-            f"note: the 2-worker sweep kept only {result['busy_cores_2_workers']:.2f} cores busy: the machine is "
-            "shared (with autogroup scheduling a process tree gets a fixed share of the CPUs however many "
-            "workers it starts), so this ratio measures the contention, not the sweep; rerun on an idle machine."
+            f"note: the 2-worker sweep kept only {result['busy_cores_2_workers']:.2f} cores busy: the "
+            "machine is shared (with autogroup scheduling a process tree gets a fixed share of the CPUs "
+            "however many workers it starts), so this ratio measures the contention, not the sweep; "
+            "rerun on an idle machine."
         )
     return result
 
