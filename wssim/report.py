@@ -139,6 +139,19 @@ def param_unit(path: str) -> str:
         return ""
 
 
+def point_values(results: Results, point: int) -> str:
+    """Just the swept values of a point (``none``, ``100, 4``): table headers name the parameters."""
+    if not results.params:
+        return "value"
+    row = results.points().set_index("point").loc[point]
+    return ", ".join(_val(row[p]) for p in results.params)
+
+
+def _corner(results: Results) -> str:
+    names = ", ".join(short_name(p, results.params) for p in results.params)
+    return f"metric \\ {html.escape(names)}" if names else "metric"
+
+
 def _val(v: Any) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
@@ -455,8 +468,8 @@ def _summary_table(results: Results) -> str:
     metrics = [m for m in results.metrics if present.get(m, False)]
     points = sorted(agg["point"].unique())
     head = "".join(
-        f"<th title='{html.escape(point_label(results, p))}'>"
-        f"{html.escape(point_label(results, p, True))}</th>"
+        f"<th class='num' title='{html.escape(point_label(results, p))}'>"
+        f"{html.escape(point_values(results, p))}</th>"
         for p in points
     )
     body = []
@@ -476,9 +489,48 @@ def _summary_table(results: Results) -> str:
         body.append(f"<tr><th class='metric' title='{html.escape(meaning)}'>{m}</th>{''.join(cells)}</tr>")
     zeros = ", ".join(f"<code>{m}</code>" for m in zero)
     return (
-        f"<div class='scroll'><table class='data'><thead><tr><th>metric</th>{head}</tr></thead>"
+        f"<div class='scroll'><table class='data'><thead><tr><th>{_corner(results)}</th>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table></div>"
         + (f"<p class='muted'>Zero at every point: {zeros}.</p>" if zero else "")
+    )
+
+
+def _paired_table(results: Results) -> str:
+    """Paired differences against point 0 (same replication, same seed) of the metrics that vary."""
+    summary = results.summary
+    if summary.empty or summary["point"].nunique() < 2 or summary["replication"].nunique() < 2:
+        return ""
+    metrics = varying_metrics(results)
+    if not metrics:
+        return ""
+    agg = results.aggregate(metrics).set_index(["metric", "point"])
+    low = next(c for c in agg.columns if c.startswith("diff_ci") and c.endswith("_low"))
+    high = next(c for c in agg.columns if c.startswith("diff_ci") and c.endswith("_high"))
+    points = sorted(summary["point"].unique())[1:]
+    head = "".join(f"<th class='num'>{html.escape(point_values(results, p))}</th>" for p in points)
+    body = []
+    for m in metrics:
+        unit = unit_of(m)
+        cells = []
+        for p in points:
+            r = agg.loc[(m, p)]
+            d, lo, hi = float(r["diff_vs_point0"]), float(r[low]), float(r[high])
+            sign = "+" if d > 0 else ""
+            text = f"{sign}{human(d, unit)}"
+            if math.isnan(lo):
+                cls = ""
+            else:
+                text += f" <span class='ci'>[{human(lo, unit)}, {human(hi, unit)}]</span>"
+                cls = " sig" if (lo > 0 or hi < 0) else ""
+            cells.append(f"<td class='num{cls}'>{text}</td>")
+        body.append(f"<tr><th class='metric'>{m}</th>{''.join(cells)}</tr>")
+    base = html.escape(point_label(results, sorted(summary["point"].unique())[0], True))
+    return (
+        f"<h3>Paired differences against {base}</h3>"
+        "<p class='muted'>Replication r of each point minus replication r of the first point (the same "
+        "random streams), mean and 95% CI. Bold: the interval excludes zero.</p>"
+        f"<div class='scroll'><table class='data'><thead><tr><th>{_corner(results)}</th>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
@@ -595,7 +647,7 @@ points are sharper than the bars suggest: see the paired differences in <code>ag
 <div class="grid">{"".join(ts_html) or "<p class='muted'>No time series recorded.</p>"}</div></section>
 <section><h2>Summary</h2>
 <p class="muted">Mean ± 95% CI half-width over replications; hover a metric for its meaning.</p>
-{_summary_table(results)}</section>
+{_summary_table(results)}{_paired_table(results)}</section>
 <section><h2>Configuration</h2><p class="muted">As run (<code>config.resolved.yaml</code>; durations in
 seconds, sizes in bytes, rates per second).</p><pre class="config">{config_yaml}</pre></section>
 </main>
@@ -649,10 +701,13 @@ table.data { border-collapse: collapse; width: 100%; font-size: 13px; }
 table.data th, table.data td { border-bottom: 1px solid var(--line); padding: 7px 10px; text-align: left;
   vertical-align: top; }
 table.data thead th { background: #f1f5f9; font-weight: 600; position: sticky; top: 0; }
+table.data th.num { text-align: right; }
 table.data td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.data th.metric { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-weight: 500;
   font-size: 12px; cursor: help; }
 .ci { color: var(--muted); font-size: 12px; }
+td.sig { font-weight: 650; }
+h3 { font-size: 15px; margin: 22px 0 4px; }
 .scroll { overflow-x: auto; }
 .badge { display:inline-block; border-radius: 999px; padding: 2px 10px; font-size: 12px; font-weight: 600; }
 .badge.ok { background:#dcfce7; color:#166534; } .badge.bad { background:#fee2e2; color:#991b1b; }
