@@ -14,13 +14,15 @@ kafka            partitions (rooms hash to ``partitions``), order per partition,
 managed          a provider's service: durable, provider-defined limits, priced per connection-minute
 ===============  ==================================================================================
 
-Latency is lognormal from a median and a 99th percentile. Throughput is a FIFO server of
-``capacity`` deliveries per second: every per-gateway delivery (discarded ones included) takes
-``1/capacity``; beyond it deliveries queue and latency grows. Topologies decide which gateways get a
-publication: every gateway (``broadcast``, or any topology without interest routing), the gateways
-subscribed to the room's channel (``channel_per_room``) or to its shard (``sharded``), or the gateways a
-shared registry says hold members (``registry``). Deliveries to a gateway with no member are counted
-in ``backplane_deliveries_discarded``.
+Latency is lognormal from a median and a 99th percentile, one draw per publication (its gateways
+receive it together, unless one is still behind an earlier message of the same room). Throughput is
+a FIFO server of ``capacity`` deliveries per second: every per-gateway delivery (discarded ones
+included) takes ``1/capacity``; beyond it deliveries queue and latency grows.
+
+Topologies decide which gateways get a publication: every gateway (``broadcast``, or any topology
+without interest routing), the gateways subscribed to the room's channel (``channel_per_room``) or
+to its shard (``sharded``), or the gateways a shared registry says hold members (``registry``).
+Deliveries to a gateway with no member are counted in ``backplane_deliveries_discarded``.
 """
 
 from __future__ import annotations
@@ -164,6 +166,9 @@ class Backplane:
             start = self.free_at if self.free_at > now else now
             t = self.free_at = start + n / self.capacity
         key = room % self.partitions if self.kafka else room
+        td = t + self.latency()  # one transit draw per publication, shared by its gateways
+        batch: list[tuple[Any, int]] = []
+        late: dict[float, list[tuple[Any, int]]] | None = None
         for g in hit:
             if g.sub_down or not g.subscribed[room]:
                 if self.at_most_once or not g.subscribed[room]:
@@ -171,26 +176,41 @@ class Backplane:
                     if not g.subscribed[room]:
                         w.lost(g.members[room] - g.zmembers[room])
                 continue  # durable: caught up when the subscription returns
-            td = t + self.latency()
-            prev = g.order.get(key, 0.0)
-            if td < prev:
-                td = prev
-            g.order[key] = td
-            if td <= now and self.instant:
-                g.deliver(room, offset, now, now)
+            order = g.order
+            prev = order.get(key, 0.0)
+            if prev > td:  # FIFO per room (partition) per gateway: wait behind the previous one
+                order[key] = prev
+                if late is None:
+                    late = {}
+                late.setdefault(prev, []).append((g, g.incarnation))
             else:
-                w.call_at(td, self._arrive, (g, g.incarnation, self.incarnation, room, offset, now))
+                order[key] = td
+                batch.append((g, g.incarnation))
+        if batch:
+            if td <= now:
+                self._deliver(batch, self.incarnation, room, offset, now)
+            else:
+                w.call_at(td, self._arrive, (batch, self.incarnation, room, offset, now))
+        if late:
+            for tg, gs in late.items():
+                w.call_at(tg, self._arrive, (gs, self.incarnation, room, offset, now))
         return True
 
     def _arrive(self, ev: Any) -> None:
-        g, inc, binc, room, offset, t_pub = ev.value
-        if g.incarnation != inc or not g.serving or binc != self.incarnation:
-            self.world.rec.count("backplane_deliveries_lost")
-            return
-        if g.sub_down and self.at_most_once:
-            self.world.rec.count("backplane_deliveries_lost")
-            return
-        g.deliver(room, offset, t_pub, self.world.now)
+        self._deliver(*ev.value)
+
+    def _deliver(self, batch: list[tuple[Any, int]], binc: int, room: int, offset: int, t_pub: float) -> None:
+        """Hand publication ``offset`` to every gateway of ``batch`` that is still there to get it."""
+        w = self.world
+        now = w.env.now
+        fast = 0
+        for g, inc in batch:
+            gone = g.incarnation != inc or not g.serving or binc != self.incarnation
+            if gone or (g.sub_down and self.at_most_once):
+                w.rec.count("backplane_deliveries_lost")
+            else:
+                fast += g.deliver(room, offset, t_pub, now)
+        w.delivered(fast, t_pub, now)
 
     def catch_up(self, gw: Any) -> None:
         """A durable backplane redelivers what ``gw`` missed while unsubscribed (within the window)."""
@@ -207,6 +227,6 @@ class Backplane:
             if times is not None and len(times) == last - cursor:
                 # Replayed in order with their publish times; members receive every missed offset.
                 for o, t_pub in zip(range(cursor + 1, last + 1), times, strict=True):
-                    gw.deliver(room, o, t_pub, now)
+                    self.world.delivered(gw.deliver(room, o, t_pub, now), t_pub, now)
                 self.world.rec.count("backplane_deliveries", len(times))
             # Otherwise the gap stays and the next live message triggers the members' resync.

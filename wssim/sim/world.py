@@ -82,6 +82,14 @@ class World:
                 self.rec.rate(series, (b + 0.5) * step, n)
             bins.clear()
 
+    def delivered(self, n: int, t_pub: float, now: float) -> None:
+        """``n`` fast members got a publication from ``t_pub`` at ``now``: count it and its latency."""
+        if n > 0:
+            rec = self.rec
+            rec.count("deliveries_delivered", n)
+            rec.rate("deliveries", now, n)
+            self.latency.add(now - t_pub, n, now)
+
     def snapshot(self, n: int = 1) -> None:
         """``n`` clients fetch a room snapshot over HTTP (a resync): count requests and bytes."""
         rec = self.rec
