@@ -7,7 +7,9 @@ metrics mean the same thing in both engines (``wssim run --engine live``, ``wssi
 Mapping (see ``docs/howto/live-runs.md``):
 
 * gateways: ``gateways.count`` processes when it is at most :data:`MAX_DIRECT_GATEWAYS`, otherwise
-  ``live.gateway_processes``; the in-process backplanes (``in_memory``, ``none``) run one gateway.
+  ``live.gateway_processes``; at most 19,000 connections per process (descriptor limit).
+* backplane kind: see :func:`live_backplane` (``none`` = per-gateway in-process, ``in_memory`` with
+  several gateways = Redis Streams); ``kafka`` and ``managed`` are simulated only.
 * backplane: a private ``redis-server`` / ``nats-server -js`` on a free port (so an outage can really
   kill it); ``WSSIM_REDIS_URL`` / ``WSSIM_NATS_URL`` select an existing server instead.
 * balancer: one process per 9,000 clients, sharing one port (``SO_REUSEPORT``).
@@ -54,6 +56,7 @@ from reference_impl.loadgen import (
     WorkerSpec,
     assign_rooms,
     offline_periods,
+    release_workers,
     room_name,
     start_workers,
 )
@@ -63,7 +66,10 @@ from wssim.randomness import Stream, generator
 
 MAX_DIRECT_GATEWAYS = 8
 LIVE_KINDS = ("none", "in_memory", "redis_pubsub", "redis_streams", "nats", "jetstream")
-STARTUP_MARGIN = 1.5  # wall seconds between the fleet being ready and scenario time 0
+STARTUP_MARGIN = 0.3  # wall seconds between every load generator being ready and scenario time 0
+MAX_CONNECTIONS_PER_GATEWAY = 19_000  # under the 20,000 descriptor limit, with room for the backplane
+MAX_LIVE_CLIENTS = 60_000  # 2 cores: beyond this the load generator, not the fleet, is measured
+SOURCE_SPLIT = 20_000  # above this many clients each load generator binds its own 127.0.0.x address
 
 
 class LiveRunError(RuntimeError):
@@ -101,11 +107,24 @@ def http_get(url: str, timeout: float = 1.0) -> str | None:
 
 def gateway_count(config: Config) -> int:
     """How many gateway processes a live run of ``config`` starts."""
-    if config.backplane.kind in ("none", "in_memory"):
-        return 1
     if config.gateways.count <= MAX_DIRECT_GATEWAYS:
         return config.gateways.count
     return config.live.gateway_processes
+
+
+def live_backplane(config: Config) -> str:
+    """The backplane a live run uses for ``config.backplane.kind``.
+
+    ``none``: every gateway keeps its own in-process backplane, so a message reaches only the clients of
+    the gateway it was published on. ``in_memory`` with several gateways: an in-process backplane cannot
+    span processes, so Redis Streams (durable, ordered, with a replay window) stands in for it.
+    """
+    kind = config.backplane.kind
+    if kind == "none" or (kind == "in_memory" and gateway_count(config) == 1):
+        return "in_memory"
+    if kind == "in_memory":
+        return "redis_streams"
+    return kind
 
 
 def scaled_gateway_config(config: Config, kind: str) -> dict[str, Any]:
@@ -205,8 +224,7 @@ class LiveRun:
         self.host = config.live.host
         self.fleet = Fleet(workdir, self.host)
         self.workdir = workdir
-        self.kind = "in_memory" if config.backplane.kind == "none" else config.backplane.kind
-        if self.kind not in LIVE_KINDS:
+        if config.backplane.kind not in LIVE_KINDS:
             raise LiveRunError(
                 f"backplane.kind {config.backplane.kind!r} has no live implementation "
                 f"(live kinds: {', '.join(LIVE_KINDS)}); kafka and managed are simulated only"
@@ -214,6 +232,20 @@ class LiveRun:
         if config.transport.kind != "websocket":
             raise LiveRunError(
                 f"transport.kind {config.transport.kind!r} is simulated only; live runs use websocket"
+            )
+        self.kind = live_backplane(config)
+        n_clients = config.clients.count + sum(getattr(f, "connect_clients", 0) for f in config.faults)
+        per_gateway = n_clients / gateway_count(config)
+        if per_gateway > MAX_CONNECTIONS_PER_GATEWAY:
+            raise LiveRunError(
+                f"{n_clients} clients on {gateway_count(config)} gateway processes is {per_gateway:.0f} "
+                f"connections each; one process holds at most {MAX_CONNECTIONS_PER_GATEWAY} here (file "
+                "descriptor limit 20,000): raise live.gateway_processes or lower clients.count"
+            )
+        if n_clients > MAX_LIVE_CLIENTS:
+            raise LiveRunError(
+                f"{n_clients} clients is more than this machine runs live ({MAX_LIVE_CLIENTS}); "
+                "lower clients.count (e.g. --set clients.count=5000) and compare rates, not totals"
             )
         self.namespace = f"wssim{os.getpid()}x{int(time.time() * 1000) % 10**9}"
         base = config.clients.reconnect.base * self.s
@@ -412,7 +444,7 @@ class LiveRun:
                     index=w,
                     url=f"ws://{self.host}:{self.bal_port}/ws",
                     clients=mine,
-                    t0=0.0,
+                    t0=0.0,  # set by the start signal
                     time_scale=self.s,
                     end=end,
                     backoff=(
@@ -431,6 +463,7 @@ class LiveRun:
                     stall_every=c.slow_consumers.stall_every,
                     stall_duration=c.slow_consumers.stall_duration,
                     publish=publish,
+                    source_host=f"127.0.0.{2 + w}" if len(plans) > SOURCE_SPLIT else None,
                 )
             )
         return specs
@@ -612,11 +645,12 @@ class LiveRun:
         plans, spikes = self.plan_clients()
         self.start_balancers(len(plans))
         specs = self.worker_specs(plans, spikes)
-        self.t0 = time.time() + STARTUP_MARGIN
-        for spec in specs:
-            spec.t0 = self.t0
-        workers = start_workers(specs, self.workdir)
+        workers = start_workers(specs, self.workdir)  # they wait for the start signal
         self.fleet.workers = [p for p, _, _ in workers]
+        try:
+            self.t0 = release_workers(workers, STARTUP_MARGIN)
+        except RuntimeError as exc:
+            raise LiveRunError(f"{exc} (see {self.workdir}/loadgen-*.log)") from None
         actions = self.fault_actions()
         threads = [
             threading.Thread(target=self.run_faults, args=(actions,), daemon=True),

@@ -211,23 +211,51 @@ class _Worker:
         self.rec.events.append((cid, time.time(), kind, detail))
 
     async def connect(self, cid: int, slow: bool) -> Any:
+        """Open one WebSocket through the balancer; a slow consumer's receive buffer is fixed small first.
+
+        Setting ``SO_RCVBUF`` before connecting turns off receive-buffer autotuning (up to 32 MiB on
+        loopback here), so a client that stops reading makes the gateway see backpressure within a few
+        KiB instead of absorbing megabytes.
+        """
         from websockets.asyncio.client import connect
 
         token = issue_token(self.spec.secret, f"c{cid}", self.spec.token_ttl)
         kwargs: dict[str, Any] = {}
-        if self.spec.source_host:
+        if slow:
+            kwargs["sock"] = await self._small_socket()
+        elif self.spec.source_host:
             kwargs["local_addr"] = (self.spec.source_host, 0)
-        return await connect(
-            f"{self.spec.url}?key=c{cid}&token={token}",
-            proxy=None,
-            compression=None,
-            ping_interval=None,  # the gateway pings; clients only answer
-            open_timeout=self.spec.open_timeout,
-            close_timeout=1.0,
-            max_queue=4 if slow else 64,
-            max_size=None,
-            **kwargs,
-        )
+        try:
+            return await connect(
+                f"{self.spec.url}?key=c{cid}&token={token}",
+                proxy=None,
+                compression=None,
+                ping_interval=None,  # the gateway pings; clients only answer
+                open_timeout=self.spec.open_timeout,
+                close_timeout=1.0,
+                max_queue=4 if slow else 64,
+                max_size=None,
+                **kwargs,
+            )
+        except BaseException:
+            if "sock" in kwargs:
+                kwargs["sock"].close()
+            raise
+
+    async def _small_socket(self) -> socket.socket:
+        host, _, port = self.spec.url.split("/")[2].rpartition(":")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)
+            if self.spec.source_host:
+                sock.bind((self.spec.source_host, 0))
+            sock.setblocking(False)
+            loop = asyncio.get_running_loop()
+            await asyncio.wait_for(loop.sock_connect(sock, (host, int(port))), self.spec.open_timeout)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     async def client(self, plan: ClientPlan) -> None:
         spec = self.spec
@@ -271,11 +299,6 @@ class _Worker:
                 continue
             self.event(plan.cid, "open")
             self.rec.counters["handshakes"] += 1
-            if plan.slow:
-                sock = ws.transport.get_extra_info("socket")
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)
             resume = {r: cursors[r] for r in rooms if r in cursors} if spec.resume and not first else {}
             if resume:
                 self.rec.counters["resume_attempts"] += 1
@@ -520,9 +543,46 @@ def run_worker(spec: WorkerSpec) -> WorkerRecord:
     return asyncio.run(_Worker(spec).run())
 
 
+def wait_for_start(out: str, timeout: float = 60.0) -> float:
+    """Say ``OUT.ready``, then wait for the parent's ``OUT.go`` holding scenario time 0 (wall clock).
+
+    The parent fixes time 0 only once every worker has imported and planned, so no client's connect
+    time is already in the past when the clock starts (that would turn the ramp into a burst).
+    """
+    Path(out + ".ready").touch()
+    go = Path(out + ".go")
+    deadline = time.monotonic() + timeout
+    while not go.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the harness never started the run")
+        time.sleep(0.005)
+    return float(go.read_text())
+
+
+def release_workers(procs: list[tuple[Any, str, int]], margin: float, timeout: float = 60.0) -> float:
+    """Wait until every worker is ready, then start them all at ``now + margin``; returns that time."""
+    deadline = time.monotonic() + timeout
+    for p, out, index in procs:
+        while not os.path.exists(out + ".ready"):
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"load generator {index} did not start (exit {p.poll()})")
+            time.sleep(0.01)
+    t0 = time.time() + margin
+    for _, out, _ in procs:
+        tmp = out + ".go.tmp"
+        Path(tmp).write_text(repr(t0))
+        os.replace(tmp, out + ".go")
+    return t0
+
+
 def worker_main(spec: WorkerSpec, out: str) -> None:
-    """Process entry point: run the worker, pickle its record to ``out``."""
+    """Process entry point: run the worker, pickle its record to ``out``.
+
+    ``spec.t0 <= 0`` means: wait for the parent's start signal (:func:`wait_for_start`).
+    """
     try:
+        if spec.t0 <= 0:
+            spec.t0 = wait_for_start(out)
         rec = run_worker(spec)
     except BaseException as exc:  # still report what went wrong
         rec = WorkerRecord(spec.index, error=repr(exc))
@@ -605,6 +665,8 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 2:
         raise SystemExit("usage: python -m reference_impl.loadgen SPEC.pkl OUT.pkl")
     # run the importable module's function, so the record pickles as reference_impl.loadgen.WorkerRecord
+    import websockets.asyncio.client  # noqa: F401 (imported before saying ready)
+
     from reference_impl import loadgen
 
     with open(args[0], "rb") as f:

@@ -1,0 +1,170 @@
+"""The load generator: plans, slow readers that really stop reading, reconnect + resume, offline periods.
+
+The gateway runs in-process (in-memory backplane) and the load-generator worker on the same event loop,
+so each test is a second or two of real sockets on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import numpy as np
+import pytest
+from live_helpers import SECRET, running_gateway
+
+from reference_impl.accounting import build_ledger
+from reference_impl.backplanes import make_backplane
+from reference_impl.loadgen import (
+    ClientPlan,
+    PublishPlan,
+    WorkerSpec,
+    _Worker,
+    assign_rooms,
+    offline_periods,
+)
+from wssim.randomness import Stream, generator
+
+pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]
+
+
+# ------------------------------------------------------------------------------------------ plans
+def test_assign_rooms_gives_distinct_rooms_and_zipf_favours_the_first() -> None:
+    rng = generator(1, 0, Stream.ROOMS)
+    rooms = assign_rooms(2000, 50, 3, "zipf", 1.1, rng)
+    assert all(len(set(r)) == 3 for r in rooms)
+    counts = np.bincount(np.concatenate(rooms), minlength=50)
+    assert counts[0] > 3 * counts[25]
+    uniform = np.bincount(np.concatenate(assign_rooms(2000, 50, 3, "uniform", 1.1, rng)), minlength=50)
+    # 6000 draws over 50 rooms: every count is binomial(6000, 1/50) = 120 ± 11; allow 5 sigma
+    assert np.abs(uniform - 120).max() < 5 * math.sqrt(6000 * 0.02 * 0.98)
+
+
+def test_offline_periods_do_not_overlap_and_have_the_configured_rate() -> None:
+    rng = generator(1, 0, Stream.OFFLINE)
+    counts = []
+    for _ in range(400):
+        periods = offline_periods(rng, 0.0, 100.0, 0.05, 2.0, "fixed", 0.0)
+        ends = [s + d for s, d, _ in periods]
+        assert all(e <= s2 for e, (s2, _, _) in zip(ends, periods[1:], strict=False))
+        assert all(0 <= s < 100 and s + d <= 100 for s, d, _ in periods)
+        counts.append(len(periods))
+    # starts are Poisson at rate 0.05 over the online time (100 s minus ~2 s per episode): mean ≈ 4.76
+    expected = 0.05 * 100 / (1 + 0.05 * 2.0)
+    half_width = 4 * math.sqrt(expected / len(counts))
+    assert abs(np.mean(counts) - expected) < half_width + 0.15
+
+
+# ------------------------------------------------------------------------------------- live runs
+def spec_for(port: int, clients: list[ClientPlan], end: float, **kw) -> WorkerSpec:
+    kw.setdefault("backoff", ("constant", 0.3, 0.3, None))
+    return WorkerSpec(
+        index=0,
+        url=f"ws://127.0.0.1:{port}/ws",
+        clients=clients,
+        t0=time.time() + 0.05,
+        time_scale=1.0,
+        end=end,
+        secret=SECRET,
+        **kw,
+    )
+
+
+def test_a_slow_reader_stops_reading_until_the_gateway_disconnects_it() -> None:
+    """Its small receive buffer fills, the gateway's queue passes its limit, the disconnect policy cuts it."""
+
+    async def main():
+        bp = make_backplane("in_memory")
+        settings = {"queue_policy": "disconnect", "queue_limit": 20, "ping_interval": None}
+        settings["close_timeout"] = 0.2  # the close frame cannot pass the unread data: abort soon
+        async with running_gateway(bp, **settings) as gw:
+            clients = [ClientPlan(0, ["r0"], 0.0), ClientPlan(1, ["r0"], 0.0, slow=True)]
+            spec = spec_for(
+                gw.port,
+                clients,
+                end=3.5,
+                slow_drain_rate=10.0,
+                backoff=("constant", 5.0, 5.0, None),  # the slow client stays away once cut
+                publish=PublishPlan(rate=1500.0, start=0.3, stop=1.5, via="ws", size=2000),
+            )
+            rec = await _Worker(spec).run()
+            return rec, gw.metrics.slow_consumer_disconnects
+
+    rec, cut = asyncio.run(main())
+    assert not rec.error
+    closes = [(cid, code) for cid, _, kind, code in rec.events if kind == "close"]
+    # its close frame sits behind the unread data, so it usually learns of the cut as a reset (1006)
+    assert [cid for cid, _ in closes] == [1] and closes[0][1] in (1006, 1008)
+    assert cut == 1
+    fast = np.asarray(rec.r_cid) == 0
+    slow = np.asarray(rec.r_cid) == 1
+    assert fast.sum() > 10 * slow.sum()  # the slow one read only a handful before it was cut
+
+
+def test_a_cut_client_reconnects_with_backoff_and_resumes_from_its_cursor() -> None:
+    async def main():
+        bp = make_backplane("in_memory", max_messages=10_000)
+        async with running_gateway(bp, ping_interval=None) as gw:
+            clients = [ClientPlan(i, ["r0", "r1"], 0.0) for i in range(3)]
+            spec = spec_for(
+                gw.port, clients, end=2.5, publish=PublishPlan(rate=60.0, start=0.2, stop=2.0, via="ws")
+            )
+            worker = _Worker(spec)
+            task = asyncio.ensure_future(worker.run())
+            await asyncio.sleep(0.8)
+            for c in list(gw.clients):
+                if c.subject in ("c1", "c2"):
+                    c.ws.transport.abort()  # the network drops them: no close frame
+            rec = await task
+            return rec, clients
+
+    rec, clients = asyncio.run(main())
+    assert not rec.error
+    opens = [cid for cid, _, kind, _ in rec.events if kind == "open"]
+    assert sorted(opens) == [0, 1, 1, 2, 2]
+    attempts = [t for cid, t, kind, _ in rec.events if kind == "attempt" and cid == 1]
+    closed = next(t for cid, t, kind, _ in rec.events if kind == "close" and cid == 1)
+    assert attempts[1] - closed >= 0.29  # waited its constant 0.3 s backoff
+    assert rec.counters["resume_attempts"] == 2 and rec.counters["replay_hits"] == 2
+    ledger = build_ledger([rec], clients, 0.0, 1.0)
+    assert ledger.owed["owed"].sum() > 0
+    assert (ledger.lost_by_client == 0).all()
+    assert ledger.order_violations == 0
+
+
+def test_an_offline_period_closes_the_socket_and_the_client_resumes_afterwards() -> None:
+    async def main():
+        bp = make_backplane("in_memory", max_messages=10_000)
+        async with running_gateway(bp, ping_interval=None) as gw:
+            clients = [ClientPlan(0, ["r0"], 0.0), ClientPlan(1, ["r0"], 0.0, offline=[(0.6, 0.6, False)])]
+            spec = spec_for(
+                gw.port, clients, end=2.0, publish=PublishPlan(rate=50.0, start=0.2, stop=1.6, via="ws")
+            )
+            return await _Worker(spec).run(), clients
+
+    rec, clients = asyncio.run(main())
+    kinds = [(kind, detail) for cid, _, kind, detail in rec.events if cid == 1]
+    assert ("offline", 0.6) in kinds and ("close", "offline") in kinds
+    assert [k for k, _ in kinds].count("open") == 2
+    ledger = build_ledger([rec], clients, 0.0, 1.0)
+    missed_while_away = ledger.received[ledger.received["cid"] == 1]
+    assert len(missed_while_away) > 0
+    assert (ledger.lost_by_client == 0).all()
+    assert rec.counters["replay_hits"] == 1
+
+
+def test_max_attempts_bounds_the_retries_against_a_dead_address() -> None:
+    async def main():
+        import socket
+
+        with socket.socket() as s:  # a port nothing listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        spec = spec_for(port, [ClientPlan(0, ["r0"], 0.0)], end=1.0, backoff=("constant", 0.05, 0.05, 3))
+        return await _Worker(spec).run()
+
+    rec = asyncio.run(main())
+    kinds = [kind for _, _, kind, _ in rec.events]
+    assert kinds.count("attempt") == 4 and kinds.count("fail") == 4 and kinds[-1] == "give_up"
+    assert rec.counters["reconnect_attempts"] == 3
