@@ -206,7 +206,7 @@ try:
     from ipywidgets import interact
 
     @interact(slow_fraction=(0.0, 0.2, 0.01), drain=(0.1, 5.0, 0.1))
-    def _oom(slow_fraction: float = SLOW_FRACTION, drain: float = 0.5) -> None:
+    def _oom(slow_fraction: float = SLOW_FRACTION, drain: float = c.slow_consumers.drain_rate) -> None:
         g = c.count * slow_fraction / cfg.gateways.count * max(arrival - drain, 0.0) * c.message_size
         print(f"queues grow {g / 1024:.0f} KiB/s -> OOM after {free / g:.0f} s" if g else "no growth")
 except ImportError:
