@@ -114,9 +114,9 @@ class Client:
         self.queue: SendQueue | None = None  # created on first backpressure
         self.writer: asyncio.Task[None] | None = None
         self.gaps: dict[str, int] | None = None  # room -> drops not yet announced
-        self.resuming: dict[str, list[tuple[int, bytes]]] | None = (
-            None  # room -> live frames held during replay
-        )
+        # joining rooms: a list of live (offset, frame) held until subscribed/replay is out, then
+        # (epoch, last offset sent): a floor, late frames at or below it are repeats, until a newer one
+        self.resuming: dict[str, list[tuple[int, bytes]] | tuple[str, int]] | None = None
         self.stalled: deque[Message] | None = None  # block policy: waiting for room in the queue
 
 
@@ -387,7 +387,7 @@ class Gateway:
             if cursor is not None:
                 await self._resume(client, room, cursor, epoch, head)
             else:
-                self._flush_held(client, room, head if self.backplane.ordered else -1)
+                self._flush_held(client, room, epoch, head)
 
     async def _join(self, client: Client, room: str) -> tuple[str, int]:
         """Register the client in the room (subscribing the gateway on first use); the room's head."""
@@ -421,13 +421,21 @@ class Gateway:
         held = client.resuming.pop(room, []) if client.resuming else []
         if client.resuming is not None and not client.resuming:
             client.resuming = None
-        return held
+        return held if isinstance(held, list) else []
 
-    def _flush_held(self, client: Client, room: str, last: int) -> None:
-        """Send the live frames held while joining, minus those at or before offset ``last``."""
+    def _flush_held(self, client: Client, room: str, epoch: str, last: int) -> None:
+        """Send the live frames held while joining, minus those at or before offset ``last``; then
+        keep ``last`` as a floor, since the backplane may still hand over frames read before the head.
+        Offsets per publisher (``ordered`` false) cannot be compared: everything held is sent."""
+        ordered = self.backplane.ordered
         for offset, data in self._release(client, room):
-            if offset > last:
+            if not ordered or offset > last:
                 self._send(client, room, offset, data, None)
+                last = max(last, offset)
+        if ordered and room in client.rooms:
+            if client.resuming is None:
+                client.resuming = {}
+            client.resuming[room] = (epoch, last)
 
     async def _resume(self, client: Client, room: str, cursor: dict[str, Any], epoch: str, head: int) -> None:
         """All or nothing: every message after the cursor from the backplane's history, or resync."""
@@ -439,7 +447,7 @@ class Gateway:
             m.replay_misses += 1
             m.resyncs += 1
             await ws.send(protocol.encode(protocol.resync(room)))
-            last = head if self.backplane.ordered else -1  # the snapshot covers up to the head
+            last = head  # the snapshot covers up to the head
         else:
             m.replay_hits += 1
             m.messages_replayed += len(items)
@@ -447,7 +455,7 @@ class Gateway:
                 await ws.send(msg_frame(d), text=True)
             await ws.send(protocol.encode(protocol.resumed(room, len(items))))
             last = items[-1].offset if items else cursor["offset"]
-        self._flush_held(client, room, last)  # live frames that arrived meanwhile, minus the overlap
+        self._flush_held(client, room, epoch, last)  # live frames that arrived meanwhile, minus the overlap
 
     async def _replay_items(
         self, room: str, c_epoch: str, c_offset: int, epoch: str, head: int
@@ -476,6 +484,10 @@ class Gateway:
     async def _leave(self, client: Client, rooms: Iterable[str]) -> None:
         for room in list(rooms):
             client.rooms.discard(room)
+            if client.resuming is not None:
+                client.resuming.pop(room, None)
+                if not client.resuming:
+                    client.resuming = None
             members = self.rooms.get(room)
             if members is None:
                 continue
@@ -503,9 +515,17 @@ class Gateway:
         direct = not (self._credit or self._block)
         delivered = 0
         for c in members:
-            if c.resuming is not None and room in c.resuming:
-                c.resuming[room].append((offset, data))
-                continue
+            if c.resuming is not None:
+                held = c.resuming.get(room)
+                if held is not None:
+                    if held.__class__ is list:
+                        held.append((offset, data))  # type: ignore[union-attr]
+                        continue
+                    if offset <= held[1] and d.epoch == held[0]:  # type: ignore[index]
+                        continue  # read before the head this client was given: a repeat
+                    del c.resuming[room]
+                    if not c.resuming:
+                        c.resuming = None
             ws = c.ws
             if direct and c.writer is None and not ws.paused:
                 # fast path, as websockets.broadcast(): no task, no await, no queue
