@@ -107,7 +107,7 @@ def human(value: Any, unit: str = "") -> str:
 def point_label(results: Results, point: int, short: bool = False) -> str:
     """``point 2: strategy=none, gateways.count=4`` (or just the values when ``short``)."""
     if not results.params:
-        return "run" if not short else f"point {point}"
+        return "no sweep" if short else "the run"
     row = results.points().set_index("point").loc[point]
     parts = [f"{short_name(p, results.params)}={_val(row[p])}" for p in results.params]
     return ", ".join(parts) if short else f"point {point}: " + ", ".join(parts)
@@ -322,7 +322,7 @@ def timeseries_spec(results: Results, series: str, runs: Sequence[str] | None = 
                 + "</extra>",
             }
         )
-    layout = _layout(title, "simulated time (s)", axis_title(series, unit), unit, height=400)
+    layout = _layout(title, "simulated time (s)", unit or series, unit, height=400)
     layout["legend"]["y"] = -0.24
     shown = set(data["run"].unique()) if len(data) else set()
     _add_markers(layout, results, shown)
@@ -621,7 +621,16 @@ def build_html(results: Results) -> str:
     sweep_section = (
         f"<div class='grid'>{''.join(sweep_html)}</div>"
         if sweep_html
-        else "<p class='muted'>No metric differs between sweep points (or there is a single point).</p>"
+        else "<p class='muted'>No metric differs between the sweep points.</p>"
+    )
+    sweep_block = (
+        f"""<section><h2>Metrics against swept parameters</h2>
+<p class="muted">Swept: {params}. Points: mean over replications; bars: 95% confidence interval (Student t).
+Replication r of every point shares its random streams (common random numbers), so differences between
+points are sharper than the bars suggest: see the paired differences below.</p>
+{sweep_section}</section>"""
+        if results.params
+        else ""
     )
     config_yaml = html.escape(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
     return f"""<!DOCTYPE html>
@@ -637,11 +646,7 @@ def build_html(results: Results) -> str:
 {interrupted}{_failures_html(results)}
 <section><h2>Verdict</h2><p class="muted">Per sweep point, over its replications.</p>
 {_verdict_table(results)}</section>
-<section><h2>Metrics against swept parameters</h2>
-<p class="muted">Swept: {params}. Points: mean over replications; bars: 95% confidence interval (Student t).
-Replication r of every point shares its random streams (common random numbers), so differences between
-points are sharper than the bars suggest: see the paired differences in <code>aggregate.csv</code>.</p>
-{sweep_section}</section>
+{sweep_block}
 <section><h2>Time series</h2>
 <p class="muted">One line per run; dashed verticals mark injected faults.</p>{note}
 <div class="grid">{"".join(ts_html) or "<p class='muted'>No time series recorded.</p>"}</div></section>
