@@ -117,7 +117,12 @@ fig = px.line(
     title="Largest gateway memory (replication 0)",
     labels={"value": "bytes", "time": "simulated time (s)"},
 )
-fig.add_hline(y=cfg.gateways.memory, line_dash="dot", annotation_text="gateway memory")
+fig.add_hline(
+    y=cfg.gateways.memory,
+    line_dash="dot",
+    annotation_text="gateway memory",
+    annotation_position="bottom left",
+)
 fig.add_vline(x=t_oom, line_dash="dash", annotation_text="closed-form t_OOM")
 fig.show()
 

@@ -265,17 +265,21 @@ herd = q6.summary.groupby("clients.reconnect.strategy")[["herd_convergence_s", "
 herd["reconnect attempts (real scale)"] = herd["reconnect_attempts"] * scale
 ts = q6.timeseries.merge(q6.points(), on="point")
 conn = ts[(ts["series"] == "connections") & (ts["replication"] == 0)]
-conn = conn.groupby(["clients.reconnect.strategy", "time"])["value"].sum().mul(scale).reset_index()
+conn = conn.pivot_table(index="time", columns="clients.reconnect.strategy", values="value", aggfunc="sum")
+conn = conn.mul(scale).ffill().rename_axis("time").reset_index()  # a level holds until its next sample
+conn = conn.melt(id_vars="time", var_name="clients.reconnect.strategy", value_name="value")
 fig = px.line(
     conn,
     x="time",
     y="value",
     color="clients.reconnect.strategy",
+    line_shape="hv",
     title="Connections held around a gateway crash (real scale)",
     labels={"value": "connections", "time": "s"},
 )
 fig.add_vline(x=crash_at, line_dash="dash", annotation_text="gateway 0 crashes")
 fig.update_xaxes(range=[crash_at - 10, crash_at + max(60, 4 * floor_s)])
+fig.update_yaxes(range=[0.95 * USERS * (1 - 1 / nodes), 1.01 * USERS])
 fig.show()
 answers["6. Gateway dies"] = (
     f"1/{nodes} of users (~{USERS / nodes:,.0f}) reconnect; the {nodes - 1} survivors admit {survivors:,}/s, "
