@@ -188,7 +188,11 @@ def run_cmd(
             sys.stderr.write(
                 f"  point {f['point']} replication {f['replication']} ({params}): {f['error']}\n"
             )
+            if _state["debug"] and f.get("traceback"):
+                sys.stderr.write(f["traceback"])
         sys.stderr.write(f"Re-run the failed ones with: wssim run {config} --resume {target}\n")
+        if not _state["debug"]:
+            sys.stderr.write(f"(tracebacks: {target / 'manifest.json'}, or run with --debug)\n")
         raise typer.Exit(1)
 
 

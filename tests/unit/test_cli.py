@@ -110,8 +110,12 @@ def test_failing_point_exits_1_and_keeps_the_rest(runner, tmp_path):
     res = invoke(runner, "run", cfg, "--out", out, "--engine", ENGINE, "--executor", "serial", "-q")
     assert res.exit_code == 1
     assert "clients.count=13" in res.stderr and "unlucky client count 13" in res.stderr
-    assert "--resume" in res.stderr
+    assert "--resume" in res.stderr and "Traceback" not in res.stderr
     assert len((out / "summary.csv").read_text().splitlines()) == 1 + 2
+    res = invoke(
+        runner, "run", cfg, "--resume", out, "--engine", ENGINE, "--executor", "serial", "-q", "--debug"
+    )
+    assert res.exit_code == 1 and "Traceback" in res.stderr and "unlucky" in res.stderr
 
 
 def test_resume_runs_only_what_is_missing(runner, config_file, tmp_path, monkeypatch):
