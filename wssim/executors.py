@@ -69,6 +69,17 @@ class SerialExecutor(Executor):
         self._shutdown = True
 
 
+def _shutdown(executor: Executor, wait: bool) -> None:
+    """Shut down, cancelling calls not started (Dask's executor has no ``cancel_futures``)."""
+    try:
+        executor.shutdown(wait=wait, cancel_futures=True)
+    except TypeError:
+        with contextlib.suppress(Exception):
+            executor.shutdown(wait=wait)
+    except Exception:  # closing is best effort
+        pass
+
+
 @dataclass
 class ExecutorHandle:
     """An executor plus what the sweep needs around it: a description, a progress queue, teardown."""
@@ -92,14 +103,12 @@ class ExecutorHandle:
                 with contextlib.suppress(Exception):
                     proc.join(timeout=5)
         else:
-            with contextlib.suppress(Exception):
-                self.executor.shutdown(wait=False, cancel_futures=True)
+            _shutdown(self.executor, wait=False)
         self.close()
 
     def close(self) -> None:
         """Release the executor and anything started for it (a local Dask cluster, the queue)."""
-        with contextlib.suppress(Exception):
-            self.executor.shutdown(wait=True, cancel_futures=True)
+        _shutdown(self.executor, wait=True)
         while self._closers:
             with contextlib.suppress(Exception):
                 self._closers.pop()()
