@@ -41,7 +41,9 @@ ROOM_SIZE = 20  # members per chat room
 MESSAGE_SIZE = 200  # bytes
 MAX_LATENCY_S = 0.5  # chat must feel live
 
-KERNEL_KIB, TLS_KIB, APP_KIB = 8, 20, 4  # per-connection footprint
+KERNEL_KIB = 8  # per-connection footprint: socket buffers
+TLS_KIB = 20  # TLS session state
+APP_KIB = 4  # connection object, subscriptions, auth context
 NODE_MEMORY_GIB = 32
 BASE_MEMORY_GIB = 1
 HEADROOM = 0.7

@@ -7,6 +7,7 @@ Notebooks are stored as jupytext percent-format ``.py`` files. Each is converted
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -59,6 +60,20 @@ def test_notebook_shape(path: Path) -> None:
     code = "\n".join(c.source for c in cells if c.cell_type == "code")
     assert "matplotlib" not in code
     assert "plotly" in code
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
+def test_parameters_cell_is_only_assignments(path: Path) -> None:
+    """The cell participants edit holds plain ``NAME = literal`` lines, nothing that computes or imports."""
+    nb = jupytext.read(path)
+    (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    tree = ast.parse(cell.source)
+    assert tree.body, f"{path.name}: empty parameters cell"
+    for stmt in tree.body:
+        assert isinstance(stmt, ast.Assign), f"{path.name}: line {stmt.lineno} is not an assignment"
+        ast.literal_eval(stmt.value)  # raises on anything but a literal (numbers, strings, lists, None)
+        names = [t.id for t in stmt.targets if isinstance(t, ast.Name)]
+        assert names and all(n.isupper() for n in names), f"{path.name}: parameters are UPPER_CASE names"
 
 
 @pytest.mark.slow
