@@ -52,6 +52,7 @@ import numpy as np
 import plotly.express as px
 
 import wssim
+from wssim.metrics import METRICS
 
 cfg = wssim.load_config(
     "backpressure",
@@ -139,6 +140,8 @@ cost_cols = [
     "gateway_memory_peak_bytes",
 ]
 paid = res.summary.groupby("gateways.send_queue.overflow")[cost_cols].mean().reindex(POLICIES)
+# What each column means, from the metric definitions both engines share:
+print("\n".join(f"{name:<27} [{METRICS[name].unit}] {METRICS[name].meaning}" for name in cost_cols))
 paid.round(1)
 
 # %%
