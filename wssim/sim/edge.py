@@ -18,17 +18,32 @@ from wssim.sim.gateway import REFUSED, UNAVAILABLE
 DROPPED = -1  # SYN dropped (conntrack full): not a gateway outcome
 
 
+def node_name(gid: int) -> str:
+    """The balancer's name of gateway ``gid`` (the live harness names its gateways the same way)."""
+    return f"g{gid}"
+
+
+def client_key(c: int) -> str:
+    """The routing key of client ``c`` (the live load generator's ``?key=c<ID>``)."""
+    return f"c{c}"
+
+
 class Edge:
-    """Balancer pool, L7 TLS termination queue, conntrack table."""
+    """Balancer pool, L7 TLS termination queue, conntrack table.
+
+    The balancer sees gateways as ``g<ID>`` and clients as ``c<ID>``, like the live reference run, so
+    both engines put the same client on the same gateway.
+    """
 
     def __init__(self, world: Any) -> None:
         cfg = world.cfg
         self.world = world
         self.kind = cfg.edge.balancer
         self.vnodes = cfg.edge.virtual_nodes
-        in_service = [g.id for g in world.gateways if g.up]
+        self.ids = {node_name(g.id): g.id for g in world.gateways}
+        in_service = [node_name(g.id) for g in world.gateways if g.up]
         self.balancer = make_balancer(self.kind, in_service, self.vnodes)
-        self.load: dict[int, int] = dict.fromkeys(in_service, 0)
+        self.load: dict[str, int] = dict.fromkeys(in_service, 0)
         self.l7 = cfg.edge.layer == "L7"
         self.tls_cost = cfg.edge.tls_handshake_cost
         self.lb_free = 0.0
@@ -38,29 +53,35 @@ class Edge:
         bp = cfg.backplane
         self.service_limit = bp.managed.max_connections if bp.kind == "managed" else None
 
+    def pool(self) -> list[int]:
+        """Ids of the gateways in the balancer's pool, in its order."""
+        return [self.ids[n] for n in self.balancer.nodes]
+
     def add(self, gid: int) -> None:
         """Gateway ``gid`` passes its health check: back in the pool."""
-        if gid not in self.balancer.nodes:
-            self.balancer.add(gid)
-        self.load[gid] = self.world.gateways[gid].n
+        name = node_name(gid)
+        if name not in self.balancer.nodes:
+            self.balancer.add(name)
+        self.load[name] = self.world.gateways[gid].n
 
     def remove(self, gid: int) -> None:
         """Gateway ``gid`` fails its health check or is drained: out of the pool."""
-        if gid in self.balancer.nodes:
-            self.balancer.remove(gid)
-        self.load.pop(gid, None)
+        name = node_name(gid)
+        if name in self.balancer.nodes:
+            self.balancer.remove(name)
+        self.load.pop(name, None)
 
     def opened(self, gw: Any) -> None:
         """A socket opened on ``gw`` (conntrack entry, balancer load)."""
         self.tracked += 1
-        if gw.id in self.load:
-            self.load[gw.id] += 1
+        if self._needs_load and gw.name in self.load:
+            self.load[gw.name] += 1
 
     def closed(self, gw: Any) -> None:
         """A socket on ``gw`` closed."""
         self.tracked -= 1
-        if gw.id in self.load:
-            self.load[gw.id] -= 1
+        if self._needs_load and gw.name in self.load:
+            self.load[gw.name] -= 1
 
     def connect(self, c: int, now: float) -> tuple[int, int, float]:
         """Client ``c`` opens a connection: (outcome, gateway id or -1, established time)."""
@@ -74,7 +95,8 @@ class Edge:
         bal = self.balancer
         if not bal.nodes:
             return REFUSED, -1, now
-        g = bal.pick(c, self.load) if self._needs_load else bal.pick(c)
+        key = f"c{c}"
+        g = self.ids[bal.pick(key, self.load) if self._needs_load else bal.pick(key)]
         t = now
         if self.l7:
             start = self.lb_free if self.lb_free > now else now
@@ -91,8 +113,8 @@ class Edge:
         """
         if not sample or not before or not after:
             return float("nan")
-        b0 = make_balancer(self.kind, before, self.vnodes)
-        b1 = make_balancer(self.kind, after, self.vnodes)
+        b0 = make_balancer(self.kind, [node_name(g) for g in before], self.vnodes)
+        b1 = make_balancer(self.kind, [node_name(g) for g in after], self.vnodes)
         load = dict(self.load)
-        moved = sum(1 for c in sample if b0.pick(c, load) != b1.pick(c, load))
+        moved = sum(1 for c in sample if b0.pick(client_key(c), load) != b1.pick(client_key(c), load))
         return moved / len(sample)

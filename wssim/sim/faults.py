@@ -37,22 +37,27 @@ class Faults:
         self.moved: list[float] = []
 
     def start(self) -> None:
-        """Schedule every configured fault."""
+        """Schedule every configured fault.
+
+        Targets are chosen as the live harness chooses them, in config order from the same stream: a
+        crash without ``gateway`` starts at a random initial gateway and takes the next ``count``
+        ones; a subscription outage hits the first ``gateways``; a removal takes the last ones.
+        """
+        g0 = self.world.cfg.gateways.count
         for f in self.world.cfg.faults:
-            self.world.call_at(f.at, self._fire, f)
+            targets: list[int] = []
+            if f.kind == "gateway_crash":
+                first = f.gateway if f.gateway is not None else int(self.rng.integers(g0))
+                targets = [(first + k) % g0 for k in range(min(f.count, g0))]
+            elif f.kind == "subscription_outage":
+                targets = list(range(min(f.gateways, g0)))
+            self.world.call_at(f.at, self._fire, (f, targets))
 
     def _fire(self, ev: Any) -> None:
-        f = ev.value
-        getattr(self, f"_{f.kind}")(f)
+        f, targets = ev.value
+        getattr(self, f"_{f.kind}")(f, targets)
 
     # -- helpers ----------------------------------------------------------------------------
-    def _pick(self, n: int) -> list[Any]:
-        up = [g for g in self.world.gateways if g.state == UP]
-        if n >= len(up):
-            return up
-        idx = sorted(self.rng.choice(len(up), size=n, replace=False).tolist())
-        return [up[i] for i in idx]
-
     def crash(self, g: Any, restart: bool, label: str) -> None:
         """Kill gateway ``g``: every socket drops; restart empty after ``restart_delay`` if asked."""
         if g.state not in (UP, DRAINING):
@@ -179,16 +184,11 @@ class Faults:
         w.rec.count("dead_peer_reclaims")
 
     # -- fault kinds ------------------------------------------------------------------------
-    def _gateway_crash(self, f: Any) -> None:
-        gws = self.world.gateways
-        if f.gateway is not None:
-            targets = [gws[f.gateway]] if gws[f.gateway].state == UP else []
-        else:
-            targets = self._pick(f.count)
-        for g in targets:
-            self.crash(g, f.restart, "crash")
+    def _gateway_crash(self, f: Any, targets: list[int]) -> None:
+        for gid in targets:
+            self.crash(self.world.gateways[gid], f.restart, "crash")
 
-    def _deploy(self, f: Any) -> None:
+    def _deploy(self, f: Any, _: list[int]) -> None:
         w = self.world
         w.rec.mark(w.env.now, "deploy" + (" (drain)" if f.drain else " (no drain)"))
         order = [g for g in w.gateways if g.state == UP]
@@ -202,7 +202,7 @@ class Faults:
         else:
             self.crash(g, True, "deploy")
 
-    def _backplane_outage(self, f: Any) -> None:
+    def _backplane_outage(self, f: Any, _: list[int]) -> None:
         w = self.world
         bp = w.backplane
         w.rec.mark(w.env.now, "backplane outage")
@@ -223,9 +223,9 @@ class Faults:
             w.history.lose()
             w.rec.mark(w.env.now, "backplane back (history lost)")
 
-    def _subscription_outage(self, f: Any) -> None:
+    def _subscription_outage(self, f: Any, targets: list[int]) -> None:
         w = self.world
-        gws = self._pick(f.gateways)
+        gws = [w.gateways[i] for i in targets if w.gateways[i].serving]
         w.rec.mark(w.env.now, "subscription outage: gateways " + ",".join(str(g.id) for g in gws))
         for g in gws:
             g.sub_down = True
@@ -240,7 +240,7 @@ class Faults:
             if g.incarnation == inc and g.serving and not w.backplane.at_most_once:
                 w.backplane.catch_up(g)
 
-    def _spike(self, f: Any) -> None:
+    def _spike(self, f: Any, _: list[int]) -> None:
         w = self.world
         now = w.env.now
         w.rec.mark(now, f"spike x{f.publish_multiplier:g}")
@@ -263,21 +263,21 @@ class Faults:
         step = max(1, len(conns) // MOVED_SAMPLE)
         return conns[::step]
 
-    def _add_gateways(self, f: Any) -> None:
+    def _add_gateways(self, f: Any, _: list[int]) -> None:
         w = self.world
         spare = [g for g in w.gateways if g.state == SPARE][: f.count]
-        before = list(w.edge.balancer.nodes)
+        before = w.edge.pool()
         after = before + [g.id for g in spare]
         self.moved.append(w.edge.moved_fraction(before, after, self._sample()))
         for g in spare:
             self.bring_up(g)
         w.rec.mark(w.env.now, "add gateways " + ",".join(str(g.id) for g in spare))
 
-    def _remove_gateways(self, f: Any) -> None:
+    def _remove_gateways(self, f: Any, _: list[int]) -> None:
         w = self.world
-        up = [g for g in w.gateways if g.state == UP]
-        gone = up[-f.count :] if f.count < len(up) else up[1:]
-        before = list(w.edge.balancer.nodes)
+        initial = w.gateways[: w.cfg.gateways.count]  # as the live harness: the last initial ones
+        gone = [g for g in initial[-f.count :] if g.state == UP]
+        before = w.edge.pool()
         after = [n for n in before if n not in {g.id for g in gone}]
         self.moved.append(w.edge.moved_fraction(before, after, self._sample()))
         w.rec.mark(w.env.now, "remove gateways " + ",".join(str(g.id) for g in gone))

@@ -28,6 +28,7 @@ class Gateway:
         self.world = world
         self.id = gid
         self.label = str(gid)
+        self.name = f"g{gid}"  # the balancer's node name
         self.state = UP if gid < cfg.gateways.count else SPARE
         self.incarnation = 0
         self.conns: set[int] = set()  # registry: clients holding a socket here (handshaking or open)
