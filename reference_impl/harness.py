@@ -491,6 +491,9 @@ class LiveRun:
         def drain_restart(name: str, drain: bool, restart: bool = True) -> Callable[[], None]:
             def act() -> None:
                 proc = self.gateways[name]
+                if not restart:  # scale-in: out of the balancer first, then drain
+                    for _, admin in self.balancers:
+                        http_get(f"http://{self.host}:{admin}/remove?name={name}")
                 if drain:
                     proc.signal(signal.SIGTERM)
                     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -498,9 +501,6 @@ class LiveRun:
                 proc.kill()
                 if restart:
                     self.start_gateway(name, proc.port, False)
-                else:
-                    for _, admin in self.balancers:
-                        http_get(f"http://{self.host}:{admin}/remove?name={name}")
 
             return act
 
@@ -691,7 +691,12 @@ class LiveRun:
         self.rec.set("send_queue_depth_p99", self.depth_p99())
         if "gateway_memory_peak_bytes" in totals:
             self.rec.peak("gateway_memory_peak_bytes", totals["gateway_memory_peak_bytes"])
-        idle_cuts = sum(s.get("counters", {}).get("idle_cuts", 0) for s in self.balancer_call("/stats"))
+        bal_stats = self.balancer_call("/stats")
+        idle_cuts = sum(s.get("counters", {}).get("idle_cuts", 0) for s in bal_stats)
+        first_moves = [s["moves"][0] for s in bal_stats if s.get("moves")]
+        if first_moves:  # the first pool change, over every balancer process
+            checked = sum(c for _, c in first_moves)
+            self.rec.set("connections_moved_fraction", sum(m for m, _ in first_moves) / checked)
         self.rec.count("idle_timeout_disconnects", float(idle_cuts))
         self.rec.count(
             "gateway_rejections", totals.get("rejected_capacity", 0.0) + totals.get("rejected_rate", 0.0)

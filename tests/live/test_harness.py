@@ -124,3 +124,18 @@ def test_config_to_process_mapping() -> None:
     assert live_backplane(load_config(small("in_memory", gateways={"count": 3}))) == "redis_streams"
     assert live_backplane(load_config(small("none"))) == "in_memory"
     assert live_backplane(load_config(small("jetstream"))) == "jetstream"
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("consistent_hash", 1 / 4), ("modulo", 3 / 4)])
+def test_adding_a_gateway_reports_the_connections_it_would_move(policy: str, expected: float) -> None:
+    """Measured by the live balancer over its open connections when the fourth gateway joins."""
+    add = [{"kind": "add_gateways", "at": "2s"}]
+    cfg = small("none", duration="3s", edge={"balancer": policy}, faults=add)
+    cfg["clients"] = dict(cfg["clients"], count=200, publish_rate="0/s")
+    cfg["gateways"] = dict(cfg["gateways"], count=3)
+    result = run_live(cfg, settle=0.5)
+    moved = result.metrics["connections_moved_fraction"]
+    # 200 keys hashed independently: binomial spread around the policy's share (4 standard deviations,
+    # plus the ring's own unevenness for consistent hashing: 1/(N sqrt(vnodes)) ~ 0.02)
+    tol = 4 * (expected * (1 - expected) / 200) ** 0.5 + 0.05
+    assert abs(moved - expected) < tol, moved
