@@ -86,12 +86,17 @@ fig = px.line(
     x="time",
     y="value",
     color="backplane.kind",
+    facet_row="backplane.kind",
     category_orders={"backplane.kind": KINDS},
-    title="Deliveries to clients (replication 0)",
-    labels={"value": "deliveries/s", "time": "simulated time (s)"},
+    height=750,
+    title="Deliveries to clients per second, one panel per backplane (replication 0)",
+    labels={"value": "", "time": "simulated time (s)"},
 )
+fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+fig.update_layout(showlegend=False)
+fig.update_yaxes(range=[0, 1.05 * dl["value"].max()])
 end = outage.at + outage.duration
-fig.add_vrect(x0=outage.at, x1=end, fillcolor="grey", opacity=0.2, annotation_text="outage")
+fig.add_vrect(x0=outage.at, x1=end, fillcolor="grey", opacity=0.2, row="all", col="all")
 fig.show()
 
 # %% [markdown]
