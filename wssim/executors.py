@@ -23,7 +23,7 @@ from typing import Any
 EXECUTORS = ("local", "dask", "serial")
 
 # Set in pool workers: where per-run progress (simulated time done) is reported.
-_progress_queue: Any = None
+_progress_channel: ProgressChannel | None = None
 
 
 def default_workers() -> int:
@@ -34,16 +34,44 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def progress_queue() -> Any:
-    """The queue a pool worker reports run progress to, or None (Dask, serial)."""
-    return _progress_queue
+class ProgressChannel:
+    """A one-way pipe from pool workers to the parent for small progress messages.
+
+    Each message is one write of a few dozen bytes, which the kernel keeps whole (below PIPE_BUF): no
+    lock, no feeder thread, so a worker killed at any instant can neither wedge the others nor lose a
+    message it already sent.
+    """
+
+    def __init__(self) -> None:
+        self.reader, self.writer = _mp_context().Pipe(duplex=False)
+
+    def put(self, item: Any) -> None:
+        """Send one message (from a worker)."""
+        self.writer.send(item)
+
+    def drain(self) -> list[Any]:
+        """Every message waiting (in the parent), without blocking."""
+        items = []
+        with contextlib.suppress(EOFError, OSError):
+            while self.reader.poll():
+                items.append(self.reader.recv())
+        return items
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
 
 
-def _init_pool_worker(queue: Any) -> None:
-    """Pool worker start-up: Ctrl-C is the parent's business; remember the progress queue."""
-    global _progress_queue
+def progress_channel() -> ProgressChannel | None:
+    """The channel a pool worker reports run progress to, or None (Dask, serial)."""
+    return _progress_channel
+
+
+def _init_pool_worker(channel: ProgressChannel) -> None:
+    """Pool worker start-up: Ctrl-C is the parent's business; remember the progress channel."""
+    global _progress_channel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _progress_queue = queue
+    _progress_channel = channel
 
 
 class SerialExecutor(Executor):
@@ -82,14 +110,23 @@ def _shutdown(executor: Executor, wait: bool) -> None:
 
 @dataclass
 class ExecutorHandle:
-    """An executor plus what the sweep needs around it: a description, a progress queue, teardown."""
+    """An executor plus what the sweep needs around it: a description, a progress channel, teardown."""
 
     executor: Executor
     kind: str
     workers: int
     description: str
-    progress: Any = None  # a multiprocessing queue of (run key, fraction) from pool workers
+    progress: ProgressChannel | None = None  # (run id, fraction) messages from pool workers
     _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def restart(self) -> None:
+        """Replace a broken local pool with a fresh one of the same size."""
+        if not isinstance(self.executor, ProcessPoolExecutor):
+            raise RuntimeError(f"cannot restart a {self.kind} executor")
+        _shutdown(self.executor, wait=False)
+        self.progress = ProgressChannel()
+        self._closers.append(self.progress.close)
+        self.executor = _process_pool(self.workers, self.progress)
 
     def abort(self) -> None:
         """Stop now: cancel what has not started and stop the workers (used on Ctrl-C)."""
@@ -107,7 +144,7 @@ class ExecutorHandle:
         self.close()
 
     def close(self) -> None:
-        """Release the executor and anything started for it (a local Dask cluster, the queue)."""
+        """Release the executor and anything started for it (a local Dask cluster, the channel)."""
         _shutdown(self.executor, wait=True)
         while self._closers:
             with contextlib.suppress(Exception):
@@ -132,19 +169,27 @@ def make_executor(
         return ExecutorHandle(SerialExecutor(), "serial", 1, "serial (this process)")
     if kind == "local":
         n = workers or default_workers()
-        # fork on Linux: workers start in milliseconds and inherit what the parent imported (also
-        # engines defined in a notebook or test module); elsewhere the platform's safe default.
-        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
-        queue = ctx.Queue()
-        pool = ProcessPoolExecutor(
-            max_workers=n, mp_context=ctx, initializer=_init_pool_worker, initargs=(queue,)
-        )
-        # Start every worker now, before any progress-display thread exists in this process.
-        pool.submit(int).result()
-        handle = ExecutorHandle(pool, "local", n, f"local process pool, {n} worker{'s' * (n != 1)}", queue)
-        handle._closers.append(queue.close)
+        channel = ProgressChannel()
+        pool = _process_pool(n, channel)
+        handle = ExecutorHandle(pool, "local", n, f"local process pool, {n} worker{'s' * (n != 1)}", channel)
+        handle._closers.append(channel.close)
         return handle
     return _dask_executor(workers, scheduler)
+
+
+def _mp_context() -> Any:
+    # fork on Linux: workers start in milliseconds and inherit what the parent imported (also
+    # engines defined in a notebook or test module); elsewhere the platform's safe default.
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+
+
+def _process_pool(workers: int, channel: ProgressChannel) -> ProcessPoolExecutor:
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=_mp_context(), initializer=_init_pool_worker, initargs=(channel,)
+    )
+    # Start every worker now, before any progress-display thread exists in this process.
+    pool.submit(int).result()
+    return pool
 
 
 def _dask_executor(workers: int | None, scheduler: str | None) -> ExecutorHandle:

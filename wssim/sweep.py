@@ -28,13 +28,12 @@ import csv
 import io
 import json
 import math
-import queue as queue_mod
 import shutil
 import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import import_module
@@ -46,7 +45,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from wssim.executors import ExecutorHandle, make_executor, progress_queue
+from wssim.executors import ExecutorHandle, make_executor, progress_channel
 from wssim.metrics import METRICS, RunResult
 
 ENGINES = ("sim", "live")
@@ -54,6 +53,11 @@ KEY_COLUMNS = ("point", "replication", "seed")
 TS_COLUMNS = ("run", "point", "replication", "time", "series", "label", "value")
 CONFIDENCE = 0.95
 PARTIAL = "partial"
+STARTED = -1.0  # progress message: the run has started in a pool worker
+WORKER_DIED = (
+    "its worker process died while it ran (killed, out of memory, or a crash in native code); "
+    "another run in flight at the same time is marked too; --resume runs them again"
+)
 
 
 class SweepError(Exception):
@@ -161,7 +165,7 @@ class RunOutcome:
 
 class _Reporter:
     """Passes a run's progress (fraction of simulated time) on, at most ~4 times a second: to the parent
-    through a queue (pool workers), or to a function (serial runs)."""
+    through the progress channel (pool workers), or to a function (serial runs)."""
 
     def __init__(self, sink: Any, rid: str) -> None:
         self.sink, self.rid, self.last = sink, rid, 0.0
@@ -174,7 +178,7 @@ class _Reporter:
                 if callable(self.sink):
                     self.sink(self.rid, float(fraction))
                 else:
-                    self.sink.put_nowait((self.rid, float(fraction)))
+                    self.sink.put((self.rid, float(fraction)))
 
 
 def execute_run(
@@ -186,8 +190,10 @@ def execute_run(
 ) -> RunOutcome:
     """Run one (point, replication) in this process; never raises for an engine failure."""
     rid = run_id(point, replication)
-    if progress is None and (q := progress_queue()) is not None:
-        progress = _Reporter(q, rid)
+    if progress is None and (channel := progress_channel()) is not None:
+        with contextlib.suppress(Exception):
+            channel.put((rid, STARTED))  # lets the parent tell who was running if this process dies
+        progress = _Reporter(channel, rid)
     start, cpu_start = time.perf_counter(), time.process_time()
     try:
         result = resolve_engine(engine)(config, replication, progress)
@@ -908,7 +914,11 @@ def _execute(
     store: RunStore,
     bar: _Progress,
 ) -> None:
-    """Submit every run, keep each as it finishes, show progress."""
+    """Submit every run, keep each as it finishes, show progress.
+
+    If a pool worker dies (the pool breaks), the runs that had started and not finished are recorded as
+    failed, the pool is restarted and the runs that had not started are submitted again.
+    """
     if handle.kind == "serial":  # one at a time in this process: progress goes straight to the bar
         for spec in todo:
             rid = spec.run_id
@@ -918,31 +928,63 @@ def _execute(
             store.add(spec, outcome)
             bar.run_done(rid)
         return
+    remaining = list(todo)
+    while remaining:
+        started: set[str] = set()
+        broken = _submit_and_gather(handle, engine, remaining, store, bar, started)
+        if not broken:
+            return
+        _drain(handle, bar, started)
+        suspects = [s for s in broken if s.run_id in started] or broken
+        for spec in suspects:
+            store.add(spec, RunOutcome(spec.point, spec.replication, error=f"WorkerDied: {WORKER_DIED}"))
+            bar.run_done(spec.run_id)
+        remaining = [s for s in broken if s not in suspects]
+        if remaining:
+            handle.restart()
+
+
+def _submit_and_gather(
+    handle: ExecutorHandle,
+    engine: str | Callable[..., RunResult],
+    specs: list[RunSpec],
+    store: RunStore,
+    bar: _Progress,
+    started: set[str],
+) -> list[RunSpec]:
+    """Run ``specs`` on the executor; return the ones lost to a broken pool (empty if none)."""
     by_future: dict[Future, RunSpec] = {}
-    for spec in todo:
+    for spec in specs:
         fut = handle.executor.submit(execute_run, engine, spec.config, spec.point, spec.replication)
         by_future[fut] = spec
     pending = set(by_future)
+    broken: list[RunSpec] = []
     while pending:
         done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-        _drain(handle, bar)
+        _drain(handle, bar, started)
         for fut in sorted(done, key=lambda f: by_future[f].key):
             spec = by_future[fut]
             try:
                 outcome = fut.result()
+            except BrokenExecutor:
+                broken.append(spec)
+                continue
             except Exception as exc:
                 outcome = RunOutcome(spec.point, spec.replication, error=f"{type(exc).__name__}: {exc}")
             store.add(spec, outcome)
             bar.run_done(spec.run_id)
+    return sorted(broken, key=lambda s: (s.replication, s.point))
 
 
-def _drain(handle: ExecutorHandle, bar: _Progress) -> None:
+def _drain(handle: ExecutorHandle, bar: _Progress, started: set[str]) -> None:
+    """Read the pool workers' progress messages: show the latest per run, note the runs started."""
     if handle.progress is None:
         return
     latest: dict[str, float] = {}
-    with contextlib.suppress(queue_mod.Empty, OSError, ValueError, EOFError):
-        while True:
-            rid, fraction = handle.progress.get_nowait()
+    for rid, fraction in handle.progress.drain():
+        if fraction == STARTED:
+            started.add(rid)
+        else:
             latest[rid] = fraction
     for rid, fraction in latest.items():
         bar.run_progress(rid, fraction)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from test_sweep_engine import standin
+from test_sweep_engine import crashing, standin
 
 import wssim
 from wssim.config import load_config
@@ -137,6 +137,23 @@ def test_failing_point_is_reported_and_the_rest_kept(tmp_path):
     assert res.failures[0]["params"] == {"clients.count": 13}
     assert "ValueError: unlucky client count 13" in res.failures[0]["error"]
     assert Results.load(tmp_path / "o").failures[0]["error"] == res.failures[0]["error"]
+
+
+def test_a_worker_that_dies_fails_its_run_and_the_sweep_goes_on(tmp_path):
+    cfg = {**GRID, "sweep": {"clients.count": [100, 66, 200]}, "replications": 2}
+    with pytest.warns(RuntimeWarning, match="WorkerDied"):
+        res = run(
+            cfg,
+            engine=crashing,
+            executor="local",
+            workers=1,
+            out=tmp_path / "o",
+            progress=False,
+            report=False,
+        )
+    assert [(f["point"], f["replication"]) for f in res.failures] == [(1, 0), (1, 1)]
+    assert "worker process died" in res.failures[0]["error"]
+    assert sorted(set(res.summary["point"])) == [0, 2] and len(res.summary) == 4
 
 
 def test_resume_skips_finished_runs(tmp_path, monkeypatch):

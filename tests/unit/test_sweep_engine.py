@@ -66,3 +66,10 @@ def test_standin_is_deterministic_and_uses_common_random_numbers():
     assert standin(a, 1).metrics["herd_convergence_s"] == standin(b, 1).metrics["herd_convergence_s"]
     assert standin(a, 1).metrics["herd_convergence_s"] != standin(a, 2).metrics["herd_convergence_s"]
     assert np.isfinite(r1.metrics["latency_p99_s"])
+
+
+def crashing(config, replication: int = 0, progress: Callable[[float], None] | None = None) -> RunResult:
+    """The stand-in, except that ``clients.count == 66`` kills its process outright (like the OOM killer)."""
+    if config.clients.count == 66:
+        os._exit(9)
+    return standin(config, replication, progress)
