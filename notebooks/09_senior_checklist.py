@@ -128,15 +128,16 @@ fig = px.bar(
     labels={"x": "ceiling", "y": "connections per node"},
     title=f"Per-node ceilings on a {NODE_MEMORY_GIB} GiB gateway (after {HEADROOM:.0%} headroom)",
 )
-fig.add_hline(y=USERS / nodes, line_dash="dot", annotation_text="planned load per node")
+fig.add_hline(y=USERS / nodes_n1, line_dash="dot", annotation_text="load per node, all up")
+fig.add_hline(y=USERS / nodes, line_dash="dash", annotation_text="load per node, one down")
 fig.show()
 
 # %% [markdown]
 # ## Q3 · Kernel limits
 
 # %%
-conns_per_node = USERS / nodes
-conns_after_loss = USERS / (nodes_n1 - 1)
+conns_after_loss = USERS / nodes  # the spare is gone: the worst steady load per node
+conns_per_node = conns_after_loss  # size the rest (queues, memory) for that worst case too
 checks = pd.DataFrame(
     [
         ("nofile (fds per process)", conns_after_loss, FD_LIMIT),
@@ -181,7 +182,7 @@ fig.show()
 # %% [markdown]
 # ## The scaled-down fleet
 #
-# `USERS / SCALE` simulated clients on the same number of gateways, rooms of `ROOM_SIZE`,
+# `USERS / SCALE` simulated clients on the fleet of Q2 (spare included), rooms of `ROOM_SIZE`,
 # `MSGS_PER_USER_PER_MIN`. Every fleet-wide rate is scaled down with the clients — the admission
 # rate per gateway too — so the scaled fleet has the same shape, and counts (messages,
 # handshakes/s, attempts) scale back up by `SCALE`.
@@ -199,7 +200,7 @@ common = {
         "message_size": f"{MESSAGE_SIZE}B",
         "reconnect": {"strategy": BACKOFF, "base": "1s", "cap": "30s"},
     },
-    "gateways": {"count": nodes, "keepalive": {"ping_interval": f"{PING_INTERVAL_S}s"}},
+    "gateways": {"count": nodes_n1, "keepalive": {"ping_interval": f"{PING_INTERVAL_S}s"}},
     "edge": {"balancer": "consistent_hash"},
 }
 
@@ -238,10 +239,10 @@ lost
 # ## Q6 · What happens when a gateway dies?
 
 # %%
-ramp = 1.2 * sim_clients / (admission * nodes)  # seconds to connect everyone through admission
+ramp = 1.2 * sim_clients / (admission * nodes_n1)  # seconds to connect everyone through admission
 crash_at = ramp + 10
-survivors = ADMISSION_PER_GATEWAY * (nodes - 1)
-floor_s = USERS / nodes / survivors  # the fastest the survivors can take the herd back
+survivors = ADMISSION_PER_GATEWAY * nodes  # what the gateways left after one crash admit per second
+floor_s = USERS / nodes_n1 / survivors  # the fastest the survivors can take the herd back
 other_backoff = "full_jitter" if BACKOFF == "none" else "none"
 q6_cfg = wssim.load_config(
     {
@@ -281,10 +282,11 @@ fig = px.line(
 )
 fig.add_vline(x=crash_at, line_dash="dash", annotation_text="gateway 0 crashes")
 fig.update_xaxes(range=[crash_at - 10, crash_at + max(60, 4 * floor_s)])
-fig.update_yaxes(range=[0.95 * USERS * (1 - 1 / nodes), 1.01 * USERS])
+fig.update_yaxes(range=[0.95 * USERS * (1 - 1 / nodes_n1), 1.01 * USERS])
 fig.show()
 answers["6. Gateway dies"] = (
-    f"1/{nodes} of users (~{USERS / nodes:,.0f}) reconnect; the {nodes - 1} survivors admit {survivors:,}/s, "
+    f"1/{nodes_n1} of users (~{USERS / nodes_n1:,.0f}) reconnect; "
+    f"the {nodes} survivors admit {survivors:,}/s, "
     f"so ≥ {floor_s:.0f} s; {BACKOFF}: whole again after {herd.loc[BACKOFF, 'herd_convergence_s']:.0f} s "
     f"with {herd.loc[BACKOFF, 'reconnect attempts (real scale)']:,.0f} attempts "
     f"({other_backoff}: {herd.loc[other_backoff, 'reconnect attempts (real scale)']:,.0f})"
