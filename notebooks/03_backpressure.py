@@ -163,7 +163,7 @@ fig.show()
 
 # %%
 unbounded_runs = res.summary.loc[res.summary["gateways.send_queue.overflow"] == "unbounded", "point"]
-run_ids = [r for r in res.markers if int(r[1:4]) in set(unbounded_runs)]
+run_ids = [r for r in res.markers if int(r.split("-")[0][1:]) in set(unbounded_runs)]
 first_oom: dict[tuple[str, str], float] = {}
 for rid in run_ids:
     for t, label in res.markers[rid]:
