@@ -132,22 +132,13 @@ class Observer:
             rec.set(name, value)
 
     def transport(self) -> dict[str, float]:
-        """Fleet-wide request, handshake and byte rates of the configured transport (closed form)."""
-        w = self.world
+        """Fleet-wide request, handshake, byte and egress figures of the transport (closed form)."""
         try:
-            from wssim.sim.transports import from_config, transport_cost
+            from wssim.sim.transport_run import transport_metrics
 
-            req, overheads, _ = from_config(w.cfg)
-            tc = transport_cost(w.cfg.transport.kind, req, overheads)
+            return transport_metrics(self.world.cfg)
         except (ImportError, ValueError):
             return {}
-        users = float(w.cfg.clients.count)
-        return {
-            "transport_requests_per_s": tc.requests_per_s * users,
-            "transport_handshakes_per_s": tc.handshakes_per_s * users,
-            "transport_bytes_up_per_s": tc.bytes_up_per_s * users,
-            "transport_bytes_down_per_s": tc.bytes_down_per_s * users,
-        }
 
     def cost(self) -> float:
         """Monthly cost of the fleet this run needed (see :mod:`wssim.sim.cost`)."""
