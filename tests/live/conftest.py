@@ -8,6 +8,7 @@ server fails the test.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -56,11 +57,43 @@ def _private_server(argv: list[str], port: int) -> Iterator[None]:
             proc.wait(5)
 
 
+# Every namespace of this session starts with it: on a shared server (URL given), what the
+# session created is deleted at its end, and concurrent sessions never touch each other's data.
+SESSION_PREFIX = "wt" + uuid.uuid4().hex[:6]
+
+
+async def _clean_redis(url: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=SESSION_PREFIX + "*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+async def _clean_jetstream(url: str) -> None:
+    import nats
+
+    nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
+    try:
+        js = nc.jetstream()
+        for info in await js.streams_info():
+            if info.config.name.startswith(SESSION_PREFIX):
+                await js.delete_stream(info.config.name)
+    finally:
+        await nc.close()
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Redis server's URL."""
     if os.environ.get("WSSIM_REDIS_URL"):
         yield os.environ["WSSIM_REDIS_URL"]
+        with contextlib.suppress(Exception):
+            asyncio.run(_clean_redis(os.environ["WSSIM_REDIS_URL"]))
         return
     binary = shutil.which("redis-server")
     if binary is None:
@@ -77,6 +110,8 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A NATS server's URL, with JetStream enabled."""
     if os.environ.get("WSSIM_NATS_URL"):
         yield os.environ["WSSIM_NATS_URL"]
+        with contextlib.suppress(Exception):
+            asyncio.run(_clean_jetstream(os.environ["WSSIM_NATS_URL"]))
         return
     binary = shutil.which("nats-server")
     if binary is None:
@@ -90,7 +125,7 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def namespace() -> str:
     """A fresh key/subject/stream prefix, so tests never see each other's data."""
-    return "t" + uuid.uuid4().hex[:10]
+    return SESSION_PREFIX + uuid.uuid4().hex[:8]
 
 
 @pytest.fixture
