@@ -855,6 +855,9 @@ def run(
         ],
         "confidence": CONFIDENCE,
     }
+    if out_dir is not None:  # early, so that even a killed run's folder says what its columns are
+        runs_info = {run_id(*k): _jsonable(r.info) for k, r in sorted(store.runs.items())}
+        _write_json(out_dir / "manifest.json", {**manifest, "runs": runs_info, "failures": []})
     started = time.perf_counter()
     interrupted = False
     handle: ExecutorHandle | None = None

@@ -246,3 +246,45 @@ def test_replications_override_is_recorded():
     res = run(GRID, replications=2, engine=standin, executor="serial", progress=False, report=False)
     assert res.config["replications"] == 2
     assert len(res.summary) == 8
+
+
+def test_zip_axes_give_paired_columns_in_sweep_order():
+    cfg = {
+        **GRID,
+        "replications": 1,
+        "sweep": {"seed": [1], "zip": {"gateways.count": [1, 2], "clients.count": [10, 20]}},
+    }
+    res = run(cfg, engine=standin, executor="serial", progress=False, report=False)
+    assert res.params == ["gateways.count", "clients.count"]  # a swept seed is the seed column itself
+    assert list(res.summary.columns[:5]) == [
+        "point",
+        "replication",
+        "seed",
+        "gateways.count",
+        "clients.count",
+    ]
+    assert res.points().values.tolist() == [[0, 1, 10], [1, 2, 20]]
+
+
+def test_report_of_a_killed_run_uses_its_partial_rows(tmp_path):
+    from wssim.report import rebuild
+    from wssim.sweep import RunStore, execute_run
+
+    folder = tmp_path / "killed"
+    run(
+        {**GRID, "replications": 1},
+        engine=standin,
+        executor="serial",
+        out=folder,
+        progress=False,
+        report=False,
+    )
+    for name in ("summary.csv", "aggregate.csv", "timeseries.parquet", "markers.json"):
+        (folder / name).unlink()  # as if the process had been killed before writing its final files
+    store = RunStore(folder, ["clients.count", "gateways.count"])
+    for spec in plan(load_config(GRID))[:3]:
+        store.add(spec, execute_run(standin, spec.config, spec.point, spec.replication))
+    res = Results.load(folder)
+    assert res.params == ["clients.count", "gateways.count"]
+    assert len(res.summary) == 3 and len(res.timeseries) > 0
+    assert rebuild(folder).stat().st_size > 100_000
