@@ -356,7 +356,7 @@ def crosscheck(
         Path | None,
         typer.Option(help="Also write sim/, live/ and crosscheck.csv to this folder.", show_default=False),
     ] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any metric differs.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any metric differs or a run failed.")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Run CONFIG on the simulator and on the live reference implementation; compare them metric by metric."""
@@ -368,7 +368,9 @@ def crosscheck(
     cfg = load_config(config, set_ or None)
     if out is not None and out.exists() and any(out.iterdir()):
         raise SweepError(f"{out} exists and is not empty: choose a new --out folder")
-    table = do_crosscheck(cfg, replications=replications, workers=workers, out=out, console=err_console)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # failed runs are listed below the table
+        table = do_crosscheck(cfg, replications=replications, workers=workers, out=out, console=err_console)
     styles = {"agrees": "green", "close": "yellow", "differs": "bold red"}
     several = table["point"].nunique() > 1
     t = Table(title=f"{cfg.name}: simulator vs live", title_style="bold", header_style="bold cyan")
@@ -393,7 +395,11 @@ def crosscheck(
         "agrees: the live value is inside the simulator's 95% prediction interval for one run; "
         "close: within 10% of the simulator mean."
     )
-    if strict and (table["agreement"] == "differs").any():
+    failures = table.attrs.get("failures", {})
+    for engine_name, failed in failures.items():
+        for f in failed:
+            sys.stderr.write(f"{engine_name} run failed: point {f['point']} {f['params']}: {f['error']}\n")
+    if strict and ((table["agreement"] == "differs").any() or any(failures.values())):
         raise typer.Exit(1)
 
 

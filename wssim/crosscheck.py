@@ -122,6 +122,7 @@ def crosscheck(
         console=console,
     )
     table = compare(sim, live)
+    table.attrs["failures"] = {"sim": sim.failures, "live": live.failures}
     if out_dir is not None:
         table.to_csv(out_dir / "crosscheck.csv", index=False)
     return table
