@@ -37,6 +37,7 @@ class Ledger:
     counters: dict[str, float] = field(default_factory=dict)
     order_violations: int = 0
     assignments: dict[str, str] = field(default_factory=dict)  # routing key -> gateway, latest connection
+    latency: np.ndarray = field(default_factory=lambda: np.empty((0, 2)))  # (publish ts, first receipt)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -138,7 +139,7 @@ def build_ledger(
         violations = int((step <= 0).sum())
     ledger = Ledger(published, received, events, owed, subscriptions=subs, order_violations=violations)
     ledger.counters["latency_samples"] = float(len(got))
-    ledger._latency = (got["t"] - got["ts"]).to_numpy()  # type: ignore[attr-defined]
+    ledger.latency = got[["ts", "t"]].to_numpy()
     for r in records:
         for k, v in r.counters.items():
             ledger.counters[k] = ledger.counters.get(k, 0.0) + v
@@ -193,9 +194,10 @@ def record(
         rec.count(name, c.get(name, 0.0))
     rec.count("order_violations", float(ledger.order_violations))
     rec.count("gap_notices", c.get("gap_notices", 0.0))
-    lat = getattr(ledger, "_latency", np.empty(0))
-    if len(lat):
-        rec.observe_many("latency", lat)
+    lat = ledger.latency
+    if len(lat):  # messages published during warm-up are left out, as the simulator does
+        keep = scn(lat[:, 0]) >= rec.warmup
+        rec.observe_many("latency", lat[keep, 1] - lat[keep, 0])
     ev = ledger.events
     for kind, series in (("open", "handshakes"), ("attempt", "connect_attempts")):
         for t in scn(ev.loc[ev["kind"] == kind, "t"].to_numpy()):

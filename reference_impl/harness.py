@@ -181,37 +181,43 @@ class Fleet:
     workers: list[Any] = field(default_factory=list)  # subprocess.Popen of the load generators
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    closed: bool = False
+
     def spawn(self, name: str, args: list[str], port: int = 0, instance: int = 0) -> Proc:
-        log = open(self.workdir / f"{name}.{instance}.log", "wb")  # noqa: SIM115 (closed with the run dir)
+        """Start a child in its own session; refused once :meth:`stop_all` has begun."""
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
             env.pop(var, None)
-        popen = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env=env,
-        )
-        proc = Proc(name, popen, port, instance)
-        with self.lock:
+        with self.lock, open(self.workdir / f"{name}.{instance}.log", "wb") as log:
+            if self.closed:  # a fault thread must not start anything once the run is being torn down
+                raise LiveRunError(f"the run is over: not starting {name}")
+            popen = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+            )
+            proc = Proc(name, popen, port, instance)
             self.procs.append(proc)
         return proc
 
     def stop_all(self) -> None:
+        """SIGKILL every process group started (idempotent)."""
+        with self.lock:
+            self.closed = True
+            procs = list(self.procs)
         for w in self.workers:
             with contextlib.suppress(Exception):
                 if w.poll() is None:
                     os.killpg(w.pid, signal.SIGKILL)
-        with self.lock:
-            procs = list(self.procs)
         for p in procs:
             if p.alive():
                 p.signal(signal.SIGKILL)
-        for p in procs:
+        for p in [*procs, *self.workers]:
             with contextlib.suppress(Exception):
-                p.popen.wait(5)
+                (p.popen if isinstance(p, Proc) else p).wait(5)
 
 
 class LiveRun:
