@@ -1,0 +1,32 @@
+"""A backplane outage, live: the private server is killed and restarted (Redis without persistence)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from live_runs import need_server
+from test_harness import small
+
+from reference_impl.harness import run_live
+
+pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
+
+OUTAGE = [{"kind": "backplane_outage", "at": "1.5s", "duration": "1.5s"}]
+
+
+@pytest.mark.parametrize("kind", ["redis_streams", "redis_pubsub"])
+def test_a_backplane_restart_costs_the_at_most_once_kind_only(kind: str) -> None:
+    need_server(kind)
+    if "WSSIM_REDIS_URL" in os.environ:
+        pytest.skip("an external Redis cannot be restarted by the harness")
+    result, ledger = run_live(small(kind, faults=OUTAGE, duration="6s"), settle=1.5, return_ledger=True)
+    assert not result.info["errors"], result.info["errors"]
+    assert [label for _, label in result.info["faults"]] == ["backplane down", "backplane restarted"]
+    assert ledger.counters.get("publish_errors", 0) > 0  # the server really was gone
+    assert (ledger.events["kind"] == "close").sum() == 0  # clients never noticed at the socket level
+    lost = result.metrics["messages_lost"]
+    if kind == "redis_streams":
+        assert lost == 0  # the gateways read on from their stream cursors once Redis is back
+    else:
+        assert lost > 0  # published before the gateways re-subscribed: gone
