@@ -40,8 +40,8 @@ SCENARIOS: dict[str, tuple[list[str], list[str]]] = {
     "idle_timeout": (["clients.count=300"], ["idle_timeout_disconnects", "connections_peak"]),
     "semantics": (["clients.count=400"], ["messages_lost", "deliveries_delivered", "latency_p99_s"]),
     "transports": (
-        [],
-        ["connections_peak", "cost_per_month_usd", "latency_p50_s", "transport_requests_per_s"],
+        ["clients.count=4000"],
+        ["connections_peak", "cost_per_month_usd", "latency_p50_s", "transport_usd_per_million_users"],
     ),
 }
 
