@@ -67,7 +67,7 @@ def main() -> None:
                 "reconnect_attempts": m["reconnect_attempts"],
                 "herd_convergence_s": m["herd_convergence_s"],
                 "connections_peak": m["connections_peak"],
-                "gateway_rejections": m.get("gateway_rejections", 0.0),
+                "admission_rejections": m["admission_rejections"],
                 "wall_s": time.time() - t,
                 "errors": result.info["errors"],
             }

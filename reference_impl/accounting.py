@@ -175,13 +175,27 @@ def herd_convergence(times: np.ndarray, level: np.ndarray, opens: np.ndarray, at
     return float("nan")
 
 
+def _rate(rec: Recorder, series: str, t: np.ndarray) -> None:
+    """Bin scenario times ``t`` into a rate series (one call per bin, not per event)."""
+    if len(t) == 0:
+        return
+    bins, counts = np.unique(np.floor(np.asarray(t) / rec.interval).astype(np.int64), return_counts=True)
+    for b, n in zip(bins, counts, strict=True):
+        rec.rate(series, float(b) * rec.interval, float(n))
+
+
 def record(
-    ledger: Ledger, rec: Recorder, t0: float, time_scale: float, crash_times: list[float] | None = None
+    ledger: Ledger,
+    rec: Recorder,
+    t0: float,
+    time_scale: float,
+    crash_times: list[float] | None = None,
+    duration: float | None = None,
 ) -> None:
     """Feed the shared recorder (scenario seconds for time series; latencies in wall seconds)."""
 
-    def scn(t: np.ndarray | float) -> np.ndarray | float:
-        return (np.asarray(t) - t0) / time_scale
+    def scn(t: np.ndarray | float) -> np.ndarray:
+        return (np.asarray(t, dtype=float) - t0) / time_scale
 
     owed = ledger.owed
     rec.count("messages_published", float(len(ledger.published)))
@@ -194,29 +208,43 @@ def record(
         rec.count(name, c.get(name, 0.0))
     rec.count("order_violations", float(ledger.order_violations))
     rec.count("gap_notices", c.get("gap_notices", 0.0))
+    rec.count("messages_replayed", c.get("replayed", 0.0))
+    rec.count("publishes_failed", c.get("publish_errors", 0.0))
+    rec.count("half_open_disappearances", c.get("half_open", 0.0))
     lat = ledger.latency
     if len(lat):  # messages published during warm-up are left out, as the simulator does
         keep = scn(lat[:, 0]) >= rec.warmup
         rec.observe_many("latency", lat[keep, 1] - lat[keep, 0])
     ev = ledger.events
-    for kind, series in (("open", "handshakes"), ("attempt", "connect_attempts")):
-        for t in scn(ev.loc[ev["kind"] == kind, "t"].to_numpy()):
-            rec.rate(series, float(t))
-    # reconnects: attempts that are not a client's first
-    attempts = ev[ev["kind"] == "attempt"]
-    later = attempts[attempts.duplicated("cid")]
-    for t in scn(later["t"].to_numpy()):
-        rec.rate("reconnects", float(t))
-    for t in scn(ledger.received["t"].to_numpy()):
-        rec.rate("deliveries", float(t))
+    kinds = ev["kind"].to_numpy()
+    _rate(rec, "handshakes", scn(ev.loc[kinds == "open", "t"].to_numpy()))
+    _rate(rec, "connect_attempts", scn(ev.loc[kinds == "attempt", "t"].to_numpy()))
+    attempts = ev[kinds == "attempt"]
+    later = attempts[attempts.duplicated("cid")]  # reconnects: attempts that are not a client's first
+    _rate(rec, "reconnects", scn(later["t"].to_numpy()))
+    _rate(rec, "deliveries", scn(ledger.received["t"].to_numpy()))
+    rec.count("connect_actions", float(len(attempts)))
+    rejects = ev[kinds == "reject"]
+    rec.count("admission_rejections", float((rejects["detail"] == 503).sum()))
+    rec.count("clients_gave_up", float((kinds == "give_up").sum()))
+    rec.count("offline_periods", float((kinds == "offline").sum()))
+    closes = ev[kinds == "close"]
+    rec.count("drain_closes", float((closes["detail"] == 1001).sum()))
+    rec.set("peak_connect_attempt_rate", rec.peak_rate("connect_attempts"))
     times, level, opens = connected_timeline(ev)
     if len(level):
         rec.peak("connections_peak", float(level.max()))
-        # one sample per interval: the level at the end of each bin
-        bins = (scn(times) // rec.interval).astype(np.int64)
+        st = scn(times)
+        bins = (st // rec.interval).astype(np.int64)  # one sample per interval: the level at its end
         last = pd.Series(level).groupby(bins).last()
         for b, n in last.items():
             rec.gauge("clients_connected", float(b) * rec.interval, float(n))
+        if duration:
+            end = int(np.searchsorted(st, duration, side="right"))
+            rec.set("connections_end", float(level[end - 1]) if end else 0.0)
+            # time-weighted mean over [0, duration]
+            edges = np.clip(np.append(st, duration), 0.0, duration)
+            rec.set("connections_mean", float(np.sum(level * np.diff(edges)) / duration))
     else:
         rec.peak("connections_peak", 0.0)
     if crash_times:

@@ -268,6 +268,7 @@ class LiveRun:
         self.fault_log: list[tuple[float, str]] = []
         self._stop = threading.Event()
         self.errors: list[str] = []
+        self.gateways_peak = 0
 
     # -- clock ---------------------------------------------------------------------------------
     def wall(self, t: float) -> float:
@@ -592,6 +593,8 @@ class LiveRun:
                     totals[name] = totals.get(name, 0) + u["active"]
             for name, n in totals.items():
                 self.rec.gauge("connections", t, n, label=name)
+            alive = sum(1 for p in list(self.gateways.values()) if p.alive())
+            self.gateways_peak = max(self.gateways_peak, alive)
             for name, proc in list(self.gateways.items()):
                 if not proc.alive():
                     continue
@@ -682,7 +685,8 @@ class LiveRun:
                 self.errors.append(f"loadgen {r.index}: {r.error}")
         ledger = accounting.build_ledger(records, plans, self.t0, self.s)
         crashes = [f.at for f in cfg.faults if f.kind == "gateway_crash"]
-        accounting.record(ledger, self.rec, self.t0, self.s, crashes or None)
+        accounting.record(ledger, self.rec, self.t0, self.s, crashes or None, duration=cfg.duration)
+        self.rec.set("gateways_peak", float(self.gateways_peak))
         totals = self.gateway_totals()
         for name in (
             "backplane_deliveries",
@@ -704,9 +708,6 @@ class LiveRun:
             checked = sum(c for _, c in first_moves)
             self.rec.set("connections_moved_fraction", sum(m for m, _ in first_moves) / checked)
         self.rec.count("idle_timeout_disconnects", float(idle_cuts))
-        self.rec.count(
-            "gateway_rejections", totals.get("rejected_capacity", 0.0) + totals.get("rejected_rate", 0.0)
-        )
         if progress is not None:
             progress(1.0)
         info = {

@@ -350,7 +350,7 @@ class _Worker:
                     await asyncio.wait_for(ws.close(), 1.0)
                 return "stop"
             if reader in done:
-                code = ws.close_code
+                code = None if ws.close_code is None else int(ws.close_code)
                 self.event(cid, "close", code)
                 if code == protocol.CLOSE_POLICY:
                     rec.counters["slow_consumer_disconnects_seen"] += 1
@@ -359,6 +359,7 @@ class _Worker:
             start, dur, half_open = offline.pop(0)
             self.event(cid, "offline", dur)
             if half_open:
+                rec.counters["half_open"] += 1
                 ws.transport.pause_reading()  # vanish: no FIN, no pong, nothing read
                 reader.cancel()
                 await self.sleep_until(start + dur)
