@@ -7,7 +7,7 @@ wall times (pool start-up included: that is what a user waits for). Both worker 
 byte-identical ``summary.csv`` files. Target on a 2-core machine: ≥ 1.8×.
 Writes ``benchmarks/results/sweep.json``.
 
-    python benchmarks/bench_sweep.py                      # 12 runs of ~2 s, 3 repeats
+    python benchmarks/bench_sweep.py                      # 12 runs of ~2-3 s, 3 repeats
     python benchmarks/bench_sweep.py --clients 30000 --repeat 5
 """
 
@@ -48,7 +48,7 @@ def timed_sweep(cfg: Any, workers: int, out: Path) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clients", type=int, default=15_000, help="clients per run (sets the run length)")
+    ap.add_argument("--clients", type=int, default=20_000, help="clients per run (sets the run length)")
     ap.add_argument("--replications", type=int, default=2, help="replications per point (6 points)")
     ap.add_argument("--repeat", type=int, default=3, help="timed sweeps per worker count")
     ap.add_argument("--target", type=float, default=1.8, help="speed-up to reach")
