@@ -70,6 +70,7 @@ class Backplane:
         self.at_most_once = bp.kind in AT_MOST_ONCE
         self.durable = bp.kind in DURABLE
         self.down = False
+        self.held: list[tuple[int, float, int]] = []  # publications retried after an outage
         self.incarnation = 0
         self.draws = world.streams.draws(Stream.LATENCY)
         self.room_gws: list[set[int]] = [set() for _ in range(world.rooms)]  # gateways with members
@@ -143,12 +144,28 @@ class Backplane:
             return 0.0
         return math.exp(self.mu + self.sigma * self.draws.normal())
 
-    def publish(self, room: int, now: float, origin: int) -> bool:
-        """Publish to ``room`` from gateway ``origin`` at ``now``; False when the backplane is down."""
+    def publish(self, room: int, now: float, origin: int, t_pub: float | None = None) -> bool:
+        """Publish to ``room`` from gateway ``origin`` at ``now``; False when the backplane is down.
+
+        ``t_pub`` is when the publication was first sent (latency is measured from it); it differs
+        from ``now`` only for a publication held through an outage.
+        """
         w = self.world
         rec = w.rec
+        if t_pub is None:
+            t_pub = now
         if self.down:
             rec.count("publishes_failed")
+            if not self.at_most_once:
+                # An at-least-once producer keeps the publication and retries (producer buffer,
+                # outbox): it is accepted when the backplane returns and arrives late, not lost.
+                self.held.append((room, t_pub, origin))
+            else:
+                # Fire and forget: the publication is gone for every member it was owed to.
+                owed = w.clients.room_logical[room]
+                rec.count("deliveries_expected", owed)
+                w.lost(owed)
+                rec.count("backplane_deliveries_lost", len(self.targets(room, origin)[0]))
             return False
         offset = w.history.publish(room, now)
         rec.count("messages_published")
@@ -188,12 +205,12 @@ class Backplane:
                 batch.append((g, g.incarnation))
         if batch:
             if td <= now:
-                self._deliver(batch, self.incarnation, room, offset, now)
+                self._deliver(batch, self.incarnation, room, offset, t_pub)
             else:
-                w.call_at(td, self._arrive, (batch, self.incarnation, room, offset, now))
+                w.call_at(td, self._arrive, (batch, self.incarnation, room, offset, t_pub))
         if late:
             for tg, gs in late.items():
-                w.call_at(tg, self._arrive, (gs, self.incarnation, room, offset, now))
+                w.call_at(tg, self._arrive, (gs, self.incarnation, room, offset, t_pub))
         return True
 
     def _arrive(self, ev: Any) -> None:
@@ -211,6 +228,12 @@ class Backplane:
             else:
                 fast += g.deliver(room, offset, t_pub, now)
         w.delivered(fast, t_pub, now)
+
+    def release_held(self, now: float) -> None:
+        """The backplane is back: publish what at-least-once producers held through the outage, in order."""
+        held, self.held = self.held, []
+        for room, t_pub, origin in held:
+            self.publish(room, now, origin, t_pub)
 
     def catch_up(self, gw: Any) -> None:
         """A durable backplane redelivers what ``gw`` missed while unsubscribed (within the window)."""

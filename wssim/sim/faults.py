@@ -6,9 +6,11 @@
 - ``deploy``: a rolling restart, one gateway every ``interval``. With ``drain`` the gateway leaves the
   pool and closes its sockets (1001) spread evenly over ``drain_timeout``, so clients move gradually;
   without drain it is killed like a crash.
-- ``backplane_outage``: publications fail and deliveries in flight are lost; when it returns a
-  non-durable backplane has lost its history (every room gets a new epoch), a durable one lets
-  gateways catch up.
+- ``backplane_outage``: the broker is unreachable and deliveries in flight are lost. Publishers of an
+  at-most-once kind fire and forget, so what they publish meanwhile is lost for every member;
+  at-least-once producers (streams, logs, managed) hold their publications and send them when it
+  returns (late, not lost). On return a non-durable backplane has lost its history (every room
+  gets a new epoch), a durable one lets gateways catch up.
 - ``subscription_outage``: some gateways lose their subscription; at-most-once kinds lose what is
   published meanwhile (members detect the gap and resync), durable kinds redeliver it on return.
 - ``spike``: publish rate × ``publish_multiplier`` and ``connect_clients`` extra clients arriving.
@@ -222,6 +224,7 @@ class Faults:
         else:
             w.history.lose()
             w.rec.mark(w.env.now, "backplane back (history lost)")
+        bp.release_held(w.env.now)
 
     def _subscription_outage(self, f: Any, targets: list[int]) -> None:
         w = self.world

@@ -63,10 +63,15 @@ class Traffic:
         rec = w.rec
         cl = w.clients
         bp = w.backplane
+        now = w.env.now
         if bp.down:
             rec.count("publishes_failed")
+            if bp.at_most_once and cl.joined[dst] and cl.state[dst] != GONE:
+                rec.count("deliveries_expected")  # fire and forget: gone
+                w.lost(1)
+            elif not bp.at_most_once:
+                w.call_at(now + 1.0, self._retry_direct, (src, dst))  # the producer retries
             return
-        now = w.env.now
         rec.count("messages_published")
         rec.count("direct_messages")
         if not cl.joined[dst] or cl.state[dst] == GONE:
@@ -93,6 +98,9 @@ class Traffic:
         if n > 1:
             rec.count("backplane_deliveries_discarded", n - 1)
         w.call_at(now + bp.latency(), self._arrive, (dst, cl.gen[dst], now))
+
+    def _retry_direct(self, ev: Any) -> None:
+        self.direct_message(*ev.value)
 
     def _arrive(self, ev: Any) -> None:
         dst, gen, t_pub = ev.value
