@@ -13,8 +13,9 @@ shared :class:`wssim.policies.Backoff`, and goes offline when its plan says so. 
 fills and the gateway sees backpressure).
 
 Publishers play the application services behind the gateways: each worker publishes on behalf of its
-clients, straight to the backplane (``via="backplane"``: the backplane returns ``(epoch, offset)``, so the
-publish log is exact) or through a client's own socket (``via="ws"``, for the in-process backplane).
+connected clients (each a Poisson process at the publish rate, as in the simulator), straight to the
+backplane (``via="backplane"``: the backplane returns ``(epoch, offset)``, so the publish log is exact)
+or through the client's own socket (``via="ws"``, for the in-process backplane).
 
 Times inside a plan are scenario seconds; the wall clock runs ``time_scale`` times as fast
 (``wall = t0 + scenario * time_scale``). Latencies are wall-clock seconds.
@@ -485,7 +486,8 @@ class _Worker:
                     return
                 client = clients[int(rng.integers(len(clients)))]
                 room = client.rooms[int(rng.integers(len(client.rooms)))]
-                if client.connect_at > t:  # each client publishes from its connect time on
+                if client.cid not in self.sockets:  # as in the simulator: only connected clients publish
+                    rec.counters["publish_skipped_offline"] += 1
                     continue
                 seq += 1
                 mid = spec.index * 1_000_000_000 + seq
@@ -499,10 +501,7 @@ class _Worker:
                         continue
                     eix = self.epoch_ix(epoch)
                 else:
-                    ws = self.sockets.get(client.cid)
-                    if ws is None:
-                        rec.counters["publish_skipped_offline"] += 1
-                        continue
+                    ws = self.sockets[client.cid]
                     try:
                         await ws.send(protocol.encode(protocol.publish(room, str(mid), ts, body)))
                     except Exception:
