@@ -30,3 +30,19 @@ def test_a_backplane_restart_costs_the_at_most_once_kind_only(kind: str) -> None
         assert lost == 0  # the gateways read on from their stream cursors once Redis is back
     else:
         assert lost > 0  # published before the gateways re-subscribed: gone
+
+
+@pytest.mark.parametrize(("ping", "cut"), [("400ms", False), (None, True)])
+def test_the_balancer_idle_timeout_cuts_silent_sockets_unless_the_gateway_pings(ping, cut: bool) -> None:
+    """No traffic at all: a 1 s idle timeout on the path; pings every 0.4 s keep every socket open."""
+    cfg = small("none", duration="4s", edge={"idle_timeout": "1s"})
+    cfg["clients"] = dict(cfg["clients"], publish_rate="0/s")
+    cfg["gateways"] = dict(cfg["gateways"], keepalive={"ping_interval": ping})
+    result, ledger = run_live(cfg, settle=0.5, return_ledger=True)
+    cuts = result.metrics["idle_timeout_disconnects"]
+    closes = ledger.events[ledger.events["kind"] == "close"]
+    if cut:
+        assert cuts >= 60 and len(closes) >= 60  # every client was cut at least once, and noticed
+        assert result.metrics["reconnect_attempts"] >= 60
+    else:
+        assert cuts == 0 and closes.empty
