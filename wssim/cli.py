@@ -356,7 +356,9 @@ def crosscheck(
         Path | None,
         typer.Option(help="Also write sim/, live/ and crosscheck.csv to this folder.", show_default=False),
     ] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any metric differs or a run failed.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 if any metric differs or a run failed.")
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Run CONFIG on the simulator and on the live reference implementation; compare them metric by metric."""

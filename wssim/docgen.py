@@ -289,7 +289,7 @@ def render_config_markdown() -> str:
     lines = [
         "# Configuration reference",
         "",
-        "<!-- Generated from the schema in wssim/config/ by `python -m wssim.docgen`; do not edit by hand. -->",
+        "<!-- Generated from the schema in wssim/config/ by `python -m wssim.docgen`; do not edit. -->",
         "",
         "A config is a YAML file, or the name of a built-in scenario (`wssim scenarios` lists them).",
         "Every key is optional unless marked *required*; omitted keys take the defaults below. Unknown",
