@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from wssim.config import CROSS_FIELD_RULES, FAULT_MODELS, Config, Sweep, all_paths
+from wssim.metrics import METRICS, QUANTILES
 from wssim.units import (
     BYTE_UNITS,
     DURATION_UNITS,
@@ -29,6 +30,7 @@ from wssim.units import (
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "docs" / "reference"
 MARKDOWN_PATH = REFERENCE_DIR / "config.md"
 SCHEMA_PATH = REFERENCE_DIR / "config.schema.json"
+METRICS_PATH = REFERENCE_DIR / "metrics.md"
 
 UNIT_NAMES = {parse_duration: "duration", parse_bytes: "size", parse_rate: "rate"}
 UNIT_SI = {"duration": "s", "size": "bytes", "rate": "per s"}
@@ -416,9 +418,35 @@ def render_json_schema() -> str:
     return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
+def render_metrics_markdown() -> str:
+    """The metric reference: every summary metric with its unit, kind and meaning."""
+    lines = [
+        "<!-- Generated from wssim/metrics.py by `python -m wssim.docgen`; do not edit. -->",
+        "# Metrics",
+        "",
+        "Every run, simulated or live, produces one row of `summary.csv` with these metrics, in SI units",
+        "(seconds, bytes). Both engines feed the same recorder (`wssim.metrics.Recorder`), so a metric means",
+        "the same thing whichever engine produced it. Counts are 0 when nothing happened; a ratio, time or",
+        "quantile with nothing to measure is empty (NaN).",
+        "",
+        "Quantiles come from the samples of a distribution after the warm-up: "
+        + "; ".join(f"`{base}` → " + ", ".join(f"`{n}`" for n in names) for base, names in QUANTILES.items())
+        + ".",
+        "",
+        "| metric | unit | kind | meaning |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| `{name}` | {m.unit} | {m.kind} | {_cell(m.meaning)} |" for name, m in METRICS.items()]
+    return "\n".join(lines) + "\n"
+
+
 def outputs() -> dict[Path, str]:
     """Every generated file and its expected content."""
-    return {MARKDOWN_PATH: render_config_markdown(), SCHEMA_PATH: render_json_schema()}
+    return {
+        MARKDOWN_PATH: render_config_markdown(),
+        SCHEMA_PATH: render_json_schema(),
+        METRICS_PATH: render_metrics_markdown(),
+    }
 
 
 def stale() -> list[Path]:

@@ -75,3 +75,12 @@ def test_committed_docs_are_up_to_date() -> None:
         assert path.is_file(), f"{path} is missing: run `python -m wssim.docgen` and commit it"
         assert path.read_text() == text, f"{path} is stale: run `python -m wssim.docgen` and commit it"
     assert {MARKDOWN_PATH.name, SCHEMA_PATH.name} == {"config.md", "config.schema.json"}
+
+
+def test_metrics_reference_lists_every_metric() -> None:
+    from wssim.docgen import render_metrics_markdown
+    from wssim.metrics import METRICS
+
+    text = render_metrics_markdown()
+    for name, metric in METRICS.items():
+        assert f"| `{name}` | {metric.unit} |" in text, name
