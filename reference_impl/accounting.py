@@ -211,6 +211,9 @@ def record(
     rec.count("messages_replayed", c.get("replayed", 0.0))
     rec.count("publishes_failed", c.get("publish_errors", 0.0))
     rec.count("half_open_disappearances", c.get("half_open", 0.0))
+    rec.count("client_gaps", c.get("client_gaps", 0.0))  # offset gaps clients saw and resumed from
+    rec.count("snapshot_bytes", c.get("snapshot_bytes", 0.0))
+    rec.count("snapshot_seconds", c.get("snapshot_seconds", 0.0))
     lat = ledger.latency
     if len(lat):  # messages published during warm-up are left out, as the simulator does
         keep = scn(lat[:, 0]) >= rec.warmup

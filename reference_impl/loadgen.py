@@ -181,6 +181,7 @@ class _Worker:
         self._epoch_ix: dict[str, int] = {}
         self.sockets: dict[int, Any] = {}  # cid -> open connection (publishing via ws)
         self.stopping = asyncio.Event()
+        self._tasks: set[asyncio.Future[Any]] = set()
 
     # scenario clock
     def now(self) -> float:
@@ -391,6 +392,8 @@ class _Worker:
         (``resumed``) and a miss when any room needed a ``resync``: counted once per reconnect.
         """
         missed = False
+        last_seen: dict[tuple[str, str], int] = {}  # (room, epoch) -> highest offset seen
+        gap_pending: set[str] = set()  # rooms with a gap resume in flight
         spec, rec, cid = self.spec, self.rec, plan.cid
         rate = spec.slow_drain_rate if plan.slow else spec.drain_rate
         pause = (1.0 / rate) * spec.time_scale if rate else 0.0
@@ -418,7 +421,17 @@ class _Worker:
                     rec.r_epoch.append(eix)
                     rec.r_t.append(t)
                     rec.r_ts.append(float(f["ts"]))
-                    cursors[room] = (f["epoch"], f["offset"])
+                    epoch, offset = f["epoch"], f["offset"]
+                    prev = last_seen.get((room, epoch))
+                    if prev is not None and offset > prev + 1 and room not in gap_pending:
+                        # an offset gap on a live stream: resume from the last contiguous offset
+                        rec.counters["client_gaps"] += 1
+                        gap_pending.add(room)
+                        frame = protocol.subscribe([room], {room: (epoch, prev)} if spec.resume else None)
+                        await ws.send(protocol.encode(frame))
+                    if prev is None or offset > prev:
+                        last_seen[(room, epoch)] = offset
+                    cursors[room] = (epoch, offset)
                 elif op == "subscribed":
                     room = f["room"]
                     rix = self.room_ix(room)
@@ -428,9 +441,11 @@ class _Worker:
                     if old is None or old[0] != f["epoch"]:
                         cursors[room] = (f["epoch"], f["offset"])
                 elif op == "resumed" or op == "resync":
+                    gap_pending.discard(f["room"])
                     if op == "resync":
                         missed = True
                         rec.counters["resyncs"] += 1
+                        self.spawn(self.fetch_snapshot(f["snapshot"]))
                     else:
                         rec.counters["replayed"] += f.get("replayed", 0)
                     if f["room"] in resuming:
@@ -441,6 +456,7 @@ class _Worker:
                     rec.counters["gap_notices"] += 1
                     rec.counters["gap_dropped"] += f.get("dropped", 0)
                     rec.counters["resyncs"] += 1
+                    self.spawn(self.fetch_snapshot(protocol.snapshot_path(f["room"])))
                 elif op == "error":
                     rec.counters["errors"] += 1
                 if pause:
@@ -448,6 +464,26 @@ class _Worker:
                 if next_stall is not None and self.now() >= next_stall:
                     await asyncio.sleep(spec.stall_duration * spec.time_scale)
                     next_stall = self.now() + self.rng.exponential(spec.stall_every)
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def fetch_snapshot(self, path: str) -> None:
+        """A resync: GET the room's snapshot over plain HTTP through the balancer; bytes and time."""
+        host, _, port = self.spec.url.split("/")[2].rpartition(":")
+        start = time.monotonic()
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 5)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            body = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+        except (OSError, TimeoutError):
+            self.rec.counters["snapshot_errors"] += 1
+            return
+        self.rec.counters["snapshot_bytes"] += len(body)
+        self.rec.counters["snapshot_seconds"] += (time.monotonic() - start) / self.spec.time_scale
 
     # ------------------------------------------------------------------------------ publishing
     async def publisher(self, plan: PublishPlan) -> None:
