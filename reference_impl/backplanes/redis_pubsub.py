@@ -11,9 +11,8 @@ import asyncio
 import contextlib
 import logging
 
-import redis.asyncio as aioredis
-
-from reference_impl.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
+from reference_impl.backplanes.base import Delivery, new_epoch
+from reference_impl.backplanes.redis_base import RedisBackplane
 
 log = logging.getLogger(__name__)
 
@@ -37,57 +36,29 @@ def split_message(room: str, data: str) -> Delivery:
     return Delivery(room, epoch, int(offset), payload)
 
 
-class RedisPubSubBackplane(Backplane):
+class RedisPubSubBackplane(RedisBackplane):
     """One channel per room, ``{namespace}:room:{room}``; one reader task for all subscriptions."""
 
     kind = "redis_pubsub"
     durable = False
+    publish_script, head_script = _PUBLISH, _HEAD
 
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", namespace: str = "wssim") -> None:
-        super().__init__()
-        self.url, self.ns = url, namespace
-        self._redis: aioredis.Redis | None = None
+        super().__init__(url, namespace)
         self._pubsub = None
-        self._reader: asyncio.Task[None] | None = None
         self._prefix_len = len(f"{namespace}:room:")
 
     def _keys(self, room: str) -> list[str]:
         return [f"{self.ns}:{room}:seq", f"{self.ns}:{room}:epoch", f"{self.ns}:room:{room}"]
 
-    @property
-    def redis(self) -> aioredis.Redis:
-        if self._redis is None:
-            raise BackplaneError("backplane not started")
-        return self._redis
+    def _connected(self) -> None:
+        self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
 
-    async def start(self) -> None:
-        if self._redis is not None:
-            return
-        self._redis = aioredis.Redis.from_url(
-            self.url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10
-        )
-        try:
-            await self._redis.ping()
-        except Exception as exc:
-            raise BackplaneError(f"cannot reach Redis at {self.url}: {exc}") from exc
-        self._publish = self._redis.register_script(_PUBLISH)
-        self._head = self._redis.register_script(_HEAD)
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-
-    async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
-            self._reader = None
+    async def _release(self) -> None:
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
             self._pubsub = None
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
-        self._callbacks.clear()
 
     async def publish(self, room: str, payload: str) -> tuple[str, int]:
         epoch, offset = await self._publish(keys=self._keys(room), args=[payload, new_epoch()])
@@ -100,8 +71,7 @@ class RedisPubSubBackplane(Backplane):
     async def _subscribe(self, room: str) -> None:
         assert self._pubsub is not None, "backplane not started"
         await self._pubsub.subscribe(self._keys(room)[2])
-        if self._reader is None:
-            self._reader = asyncio.get_running_loop().create_task(self._read())
+        self._start_reader()
 
     async def _unsubscribe(self, room: str) -> None:
         if self._pubsub is not None:

@@ -10,13 +10,13 @@ The window is the count ``max_messages`` (MAXLEN, exact); Redis 7.0 cannot trim 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
 import redis.asyncio as aioredis
 
-from reference_impl.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
+from reference_impl.backplanes.base import Delivery, new_epoch
+from reference_impl.backplanes.redis_base import RedisBackplane
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,12 @@ def _seq(entry_id: str | int) -> int:
     return int(str(entry_id).rpartition("-")[2])
 
 
-class RedisStreamsBackplane(Backplane):
+class RedisStreamsBackplane(RedisBackplane):
     """Durable, count-bounded replay window; offsets assigned by XADD."""
 
     kind = "redis_streams"
     durable = True
+    publish_script, head_script = _PUBLISH, _HEAD
 
     def __init__(
         self,
@@ -66,11 +67,9 @@ class RedisStreamsBackplane(Backplane):
         max_messages: int | None = 1000,
         block_ms: int = 100,
     ) -> None:
-        super().__init__()
-        self.url, self.ns, self.max_messages, self.block_ms = url, namespace, max_messages, block_ms
-        self._redis: aioredis.Redis | None = None
+        super().__init__(url, namespace)
+        self.max_messages, self.block_ms = max_messages, block_ms
         self._reader_redis: aioredis.Redis | None = None
-        self._reader: asyncio.Task[None] | None = None
         self._cursors: dict[str, str] = {}  # stream key -> last id read
         self._rooms: dict[str, str] = {}  # stream key -> room
         self._epochs: dict[str, str] = {}  # room -> epoch of the last entry read
@@ -78,39 +77,13 @@ class RedisStreamsBackplane(Backplane):
     def _keys(self, room: str) -> list[str]:
         return [f"{self.ns}:stream:{room}", f"{self.ns}:stream:{room}:epoch"]
 
-    @property
-    def redis(self) -> aioredis.Redis:
-        if self._redis is None:
-            raise BackplaneError("backplane not started")
-        return self._redis
+    def _connected(self) -> None:
+        self._reader_redis = self._client()  # XREAD blocks: the reader gets a connection of its own
 
-    async def start(self) -> None:
-        if self._redis is not None:
-            return
-        self._redis = aioredis.Redis.from_url(
-            self.url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10
-        )
-        try:
-            await self._redis.ping()
-        except Exception as exc:
-            raise BackplaneError(f"cannot reach Redis at {self.url}: {exc}") from exc
-        self._reader_redis = aioredis.Redis.from_url(
-            self.url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10
-        )
-        self._publish = self._redis.register_script(_PUBLISH)
-        self._head = self._redis.register_script(_HEAD)
-
-    async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
-            self._reader = None
-        for client in (self._redis, self._reader_redis):
-            if client is not None:
-                await client.aclose()
-        self._redis = self._reader_redis = None
-        self._callbacks.clear()
+    async def _release(self) -> None:
+        if self._reader_redis is not None:
+            await self._reader_redis.aclose()
+            self._reader_redis = None
         self._cursors.clear()
 
     async def publish(self, room: str, payload: str) -> tuple[str, int]:
@@ -138,8 +111,7 @@ class RedisStreamsBackplane(Backplane):
         self._epochs[room] = epoch
         self._rooms[key] = room
         self._cursors[key] = f"0-{last}"
-        if self._reader is None:
-            self._reader = asyncio.get_running_loop().create_task(self._read())
+        self._start_reader()
 
     async def _unsubscribe(self, room: str) -> None:
         key = self._keys(room)[0]

@@ -1,0 +1,73 @@
+"""What both Redis backplanes share: the connection, their two Lua scripts, and one reader task."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+
+import redis.asyncio as aioredis
+
+from reference_impl.backplanes.base import Backplane, BackplaneError
+
+
+class RedisBackplane(Backplane):
+    """Connects on :meth:`start`, registers ``publish_script`` / ``head_script``, runs :meth:`_read`."""
+
+    publish_script: str
+    head_script: str
+
+    def __init__(self, url: str, namespace: str) -> None:
+        super().__init__()
+        self.url, self.ns = url, namespace
+        self._redis: aioredis.Redis | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    def _client(self) -> aioredis.Redis:
+        return aioredis.Redis.from_url(
+            self.url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10
+        )
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise BackplaneError("backplane not started")
+        return self._redis
+
+    async def start(self) -> None:
+        if self._redis is not None:
+            return
+        self._redis = self._client()
+        try:
+            await self._redis.ping()
+        except Exception as exc:
+            raise BackplaneError(f"cannot reach Redis at {self.url}: {exc}") from exc
+        self._publish = self._redis.register_script(self.publish_script)
+        self._head = self._redis.register_script(self.head_script)
+        self._connected()
+
+    def _connected(self) -> None:
+        """Set up what the reader needs, once the main connection is up."""
+
+    async def _release(self) -> None:
+        """Release what :meth:`_connected` set up; the reader task is already stopped."""
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            self._reader = None
+        await self._release()
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+        self._callbacks.clear()
+
+    def _start_reader(self) -> None:
+        if self._reader is None:
+            self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    @abc.abstractmethod
+    async def _read(self) -> None:
+        """Deliver live messages until cancelled, riding out Redis restarts."""
