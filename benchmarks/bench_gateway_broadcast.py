@@ -17,23 +17,13 @@ import asyncio
 import base64
 import json
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-SECRET = "bench-secret"
+from _gateway_bench import compare, medians, serve_bare, server, token, write_results
+
 FRAME = 100  # payload bytes per delivered frame
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -41,17 +31,6 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"server on {port} did not start")
 
 
 def masked_text(text: str) -> bytes:
@@ -69,10 +48,8 @@ def gateway_body() -> str:
 
 
 # ---- the bare server ----------------------------------------------------------------------------
-async def serve_bare(port: int) -> None:
-    import gc
-
-    from websockets.asyncio.server import broadcast, serve
+async def serve_broadcast(port: int) -> None:
+    from websockets.asyncio.server import broadcast
     from websockets.exceptions import ConnectionClosed
 
     clients: set = set()
@@ -97,11 +74,7 @@ async def serve_bare(port: int) -> None:
         finally:
             clients.discard(ws)
 
-    async with serve(handler, "127.0.0.1", port, compression=None):
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 50, 100)
-        await asyncio.Event().wait()
+    await serve_bare(handler, port)
 
 
 # ---- raw counting clients ---------------------------------------------------------------------------
@@ -161,10 +134,7 @@ class Counter(asyncio.Protocol):
 async def loadgen(port: int, n: int, messages: int, gateway: bool) -> None:
     path, subscribe = "/ws", None
     if gateway:
-        sys.path.insert(0, str(ROOT))
-        from reference_impl.auth import issue_token
-
-        path += "?token=" + issue_token(SECRET, "bench", 3600)
+        path += "?token=" + token("bench")
         subscribe = masked_text('{"op":"subscribe","rooms":["bench"]}')
     loop = asyncio.get_running_loop()
     readies, dones = [], []
@@ -199,11 +169,8 @@ async def trigger(kind: str, port: int, messages: int) -> None:
             await ws.send(f"go {messages}")
             await ws.recv()
         return
-    sys.path.insert(0, str(ROOT))
-    from reference_impl.auth import issue_token
-
     body = gateway_body()
-    uri = f"ws://127.0.0.1:{port}/ws?token=" + issue_token(SECRET, "pub", 3600)
+    uri = f"ws://127.0.0.1:{port}/ws?token=" + token("pub")
     async with connect(uri, proxy=None, compression=None) as ws:
         for i in range(messages):
             await ws.send(
@@ -213,42 +180,33 @@ async def trigger(kind: str, port: int, messages: int) -> None:
 
 
 def measure(kind: str, clients: int, messages: int, loadgens: int = 2) -> dict[str, float]:
-    port = free_port()
-    if kind == "bare":
-        argv = [sys.executable, __file__, "serve-bare", str(port)]
-    else:
-        argv = [sys.executable, "-m", "reference_impl.gateway", "--port", str(port), "--backplane"]
-        argv += ["in_memory", "--gw", f"secret={SECRET}"]
-    server = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL)
-    gens = []
-    try:
-        wait_port(port)
-        per = clients // loadgens
-        for _ in range(loadgens):
-            argv = [sys.executable, __file__, "loadgen", str(port), str(per), str(messages)]
-            gens.append(
-                subprocess.Popen(
-                    [*argv, "1" if kind == "gateway" else "0"], stdout=subprocess.PIPE, text=True
+    with server(kind, __file__) as (proc, port):
+        gens = []
+        try:
+            per = clients // loadgens
+            for _ in range(loadgens):
+                argv = [sys.executable, __file__, "loadgen", str(port), str(per), str(messages)]
+                gens.append(
+                    subprocess.Popen(
+                        [*argv, "1" if kind == "gateway" else "0"], stdout=subprocess.PIPE, text=True
+                    )
                 )
-            )
-        for g in gens:
-            assert g.stdout is not None
-            json.loads(g.stdout.readline())
-        time.sleep(0.5)
-        cpu0 = cpu_seconds(server.pid)
-        asyncio.run(trigger(kind, port, messages))
-        reports = []
-        for g in gens:
-            assert g.stdout is not None
-            reports.append(json.loads(g.stdout.readline()))
-            g.wait(30)
-        cpu = cpu_seconds(server.pid) - cpu0
-    finally:
-        for g in gens:
-            if g.poll() is None:
-                g.kill()
-        server.terminate()
-        server.wait(30)
+            for g in gens:
+                assert g.stdout is not None
+                json.loads(g.stdout.readline())
+            time.sleep(0.5)
+            cpu0 = cpu_seconds(proc.pid)
+            asyncio.run(trigger(kind, port, messages))
+            reports = []
+            for g in gens:
+                assert g.stdout is not None
+                reports.append(json.loads(g.stdout.readline()))
+                g.wait(30)
+            cpu = cpu_seconds(proc.pid) - cpu0
+        finally:
+            for g in gens:
+                if g.poll() is None:
+                    g.kill()
     received = sum(r["received"] for r in reports)
     span = max(r["last"] for r in reports) - min(r["first"] for r in reports)
     return {
@@ -263,7 +221,7 @@ def measure(kind: str, clients: int, messages: int, loadgens: int = 2) -> dict[s
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "serve-bare":
-        asyncio.run(serve_bare(int(sys.argv[2])))
+        asyncio.run(serve_broadcast(int(sys.argv[2])))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "loadgen":
         port, n, m, gw = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
@@ -274,22 +232,18 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=300)
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
-    runs: dict[str, list[dict[str, float]]] = {"bare": [], "gateway": []}
-    for rep in range(args.reps):
-        for kind in ("bare", "gateway"):
-            r = measure(kind, args.clients, args.messages)
-            runs[kind].append(r)
-            print(
-                f"rep {rep} {kind:8s} {r['rate'] / 1000:7.1f} k deliveries/s wall, "
-                f"{r['rate_per_cpu_s'] / 1000:7.1f} k per server CPU-second "
-                f"({r['received']}/{r['expected']})",
-                flush=True,
-            )
-    bare = statistics.median(r["rate"] for r in runs["bare"])
-    gw = statistics.median(r["rate"] for r in runs["gateway"])
+    runs = compare(
+        args.reps,
+        lambda kind: measure(kind, args.clients, args.messages),
+        lambda r: (
+            f"{r['rate'] / 1000:7.1f} k deliveries/s wall, "
+            f"{r['rate_per_cpu_s'] / 1000:7.1f} k per server CPU-second "
+            f"({r['received']}/{r['expected']})"
+        ),
+    )
+    bare, gw = medians(runs, "rate")
     ratio = gw / bare
-    bare_cpu = statistics.median(r["rate_per_cpu_s"] for r in runs["bare"])
-    gw_cpu = statistics.median(r["rate_per_cpu_s"] for r in runs["gateway"])
+    bare_cpu, gw_cpu = medians(runs, "rate_per_cpu_s")
     ratio_cpu = gw_cpu / bare_cpu
     print(
         f"bare broadcast(): {bare / 1000:.1f} k/s   gateway fan-out: {gw / 1000:.1f} k/s   ratio {ratio:.2f}"
@@ -298,27 +252,22 @@ def main() -> None:
         f"per server CPU-second: bare {bare_cpu / 1000:.1f} k, gateway {gw_cpu / 1000:.1f} k, "
         f"ratio {ratio_cpu:.2f}  (target >= 0.7)  {args.clients} clients, {FRAME}-byte frames"
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "gateway_broadcast.json"
-    out.write_text(
-        json.dumps(
-            {
-                "clients": args.clients,
-                "messages": args.messages,
-                "frame_bytes": FRAME,
-                "bare_deliveries_per_s": bare,
-                "gateway_deliveries_per_s": gw,
-                "ratio": ratio,
-                "bare_deliveries_per_cpu_s": bare_cpu,
-                "gateway_deliveries_per_cpu_s": gw_cpu,
-                "ratio_per_cpu_s": ratio_cpu,
-                "target": 0.7,
-                "runs": runs,
-            },
-            indent=2,
-        )
+    write_results(
+        "gateway_broadcast.json",
+        {
+            "clients": args.clients,
+            "messages": args.messages,
+            "frame_bytes": FRAME,
+            "bare_deliveries_per_s": bare,
+            "gateway_deliveries_per_s": gw,
+            "ratio": ratio,
+            "bare_deliveries_per_cpu_s": bare_cpu,
+            "gateway_deliveries_per_cpu_s": gw_cpu,
+            "ratio_per_cpu_s": ratio_cpu,
+            "target": 0.7,
+            "runs": runs,
+        },
     )
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
