@@ -24,14 +24,6 @@ from wssim.config import (
 )
 from wssim.errors import ConfigError
 
-BASE = {
-    "name": "base",
-    "duration": "60s",
-    "clients": {"count": 100},
-    "gateways": {"count": 4, "keepalive": {"ping_interval": "25s"}},
-    "faults": [{"kind": "gateway_crash", "at": "30s"}],
-}
-
 
 def _models(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[type[BaseModel]]:
     seen = seen if seen is not None else set()
@@ -185,8 +177,8 @@ def test_every_scenario_round_trips(name: str, tmp_path: Path) -> None:
     assert load_config(path) == cfg
 
 
-def test_config_instance_is_accepted() -> None:
-    cfg = load_config(BASE)
+def test_config_instance_is_accepted(base_config: dict[str, Any]) -> None:
+    cfg = load_config(base_config)
     assert load_config(cfg, ["gateways.count=6"]).gateways.count == 6
     assert cfg.gateways.count == 4
 

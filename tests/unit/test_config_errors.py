@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from wssim.config import load_config, scenario_names
 from wssim.errors import ConfigError
-
-BASE = {
-    "name": "base",
-    "duration": "60s",
-    "clients": {"count": 100},
-    "gateways": {"count": 4, "keepalive": {"ping_interval": "25s"}},
-    "faults": [{"kind": "gateway_crash", "at": "30s"}],
-}
 
 FORBIDDEN = ("pydantic", "https://", "Traceback", "Input should", "For further information")
 
@@ -218,9 +211,9 @@ def test_invalid_sweep_combination(tmp_path: Path) -> None:
     assert "and 1 other point(s)" in message and "at most `count`" in message
 
 
-def test_bad_override_unknown_path() -> None:
+def test_bad_override_unknown_path(base_config: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(BASE, ["gatways.count=8"])
+        load_config(base_config, ["gatways.count=8"])
     message = info.value.message
     assert "--set gatways.count=8" in message and "did you mean `gateways`?" in message
 
@@ -238,9 +231,9 @@ def test_bad_override_unknown_path() -> None:
         ("duration=10 mins", "did you mean `min`?"),
     ],
 )
-def test_bad_override(item: str, fragment: str) -> None:
+def test_bad_override(item: str, fragment: str, base_config: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(BASE, [item])
+        load_config(base_config, [item])
     assert f"--set {item}" in info.value.message
     assert fragment in info.value.message
 

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from wssim.config import load_config
 from wssim.errors import ConfigError
 
-BASE = {
-    "name": "base",
-    "duration": "60s",
-    "clients": {"count": 100},
-    "gateways": {"count": 4, "keepalive": {"ping_interval": "25s"}},
-    "faults": [{"kind": "gateway_crash", "at": "30s"}],
-}
 
-
-def test_overrides_apply_before_validation() -> None:
-    cfg = load_config(BASE, ["gateways.count=8", "clients.reconnect.strategy=none", "duration=2min"])
+def test_overrides_apply_before_validation(base_config: dict[str, Any]) -> None:
+    cfg = load_config(base_config, ["gateways.count=8", "clients.reconnect.strategy=none", "duration=2min"])
     assert cfg.gateways.count == 8
     assert cfg.clients.reconnect.strategy == "none"
     assert cfg.duration == 120.0
@@ -41,24 +35,24 @@ def test_override_values_are_yaml() -> None:
     assert (cfg.clients.rooms.count, cfg.clients.rooms.per_client) == (5, 2)
 
 
-def test_empty_value_is_null() -> None:
-    assert load_config(BASE, ["edge.idle_timeout="]).edge.idle_timeout is None
+def test_empty_value_is_null(base_config: dict[str, Any]) -> None:
+    assert load_config(base_config, ["edge.idle_timeout="]).edge.idle_timeout is None
 
 
-def test_override_into_list_item_and_optional_section() -> None:
-    cfg = load_config(BASE, ["faults.0.at=45s", "backplane.latency={median: 2ms, p99: 20ms}"])
+def test_override_into_list_item_and_optional_section(base_config: dict[str, Any]) -> None:
+    cfg = load_config(base_config, ["faults.0.at=45s", "backplane.latency={median: 2ms, p99: 20ms}"])
     assert cfg.faults[0].at == 45.0
     assert cfg.backplane.latency is not None and cfg.backplane.latency.p99 == 0.02
     cfg = load_config({}, ["backplane.latency.median=1ms", "backplane.latency.p99=5ms"])
     assert cfg.backplane.latency is not None and cfg.backplane.latency.median == 0.001
 
 
-def test_later_override_wins() -> None:
-    assert load_config(BASE, ["gateways.count=2", "gateways.count=3"]).gateways.count == 3
+def test_later_override_wins(base_config: dict[str, Any]) -> None:
+    assert load_config(base_config, ["gateways.count=2", "gateways.count=3"]).gateways.count == 3
 
 
-def test_override_can_set_a_sweep_axis_and_remove_the_sweep() -> None:
-    cfg = load_config(BASE, ["sweep.gateways.count=[2, 4]"])
+def test_override_can_set_a_sweep_axis_and_remove_the_sweep(base_config: dict[str, Any]) -> None:
+    cfg = load_config(base_config, ["sweep.gateways.count=[2, 4]"])
     assert cfg.sweep is not None and cfg.sweep.axes == {"gateways.count": [2, 4]}
     cfg = load_config({"sweep": {"gateways.count": [2, 4]}}, ["sweep=null"])
     assert cfg.sweep is None
@@ -70,14 +64,14 @@ def test_override_does_not_mutate_a_dict_source() -> None:
     assert raw == {"gateways": {"count": 2}}
 
 
-def test_error_from_override_names_the_override_not_the_file() -> None:
+def test_error_from_override_names_the_override_not_the_file(base_config: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(BASE, ["gateways.keepalive.timeout=5s"])
+        load_config(base_config, ["gateways.keepalive.timeout=5s"])
     message = info.value.message
     assert "--set gateways.keepalive.timeout=5s" in message
     assert "greater than `ping_interval`" in message
 
 
-def test_unknown_override_path_is_rejected_even_if_yaml_is_valid() -> None:
+def test_unknown_override_path_is_rejected_even_if_yaml_is_valid(base_config: dict[str, Any]) -> None:
     with pytest.raises(ConfigError, match="unknown field `conut` in `clients`; did you mean `count`"):
-        load_config(BASE, ["clients.conut=3"])
+        load_config(base_config, ["clients.conut=3"])

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from wssim.config import Config, SweepPoint, expand_sweep, load_config
 from wssim.errors import ConfigError
 
-BASE = {
-    "name": "base",
-    "duration": "60s",
-    "clients": {"count": 100},
-    "gateways": {"count": 4, "keepalive": {"ping_interval": "25s"}},
-    "faults": [{"kind": "gateway_crash", "at": "30s"}],
-}
 
-
-def test_no_sweep_is_one_point() -> None:
-    cfg = load_config(BASE)
+def test_no_sweep_is_one_point(base_config: dict[str, Any]) -> None:
+    cfg = load_config(base_config)
     points = expand_sweep(cfg)
     assert points == [SweepPoint(0, {}, cfg)]
 
@@ -116,8 +109,8 @@ def test_sweep_round_trips_through_dump() -> None:
     assert [p.params for p in expand_sweep(again)] == [p.params for p in expand_sweep(cfg)]
 
 
-def test_points_share_everything_else() -> None:
-    cfg = load_config(BASE, ["sweep.gateways.count=[2, 4]"])
+def test_points_share_everything_else(base_config: dict[str, Any]) -> None:
+    cfg = load_config(base_config, ["sweep.gateways.count=[2, 4]"])
     a, b = (p.config.model_dump() for p in expand_sweep(cfg))
     a["gateways"].pop("count")
     b["gateways"].pop("count")
