@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wssim.policies import OVERFLOW_POLICIES, Message, SendQueue
+from wssim.policies import OVERFLOW_POLICIES, Message, SendQueue, queues
 
 
 def msgs(n: int, size: int = 10, start: int = 0, key=None) -> list[Message]:
@@ -19,16 +19,12 @@ def drain(q: SendQueue) -> list[int]:
     return out
 
 
-def test_policy_names() -> None:
-    assert OVERFLOW_POLICIES == (
-        "unbounded",
-        "drop_oldest",
-        "drop_newest",
-        "conflate",
-        "disconnect",
-        "credit",
-        "block",
-    )
+@pytest.mark.parametrize("policy", OVERFLOW_POLICIES)
+def test_every_policy_is_accepted_and_documented(policy: str) -> None:
+    q = SendQueue(policy, limit=1)
+    assert q.policy == policy and q.offer(Message(0, 10)).accepted
+    assert queues.__doc__ is not None
+    assert any(line.split()[:1] == [policy] for line in queues.__doc__.splitlines()), policy
 
 
 def test_unbounded_ignores_limits() -> None:
