@@ -1,0 +1,232 @@
+"""Calibrate the simulator to the live reference implementation on this machine.
+
+For each backplane kind, one gateway process (``python -m reference_impl.gateway``) on a free loopback
+port, using the Redis / NATS servers given by ``--redis-url`` / ``--nats-url``:
+
+- handshake service time: ``--handshakes`` connections opened one at a time (concurrency 1); the
+  gateway's CPU time (utime + stime from /proc) over them, divided by their number; the client-side
+  wall time per handshake is reported alongside;
+- memory: the gateway's RSS before any client (base), then with ``--connections`` idle subscribed
+  connections: (RSS after − base) / N is the user-space bytes per connection (kernel socket memory is
+  not in RSS, and loopback has no TLS);
+- latency: ``--subscribers`` clients in one room, one client publishing ``--rate`` messages/s through
+  its socket; latency = receipt − the publish timestamp, p50 and p99.
+
+Writes a wssim config overlay (dotted path -> value) to ``data/calibration/loopback.yaml``; the
+latency figures go under ``per_backplane:`` (applied when the config's ``backplane.kind`` matches).
+
+    python benchmarks/calibrate_live.py [--kinds redis_pubsub redis_streams nats jetstream] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SECRET = "calibrate-secret"
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def rss(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+class Gateway:
+    """One gateway child process on a free port."""
+
+    def __init__(self, kind: str, redis_url: str, nats_url: str) -> None:
+        self.port = free_port()
+        argv = [sys.executable, "-m", "reference_impl.gateway", "--port", str(self.port)]
+        argv += ["--backplane", kind, "--redis-url", redis_url, "--nats-url", nats_url]
+        argv += ["--namespace", "cal" + uuid.uuid4().hex[:8], "--gw", f"secret={SECRET}"]
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode()
+        if "listening" not in line:
+            raise RuntimeError(f"gateway did not start: {line}")
+
+    def uri(self, sub: str) -> str:
+        from reference_impl.auth import issue_token
+
+        return f"ws://127.0.0.1:{self.port}/ws?token={issue_token(SECRET, sub, 600.0)}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+async def _connect(gw: Gateway, sub: str) -> Any:
+    from websockets.asyncio.client import connect
+
+    return await connect(gw.uri(sub), compression=None, open_timeout=10, max_queue=None)
+
+
+async def _subscribe(ws: Any, room: str) -> None:
+    await ws.send(json.dumps({"op": "subscribe", "rooms": [room]}))
+    while json.loads(await ws.recv())["op"] != "subscribed":
+        pass
+
+
+async def measure(gw: Gateway, args: argparse.Namespace) -> dict[str, float]:
+    pid = gw.proc.pid
+    await asyncio.sleep(0.5)
+    base = rss(pid)
+    # handshakes at concurrency 1
+    socks: list[Any] = []
+    cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
+    for i in range(args.handshakes):
+        socks.append(await _connect(gw, f"h{i}"))
+    wall = (time.perf_counter() - wall0) / args.handshakes
+    handshake_cpu = (cpu_seconds(pid) - cpu0) / args.handshakes
+    # idle subscribed connections
+    for i in range(len(socks), args.connections):
+        socks.append(await _connect(gw, f"c{i}"))
+    for i, ws in enumerate(socks):  # one at a time (concurrent first joins of a room can stall)
+        await asyncio.wait_for(_subscribe(ws, f"idle{i % 50}"), 10)
+    await asyncio.sleep(1.0)
+    per_conn = (rss(pid) - base) / len(socks)
+    for ws in socks:
+        await ws.close()
+    # latency: publish through one socket, receive on the subscribers
+    subs = [await _connect(gw, f"s{i}") for i in range(args.subscribers)]
+    for ws in subs:
+        await asyncio.wait_for(_subscribe(ws, "lat"), 10)
+    pub = await _connect(gw, "publisher")
+    samples: list[float] = []
+
+    async def reader(ws: Any) -> None:
+        async for raw in ws:
+            frame = json.loads(raw)
+            if frame.get("op") == "msg":
+                samples.append(time.time() - frame["ts"])
+
+    tasks = [asyncio.create_task(reader(ws)) for ws in subs]
+    n = int(args.rate * args.seconds)
+    t0 = time.perf_counter()
+    for i in range(n):
+        frame = {"op": "publish", "room": "lat", "id": f"m{i}", "ts": time.time(), "body": "x" * 200}
+        await pub.send(json.dumps(frame))
+        await asyncio.sleep(max(0.0, t0 + (i + 1) / args.rate - time.perf_counter()))
+    await asyncio.sleep(1.0)
+    for t in tasks:
+        t.cancel()
+    for ws in [*subs, pub]:
+        await ws.close()
+    samples.sort()
+    q = statistics.quantiles(samples, n=100, method="inclusive")
+    return {
+        "handshake_cpu_s": handshake_cpu,
+        "handshake_wall_s": wall,
+        "base_rss": base,
+        "per_connection_bytes": per_conn,
+        "latency_p50_s": q[49],
+        "latency_p99_s": q[98],
+        "latency_samples": len(samples),
+    }
+
+
+def fmt_duration(seconds: float) -> str:
+    return f"{seconds * 1e6:.0f}us" if seconds < 1e-3 else f"{seconds * 1e3:.2f}ms"
+
+
+def overlay(results: dict[str, dict[str, float]], args: argparse.Namespace) -> str:
+    """The YAML text of the overlay, with a header saying how it was measured."""
+    import redis
+    import websockets
+
+    kinds = list(results)
+    med = lambda key: statistics.median(r[key] for r in results.values())  # noqa: E731
+    try:
+        redis_v = redis.Redis.from_url(args.redis_url).info("server")["redis_version"]
+    except Exception:
+        redis_v = "?"
+    nats_v = subprocess.run(["nats-server", "--version"], capture_output=True, text=True).stdout.strip()
+    lines = [
+        "# wssim calibration overlay: the live reference implementation on this machine.",
+        f"# Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by benchmarks/calibrate_live.py on "
+        f"{os.cpu_count()} vCPU (shared), {platform.system()} {platform.release()},",
+        f"# Python {platform.python_version()}, websockets {websockets.__version__}, Redis {redis_v}, "
+        f"{nats_v or 'nats-server ?'}.",
+        f"# One gateway process per backplane kind ({', '.join(kinds)}); {args.handshakes} handshakes at",
+        f"# concurrency 1 (gateway CPU per handshake; client wall time median "
+        f"{fmt_duration(med('handshake_wall_s'))}), {args.connections} idle subscribed",
+        f"# connections (RSS delta / N), {args.subscribers} subscribers x {args.rate:g} msg/s for "
+        f"{args.seconds:g} s (publish -> client).",
+        "# Kernel socket buffers are not in RSS and loopback has no TLS: per_connection.kernel and .tls",
+        "# are 0 so that the simulated memory is the RSS the live run reports.",
+        "# Applied to the simulator side of `wssim crosscheck` (see docs/howto/live-runs.md).",
+        f"gateways.handshake_cost: {fmt_duration(med('handshake_cpu_s'))}",
+        f"gateways.base_memory: {med('base_rss') / 2**20:.0f}MiB",
+        f"gateways.per_connection.app: {med('per_connection_bytes') / 1024:.1f}KiB",
+        "gateways.per_connection.kernel: 0B",
+        "gateways.per_connection.tls: 0B",
+        "per_backplane:",
+    ]
+    for kind, r in results.items():
+        lines += [
+            f"  {kind}:",
+            f"    backplane.latency.median: {fmt_duration(r['latency_p50_s'])}",
+            f"    backplane.latency.p99: {fmt_duration(r['latency_p99_s'])}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kinds", nargs="+", default=["redis_pubsub", "redis_streams", "nats", "jetstream"])
+    ap.add_argument("--redis-url", default=os.environ.get("WSSIM_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    ap.add_argument("--nats-url", default=os.environ.get("WSSIM_NATS_URL", "nats://127.0.0.1:4222"))
+    ap.add_argument("--handshakes", type=int, default=300)
+    ap.add_argument("--connections", type=int, default=2000)
+    ap.add_argument("--subscribers", type=int, default=100)
+    ap.add_argument("--rate", type=float, default=50.0)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--out", type=Path, default=ROOT / "data" / "calibration" / "loopback.yaml")
+    args = ap.parse_args()
+    results: dict[str, dict[str, float]] = {}
+    for kind in args.kinds:
+        gw = Gateway(kind, args.redis_url, args.nats_url)
+        try:
+            results[kind] = asyncio.run(measure(gw, args))
+        finally:
+            gw.stop()
+        print(kind, json.dumps({k: round(v, 6) for k, v in results[kind].items()}), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(overlay(results, args))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
