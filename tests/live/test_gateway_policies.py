@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -46,27 +47,35 @@ def read_frames(sock: socket.socket, quiet: float = 1.0) -> list[dict[str, Any]]
     return frames
 
 
+async def flood_slow_consumer(
+    settings: dict[str, Any], payloads: Iterable[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], Any, int]:
+    """Publish ``payloads`` to a room whose one member does not read, then read its socket.
+
+    Returns the frames that reached it, the gateway's metrics, and how many messages were held beside
+    its full queue when the publishing ended (the ``block`` policy's backlog).
+    """
+    bp = make_backplane("in_memory", max_messages=0)
+    async with running_gateway(bp, **settings) as gw:
+        sock = await asyncio.to_thread(raw_connect, gw.port, "slow")
+        raw_send_text(sock, p.encode(p.subscribe(["room"])))
+        while not gw.rooms.get("room"):
+            await asyncio.sleep(0.01)
+        for i, payload in enumerate(payloads):
+            await bp.publish("room", json.dumps(payload))
+            if i % 10 == 9:
+                await asyncio.sleep(0)
+        held = sum(len(client.stalled or ()) for client in gw.clients)
+        frames = await asyncio.to_thread(read_frames, sock)
+        sock.close()
+        return frames, gw.metrics, held
+
+
 def test_drop_oldest_keeps_the_newest_and_sends_a_gap_notice() -> None:
     n, limit = 1000, 20
-
-    async def run() -> tuple[list[dict[str, Any]], Any]:
-        bp = make_backplane("in_memory", max_messages=0)
-        settings = {"queue_policy": "drop_oldest", "queue_limit": limit, "ping_interval": None}
-        async with running_gateway(bp, **settings) as gw:
-            sock = await asyncio.to_thread(raw_connect, gw.port, "slow")
-            raw_send_text(sock, p.encode(p.subscribe(["room"])))
-            while not gw.rooms.get("room"):
-                await asyncio.sleep(0.01)
-            body = json.dumps({"id": "x", "ts": 0.0, "body": "y" * 8192})
-            for i in range(n):
-                await bp.publish("room", body)
-                if i % 10 == 9:
-                    await asyncio.sleep(0)
-            frames = await asyncio.to_thread(read_frames, sock)
-            sock.close()
-            return frames, gw.metrics
-
-    frames, m = asyncio.run(run())
+    settings = {"queue_policy": "drop_oldest", "queue_limit": limit, "ping_interval": None}
+    payloads = [{"id": "x", "ts": 0.0, "body": "y" * 8192}] * n
+    frames, m, _ = asyncio.run(flood_slow_consumer(settings, payloads))
     assert frames[0]["op"] == "subscribed"
     ops = [f["op"] for f in frames[1:]]
     assert ops.count("gap") == 1, ops
@@ -108,25 +117,9 @@ def test_credit_sends_at_most_the_window_until_acked() -> None:
 
 def test_conflate_keeps_the_latest_state_per_key_without_drops() -> None:
     n, keys = 1000, 5
-
-    async def run() -> tuple[list[dict[str, Any]], Any]:
-        bp = make_backplane("in_memory", max_messages=0)
-        settings = {"queue_policy": "conflate", "queue_limit": 50, "ping_interval": None}
-        async with running_gateway(bp, **settings) as gw:
-            sock = await asyncio.to_thread(raw_connect, gw.port, "slow")
-            raw_send_text(sock, p.encode(p.subscribe(["room"])))
-            while not gw.rooms.get("room"):
-                await asyncio.sleep(0.01)
-            for i in range(n):
-                payload = {"id": str(i), "ts": 0.0, "body": "y" * 8192, "key": f"k{i % keys}"}
-                await bp.publish("room", json.dumps(payload))
-                if i % 10 == 9:
-                    await asyncio.sleep(0)
-            frames = await asyncio.to_thread(read_frames, sock)
-            sock.close()
-            return frames, gw.metrics
-
-    frames, m = asyncio.run(run())
+    settings = {"queue_policy": "conflate", "queue_limit": 50, "ping_interval": None}
+    payloads = ({"id": str(i), "ts": 0.0, "body": "y" * 8192, "key": f"k{i % keys}"} for i in range(n))
+    frames, m, _ = asyncio.run(flood_slow_consumer(settings, payloads))
     msgs = [f for f in frames if f["op"] == "msg"]
     assert m.messages_conflated > 0 and m.messages_dropped_overflow == 0
     assert len(msgs) + m.messages_conflated == n, "every publication delivered or superseded"
@@ -136,26 +129,9 @@ def test_conflate_keeps_the_latest_state_per_key_without_drops() -> None:
 
 def test_block_loses_nothing_and_holds_the_backlog_beside_the_queue() -> None:
     n, limit = 1000, 20
-
-    async def run() -> tuple[list[dict[str, Any]], Any, int]:
-        bp = make_backplane("in_memory", max_messages=0)
-        settings = {"queue_policy": "block", "queue_limit": limit, "ping_interval": None}
-        async with running_gateway(bp, **settings) as gw:
-            sock = await asyncio.to_thread(raw_connect, gw.port, "slow")
-            raw_send_text(sock, p.encode(p.subscribe(["room"])))
-            while not gw.rooms.get("room"):
-                await asyncio.sleep(0.01)
-            for i in range(n):
-                await bp.publish("room", json.dumps({"id": str(i), "ts": 0.0, "body": "y" * 8192}))
-                if i % 10 == 9:
-                    await asyncio.sleep(0)
-            (client,) = gw.clients
-            held = len(client.stalled or ())
-            frames = await asyncio.to_thread(read_frames, sock)
-            sock.close()
-            return frames, gw.metrics, held
-
-    frames, m, held = asyncio.run(run())
+    settings = {"queue_policy": "block", "queue_limit": limit, "ping_interval": None}
+    payloads = ({"id": str(i), "ts": 0.0, "body": "y" * 8192} for i in range(n))
+    frames, m, held = asyncio.run(flood_slow_consumer(settings, payloads))
     assert held > 0, "the producer was blocked: messages waited beside the full queue"
     assert [f["offset"] for f in frames if f["op"] == "msg"] == list(range(1, n + 1))
     assert m.messages_dropped_overflow == 0 and m.send_queue_depth_max == limit
