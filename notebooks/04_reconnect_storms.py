@@ -109,12 +109,8 @@ spec = cfg.model_dump(mode="json")
 spec["sweep"] = {"clients.reconnect.strategy": STRATEGIES}
 res = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=False)
 assert not res.failures, res.failures
-ts = res.timeseries.merge(res.points(), on="point")  # add the strategy to every row
-hs = ts[(ts["series"] == "handshakes") & (ts["replication"] == 0)]
-hs = hs.pivot_table(index="time", columns="clients.reconnect.strategy", values="value", aggfunc="sum")
-grid = np.round(np.arange(0, cfg.duration, cfg.interval), 6)  # a rate series has no row for an empty bin
-hs = hs.reindex(grid, fill_value=0).fillna(0).rename_axis("time").reset_index()
-hs = hs.melt(id_vars="time", var_name="clients.reconnect.strategy", value_name="value")
+hs = res.series("handshakes")  # gateways summed, the strategy on every row
+hs = hs[hs["replication"] == 0]
 fig = px.line(
     hs,
     x="time",

@@ -46,7 +46,6 @@ KINDS = ["redis_pubsub", "nats", "redis_streams", "jetstream", "kafka"]
 REPLICATIONS = 2
 
 # %%
-import numpy as np
 import plotly.express as px
 
 import wssim
@@ -75,12 +74,8 @@ assert not res.failures, res.failures
 # ## 1. Deliveries per second through the outage
 
 # %%
-ts = res.timeseries.merge(res.points(), on="point")  # add the backplane kind to every row
-dl = ts[(ts["series"] == "deliveries") & (ts["replication"] == 0)]
-dl = dl.pivot_table(index="time", columns="backplane.kind", values="value", aggfunc="sum")
-grid = np.round(np.arange(0, cfg.duration, cfg.interval), 6)  # a rate series has no row for an empty bin
-dl = dl.reindex(grid, fill_value=0).fillna(0).rename_axis("time").reset_index()
-dl = dl.melt(id_vars="time", var_name="backplane.kind", value_name="value")
+dl = res.series("deliveries")  # gateways summed, the backplane kind on every row
+dl = dl[dl["replication"] == 0]
 fig = px.line(
     dl,
     x="time",

@@ -266,11 +266,8 @@ q6 = wssim.run(q6_cfg, replications=REPLICATIONS, progress=False)
 assert not q6.failures, q6.failures
 herd = q6.summary.groupby("clients.reconnect.strategy")[["herd_convergence_s", "reconnect_attempts"]].mean()
 herd["reconnect attempts (real scale)"] = herd["reconnect_attempts"] * scale
-ts = q6.timeseries.merge(q6.points(), on="point")
-conn = ts[(ts["series"] == "connections") & (ts["replication"] == 0)]
-conn = conn.pivot_table(index="time", columns="clients.reconnect.strategy", values="value", aggfunc="sum")
-conn = conn.mul(scale).ffill().rename_axis("time").reset_index()  # a level holds until its next sample
-conn = conn.melt(id_vars="time", var_name="clients.reconnect.strategy", value_name="value")
+conn = q6.series("connections")  # gateways summed, the strategy on every row
+conn = conn[conn["replication"] == 0].assign(value=lambda d: d["value"] * scale)
 fig = px.line(
     conn,
     x="time",

@@ -286,13 +286,20 @@ def _time_grid(results: Results) -> np.ndarray | None:
     return np.arange(0.0, duration, interval)
 
 
-def timeseries_spec(results: Results, series: str, runs: Sequence[str] | None = None) -> dict[str, Any]:
-    """The figure (as a plotly dict) of one time series for each run, with fault markers."""
-    title, unit, how = SERIES.get(series, (series, "", "sum"))
+def combined_series(results: Results, series: str, runs: Sequence[str] | None = None) -> pd.DataFrame:
+    """One value per run and time (run, point, replication, time, value): labels summed, or max for
+    memory; a rate series' empty bins are 0."""
+    how = SERIES.get(series, (series, "", "sum"))[2]
     ts = results.timeseries[results.timeseries["series"] == series]
     if runs is not None:
         ts = ts[ts["run"].isin(list(runs))]
-    data = _combine(ts, how, _time_grid(results) if series in RATE_SERIES else None)
+    return _combine(ts, how, _time_grid(results) if series in RATE_SERIES else None)
+
+
+def timeseries_spec(results: Results, series: str, runs: Sequence[str] | None = None) -> dict[str, Any]:
+    """The figure (as a plotly dict) of one time series for each run, with fault markers."""
+    title, unit, _ = SERIES.get(series, (series, "", "sum"))
+    data = combined_series(results, series, runs)
     point_count = data["point"].nunique() if len(data) else 0
     min_rep = data.groupby("point")["replication"].min().to_dict() if len(data) else {}
     traces = []

@@ -55,6 +55,15 @@ class Results:
         cols = ["point", *self.params]
         return self.summary[cols].drop_duplicates("point").sort_values("point").reset_index(drop=True)
 
+    def series(self, name: str) -> pd.DataFrame:
+        """One time series (e.g. ``handshakes``) per run, with each run's sweep values as columns.
+
+        Gateway labels are summed (max for memory); a rate series' empty bins are 0.
+        """
+        from wssim.report import combined_series
+
+        return combined_series(self, name).merge(self.points(), on="point")
+
     def aggregate(self, metrics: Sequence[str] | None = None, confidence: float = CONFIDENCE) -> pd.DataFrame:
         """Mean, std, Student-t CI and n of each metric at each point (see :func:`aggregate`)."""
         return aggregate(self.summary, self.params, metrics, confidence)
