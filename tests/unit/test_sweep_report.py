@@ -120,6 +120,16 @@ def test_rate_series_fill_empty_bins_with_zero_and_markers_are_drawn():
     assert sum(1 for t in timeseries_spec(make_results(), "connections")["data"] if t["showlegend"]) == 4
 
 
+def test_results_series_has_the_sweep_values_and_zero_filled_rate_bins():
+    hs = make_results().series("handshakes")
+    run = hs[hs["run"] == "p002-r001"]
+    assert run["time"].tolist() == [float(t) for t in range(10)]
+    assert run["value"].tolist() == [0.0, 0.0, 0.0, 7.0] + [0.0] * 6
+    assert set(run["clients.reconnect.strategy"]) == {"full_jitter"} and set(run["gateways.count"]) == {2}
+    conn = make_results().series("connections")
+    assert conn[conn["run"] == "p000-r000"]["value"].tolist() == [20.0, 40.0, 60.0]  # gateways summed
+
+
 def test_varying_metrics_skip_constant_ones():
     metrics = varying_metrics(make_results())
     assert "connections_peak" in metrics and "herd_convergence_s" in metrics
