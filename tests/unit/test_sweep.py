@@ -13,9 +13,11 @@ import wssim
 from wssim.config import load_config
 from wssim.sweep import (
     Results,
+    RunStore,
     SweepError,
     aggregate,
     confidence_interval,
+    execute_run,
     format_value,
     plan,
     run,
@@ -28,6 +30,20 @@ GRID = {
     "faults": [{"kind": "gateway_crash", "at": 30}],
     "sweep": {"clients.count": [100, 200], "gateways.count": [1, 2]},
 }
+
+
+def sweep(config: dict = GRID, **kwargs) -> Results:
+    """A sweep of ``config`` with the stand-in engine (serial unless told), without progress or report."""
+    return run(
+        config, **{"engine": standin, "executor": "serial", "progress": False, "report": False, **kwargs}
+    )
+
+
+def leave_partial_rows(folder, n: int) -> None:
+    """Add the first ``n`` runs of GRID to ``folder``'s partial files, as a killed sweep leaves them."""
+    store = RunStore(folder, ["clients.count", "gateways.count"])
+    for spec in plan(load_config(GRID))[:n]:
+        store.add(spec, execute_run(standin, spec.config, spec.point, spec.replication))
 
 
 def test_plan_is_points_times_replications_with_one_seed():
@@ -103,7 +119,7 @@ def test_run_in_memory_returns_results():
 
 def test_files_written_and_reloadable(tmp_path):
     out = tmp_path / "out"
-    res = run(GRID, engine=standin, executor="serial", out=out, progress=False)
+    res = sweep(out=out, report=True)
     for name in ("summary.csv", "aggregate.csv", "timeseries.parquet", "config.resolved.yaml", "report.html"):
         assert (out / name).exists(), name
     assert (out / "markers.json").exists() and (out / "manifest.json").exists()
@@ -122,8 +138,8 @@ def test_files_written_and_reloadable(tmp_path):
 
 
 def test_same_files_whatever_the_order_runs_finish(tmp_path):
-    run(GRID, engine=standin, executor="serial", out=tmp_path / "a", progress=False, report=False)
-    run(GRID, engine=standin, executor="local", workers=2, out=tmp_path / "b", progress=False, report=False)
+    sweep(out=tmp_path / "a")
+    sweep(executor="local", workers=2, out=tmp_path / "b")
     for name in ("summary.csv", "aggregate.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
@@ -131,7 +147,7 @@ def test_same_files_whatever_the_order_runs_finish(tmp_path):
 def test_failing_point_is_reported_and_the_rest_kept(tmp_path):
     cfg = {**GRID, "sweep": {"clients.count": [100, 13]}, "replications": 2}
     with pytest.warns(RuntimeWarning, match="unlucky"):
-        res = run(cfg, engine=standin, executor="serial", out=tmp_path / "o", progress=False, report=False)
+        res = sweep(cfg, out=tmp_path / "o")
     assert len(res.summary) == 2 and set(res.summary["point"]) == {0}
     assert [(f["point"], f["replication"]) for f in res.failures] == [(1, 0), (1, 1)]
     assert res.failures[0]["params"] == {"clients.count": 13}
@@ -160,15 +176,13 @@ def test_resume_skips_finished_runs(tmp_path, monkeypatch):
     log = tmp_path / "log.txt"
     monkeypatch.setenv("WSSIM_TEST_LOG", str(log))
     out = tmp_path / "o"
-    run({**GRID, "replications": 2}, engine=standin, executor="serial", out=out, progress=False, report=False)
+    sweep({**GRID, "replications": 2}, out=out)
     assert len(log.read_text().splitlines()) == 8
     first = (out / "summary.csv").read_text()
-    res = run(
-        GRID, engine=standin, executor="serial", resume=out, progress=False, report=False
-    )  # 3 replications now
+    res = sweep(resume=out)  # 3 replications now
     assert len(log.read_text().splitlines()) == 8 + 4  # only replication 2 of each point ran
     assert len(res.summary) == 12
-    full = run(GRID, engine=standin, executor="serial", out=tmp_path / "fresh", progress=False, report=False)
+    full = sweep(out=tmp_path / "fresh")
     assert (out / "summary.csv").read_bytes() == (tmp_path / "fresh" / "summary.csv").read_bytes()
     assert len(res.timeseries) == len(full.timeseries)
     assert first.splitlines()[1] in (out / "summary.csv").read_text()
@@ -176,61 +190,41 @@ def test_resume_skips_finished_runs(tmp_path, monkeypatch):
 
 def test_resume_keeps_the_earlier_replication_count(tmp_path, monkeypatch):
     out = tmp_path / "o"
-    run({**GRID, "replications": 3}, engine=standin, executor="serial", out=out, progress=False, report=False)
-    res = run(
-        {**GRID, "replications": 2},
-        engine=standin,
-        executor="serial",
-        resume=out,
-        progress=False,
-        report=False,
-    )
+    sweep({**GRID, "replications": 3}, out=out)
+    res = sweep({**GRID, "replications": 2}, resume=out)
     assert len(res.summary) == 12 and res.config["replications"] == 3
     with pytest.raises(SweepError, match="can only grow"):
-        run(GRID, replications=1, engine=standin, executor="serial", resume=out, progress=False, report=False)
+        sweep(replications=1, resume=out)
 
 
 def test_resume_reads_partial_rows_of_a_killed_run(tmp_path, monkeypatch):
     out = tmp_path / "o"
-    run(GRID, engine=standin, executor="serial", out=out, progress=False, report=False)
+    sweep(out=out)
     reference = (out / "summary.csv").read_bytes()
     # Simulate a hard kill: final files gone, only the partial rows of 5 runs are left.
     partial = tmp_path / "killed"
     partial.mkdir()
-    from wssim.sweep import RunStore
-
-    store = RunStore(partial, ["clients.count", "gateways.count"])
-    for spec in plan(load_config(GRID))[:5]:
-        from wssim.sweep import execute_run
-
-        store.add(spec, execute_run(standin, spec.config, spec.point, spec.replication))
+    leave_partial_rows(partial, 5)
     assert (partial / "partial" / "summary.jsonl").exists() and not (partial / "summary.csv").exists()
     log = tmp_path / "log.txt"
     monkeypatch.setenv("WSSIM_TEST_LOG", str(log))
-    run(GRID, engine=standin, executor="serial", resume=partial, progress=False, report=False)
+    sweep(resume=partial)
     assert len(log.read_text().splitlines()) == 12 - 5
     assert (partial / "summary.csv").read_bytes() == reference
 
 
 def test_resume_refuses_a_different_config(tmp_path):
     out = tmp_path / "o"
-    run(GRID, engine=standin, executor="serial", out=out, progress=False, report=False)
+    sweep(out=out)
     with pytest.raises(SweepError, match=r"different config \(`clients.count_zipf|`duration`"):
-        run(
-            {**GRID, "duration": 90},
-            engine=standin,
-            executor="serial",
-            resume=out,
-            progress=False,
-            report=False,
-        )
+        sweep({**GRID, "duration": 90}, resume=out)
 
 
 def test_out_folder_must_be_new_or_empty(tmp_path):
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "x").write_text("keep me")
     with pytest.raises(SweepError, match="not empty"):
-        run(GRID, engine=standin, executor="serial", out=tmp_path / "o", progress=False, report=False)
+        sweep(out=tmp_path / "o")
     assert (tmp_path / "o" / "x").read_text() == "keep me"
 
 
@@ -243,7 +237,7 @@ def test_unknown_engine_is_a_sweep_error(tmp_path):
 
 
 def test_replications_override_is_recorded():
-    res = run(GRID, replications=2, engine=standin, executor="serial", progress=False, report=False)
+    res = sweep(replications=2)
     assert res.config["replications"] == 2
     assert len(res.summary) == 8
 
@@ -254,7 +248,7 @@ def test_zip_axes_give_paired_columns_in_sweep_order():
         "replications": 1,
         "sweep": {"seed": [1], "zip": {"gateways.count": [1, 2], "clients.count": [10, 20]}},
     }
-    res = run(cfg, engine=standin, executor="serial", progress=False, report=False)
+    res = sweep(cfg)
     assert res.params == ["gateways.count", "clients.count"]  # a swept seed is the seed column itself
     assert list(res.summary.columns[:5]) == [
         "point",
@@ -268,22 +262,12 @@ def test_zip_axes_give_paired_columns_in_sweep_order():
 
 def test_report_of_a_killed_run_uses_its_partial_rows(tmp_path):
     from wssim.report import rebuild
-    from wssim.sweep import RunStore, execute_run
 
     folder = tmp_path / "killed"
-    run(
-        {**GRID, "replications": 1},
-        engine=standin,
-        executor="serial",
-        out=folder,
-        progress=False,
-        report=False,
-    )
+    sweep({**GRID, "replications": 1}, out=folder)
     for name in ("summary.csv", "aggregate.csv", "timeseries.parquet", "markers.json"):
         (folder / name).unlink()  # as if the process had been killed before writing its final files
-    store = RunStore(folder, ["clients.count", "gateways.count"])
-    for spec in plan(load_config(GRID))[:3]:
-        store.add(spec, execute_run(standin, spec.config, spec.point, spec.replication))
+    leave_partial_rows(folder, 3)
     res = Results.load(folder)
     assert res.params == ["clients.count", "gateways.count"]
     assert len(res.summary) == 3 and len(res.timeseries) > 0
