@@ -20,6 +20,7 @@ import pytest
 
 from tests.validation.runs import make_config, metric, replicate
 from tests.validation.stats import mean_ci
+from wssim.metrics import RunResult
 
 G, N, R, REPS = 8, 1200, 240, 6  # rooms of m = 5 on average
 
@@ -59,17 +60,17 @@ def test_closed_forms_agree_for_one_room() -> None:
     assert fixed_room_reach(8, 1) == pytest.approx(1.0)
 
 
+def deliveries_per_publish(results: list[RunResult]) -> list[float]:
+    """Backplane deliveries per published message, one value per replication."""
+    published = metric(results, "messages_published")
+    return [d / p for d, p in zip(metric(results, "backplane_deliveries"), published, strict=True)]
+
+
 @pytest.mark.slow
 def test_channel_per_room_reach() -> None:
     """Backplane deliveries per publish = expected gateways reached (t interval over replications)."""
     results = replicate(make_config(BASE), REPS)
-    per_publish = [
-        d / p
-        for d, p in zip(
-            metric(results, "backplane_deliveries"), metric(results, "messages_published"), strict=True
-        )
-    ]
-    ci = mean_ci(per_publish)
+    ci = mean_ci(deliveries_per_publish(results))
     expected = random_room_reach(G, N, R)
     print(f"fan-out reach: measured {ci}, closed form {expected:.4f}")
     assert ci.contains(expected)
@@ -99,13 +100,7 @@ def test_sharded_reach_is_a_room_of_the_whole_shard() -> None:
     results = replicate(
         make_config(BASE, {"backplane.topology": "sharded", "backplane.shards": shards}), REPS
     )
-    per_publish = [
-        d / p
-        for d, p in zip(
-            metric(results, "backplane_deliveries"), metric(results, "messages_published"), strict=True
-        )
-    ]
-    ci = mean_ci(per_publish)
+    ci = mean_ci(deliveries_per_publish(results))
     expected = random_room_reach(G, N, shards)
     print(f"sharded reach ({shards} shards): measured {ci}, closed form {expected:.4f}")
     assert ci.contains(expected)
