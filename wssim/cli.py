@@ -359,10 +359,19 @@ def crosscheck(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 if any metric differs or a run failed.")
     ] = False,
+    calibration: Annotated[
+        str | None,
+        typer.Option(
+            help="Overlay of dotted path: value applied to the simulator only (default: the committed "
+            "data/calibration/loopback.yaml; 'none' to disable). --set wins over it.",
+            show_default=False,
+        ),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Run CONFIG on the simulator and on the live reference implementation; compare them metric by metric."""
     from wssim.config import load_config
+    from wssim.crosscheck import CALIBRATION, calibration_overrides
     from wssim.crosscheck import crosscheck as do_crosscheck
     from wssim.report import human
     from wssim.sweep import SweepError
@@ -370,9 +379,15 @@ def crosscheck(
     cfg = load_config(config, set_ or None)
     if out is not None and out.exists() and any(out.iterdir()):
         raise SweepError(f"{out} exists and is not empty: choose a new --out folder")
+    overlay = calibration if calibration is not None else (CALIBRATION if CALIBRATION.exists() else None)
+    calib = calibration_overrides(overlay, cfg.backplane.kind, keep=set_ or ())
+    if calib:
+        err_console.print(f"calibration ({overlay}), simulator only: " + ", ".join(calib), highlight=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # failed runs are listed below the table
-        table = do_crosscheck(cfg, replications=replications, workers=workers, out=out, console=err_console)
+        table = do_crosscheck(
+            cfg, replications=replications, workers=workers, out=out, console=err_console, calibration=calib
+        )
     styles = {"agrees": "green", "close": "yellow", "differs": "bold red"}
     several = table["point"].nunique() > 1
     t = Table(title=f"{cfg.name}: simulator vs live", title_style="bold", header_style="bold cyan")

@@ -5,11 +5,17 @@ value *agrees* when it falls inside the simulator's 95% prediction interval for 
 ``mean ± t(0.975, n-1) · std · sqrt(1 + 1/n)`` — the range a single further replication would land in
 95% of the time if the two engines were the same system. With one simulator replication there is no
 interval, and the relative difference is shown instead.
+
+The simulator's defaults describe a production node; the live system runs in Python on a few shared
+cores. A *calibration overlay* (``data/calibration/loopback.yaml``, written by
+``benchmarks/calibrate_live.py``) maps dotted config paths to the values measured live; it is applied to
+the simulator side only, so that the table compares like with like.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +24,9 @@ import pandas as pd
 from scipy import stats
 
 from wssim.sweep import KEY_COLUMNS, Results, confidence_interval, run
+
+CALIBRATION = Path(__file__).resolve().parents[1] / "data" / "calibration" / "loopback.yaml"
+PER_BACKPLANE = "per_backplane"
 
 COLUMNS = [
     "point",
@@ -32,6 +41,30 @@ COLUMNS = [
     "relative_difference",
     "agreement",
 ]
+
+
+def calibration_overrides(path: str | Path | None, kind: str, keep: Iterable[str] = ()) -> list[str]:
+    """The overlay at ``path`` as ``path=value`` overrides for a config whose backplane is ``kind``.
+
+    Top-level entries apply to every config; those under ``per_backplane: {KIND: ...}`` only to that
+    kind. Paths in ``keep`` (set explicitly by the user) are left out. ``None`` or ``"none"``: no overlay.
+    """
+    if path is None or str(path).lower() == "none":
+        return []
+    import yaml
+
+    from wssim.errors import ConfigError
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"calibration overlay {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"calibration overlay {path}: expected a mapping of dotted paths to values")
+    per_kind = data.pop(PER_BACKPLANE, None) or {}
+    entries = {**data, **(per_kind.get(kind) or {})}
+    kept = {k.split("=", 1)[0].strip() for k in keep}
+    return [f"{k}={v}" for k, v in entries.items() if k not in kept]
 
 
 def prediction_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
@@ -98,8 +131,13 @@ def crosscheck(
     console: Any = None,
     sim_engine: Any = "sim",
     live_engine: Any = "live",
+    calibration: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Run ``config`` on the simulator and live; return the comparison table (see :func:`compare`)."""
+    """Run ``config`` on the simulator and live; return the comparison table (see :func:`compare`).
+
+    ``calibration``: extra overrides for the simulator side only (see :func:`calibration_overrides`);
+    they are listed in ``table.attrs["calibration"]``.
+    """
     out_dir = Path(out) if out is not None else None
     sim = run(
         config,
@@ -108,7 +146,7 @@ def crosscheck(
         engine=sim_engine,
         out=out_dir / "sim" if out_dir else None,
         progress=progress,
-        overrides=overrides,
+        overrides=[*(calibration or []), *(overrides or [])] or None,
         console=console,
     )
     live = run(
@@ -123,6 +161,7 @@ def crosscheck(
     )
     table = compare(sim, live)
     table.attrs["failures"] = {"sim": sim.failures, "live": live.failures}
+    table.attrs["calibration"] = list(calibration or [])
     if out_dir is not None:
         table.to_csv(out_dir / "crosscheck.csv", index=False)
     return table

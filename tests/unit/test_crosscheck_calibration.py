@@ -1,0 +1,72 @@
+"""Crosscheck calibration overlay: parsing, per-backplane entries, --set precedence, simulator side only."""
+
+from __future__ import annotations
+
+import pytest
+from test_sweep_engine import standin
+
+from wssim.config import load_config
+from wssim.crosscheck import CALIBRATION, calibration_overrides, crosscheck
+from wssim.errors import ConfigError
+
+OVERLAY = """\
+gateways.handshake_cost: 1.5ms
+gateways.base_memory: 40MiB
+per_backplane:
+  redis_pubsub:
+    backplane.latency.median: 5ms
+    backplane.latency.p99: 10ms
+"""
+
+
+def test_overlay_entries_and_per_backplane_section(tmp_path):
+    path = tmp_path / "o.yaml"
+    path.write_text(OVERLAY)
+    everywhere = ["gateways.handshake_cost=1.5ms", "gateways.base_memory=40MiB"]
+    assert calibration_overrides(path, "nats") == everywhere
+    got = calibration_overrides(path, "redis_pubsub", keep=["gateways.base_memory=1GiB"])
+    assert got == [
+        "gateways.handshake_cost=1.5ms",
+        "backplane.latency.median=5ms",
+        "backplane.latency.p99=10ms",
+    ]
+    assert calibration_overrides("none", "nats") == [] and calibration_overrides(None, "nats") == []
+
+
+def test_bad_overlay_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError):
+        calibration_overrides(tmp_path / "missing.yaml", "nats")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError):
+        calibration_overrides(tmp_path / "list.yaml", "nats")
+
+
+@pytest.mark.parametrize("kind", ["redis_pubsub", "redis_streams", "nats", "jetstream", "none"])
+def test_committed_overlay_loads_for_every_live_backplane(kind):
+    overrides = calibration_overrides(CALIBRATION, kind)
+    cfg = load_config({"backplane": {"kind": kind}}, overrides)
+    assert cfg.gateways.handshake_cost > 300e-6  # Python on shared cores is slower than the default node
+    assert cfg.gateways.per_connection.tls == 0
+    assert (cfg.backplane.latency is not None) == (kind != "none")
+
+
+def probe(config, replication=0, progress=None):
+    """The stand-in engine, reporting the handshake cost it was given (in µs) as ``connections_peak``."""
+    result = standin(config, replication, progress)
+    result.metrics["connections_peak"] = config.gateways.handshake_cost * 1e6
+    return result
+
+
+def test_calibration_reaches_the_simulator_only():
+    cfg = {"name": "cal", "duration": 10, "replications": 2, "clients": {"count": 50}}
+    table = crosscheck(
+        cfg,
+        progress=False,
+        workers=1,
+        sim_engine=probe,
+        live_engine=probe,
+        calibration=["gateways.handshake_cost=2ms"],
+    )
+    row = table.set_index("metric").loc["connections_peak"]
+    assert row["sim_mean"] == pytest.approx(2000.0) and row["live"] == pytest.approx(300.0)
+    assert table.attrs["calibration"] == ["gateways.handshake_cost=2ms"]
