@@ -212,6 +212,8 @@ def record(
     rec.count("publishes_failed", c.get("publish_errors", 0.0))
     rec.count("half_open_disappearances", c.get("half_open", 0.0))
     rec.count("client_gaps", c.get("client_gaps", 0.0))  # offset gaps clients saw and resumed from
+    # replayed frames a gap-resuming client already held (dropped by offset, not in messages_duplicated)
+    rec.count("messages_redelivered", c.get("redelivered", 0.0))
     rec.count("snapshot_bytes", c.get("snapshot_bytes", 0.0))
     rec.count("snapshot_seconds", c.get("snapshot_seconds", 0.0))
     lat = ledger.latency

@@ -394,6 +394,10 @@ class _Worker:
         missed = False
         last_seen: dict[tuple[str, str], int] = {}  # (room, epoch) -> highest offset seen
         gap_pending: set[str] = set()  # rooms with a gap resume in flight
+        # rooms with a gap resume: (epoch, offsets already held above the resume cursor), and how many
+        # replayed frames were such re-sends (a replay answers everything after the cursor)
+        held: dict[str, tuple[str, set[int]]] = {}
+        resent: dict[str, int] = {}
         spec, rec, cid = self.spec, self.rec, plan.cid
         rate = spec.slow_drain_rate if plan.slow else spec.drain_rate
         pause = (1.0 / rate) * spec.time_scale if rate else 0.0
@@ -408,6 +412,14 @@ class _Worker:
                 op = f.get("op")
                 if op == "msg":
                     room = f["room"]
+                    epoch, offset = f["epoch"], f["offset"]
+                    have = held.get(room)
+                    if have is not None and have[0] == epoch:
+                        if offset in have[1]:  # a re-send of a message already held: dropped, counted
+                            rec.counters["redelivered"] += 1
+                            resent[room] = resent.get(room, 0) + 1
+                            continue
+                        have[1].add(offset)
                     rix = self.room_ix(room)
                     eix = self.epoch_ix(f["epoch"])
                     try:
@@ -421,12 +433,12 @@ class _Worker:
                     rec.r_epoch.append(eix)
                     rec.r_t.append(t)
                     rec.r_ts.append(float(f["ts"]))
-                    epoch, offset = f["epoch"], f["offset"]
                     prev = last_seen.get((room, epoch))
                     if prev is not None and offset > prev + 1 and room not in gap_pending:
                         # an offset gap on a live stream: resume from the last contiguous offset
                         rec.counters["client_gaps"] += 1
                         gap_pending.add(room)
+                        held[room] = (epoch, {offset})
                         frame = protocol.subscribe([room], {room: (epoch, prev)} if spec.resume else None)
                         await ws.send(protocol.encode(frame))
                     if prev is None or offset > prev:
@@ -442,12 +454,14 @@ class _Worker:
                         cursors[room] = (f["epoch"], f["offset"])
                 elif op == "resumed" or op == "resync":
                     gap_pending.discard(f["room"])
+                    held.pop(f["room"], None)
+                    dup = resent.pop(f["room"], 0)
                     if op == "resync":
                         missed = True
                         rec.counters["resyncs"] += 1
                         self.spawn(self.fetch_snapshot(f["snapshot"]))
                     else:
-                        rec.counters["replayed"] += f.get("replayed", 0)
+                        rec.counters["replayed"] += f.get("replayed", 0) - dup  # missed ones only
                     if f["room"] in resuming:
                         resuming.discard(f["room"])
                         if not resuming:
