@@ -108,6 +108,15 @@ def test_subscription_outage_semantics(kind, loses):
         assert m["deliveries_delivered"] == pytest.approx(m["deliveries_expected"], rel=0.01)
 
 
+def test_an_outage_open_at_the_end_counts_what_at_most_once_never_sends():
+    """Members of a gateway still cut off when the run ends have a permanent gap: counted as lost."""
+    faults = [{"kind": "subscription_outage", "at": "10s", "duration": "1h", "gateways": 1}]
+    instant = ("backplane.latency.median=0s", "backplane.latency.p99=0s")
+    m = run(*OUTAGE, *instant, "backplane.kind=redis_pubsub", faults=faults)
+    assert m["messages_lost"] > 0
+    assert m["messages_lost"] == m["deliveries_expected"] - m["deliveries_delivered"]
+
+
 def test_backplane_outage_loses_history_unless_durable():
     faults = [
         {"kind": "backplane_outage", "at": "10s", "duration": "3s"},

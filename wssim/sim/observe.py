@@ -6,8 +6,10 @@ import math
 from collections import Counter
 from typing import Any
 
+from wssim.sim.cost import monthly_cost
 from wssim.sim.gateway import SPARE
 from wssim.sim.stats import WeightedSamples
+from wssim.sim.transport_run import transport_metrics
 
 
 class Observer:
@@ -103,6 +105,7 @@ class Observer:
         w = self.world
         rec = w.rec
         w.flush_bins()
+        w.backplane.settle_open_outages()
         rec.peak("connections_peak", self.peak_connections)
         rec.peak("gateway_memory_peak_bytes", max((g.peak_memory for g in w.gateways), default=0))
         rec.set("herd_convergence_s", self.convergence)
@@ -134,19 +137,13 @@ class Observer:
     def transport(self) -> dict[str, float]:
         """Fleet-wide request, handshake, byte and egress figures of the transport (closed form)."""
         try:
-            from wssim.sim.transport_run import transport_metrics
-
             return transport_metrics(self.world.cfg)
-        except (ImportError, ValueError):
+        except ValueError:
             return {}
 
     def cost(self) -> float:
         """Monthly cost of the fleet this run needed (see :mod:`wssim.sim.cost`)."""
         w = self.world
-        try:
-            from wssim.sim.cost import monthly_cost
-        except ImportError:  # pragma: no cover - cost module absent
-            return math.nan
         peaks = w.rec.summary()
         peaks["duration"] = w.cfg.duration
         return float(monthly_cost(w.cfg, peaks))
