@@ -10,8 +10,9 @@ port, using the Redis / NATS servers given by ``--redis-url`` / ``--nats-url``:
 - memory: the gateway's RSS before any client (base), then with ``--connections`` idle subscribed
   connections: (RSS after − base) / N is the user-space bytes per connection (kernel socket memory is
   not in RSS, and loopback has no TLS);
-- latency: ``--subscribers`` clients in one room, one client publishing ``--rate`` messages/s through
-  its socket; latency = receipt − the publish timestamp, p50 and p99.
+- latency: ``--subscribers`` clients in one room; ``--rate`` messages/s published straight to the
+  backplane (``reference_impl.backplanes``), as the live publishers do; latency = receipt − the
+  publish timestamp, p50 and p99.
 
 Writes a wssim config overlay (dotted path -> value) to ``data/calibration/loopback.yaml``; the
 latency figures go under ``per_backplane:`` (applied when the config's ``backplane.kind`` matches).
@@ -68,7 +69,9 @@ class Gateway:
         argv = [sys.executable, "-m", "reference_impl.gateway", "--port", str(self.port)]
         argv += ["--config", str(config)]  # as the harness starts it (same modules loaded: same base RSS)
         argv += ["--backplane", kind, "--redis-url", redis_url, "--nats-url", nats_url]
-        argv += ["--namespace", "cal" + uuid.uuid4().hex[:8], "--gw", f"secret={SECRET}"]
+        self.kind, self.url = kind, nats_url if kind in ("nats", "jetstream") else redis_url
+        self.namespace = "cal" + uuid.uuid4().hex[:8]
+        argv += ["--namespace", self.namespace, "--gw", f"secret={SECRET}"]
         self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode()
@@ -121,11 +124,14 @@ async def measure(gw: Gateway, args: argparse.Namespace) -> dict[str, float]:
     per_conn = (rss(pid) - base) / len(socks)
     for ws in socks:
         await ws.close()
-    # latency: publish through one socket, receive on the subscribers
+    # latency: publish straight to the backplane, receive on the subscribers
+    from reference_impl.backplanes import make_backplane
+
     subs = [await _connect(gw, f"s{i}") for i in range(args.subscribers)]
     for ws in subs:
         await asyncio.wait_for(_subscribe(ws, "lat"), 10)
-    pub = await _connect(gw, "publisher")
+    bp = make_backplane(gw.kind, gw.url, namespace=gw.namespace)
+    await bp.start()
     samples: list[float] = []
 
     async def reader(ws: Any) -> None:
@@ -138,14 +144,14 @@ async def measure(gw: Gateway, args: argparse.Namespace) -> dict[str, float]:
     n = int(args.rate * args.seconds)
     t0 = time.perf_counter()
     for i in range(n):
-        frame = {"op": "publish", "room": "lat", "id": f"m{i}", "ts": time.time(), "body": "x" * 200}
-        await pub.send(json.dumps(frame))
+        await bp.publish("lat", json.dumps({"id": f"m{i}", "ts": time.time(), "body": "x" * 80}))
         await asyncio.sleep(max(0.0, t0 + (i + 1) / args.rate - time.perf_counter()))
     await asyncio.sleep(1.0)
     for t in tasks:
         t.cancel()
-    for ws in [*subs, pub]:
+    for ws in subs:
         await ws.close()
+    await bp.close()
     samples.sort()
     q = statistics.quantiles(samples, n=100, method="inclusive")
     return {
