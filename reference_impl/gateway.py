@@ -33,7 +33,7 @@ from websockets.protocol import State
 
 from reference_impl import protocol
 from reference_impl.auth import AuthError, extract_token, verify_token
-from reference_impl.backplanes import Backplane, Delivery, make_backplane
+from reference_impl.backplanes import Backplane, BackplaneError, Delivery, make_backplane
 from reference_impl.gateway_metrics import GatewayMetrics
 from wssim.policies import Keepalive, Message, SendQueue
 
@@ -400,20 +400,24 @@ class Gateway:
                 # later joiners wait for this subscription: a head read before it is in place
                 # could promise them messages the backplane cursor then skips
                 joined = self._joining[room] = asyncio.get_running_loop().create_future()
+                ok = False
                 try:
                     await self.backplane.subscribe(room, self._on_delivery)
-                except Exception:
-                    await self._leave(client, [room])
-                    raise
+                    ok = True
                 finally:
-                    joined.set_result(None)
                     if self._joining.get(room) is joined:
                         del self._joining[room]
+                    if not ok and self.rooms.get(room) is members:
+                        del self.rooms[room]  # no subscription: every joiner of it fails, none stays
+                        for c in members:
+                            c.rooms.discard(room)
+                    joined.set_result(ok)
             else:
                 members.add(client)
                 pending = self._joining.get(room)
-                if pending is not None:
-                    await pending
+                # shielded: a waiter cancelled (its connection gone) must not cancel the others' wait
+                if pending is not None and not await asyncio.shield(pending):
+                    raise BackplaneError(f"the backplane subscription of {room} failed")
         return await self.backplane.head(room)
 
     def _release(self, client: Client, room: str) -> list[tuple[int, bytes]]:

@@ -67,7 +67,11 @@ class Backplane(abc.ABC):
         first = room not in self._callbacks
         self._callbacks[room] = callback
         if first:
-            await self._subscribe(room)
+            try:
+                await self._subscribe(room)
+            except BaseException:
+                self._callbacks.pop(room, None)  # not subscribed: the next attempt subscribes again
+                raise
 
     async def unsubscribe(self, room: str) -> None:
         if self._callbacks.pop(room, None) is not None:

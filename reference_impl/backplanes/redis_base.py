@@ -10,6 +10,8 @@ import redis.asyncio as aioredis
 
 from reference_impl.backplanes.base import Backplane, BackplaneError
 
+MAX_CONNECTIONS = 64  # per client; more concurrent commands queue for a connection
+
 
 class RedisBackplane(Backplane):
     """Connects on :meth:`start`, registers ``publish_script`` / ``head_script``, runs :meth:`_read`."""
@@ -24,9 +26,17 @@ class RedisBackplane(Backplane):
         self._reader: asyncio.Task[None] | None = None
 
     def _client(self) -> aioredis.Redis:
-        return aioredis.Redis.from_url(
-            self.url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10
+        """A client whose commands wait for a free pooled connection: a herd of joiners issues more
+        concurrent commands than the pool holds, and the default pool fails those at once."""
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=10,
+            decode_responses=True,
+            socket_connect_timeout=5,
+            socket_timeout=10,
         )
+        return aioredis.Redis.from_pool(pool)
 
     @property
     def redis(self) -> aioredis.Redis:

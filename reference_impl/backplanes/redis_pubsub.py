@@ -46,6 +46,7 @@ class RedisPubSubBackplane(RedisBackplane):
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", namespace: str = "wssim") -> None:
         super().__init__(url, namespace)
         self._pubsub = None
+        self._lock = asyncio.Lock()
         self._prefix_len = len(f"{namespace}:room:")
 
     def _keys(self, room: str) -> list[str]:
@@ -70,7 +71,10 @@ class RedisPubSubBackplane(RedisBackplane):
 
     async def _subscribe(self, room: str) -> None:
         assert self._pubsub is not None, "backplane not started"
-        await self._pubsub.subscribe(self._keys(room)[2])
+        # one at a time: concurrent first subscribes would each open a connection of their own and
+        # keep only the last, and what was subscribed on the others would never be read
+        async with self._lock:
+            await self._pubsub.subscribe(self._keys(room)[2])
         self._start_reader()
 
     async def _unsubscribe(self, room: str) -> None:
