@@ -4,7 +4,8 @@ Per room the gateway keeps member counts and the last offset it delivered; healt
 delivery as one arithmetic step (``members`` deliveries), queued members (slow consumers, or every
 client when ``clients.drain_rate`` is set) go through their :class:`~wssim.policies.SendQueue`.
 
-The accept path is a FIFO server whose service time is ``handshake_cost``: a herd queues there, and a
+The accept path is a FIFO server whose service time is ``handshake_cost`` plus
+``handshake_cost_per_connection`` for each connection already held: a herd queues there, and a
 connection is established when its handshake has been served. Ceilings are exact: the fd limit refuses
 the accept that would exceed it (EMFILE), admission control answers 503 with ``retry_after``, memory
 above the node's size is an OOM crash that drops every socket.
@@ -58,6 +59,7 @@ class Gateway:
         self.fd_limit = cfg.gateways.fd_limit
         self.fds = cfg.gateways.per_connection.fds
         self.handshake_cost = cfg.gateways.handshake_cost
+        self.handshake_per_conn = cfg.gateways.handshake_cost_per_connection
         self.memory = cfg.gateways.memory
         self.base_memory = cfg.gateways.base_memory
         self.down_since = 0.0
@@ -108,12 +110,13 @@ class Gateway:
                 rec.count("admission_rejections")
                 return UNAVAILABLE, t
             self.tokens = tok - 1.0
+        held = self.n
         self.n += 1
         self.conns.add(c)
         self.world.clients.gw[c] = self.id
         self.world.edge.opened(self)
         start = self.free_at if self.free_at > t else t
-        done = start + self.handshake_cost
+        done = start + self.handshake_cost + self.handshake_per_conn * held
         self.free_at = done
         if self.check_memory():
             return REFUSED, t
