@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from wssim.config import load_config
-from wssim.sim.gateway import OK
+from wssim.sim import simulate
+from wssim.sim.edge import DROPPED
+from wssim.sim.gateway import OK, REFUSED
 from wssim.sim.run import build_world
 
 
@@ -40,3 +42,58 @@ def test_handshake_cost_grows_with_connections_held():
     # Service times 1 ms + 0, 1 ms + 1 ms, 1 ms + 2 ms, served back to back.
     w = world(handshake_cost_per_connection=0.001)
     assert accept_all(w, 3) == pytest.approx([0.001, 0.003, 0.006])
+
+
+def one_client(outcome: int, **clients):
+    """One client connecting at 0 whose every attempt ends in ``outcome``; a negligible backoff."""
+    cfg = load_config(
+        {
+            "name": "tiny",
+            "duration": 20,
+            "clients": {
+                "count": 1,
+                "connect_ramp": 0,
+                "rooms": {"count": 1, "per_client": 1},
+                "reconnect": {"strategy": "constant", "base": "1ms", "cap": "1ms"},
+                **clients,
+            },
+            "gateways": {"count": 1},
+            "edge": {"idle_timeout": None},
+        }
+    )
+    w = build_world(cfg)
+    w.edge.connect = lambda c, now: (outcome, -1, now)
+    return w
+
+
+def attempts_by(w, t: float) -> int:
+    w.env.run(until=t)
+    return w.clients.actions
+
+
+@pytest.mark.parametrize(
+    ("outcome", "field", "default"), [(DROPPED, "syn_retry", 1.0), (REFUSED, "refused_cost", 0.1)]
+)
+def test_failed_attempts_wait_the_configured_time(outcome, field, default):
+    w = one_client(outcome)
+    assert attempts_by(w, default * 0.9) == 1
+    assert attempts_by(w, default * 1.1) == 2
+    w = one_client(outcome, **{field: 3.0})
+    assert attempts_by(w, 2.9) == 1
+    assert attempts_by(w, 3.1) == 2
+
+
+@pytest.mark.parametrize(("timeout", "abandoned"), [(None, 0), (0.8, 2)])
+def test_clients_abandon_handshakes_queued_past_connect_timeout(timeout, abandoned):
+    # Three clients at once, 0.5 s per handshake: served at 0.5, 1 and 1.5 s.
+    clients = {} if timeout is None else {"connect_timeout": timeout}
+    cfg = load_config(
+        {
+            "name": "tiny",
+            "duration": 1.2,
+            "clients": {"count": 3, "connect_ramp": 0, "rooms": {"count": 1, "per_client": 1}, **clients},
+            "gateways": {"count": 1, "handshake_cost": 0.5},
+            "edge": {"idle_timeout": None},
+        }
+    )
+    assert simulate(cfg).metrics["connect_timeouts"] == abandoned

@@ -170,6 +170,27 @@ class Clients(StrictModel):
     )
     offline: Offline = Field(default_factory=Offline, description="Offline episodes.")
     snapshot: Snapshot = Field(default_factory=Snapshot, description="Snapshot used for resync.")
+    connect_timeout: Duration = Field(
+        "10s",
+        description=(
+            "A client abandons a handshake still unanswered after this long and backs off; the gateway "
+            "still spends the CPU on it when its turn comes."
+        ),
+    )
+    syn_retry: Duration = Field(
+        "1s",
+        description=(
+            "Least wait after a dropped SYN (full conntrack table) before the next attempt: TCP's initial "
+            "retransmission timeout."
+        ),
+    )
+    refused_cost: Duration = Field(
+        "100ms",
+        description=(
+            "Least wait after a refused or reset attempt (the connect round trip and error handling) "
+            "before the next one."
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------------------ edge

@@ -6,10 +6,10 @@ events only when it acts: an initial connect, a handshake completing, a reconnec
 an idle cut that will really happen.
 
 Reconnects follow :class:`wssim.policies.Backoff`. A refused or reset attempt costs the client at least
-``REFUSED_COST`` (connect round trip and timeout), a dropped SYN ``SYN_TIMEOUT`` (TCP's initial
-retransmission timeout), a 503 at least the ``retry_after`` it was told. A client whose handshake is
-still queued after ``CONNECT_TIMEOUT`` gives up on it and backs off, but the gateway still spends the
-CPU on it when its turn comes: wasted work that keeps a storm going.
+``clients.refused_cost`` (connect round trip and timeout), a dropped SYN ``clients.syn_retry`` (TCP's
+initial retransmission timeout), a 503 at least the ``retry_after`` it was told. A client whose handshake
+is still queued after ``clients.connect_timeout`` gives up on it and backs off, but the gateway still
+spends the CPU on it when its turn comes: wasted work that keeps a storm going.
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ from wssim.sim.edge import DROPPED
 from wssim.sim.gateway import DRAINING, OK, UNAVAILABLE, UP
 
 IDLE, WAIT, HANDSHAKE, CONNECTED, OFFLINE, GONE = range(6)
-REFUSED_COST = 0.1
-SYN_TIMEOUT = 1.0
-CONNECT_TIMEOUT = 10.0  # a client abandons a handshake still unanswered after this long
 
 
 def draw_rooms(rng: np.random.Generator, n: int, k: int, rooms: int, popularity: str, s: float) -> np.ndarray:
@@ -98,6 +95,9 @@ class Clients:
         self.off = cl.offline
         self.resume = cl.resume
         self.retry_after = cfg.gateways.admission.retry_after
+        self.connect_timeout = cl.connect_timeout
+        self.syn_retry = cl.syn_retry
+        self.refused_cost = cl.refused_cost
         self.step = cfg.interval
         if n:
             for i in np.nonzero(np.asarray(self.queued))[0].tolist():
@@ -149,18 +149,18 @@ class Clients:
         if self.state[c] != HANDSHAKE or self.gen[c] != gen:
             return  # the gateway crashed while accepting (OOM); already handled
         if outcome == OK:
-            if done - now > CONNECT_TIMEOUT:
-                w.call_at(now + CONNECT_TIMEOUT, self._timed_out, (c, gen))
+            if done - now > self.connect_timeout:
+                w.call_at(now + self.connect_timeout, self._timed_out, (c, gen))
             else:
                 w.call_at(done, self._established, (c, gen))
             return
         self.gw[c] = -1
         if outcome == DROPPED:
-            self.retry(c, SYN_TIMEOUT)
+            self.retry(c, self.syn_retry)
         elif outcome == UNAVAILABLE:
             self.retry(c, self.retry_after)
         else:
-            self.retry(c, REFUSED_COST)
+            self.retry(c, self.refused_cost)
 
     def _timed_out(self, ev: Any) -> None:
         c, gen = ev.value
