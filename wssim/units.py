@@ -120,31 +120,29 @@ def _check_number(value: Any, kind: str, help_text: str) -> float:
     return float(value)
 
 
+def _scaled(
+    value: Any, kind: str, pattern: re.Pattern[str], units: dict[str, float], default: str, help_text: str
+) -> float:
+    """A number with an optional unit, in base units (a bare number is already in base units)."""
+    if not isinstance(value, str):
+        return _check_number(value, kind, help_text)
+    m = pattern.match(value)
+    if not m:
+        raise _err(kind, value, help_text)
+    unit = m.group(2) or default
+    if unit not in units:
+        raise _err(kind, value, help_text, _close_unit(unit, units))
+    return _check_number(float(m.group(1)), kind, help_text) * units[unit]
+
+
 def parse_duration(value: Any) -> float:
     """Parse a duration (``"250ms"``, ``"10min"``, ``30``) into float seconds."""
-    if isinstance(value, str):
-        m = _DURATION_RE.match(value)
-        if not m:
-            raise _err("duration", value, DURATION_HELP)
-        number, unit = float(m.group(1)), m.group(2) or "s"
-        if unit not in DURATION_UNITS:
-            raise _err("duration", value, DURATION_HELP, _close_unit(unit, DURATION_UNITS))
-        return _check_number(number, "duration", DURATION_HELP) * DURATION_UNITS[unit]
-    return _check_number(value, "duration", DURATION_HELP)
+    return _scaled(value, "duration", _DURATION_RE, DURATION_UNITS, "s", DURATION_HELP)
 
 
 def parse_bytes(value: Any) -> int:
     """Parse a size (``"8GiB"``, ``"200B"``, ``1024``) into int bytes."""
-    if isinstance(value, str):
-        m = _BYTES_RE.match(value)
-        if not m:
-            raise _err("byte_size", value, BYTES_HELP)
-        number, unit = float(m.group(1)), m.group(2) or "B"
-        if unit not in BYTE_UNITS:
-            raise _err("byte_size", value, BYTES_HELP, _close_unit(unit, BYTE_UNITS))
-        total = _check_number(number, "byte_size", BYTES_HELP) * BYTE_UNITS[unit]
-    else:
-        total = _check_number(value, "byte_size", BYTES_HELP)
+    total = _scaled(value, "byte_size", _BYTES_RE, BYTE_UNITS, "B", BYTES_HELP)
     if abs(total - round(total)) > 1e-6 * max(1.0, total):
         raise _err("byte_size", value, BYTES_HELP, "must be a whole number of bytes")
     return round(total)
