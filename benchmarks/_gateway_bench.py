@@ -42,7 +42,7 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
 def token(subject: str) -> str:
     """A gateway token for ``subject``, signed with the benchmark secret."""
     sys.path.insert(0, str(ROOT))
-    from reference_impl.auth import issue_token
+    from reference_impl.system.auth import issue_token
 
     return issue_token(SECRET, subject, 3600)
 
@@ -68,7 +68,7 @@ def server(kind: str, script: str, *settings: str) -> Iterator[tuple[subprocess.
     if kind == "bare":
         argv = [sys.executable, script, "serve-bare", str(port)]
     else:
-        argv = [sys.executable, "-m", "reference_impl.gateway", "--port", str(port), "--backplane"]
+        argv = [sys.executable, "-m", "reference_impl.system.gateway", "--port", str(port), "--backplane"]
         argv += ["in_memory", "--gw", f"secret={SECRET}"]
         for setting in settings:
             argv += ["--gw", setting]

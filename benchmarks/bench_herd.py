@@ -61,7 +61,7 @@ def peak_rss_mib() -> float:
 
 def run_model(overrides: list[str], out: Any) -> None:
     """Child process: run the model once, report wall, RSS, actions and per-client action counts."""
-    from wssim.sim.run import build_world
+    from wssim.sim.simulate import build_world
 
     cfg = herd_config(overrides)
     t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """The live herd: N clients on 4 gateways, one killed, reconnecting with `none` vs `full_jitter`.
 
-Real sockets on loopback through the harness (`reference_impl.harness.run_live`): 4 gateway processes,
+Real sockets on loopback through the harness (`reference_impl.driver.harness.run_live`): 4 gateway processes,
 the L4 balancer, N clients in load-generator processes; gateway g0 is SIGKILLed at 10 s and restarted
 after 5 s. Figures per strategy: the peak handshake rate after the crash (100 ms bins, the ramp is
 excluded by `warmup`), the reconnect attempts, and the time until the fleet holds as many connections
@@ -47,7 +47,7 @@ def config(clients: int, strategy: str) -> dict:
 
 
 def main() -> None:
-    from reference_impl.harness import run_live
+    from reference_impl.driver.harness import run_live
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=4000)

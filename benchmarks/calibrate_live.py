@@ -1,6 +1,6 @@
 """Calibrate the simulator to the live reference implementation on this machine.
 
-For each backplane kind, one gateway process (``python -m reference_impl.gateway``) on a free loopback
+For each backplane kind, one gateway process (``python -m reference_impl.system.gateway``) on a free loopback
 port, using the Redis / NATS servers given by ``--redis-url`` / ``--nats-url``:
 
 - handshake service time: ``--handshakes`` connections opened one at a time (concurrency 1), wall time
@@ -11,7 +11,7 @@ port, using the Redis / NATS servers given by ``--redis-url`` / ``--nats-url``:
   connections: (RSS after − base) / N is the user-space bytes per connection (kernel socket memory is
   not in RSS, and loopback has no TLS);
 - latency: ``--subscribers`` clients in one room; ``--rate`` messages/s published straight to the
-  backplane (``reference_impl.backplanes``), as the live publishers do; latency = receipt − the
+  backplane (``reference_impl.system.backplanes``), as the live publishers do; latency = receipt − the
   publish timestamp, p50 and p99.
 
 Writes a wssim config overlay (dotted path -> value) to ``data/calibration/loopback.yaml``; the
@@ -66,7 +66,7 @@ class Gateway:
 
     def __init__(self, kind: str, redis_url: str, nats_url: str, config: Path) -> None:
         self.port = free_port()
-        argv = [sys.executable, "-m", "reference_impl.gateway", "--port", str(self.port)]
+        argv = [sys.executable, "-m", "reference_impl.system.gateway", "--port", str(self.port)]
         argv += ["--config", str(config)]  # as the harness starts it (same modules loaded: same base RSS)
         argv += ["--backplane", kind, "--redis-url", redis_url, "--nats-url", nats_url]
         self.kind, self.url = kind, nats_url if kind in ("nats", "jetstream") else redis_url
@@ -79,7 +79,7 @@ class Gateway:
             raise RuntimeError(f"gateway did not start: {line}")
 
     def uri(self, sub: str) -> str:
-        from reference_impl.auth import issue_token
+        from reference_impl.system.auth import issue_token
 
         return f"ws://127.0.0.1:{self.port}/ws?token={issue_token(SECRET, sub, 600.0)}"
 
@@ -125,7 +125,7 @@ async def measure(gw: Gateway, args: argparse.Namespace) -> dict[str, float]:
     for ws in socks:
         await ws.close()
     # latency: publish straight to the backplane, receive on the subscribers
-    from reference_impl.backplanes import make_backplane
+    from reference_impl.system.backplanes import make_backplane
 
     subs = [await _connect(gw, f"s{i}") for i in range(args.subscribers)]
     for ws in subs:

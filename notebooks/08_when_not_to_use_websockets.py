@@ -25,7 +25,7 @@
 # **server-initiated**? If any part is missing, a cheaper primitive usually wins.
 #
 # This notebook prices one user per month on each transport with the model in
-# `wssim.sim.transports` (memory held, HTTP requests, TLS handshakes, framing bytes, egress).
+# `wssim.analytic.transports` (memory held, HTTP requests, TLS handshakes, framing bytes, egress).
 #
 # **Look for:** that every held connection costs about the same (you pay for presence), that
 # polling wins once minutes of staleness are fine, that long-poll loses as updates get frequent,
@@ -49,7 +49,7 @@ from dataclasses import replace
 import pandas as pd
 import plotly.express as px
 
-from wssim.sim.transports import (
+from wssim.analytic.transports import (
     TRANSPORTS,
     Overheads,
     Prices,

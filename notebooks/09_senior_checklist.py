@@ -78,8 +78,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 import wssim
+from wssim.analytic.transports import Requirement, recommend
 from wssim.policies import Backoff, ConnectionBudget, Keepalive, tightest
-from wssim.sim.transports import Requirement, recommend
 
 KiB, GiB = 1024, 1024**3
 answers: dict[str, str] = {}

@@ -137,8 +137,8 @@ def run_cmd(
 ) -> None:
     """Run every sweep point × replication of CONFIG and write the results to a folder."""
     from wssim.config import load_config
-    from wssim.executors import EXECUTORS
     from wssim.sweep import ENGINES, SweepError, default_out, plan, run
+    from wssim.sweep.executors import EXECUTORS
 
     if executor not in EXECUTORS:
         raise SweepError(f"--executor must be one of {', '.join(EXECUTORS)}, not `{executor}`")

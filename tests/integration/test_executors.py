@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from wssim.config import load_config
-from wssim.executors import make_executor
 from wssim.sweep import run
+from wssim.sweep.executors import make_executor
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from reference_impl.auth import issue_token
+from reference_impl.system.auth import issue_token
 
 SECRET = "live-test-secret"
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def ws_uri(port: int, sub: str = "tester") -> str:
 @contextlib.asynccontextmanager
 async def running_gateway(backplane: Any, **settings: Any) -> AsyncIterator[Any]:
     """An in-process gateway on a free loopback port (in the running event loop)."""
-    from reference_impl.gateway import Gateway, GatewaySettings
+    from reference_impl.system.gateway import Gateway, GatewaySettings
 
     gateway = Gateway(GatewaySettings(secret=SECRET, **settings), backplane)
     await gateway.start()
@@ -47,11 +47,11 @@ async def running_gateway(backplane: Any, **settings: Any) -> AsyncIterator[Any]
 
 
 class GatewayProcess:
-    """``python -m reference_impl.gateway`` in a child process."""
+    """``python -m reference_impl.system.gateway`` in a child process."""
 
     def __init__(self, args: list[str]) -> None:
         self.port = free_port()
-        argv = [sys.executable, "-m", "reference_impl.gateway", "--port", str(self.port), "--gw"]
+        argv = [sys.executable, "-m", "reference_impl.system.gateway", "--port", str(self.port), "--gw"]
         argv += [f"secret={SECRET}", *args]
         self.proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert self.proc.stdout is not None

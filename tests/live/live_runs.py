@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from reference_impl.accounting import Ledger
+from reference_impl.driver.accounting import Ledger
 
 SERVER = {
     "redis_pubsub": ("WSSIM_REDIS_URL", "redis-server"),

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from reference_impl.backplanes import Delivery, make_backplane
+from reference_impl.system.backplanes import Delivery, make_backplane
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from reference_impl.backplanes import KINDS, Backplane, BackplaneError, Delivery, make_backplane
+from reference_impl.system.backplanes import KINDS, Backplane, BackplaneError, Delivery, make_backplane
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]
 DURABLE = ("in_memory", "redis_streams", "jetstream")

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from reference_impl.balancer import Balancer, routing_key
+from reference_impl.system.balancer import Balancer, routing_key
 from wssim.policies import make_balancer
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from live_runs import away_truth, crash_config, need_server
 
-from reference_impl.harness import run_live
+from reference_impl.driver.harness import run_live
 
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.timeout(120)]
 

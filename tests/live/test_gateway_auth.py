@@ -10,9 +10,9 @@ from live_helpers import SECRET, running_gateway, ws_uri
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from reference_impl.auth import issue_token
-from reference_impl.backplanes import make_backplane
-from reference_impl.gateway_metrics import sample
+from reference_impl.system.auth import issue_token
+from reference_impl.system.backplanes import make_backplane
+from reference_impl.system.gateway_metrics import sample
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]
 

@@ -17,8 +17,8 @@ import pytest
 from live_helpers import raw_connect, raw_send_text, ws_uri
 from websockets.asyncio.client import ClientConnection, connect
 
-from reference_impl import protocol as p
-from reference_impl.gateway_metrics import sample
+from reference_impl.system import protocol as p
+from reference_impl.system.gateway_metrics import sample
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]
 BODY = "x" * 8192  # 8 KiB frames: 2,000 of them (16 MiB) overflow the ~4 MiB of kernel buffers

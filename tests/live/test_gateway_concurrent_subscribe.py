@@ -15,8 +15,8 @@ import pytest
 from live_helpers import GatewayProcess, ws_uri
 from websockets.asyncio.client import ClientConnection, connect
 
-from reference_impl import protocol as p
-from reference_impl.backplanes import KINDS
+from reference_impl.system import protocol as p
+from reference_impl.system.backplanes import KINDS
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(40)]
 

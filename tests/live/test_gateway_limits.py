@@ -12,8 +12,8 @@ from live_helpers import raw_connect, running_gateway, ws_uri
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from reference_impl import protocol
-from reference_impl.backplanes import make_backplane
+from reference_impl.system import protocol
+from reference_impl.system.backplanes import make_backplane
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]
 

@@ -13,8 +13,8 @@ import pytest
 from live_helpers import raw_connect, raw_send_text, running_gateway, ws_uri
 from websockets.asyncio.client import connect
 
-from reference_impl import protocol as p
-from reference_impl.backplanes import make_backplane
+from reference_impl.system import protocol as p
+from reference_impl.system.backplanes import make_backplane
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]
 

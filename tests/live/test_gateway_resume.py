@@ -11,8 +11,8 @@ import pytest
 from live_helpers import running_gateway, ws_uri
 from websockets.asyncio.client import ClientConnection, connect
 
-from reference_impl import protocol as p
-from reference_impl.backplanes import Backplane, make_backplane
+from reference_impl.system import protocol as p
+from reference_impl.system.backplanes import Backplane, make_backplane
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]
 DURABLE = ("redis_streams", "jetstream")

@@ -6,7 +6,7 @@ import psutil
 import pytest
 from live_runs import need_server
 
-from reference_impl.harness import LiveRunError, gateway_count, live_backplane, run_live
+from reference_impl.driver.harness import LiveRunError, gateway_count, live_backplane, run_live
 from wssim.config import load_config
 from wssim.metrics import METRICS
 

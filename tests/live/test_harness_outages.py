@@ -8,7 +8,7 @@ import pytest
 from live_runs import need_server
 from test_harness import small
 
-from reference_impl.harness import run_live
+from reference_impl.driver.harness import run_live
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
 

@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 from live_helpers import SECRET, running_gateway
 
-from reference_impl.accounting import build_ledger
-from reference_impl.backplanes import make_backplane
-from reference_impl.loadgen import (
+from reference_impl.driver.accounting import build_ledger
+from reference_impl.driver.loadgen import (
     ClientPlan,
     PublishPlan,
     WorkerSpec,
@@ -24,6 +23,7 @@ from reference_impl.loadgen import (
     assign_rooms,
     offline_periods,
 )
+from reference_impl.system.backplanes import make_backplane
 from wssim.randomness import Stream, generator
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from reference_impl.auth import (
+from reference_impl.system.auth import (
     AuthError,
     ExpiredToken,
     ForgedToken,
@@ -67,7 +67,7 @@ def test_malformed(token: str) -> None:
 
 
 def test_signed_garbage_payload_is_malformed() -> None:
-    from reference_impl.auth import _sign
+    from reference_impl.system.auth import _sign
 
     part = base64.urlsafe_b64encode(b"[1,2]").rstrip(b"=").decode()
     with pytest.raises(MalformedToken):

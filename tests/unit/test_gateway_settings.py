@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from reference_impl.backplanes import Delivery
-from reference_impl.gateway import GatewaySettings, msg_frame, parse_settings
+from reference_impl.system.backplanes import Delivery
+from reference_impl.system.gateway import GatewaySettings, msg_frame, parse_settings
 from wssim.config import load_config
 
 

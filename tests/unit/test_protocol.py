@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference_impl import protocol as p
+from reference_impl.system import protocol as p
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,14 @@ import math
 
 import pytest
 
+from wssim.analytic.cost import (
+    MINUTES_PER_MONTH,
+    SECONDS_PER_MONTH,
+    gateways_needed,
+    monthly_cost,
+    node_capacity,
+)
 from wssim.config import load_config
-from wssim.sim.cost import MINUTES_PER_MONTH, SECONDS_PER_MONTH, gateways_needed, monthly_cost, node_capacity
 
 BASE = {"gateways": {"memory": "8GiB", "base_memory": "256MiB"}, "backplane": {"kind": "redis_streams"}}
 

@@ -8,7 +8,7 @@ from wssim.config import load_config
 from wssim.sim import simulate
 from wssim.sim.edge import DROPPED
 from wssim.sim.gateway import OK, REFUSED
-from wssim.sim.run import build_world
+from wssim.sim.simulate import build_world
 
 
 def world(**gateways):

@@ -9,7 +9,7 @@ import pytest
 from wssim.config import load_config
 from wssim.sim import simulate
 from wssim.sim.clients import CONNECTED
-from wssim.sim.run import build_world
+from wssim.sim.simulate import build_world
 
 
 def tiny(**over):

@@ -6,9 +6,8 @@ import math
 
 import pytest
 
-from wssim.config import load_config
-from wssim.sim.transport_run import simulate_transport
-from wssim.sim.transports import (
+from wssim.analytic.transport_run import simulate_transport
+from wssim.analytic.transports import (
     Overheads,
     Requirement,
     four_part_test,
@@ -18,6 +17,7 @@ from wssim.sim.transports import (
     usd_per_user_month,
     ws_header,
 )
+from wssim.config import load_config
 
 
 def test_websocket_frame_headers() -> None:

@@ -7,8 +7,6 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-import pytest
-
 from wssim.config import Config, load_config
 from wssim.metrics import RunResult
 
@@ -16,11 +14,9 @@ WORKERS = min(2, os.cpu_count() or 1)
 
 
 def simulate_fn() -> Any:
-    """``wssim.sim.simulate``, or skip the test while the simulator has not landed."""
-    try:
-        from wssim.sim import simulate
-    except ImportError:  # pragma: no cover - only before the simulator exists
-        pytest.skip("wssim.sim.simulate is not available yet")
+    """``wssim.sim.simulate`` (imported here so a broken simulator fails every validation test)."""
+    from wssim.sim import simulate
+
     return simulate
 
 

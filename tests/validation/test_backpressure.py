@@ -28,8 +28,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from tests.validation.intervals import mean_ci
 from tests.validation.runs import make_config, metric, replicate
-from tests.validation.stats import mean_ci
 
 KIB, MIB = 1024, 1024 * 1024
 BUDGET = 32 * KIB  # kernel 8 + tls 20 + app 4 KiB (the defaults)

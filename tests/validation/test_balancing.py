@@ -21,8 +21,8 @@ import math
 import pytest
 from scipy import stats
 
+from tests.validation.intervals import LEVEL, proportion_ci
 from tests.validation.runs import make_config, replicate
-from tests.validation.stats import LEVEL, proportion_ci
 
 N, C, V = 4, 4000, 160
 

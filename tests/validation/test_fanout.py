@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.validation.intervals import mean_ci
 from tests.validation.runs import make_config, metric, replicate
-from tests.validation.stats import mean_ci
 from wssim.metrics import RunResult
 
 G, N, R, REPS = 8, 1200, 240, 6  # rooms of m = 5 on average

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.validation.intervals import paired_diff_ci, ratio_upper_bound
 from tests.validation.runs import make_config, metric, replicate
-from tests.validation.stats import paired_diff_ci, ratio_upper_bound
 
 C, REPS = 2000, 5
 BASE = {

@@ -25,8 +25,8 @@ import math
 import pytest
 from scipy import integrate
 
+from tests.validation.intervals import proportion_ci
 from tests.validation.runs import make_config, metric, replicate
-from tests.validation.stats import proportion_ci
 
 MEAN, RATE, DURATION, RAMP = 30.0, 1 / 60, 300.0, 2.0
 N, ROOMS, PUBLISH = 400, 4, 0.02

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.validation.intervals import poisson_ci
 from tests.validation.runs import make_config, metric, replicate
-from tests.validation.stats import poisson_ci
 
 C, G, P, D, REPS = 200, 4, 1 / 60, 10.0, 6
 LAMBDA = C * P

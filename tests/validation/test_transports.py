@@ -1,6 +1,6 @@
 """Transport choice: the simulated WebSocket fleet against the analytic transport model.
 
-The analytic model (:mod:`wssim.sim.transports`) charges every held connection the per-connection
+The analytic model (:mod:`wssim.analytic.transports`) charges every held connection the per-connection
 budget. For WebSockets the simulator holds real (simulated) sockets, so the two must agree exactly on
 gateway memory when clients are spread evenly (round robin) and nothing queues:
 ``base_memory + (users / gateways) × (kernel + tls + app)``.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from tests.validation.runs import simulate_fn
+from wssim.analytic.transport_run import simulate_transport
 from wssim.config import load_config
-from wssim.sim.transport_run import simulate_transport
 
 OVERRIDES = ["edge.balancer=round_robin", "clients.connect_ramp=2s", "duration=20s", "clients.count=4000"]
 

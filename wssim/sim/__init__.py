@@ -3,6 +3,6 @@
 Entry point: :func:`simulate` ``(config, replication=0, progress=None) -> RunResult``.
 """
 
-from wssim.sim.run import simulate
+from wssim.sim.simulate import simulate
 
 __all__ = ["simulate"]

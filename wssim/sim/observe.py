@@ -6,10 +6,10 @@ import math
 from collections import Counter
 from typing import Any
 
-from wssim.sim.cost import monthly_cost
+from wssim.analytic.cost import monthly_cost
+from wssim.analytic.transport_run import transport_metrics
 from wssim.sim.gateway import SPARE
-from wssim.sim.stats import WeightedSamples
-from wssim.sim.transport_run import transport_metrics
+from wssim.sim.samples import WeightedSamples
 
 
 class Observer:
@@ -142,7 +142,7 @@ class Observer:
             return {}
 
     def cost(self) -> float:
-        """Monthly cost of the fleet this run needed (see :mod:`wssim.sim.cost`)."""
+        """Monthly cost of the fleet this run needed (see :mod:`wssim.analytic.cost`)."""
         w = self.world
         peaks = w.rec.summary()
         peaks["duration"] = w.cfg.duration

@@ -16,12 +16,12 @@ import simpy
 
 from wssim.metrics import Recorder
 from wssim.policies import ConnectionBudget, Keepalive, tightest
-from wssim.sim.stats import WeightedSamples
+from wssim.sim.samples import WeightedSamples
 from wssim.sim.streams import Streams
 
 
 class World:
-    """Everything one run shares. Build with :func:`wssim.sim.run.build_world`."""
+    """Everything one run shares. Build with :func:`wssim.sim.simulate.build_world`."""
 
     def __init__(self, config: Any, replication: int = 0) -> None:
         from wssim.sim.backplane import Backplane

@@ -12,7 +12,7 @@ a ``?key=`` routing key, falls back to the client's ``address:port``, picks an u
 * Counters: active and total connections per upstream, idle cuts, refusals (see :meth:`Balancer.stats`).
 
 A small admin HTTP port serves ``GET /stats`` (JSON), ``GET /add?name=N&addr=HOST:PORT`` and
-``GET /remove?name=N``. Run it with ``python -m reference_impl.balancer --listen 127.0.0.1:8000
+``GET /remove?name=N``. Run it with ``python -m reference_impl.system.balancer --listen 127.0.0.1:8000
 --upstream g0=127.0.0.1:9000 --upstream g1=127.0.0.1:9001``.
 """
 
@@ -394,7 +394,9 @@ def _parse_upstream(text: str) -> tuple[str, tuple[str, int]]:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: run a balancer until SIGTERM/SIGINT."""
-    ap = argparse.ArgumentParser(prog="python -m reference_impl.balancer", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m reference_impl.system.balancer", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT to accept clients on")
     ap.add_argument("--admin", type=int, default=None, help="admin HTTP port (GET /stats)")
     ap.add_argument("--upstream", action="append", type=_parse_upstream, default=[], help="NAME=HOST:PORT")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from reference_impl.backplanes.base import Backplane, Delivery
+from reference_impl.system.backplanes.base import Backplane, Delivery
 from wssim.policies import ReplayBuffer
 
 

@@ -18,8 +18,8 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
-from reference_impl.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
-from reference_impl.backplanes.nats_core import NATS_OPTIONS, check_room
+from reference_impl.system.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
+from reference_impl.system.backplanes.nats_core import NATS_OPTIONS, check_room
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ connection whose transport is backed up (above ``write_limit``) gets a :class:`w
 and a writer task, both created lazily and dropped once the queue is empty. The overflow decision is the
 shared policy's (``SendQueue.offer``); keepalive numbers come from :class:`wssim.policies.Keepalive`.
 
-Run: ``python -m reference_impl.gateway --port 8765 --backplane redis_streams --config scenario.yaml``.
+Run: ``python -m reference_impl.system.gateway --port 8765 --backplane redis_streams --config scenario.yaml``.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from reference_impl import protocol
-from reference_impl.auth import AuthError, extract_token, verify_token
-from reference_impl.backplanes import Backplane, BackplaneError, Delivery, make_backplane
-from reference_impl.gateway_metrics import GatewayMetrics
+from reference_impl.system import protocol
+from reference_impl.system.auth import AuthError, extract_token, verify_token
+from reference_impl.system.backplanes import Backplane, BackplaneError, Delivery, make_backplane
+from reference_impl.system.gateway_metrics import GatewayMetrics
 from wssim.policies import Keepalive, Message, SendQueue
 
-log = logging.getLogger("reference_impl.gateway")
+log = logging.getLogger("reference_impl.system.gateway")
 OPEN = State.OPEN
 _dumps = json.dumps
 
@@ -699,7 +699,9 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m reference_impl.gateway", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m reference_impl.system.gateway", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--host", default=None)
     p.add_argument("--id", dest="gateway_id", default=None, help="gateway id used in metric labels")

@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from wssim.runs import KEY_COLUMNS, SweepError
-from wssim.stats import CONFIDENCE, aggregate
-from wssim.store import PARTIAL, RunStore, read_json
+from wssim.sweep.statistics import CONFIDENCE, aggregate
+from wssim.sweep.store import PARTIAL, RunStore, read_json
+from wssim.sweep.tasks import KEY_COLUMNS, SweepError
 
 
 class Results:

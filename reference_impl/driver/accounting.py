@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from reference_impl.loadgen import ClientPlan, WorkerRecord
+from reference_impl.driver.loadgen import ClientPlan, WorkerRecord
 from wssim.metrics import Recorder
 
 

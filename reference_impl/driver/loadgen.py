@@ -4,7 +4,7 @@ The parent (:func:`plan`) draws every client's rooms, connect time, offline epis
 role from the named random streams, splits the clients into :class:`WorkerSpec` s, and
 :func:`run_workers` runs one process per spec. Each process (:func:`worker_main`) runs its clients on
 one asyncio loop and writes a :class:`WorkerRecord` (pickle) that the parent merges
-(:mod:`reference_impl.accounting`).
+(:mod:`reference_impl.driver.accounting`).
 
 A client connects through the balancer (``?key=c<ID>`` is its routing key), subscribes to its rooms
 (with its resume cursors after a reconnect), records every frame it receives, reconnects with the
@@ -41,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from reference_impl import protocol
-from reference_impl.auth import issue_token
+from reference_impl.system import protocol
+from reference_impl.system.auth import issue_token
 from wssim.policies import Backoff
 from wssim.randomness import Stream, generator
 
@@ -73,7 +73,7 @@ class PublishPlan:
     via: str = "backplane"  # backplane | ws
     size: int = 200
     spikes: list[tuple[float, float, float]] = field(default_factory=list)  # (at, duration, multiplier)
-    backplane: dict[str, Any] | None = None  # kwargs of reference_impl.backplanes.make_backplane
+    backplane: dict[str, Any] | None = None  # kwargs of reference_impl.system.backplanes.make_backplane
 
 
 @dataclass
@@ -508,7 +508,7 @@ class _Worker:
         rng = generator(spec.seed, spec.replication, Stream.PUBLISHES, spec.index)
         bp = None
         if plan.via == "backplane":
-            from reference_impl.backplanes import make_backplane
+            from reference_impl.system.backplanes import make_backplane
 
             bp = make_backplane(**(plan.backplane or {}))
             await bp.start()
@@ -644,7 +644,9 @@ def worker_main(spec: WorkerSpec, out: str) -> None:
 
 
 def start_workers(specs: list[WorkerSpec], workdir: str | Path) -> list[tuple[Any, str, int]]:
-    """Start one ``python -m reference_impl.loadgen`` process per spec (own session, no inherited state).
+    """Start one ``python -m reference_impl.driver.loadgen`` process per spec (own session).
+
+    Each worker starts with no inherited state.
 
     Returns ``(Popen, record path, index)`` per worker.
     """
@@ -663,7 +665,7 @@ def start_workers(specs: list[WorkerSpec], workdir: str | Path) -> list[tuple[An
             out = str(workdir / f"loadgen-{spec.index}.pkl")
             log = open(workdir / f"loadgen-{spec.index}.log", "wb")  # noqa: SIM115
             p = subprocess.Popen(
-                [sys.executable, "-m", "reference_impl.loadgen", str(spec_path), out],
+                [sys.executable, "-m", "reference_impl.driver.loadgen", str(spec_path), out],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -710,14 +712,15 @@ def run_workers(specs: list[WorkerSpec], workdir: str | Path, timeout: float) ->
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m reference_impl.loadgen SPEC.pkl OUT.pkl``: run one pickled :class:`WorkerSpec`."""
+    """``python -m reference_impl.driver.loadgen SPEC.pkl OUT.pkl``: run one pickled :class:`WorkerSpec`."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        raise SystemExit("usage: python -m reference_impl.loadgen SPEC.pkl OUT.pkl")
-    # run the importable module's function, so the record pickles as reference_impl.loadgen.WorkerRecord
+        raise SystemExit("usage: python -m reference_impl.driver.loadgen SPEC.pkl OUT.pkl")
+    # run the importable module's function, so the record pickles as
+    # reference_impl.driver.loadgen.WorkerRecord
     import websockets.asyncio.client  # noqa: F401 (imported before saying ready)
 
-    from reference_impl import loadgen
+    from reference_impl.driver import loadgen
 
     with open(args[0], "rb") as f:
         spec = pickle.load(f)

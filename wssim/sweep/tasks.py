@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from wssim.executors import progress_channel
 from wssim.metrics import RunResult
+from wssim.sweep.executors import progress_channel
 
 ENGINES = ("sim", "live")
 KEY_COLUMNS = ("point", "replication", "seed")
@@ -83,7 +83,7 @@ def resolve_engine(engine: str | Callable[..., RunResult]) -> Callable[..., RunR
 
         return simulate
     if engine == "live":
-        from reference_impl.harness import run_live
+        from reference_impl.driver.harness import run_live
 
         return run_live
     if isinstance(engine, str) and ":" in engine:

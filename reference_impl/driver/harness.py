@@ -48,8 +48,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from reference_impl import accounting
-from reference_impl.loadgen import (
+from reference_impl.driver import accounting
+from reference_impl.driver.loadgen import (
     MAX_CLIENTS_PER_PROCESS,
     ClientPlan,
     PublishPlan,
@@ -315,7 +315,15 @@ class LiveRun:
         port = port or free_port(self.host)
         instance = self.instances.get(name, -1) + 1
         self.instances[name] = instance
-        args = [sys.executable, "-m", "reference_impl.gateway", "--port", str(port), "--host", self.host]
+        args = [
+            sys.executable,
+            "-m",
+            "reference_impl.system.gateway",
+            "--port",
+            str(port),
+            "--host",
+            self.host,
+        ]
         args += ["--id", name, "--backplane", self.kind, "--namespace", self.namespace]
         args += ["--config", str(self.workdir / "gateway-config.yaml")]
         if self.backplane_url:
@@ -349,7 +357,7 @@ class LiveRun:
             args = [
                 sys.executable,
                 "-m",
-                "reference_impl.balancer",
+                "reference_impl.system.balancer",
                 "--listen",
                 f"{self.host}:{self.bal_port}",
             ]
@@ -582,7 +590,7 @@ class LiveRun:
     # -- monitoring ----------------------------------------------------------------------------
     def monitor(self) -> None:
         """Every interval: connections per gateway (balancer), gateway metrics (memory, counters)."""
-        from reference_impl.gateway_metrics import parse_prometheus
+        from reference_impl.system.gateway_metrics import parse_prometheus
 
         period = self.cfg.interval * self.s
         while not self._stop.wait(period):
@@ -669,7 +677,7 @@ class LiveRun:
             th.start()
         end_wall = self.wall(cfg.duration) + self.settle
         deadline = end_wall + 30.0
-        from reference_impl.loadgen import collect_workers
+        from reference_impl.driver.loadgen import collect_workers
 
         while any(p.poll() is None for p, _, _ in workers) and time.time() < deadline:
             if progress is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reference_impl.backplanes.base import Backplane, BackplaneError, Callback, Delivery
+from reference_impl.system.backplanes.base import Backplane, BackplaneError, Callback, Delivery
 
 KINDS = ("in_memory", "redis_pubsub", "redis_streams", "nats", "jetstream")
 DEFAULT_URLS = {"redis": "redis://127.0.0.1:6379/0", "nats": "nats://127.0.0.1:4222"}
@@ -18,25 +18,25 @@ def make_backplane(
 ) -> Backplane:
     """A backplane of ``kind`` (``nats_core`` = ``nats``; ``none`` = in-memory); ``url`` of its server."""
     if kind in ("in_memory", "none"):  # "none": one gateway, local fan-out only
-        from reference_impl.backplanes.in_memory import InMemoryBackplane
+        from reference_impl.system.backplanes.in_memory import InMemoryBackplane
 
         return InMemoryBackplane(max_messages=max_messages, max_age=max_age)
     if kind == "redis_pubsub":
-        from reference_impl.backplanes.redis_pubsub import RedisPubSubBackplane
+        from reference_impl.system.backplanes.redis_pubsub import RedisPubSubBackplane
 
         return RedisPubSubBackplane(url or DEFAULT_URLS["redis"], namespace=namespace)
     if kind == "redis_streams":
-        from reference_impl.backplanes.redis_streams import RedisStreamsBackplane
+        from reference_impl.system.backplanes.redis_streams import RedisStreamsBackplane
 
         return RedisStreamsBackplane(
             url or DEFAULT_URLS["redis"], namespace=namespace, max_messages=max_messages
         )
     if kind in ("nats", "nats_core"):
-        from reference_impl.backplanes.nats_core import NatsCoreBackplane
+        from reference_impl.system.backplanes.nats_core import NatsCoreBackplane
 
         return NatsCoreBackplane(url or DEFAULT_URLS["nats"], namespace=namespace)
     if kind == "jetstream":
-        from reference_impl.backplanes.jetstream import JetStreamBackplane
+        from reference_impl.system.backplanes.jetstream import JetStreamBackplane
 
         return JetStreamBackplane(
             url or DEFAULT_URLS["nats"], namespace=namespace, max_messages=max_messages, max_age=max_age

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from wssim.metrics import METRICS
-from wssim.runs import KEY_COLUMNS
+from wssim.sweep.tasks import KEY_COLUMNS
 
 CONFIDENCE = 0.95
 

@@ -32,10 +32,10 @@ def simulate(config: Any, replication: int = 0, progress: Callable[[float], None
     """Run ``config`` once (replication ``replication``) and return its metrics and time series.
 
     WebSocket fleets run the event model; SSE, long-poll and poll run the closed-form transport model
-    of :mod:`wssim.sim.transport_run` (their connections are short or stateless HTTP requests).
+    of :mod:`wssim.analytic.transport_run` (their connections are short or stateless HTTP requests).
     """
     if config.transport.kind != "websocket":
-        from wssim.sim.transport_run import simulate_transport
+        from wssim.analytic.transport_run import simulate_transport
 
         return simulate_transport(config, replication, progress)
     t0 = time.perf_counter()

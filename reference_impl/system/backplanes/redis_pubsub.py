@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import logging
 
-from reference_impl.backplanes.base import Delivery, new_epoch
-from reference_impl.backplanes.redis_base import RedisBackplane
+from reference_impl.system.backplanes.base import Delivery, new_epoch
+from reference_impl.system.backplanes.redis_base import RedisBackplane
 
 log = logging.getLogger(__name__)
 

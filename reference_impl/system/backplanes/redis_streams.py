@@ -15,8 +15,8 @@ import time
 
 import redis.asyncio as aioredis
 
-from reference_impl.backplanes.base import Delivery, new_epoch
-from reference_impl.backplanes.redis_base import RedisBackplane
+from reference_impl.system.backplanes.base import Delivery, new_epoch
+from reference_impl.system.backplanes.redis_base import RedisBackplane
 
 log = logging.getLogger(__name__)
 

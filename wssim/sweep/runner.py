@@ -20,9 +20,7 @@ Files written to ``out`` (see :mod:`wssim.report` for ``report.html``):
 
 While runs finish they are appended to ``partial/`` so a Ctrl-C keeps them; ``resume`` skips them.
 
-This module runs a sweep; the parts live in :mod:`wssim.runs` (planning, one run), :mod:`wssim.stats`
-(confidence intervals), :mod:`wssim.store` (the files), :mod:`wssim.results` (:class:`Results`) and
-:mod:`wssim.progress` (the terminal display). Their public names are re-exported here.
+The parts of a sweep live beside this module in :mod:`wssim.sweep` (see its table).
 """
 
 from __future__ import annotations
@@ -38,13 +36,14 @@ from typing import Any
 
 import yaml
 
-from wssim.executors import ExecutorHandle, make_executor
 from wssim.metrics import RunResult
-from wssim.progress import RunProgress
-from wssim.results import Results
-from wssim.runs import (
+from wssim.sweep.executors import ExecutorHandle, make_executor
+from wssim.sweep.progress import RunProgress
+from wssim.sweep.results import Results
+from wssim.sweep.statistics import CONFIDENCE
+from wssim.sweep.store import PARTIAL, RunStore, jsonable, write_json
+from wssim.sweep.tasks import (
     ENGINES,
-    KEY_COLUMNS,
     STARTED,
     Reporter,
     RunOutcome,
@@ -56,8 +55,6 @@ from wssim.runs import (
     run_id,
     sweep_params,
 )
-from wssim.stats import CONFIDENCE, aggregate, column_stats, confidence_interval
-from wssim.store import PARTIAL, TS_COLUMNS, RunStore, format_value, jsonable, read_summary, write_json
 
 WORKER_DIED = (
     "its worker process died while it ran (killed, out of memory, or a crash in native code); "
@@ -346,27 +343,4 @@ def _drain(handle: ExecutorHandle, bar: RunProgress, started: set[str]) -> None:
         bar.run_progress(rid, fraction)
 
 
-__all__ = [
-    "CONFIDENCE",
-    "ENGINES",
-    "KEY_COLUMNS",
-    "PARTIAL",
-    "TS_COLUMNS",
-    "Results",
-    "RunOutcome",
-    "RunSpec",
-    "RunStore",
-    "SweepError",
-    "aggregate",
-    "column_stats",
-    "confidence_interval",
-    "default_out",
-    "execute_run",
-    "format_value",
-    "plan",
-    "read_summary",
-    "resolve_engine",
-    "run",
-    "run_id",
-    "sweep_params",
-]
+__all__ = ["default_out", "run"]

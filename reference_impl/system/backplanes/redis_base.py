@@ -8,7 +8,7 @@ import contextlib
 
 import redis.asyncio as aioredis
 
-from reference_impl.backplanes.base import Backplane, BackplaneError
+from reference_impl.system.backplanes.base import Backplane, BackplaneError
 
 MAX_CONNECTIONS = 64  # per client; more concurrent commands queue for a connection
 

@@ -20,8 +20,8 @@ import pandas as pd
 import yaml
 
 from wssim.metrics import METRICS
-from wssim.runs import KEY_COLUMNS, RunOutcome, RunSpec, run_id
-from wssim.stats import aggregate
+from wssim.sweep.statistics import aggregate
+from wssim.sweep.tasks import KEY_COLUMNS, RunOutcome, RunSpec, run_id
 
 TS_COLUMNS = ("run", "point", "replication", "time", "series", "label", "value")
 PARTIAL = "partial"

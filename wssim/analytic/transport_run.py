@@ -1,13 +1,13 @@
 """Run the ``transports`` scenario: the analytic transport cost model, reported like a simulation.
 
 The transport choice is a steady-state cost question, so :func:`simulate_transport` evaluates
-:mod:`wssim.sim.transports` for ``config.transport`` instead of simulating sockets, and fills the same
+:mod:`wssim.analytic.transports` for ``config.transport`` instead of simulating sockets, and fills the same
 metric names a simulation run fills. It draws no random numbers: every replication gives the same
 result. :func:`transport_metrics` gives the ``transport_*`` figures alone, for any transport kind, so
 a simulated WebSocket run can report them too and compare like with like.
 
 To be comparable with the simulator, whose latency is measured from the publish until the message is
-written to the client's socket and whose ``cost_per_month_usd`` counts servers (:mod:`wssim.sim.cost`),
+written to the client's socket and whose ``cost_per_month_usd`` counts servers (:mod:`wssim.analytic.cost`),
 the latencies here leave out the network's one-way delay and the monthly cost counts server nodes plus
 the backplane; egress is reported on its own (``transport_egress_usd_per_month``).
 """
@@ -19,9 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from wssim.metrics import Recorder, RunResult
-from wssim.sim.cost import SELF_HOSTED_FREE
-from wssim.sim.transports import (
+from wssim.analytic.cost import SELF_HOSTED_FREE
+from wssim.analytic.transports import (
     TransportCost,
     egress_per_user_month,
     from_config,
@@ -29,6 +28,7 @@ from wssim.sim.transports import (
     transport_cost,
     usd_per_user_month,
 )
+from wssim.metrics import Recorder, RunResult
 
 
 def _cost(config: Any) -> tuple[TransportCost, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import nats
 
-from reference_impl.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
+from reference_impl.system.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
 
 log = logging.getLogger(__name__)
 _TOKEN = re.compile(r"^[^\s.*>]+$")
