@@ -86,17 +86,13 @@ class Backplane:
             s = room % self.shards
             self.shard_members[gw.id][s] += 1
             if self.shard_members[gw.id][s] > 1:
-                gw.subscribed[room] = True
-                gw.last[room] = self.world.history.last[room]
+                gw.mark_subscribed(room, self.world.history.last[room])
                 return
-        if self.per_channel:
-            if gw.upstream >= self.ports:
-                self.world.rec.count("ephemeral_port_exhaustions")
-                gw.subscribed[room] = False
-                return
-            gw.upstream += 1
-        gw.subscribed[room] = True
-        gw.last[room] = self.world.history.last[room]
+        if self.per_channel and gw.upstream >= self.ports:
+            self.world.rec.count("ephemeral_port_exhaustions")
+            gw.mark_unsubscribed(room)
+            return
+        gw.mark_subscribed(room, self.world.history.last[room], opened_port=self.per_channel)
 
     def unsubscribe(self, gw: Any, room: int) -> None:
         """``gw`` lost its last member of ``room``."""
@@ -106,18 +102,14 @@ class Backplane:
             self.shard_members[gw.id][s] -= 1
             if self.shard_members[gw.id][s] > 0:
                 return
-        if self.per_channel and gw.subscribed[room]:
-            gw.upstream -= 1
-        gw.subscribed[room] = False
+        gw.mark_unsubscribed(room, closed_port=self.per_channel and gw.subscribed[room])
 
     def reset_gateway(self, gw: Any) -> None:
         """``gw`` restarted empty: no subscriptions, no upstream connections."""
         for room in range(len(gw.subscribed)):
             self.room_gws[room].discard(gw.id)
         self.shard_members[gw.id] = [0] * self.shards
-        gw.upstream = 0
-        gw.subscribed = [False] * len(gw.subscribed)
-        gw.last = list(self.world.history.last)
+        gw.clear_subscriptions(self.world.history.last)
 
     # -- routing ----------------------------------------------------------------------------
     def targets(self, room: int, origin: int) -> tuple[list[Any], int]:

@@ -145,10 +145,11 @@ class Clients:
         self.state[c] = HANDSHAKE
         gen = self.gen[c] + 1
         self.gen[c] = gen
-        outcome, _, done = w.edge.connect(c, now)
+        outcome, g, done = w.edge.connect(c, now)
         if self.state[c] != HANDSHAKE or self.gen[c] != gen:
             return  # the gateway crashed while accepting (OOM); already handled
         if outcome == OK:
+            self.gw[c] = g
             if done - now > self.connect_timeout:
                 w.call_at(now + self.connect_timeout, self._timed_out, (c, gen))
             else:
@@ -375,17 +376,7 @@ class Clients:
         if queued:
             w.consumers.detach(c, now, drain=True)
         k = self.k
-        rooms = tuple(self.rooms[c * k : c * k + k])
-        for r in rooms:
-            if queued:
-                g.queued[r].discard(c)
-            else:
-                g.fast[r] -= 1
-            g.zmembers[r] += 1
-        g.conns.discard(c)
-        zid = g.zseq
-        g.zseq += 1
-        g.zombies[zid] = rooms
+        zid = g.vanish(c, tuple(self.rooms[c * k : c * k + k]), queued)
         self.connected -= 1
         self.gw[c] = -1
         w.faults.zombie(g, zid, self.since[c], now)

@@ -78,8 +78,7 @@ class Consumers:
             return
         if drain:
             self.advance(c, st, now)
-        gw = st.gw
-        gw.queued_bytes -= st.q.bytes
+        st.gw.charge_queue(-st.q.bytes)
         st.q.close()
         st.q = None
         st.gw = None
@@ -146,7 +145,7 @@ class Consumers:
             rec = w.rec
             rec.count("deliveries_delivered", done)
             rec.rate("deliveries", now, done)
-        st.gw.queued_bytes -= before - q.bytes
+        st.gw.charge_queue(q.bytes - before)
         if st.blocked:
             self._unblock(c, st, now)
 
@@ -182,7 +181,7 @@ class Consumers:
         gw = st.gw
         before = q.bytes
         res = q.offer(msg)
-        gw.queued_bytes += q.bytes - before
+        gw.charge_queue(q.bytes - before)
         if res.blocked:
             if not retry:  # waits upstream (the backplane's buffer) until the queue has room
                 st.blocked.append(msg)

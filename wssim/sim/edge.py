@@ -83,6 +83,10 @@ class Edge:
         if self._needs_load and gw.name in self.load:
             self.load[gw.name] -= 1
 
+    def forget(self, gw: Any) -> None:
+        """``gw`` died: every socket it held is gone from the conntrack table at once."""
+        self.tracked -= gw.n
+
     def connect(self, c: int, now: float) -> tuple[int, int, float]:
         """Client ``c`` opens a connection: (outcome, gateway id or -1, established time)."""
         w = self.world

@@ -25,7 +25,7 @@ import math
 from typing import Any
 
 from wssim.randomness import Stream
-from wssim.sim.gateway import DOWN, DRAINING, REMOVED, SPARE, UP
+from wssim.sim.gateway import DOWN, DRAINING, SPARE, UP
 
 MOVED_SAMPLE = 200_000  # clients checked for connections_moved_fraction (evenly strided)
 
@@ -69,33 +69,16 @@ class Faults:
         if label in ("crash", "oom"):
             w.observer.crash_started(now)
         w.rec.mark(now, f"gateway {g.id} {label}")
-        g.state = DOWN
-        g.incarnation += 1
-        g.down_since = now
+        g.go_down(now)
         w.edge.remove(g.id)
         cl = w.clients
         for c in sorted(g.conns):
             cl.lost_gateway(c, g)
-        w.edge.tracked -= g.n
-        self._reset(g)
+        g.reset()
         if restart:
             w.call_at(now + w.cfg.gateways.restart_delay, self._restart, (g, g.incarnation))
         else:
-            g.state = REMOVED
-
-    def _reset(self, g: Any) -> None:
-        r = self.world.rooms
-        g.conns = set()
-        g.zombies = {}
-        g.n = 0
-        g.queued_bytes = 0
-        g.members = [0] * r
-        g.fast = [0] * r
-        g.zmembers = [0] * r
-        g.queued = {}
-        g.order = {}
-        g.last_t = [0.0] * r
-        self.world.backplane.reset_gateway(g)
+            g.retire()
 
     def _restart(self, ev: Any) -> None:
         g, inc = ev.value
@@ -108,11 +91,7 @@ class Faults:
     def bring_up(self, g: Any) -> None:
         """Gateway ``g`` starts empty and joins the balancer pool."""
         w = self.world
-        g.state = UP
-        g.free_at = w.env.now
-        g.tokens = g.burst
-        g.tokens_t = w.env.now
-        w.backplane.reset_gateway(g)
+        g.start(w.env.now)
         w.edge.add(g.id)
 
     def oom(self, g: Any) -> None:
@@ -129,7 +108,7 @@ class Faults:
         w = self.world
         now = w.env.now
         w.rec.mark(now, f"gateway {g.id} {label} (drain)")
-        g.state = DRAINING
+        g.begin_drain()
         w.edge.remove(g.id)
         cs = sorted(g.conns)
         timeout = w.cfg.gateways.drain_timeout
@@ -173,17 +152,8 @@ class Faults:
 
     def _reclaim(self, ev: Any) -> None:
         g, inc, zid = ev.value
-        if g.incarnation != inc or zid not in g.zombies:
-            return
-        w = self.world
-        for r in g.zombies.pop(zid):
-            g.zmembers[r] -= 1
-            g.members[r] -= 1
-            if g.members[r] == 0:
-                w.backplane.unsubscribe(g, r)
-        g.n -= 1
-        w.edge.closed(g)
-        w.rec.count("dead_peer_reclaims")
+        if g.incarnation == inc and g.reclaim(zid):
+            self.world.rec.count("dead_peer_reclaims")
 
     # -- fault kinds ------------------------------------------------------------------------
     def _gateway_crash(self, f: Any, targets: list[int]) -> None:

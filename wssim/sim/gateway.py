@@ -113,7 +113,6 @@ class Gateway:
         held = self.n
         self.n += 1
         self.conns.add(c)
-        self.world.clients.gw[c] = self.id
         self.world.edge.opened(self)
         start = self.free_at if self.free_at > t else t
         done = start + self.handshake_cost + self.handshake_per_conn * held
@@ -121,6 +120,65 @@ class Gateway:
         if self.check_memory():
             return REFUSED, t
         return OK, done
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self, now: float) -> None:
+        """Start (or restart) empty and accepting: a fresh accept queue and a full token bucket."""
+        self.state = UP
+        self.free_at = now
+        self.tokens = self.burst
+        self.tokens_t = now
+        self.world.backplane.reset_gateway(self)
+
+    def begin_drain(self) -> None:
+        """Stop accepting; keep serving the sockets held until they are closed."""
+        self.state = DRAINING
+
+    def go_down(self, now: float) -> None:
+        """The process dies: a new incarnation, so events scheduled for the old one are ignored."""
+        self.state = DOWN
+        self.incarnation += 1
+        self.down_since = now
+
+    def retire(self) -> None:
+        """Removed from the fleet for good."""
+        self.state = REMOVED
+
+    def reset(self) -> None:
+        """Every socket, queue and subscription is gone (after :meth:`go_down`)."""
+        r = self.world.rooms
+        self.world.edge.forget(self)
+        self.conns = set()
+        self.zombies = {}
+        self.n = 0
+        self.queued_bytes = 0
+        self.members = [0] * r
+        self.fast = [0] * r
+        self.zmembers = [0] * r
+        self.queued = {}
+        self.order = {}
+        self.last_t = [0.0] * r
+        self.world.backplane.reset_gateway(self)
+
+    # -- subscriptions (the backplane decides, the gateway keeps the state) ------------------
+    def mark_subscribed(self, room: int, head: int, opened_port: bool = False) -> None:
+        """Subscribed to ``room``; its next live delivery follows offset ``head``."""
+        if opened_port:
+            self.upstream += 1
+        self.subscribed[room] = True
+        self.last[room] = head
+
+    def mark_unsubscribed(self, room: int, closed_port: bool = False) -> None:
+        """No subscription to ``room`` (left, or refused for want of an ephemeral port)."""
+        if closed_port:
+            self.upstream -= 1
+        self.subscribed[room] = False
+
+    def clear_subscriptions(self, heads: list[int]) -> None:
+        """No subscription, no upstream connection; every room's last offset is ``heads``."""
+        self.upstream = 0
+        self.subscribed = [False] * len(self.subscribed)
+        self.last = list(heads)
 
     # -- membership -------------------------------------------------------------------------
     def join(self, room: int, queued_client: int = -1) -> None:
@@ -155,6 +213,35 @@ class Gateway:
         self.conns.discard(c)
         self.n -= 1
         self.world.edge.closed(self)
+
+    def vanish(self, c: int, rooms: tuple[int, ...], queued: bool) -> int:
+        """Client ``c`` left without a FIN: its socket stays as a half-open zombie; returns its id."""
+        for r in rooms:
+            if queued:
+                self.queued[r].discard(c)
+            else:
+                self.fast[r] -= 1
+            self.zmembers[r] += 1
+        self.conns.discard(c)
+        zid = self.zseq
+        self.zseq += 1
+        self.zombies[zid] = rooms
+        return zid
+
+    def reclaim(self, zid: int) -> bool:
+        """Keepalive (or an idle timer) declared zombie ``zid`` dead: free it. False if already gone."""
+        rooms = self.zombies.pop(zid, None)
+        if rooms is None:
+            return False
+        for r in rooms:
+            self.leave(r, zombie=True)
+        self.n -= 1
+        self.world.edge.closed(self)
+        return True
+
+    def charge_queue(self, delta: int) -> None:
+        """Bytes held in send queues changed by ``delta``."""
+        self.queued_bytes += delta
 
     # -- delivery ---------------------------------------------------------------------------
     def deliver(self, room: int, offset: int, t_pub: float, now: float) -> int:
