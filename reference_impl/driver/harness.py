@@ -138,6 +138,7 @@ def scaled_gateway_config(config: Config, kind: str) -> dict[str, Any]:
         if ka.get(k) is not None:
             ka[k] = ka[k] * s
     adm = raw["gateways"]["admission"]
+    adm["burst"] = config.gateways.admission.effective_burst()  # a count: not scaled
     if adm.get("handshake_rate") is not None:
         adm["handshake_rate"] = adm["handshake_rate"] / s
     adm["retry_after"] = adm["retry_after"] * s

@@ -22,7 +22,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from http import HTTPStatus
 from typing import Any
 
@@ -35,7 +35,7 @@ from reference_impl.system import protocol
 from reference_impl.system.auth import AuthError, extract_token, verify_token
 from reference_impl.system.backplanes import Backplane, BackplaneError, Delivery, make_backplane
 from reference_impl.system.gateway_metrics import GatewayMetrics
-from wssim.policies import Keepalive, Message, SendQueue
+from wssim.policies import Keepalive, Message, SendQueue, TokenBucket
 
 log = logging.getLogger("reference_impl.system.gateway")
 OPEN = State.OPEN
@@ -54,7 +54,8 @@ class GatewaySettings:
     ping_interval: float | None = 25.0
     ping_timeout: float | None = None  # None = Keepalive default (2 x ping_interval without a pong)
     max_connections: int | None = None
-    handshake_rate: float | None = None  # per second; burst = max(1, rate)
+    handshake_rate: float | None = None  # per second
+    handshake_burst: float | None = None  # token bucket size; None = max(1, handshake_rate)
     retry_after: float = 5.0
     queue_policy: str = "drop_oldest"
     queue_limit: int | None = 1000
@@ -89,6 +90,7 @@ class GatewaySettings:
             ping_timeout=gw.keepalive.timeout,
             max_connections=adm.max_connections,
             handshake_rate=adm.handshake_rate,
+            handshake_burst=adm.effective_burst(),
             retry_after=adm.retry_after,
             queue_policy=sq.overflow,
             queue_limit=sq.limit,
@@ -120,28 +122,6 @@ class Client:
         self.stalled: deque[Message] | None = None  # block policy: waiting for room in the queue
 
 
-@dataclass
-class _Bucket:
-    """Token bucket for the handshake rate limit."""
-
-    rate: float
-    tokens: float = 0.0
-    stamp: float = field(default_factory=time.monotonic)
-
-    def __post_init__(self) -> None:
-        self.tokens = max(1.0, self.rate)  # start full: a burst of one second's worth
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        burst = max(1.0, self.rate)
-        self.tokens = min(burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
 def msg_frame(d: Delivery) -> bytes:
     """The ``msg`` frame of a delivery, built once per backplane message (payload is a JSON object)."""
     head = f'{{"op":"msg","room":{_dumps(d.room)},"offset":{d.offset},"epoch":{_dumps(d.epoch)}'
@@ -165,7 +145,10 @@ class Gateway:
         # handshake never reaches the handler, and must not hold a slot)
         self._pending: weakref.WeakSet[ServerConnection] = weakref.WeakSet()
         self.backplane_cut = False
-        self._bucket = _Bucket(settings.handshake_rate) if settings.handshake_rate else None
+        rate = settings.handshake_rate
+        self._bucket = (
+            TokenBucket(rate, settings.handshake_burst, time.monotonic()) if rate is not None else None
+        )
         self._conflate = settings.queue_policy == "conflate"
         self._credit = settings.queue_policy == "credit"
         self._block = settings.queue_policy == "block"
@@ -289,7 +272,7 @@ class Gateway:
         if self.draining or full:
             self.metrics.rejected_capacity += 1
             return self._unavailable(conn, "draining" if self.draining else "at max_connections")
-        if self._bucket is not None and not self._bucket.take():
+        if self._bucket is not None and not self._bucket.take(time.monotonic()):
             self.metrics.rejected_rate += 1
             return self._unavailable(conn, "handshake rate limit")
         conn.subject = subject  # type: ignore[attr-defined]

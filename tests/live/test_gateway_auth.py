@@ -96,6 +96,18 @@ def test_handshake_rate_limit_answers_503() -> None:
     asyncio.run(run())
 
 
+def test_handshake_burst_sizes_the_bucket() -> None:
+    async def run() -> None:
+        bp = make_backplane("in_memory")
+        async with running_gateway(bp, handshake_rate=0.5, handshake_burst=4.0) as gw:
+            codes = [await _status(ws_uri(gw.port)) for _ in range(6)]
+            # 4 tokens, refilled at one per 2 s: 4 back to back, then refused
+            assert codes == [101] * 4 + [503] * 2
+            assert gw.metrics.rejected_rate == 2
+
+    asyncio.run(run())
+
+
 def test_metrics_healthz_and_unknown_paths() -> None:
     async def run() -> None:
         async with running_gateway(make_backplane("in_memory"), gateway_id="gwX") as gw:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from reference_impl.driver.harness import scaled_gateway_config
 from reference_impl.system.backplanes import Delivery
 from reference_impl.system.gateway import GatewaySettings, msg_frame, parse_settings
 from wssim.config import load_config
@@ -26,6 +27,19 @@ def test_from_config_maps_the_scenario() -> None:
     assert (s.queue_policy, s.queue_limit, s.max_connections) == ("disconnect", 77, 500)
     assert (s.max_per_resume, s.max_message_size, s.port) == (9, 2048, 1234)
     assert s.secret == cfg.live.secret
+
+
+@pytest.mark.parametrize(("burst", "expected"), [(None, 400.0), (20, 20.0)])
+def test_admission_burst_is_a_count_the_live_clock_does_not_scale(burst, expected) -> None:
+    """At half speed the rate halves in wall terms; the bucket holds as many handshakes as simulated."""
+    cfg = load_config(
+        "quickstart",
+        ["gateways.admission.handshake_rate=400/s", f"gateways.admission.burst={burst or 'null'}"],
+    )
+    cfg.live.time_scale = 2.0
+    raw = scaled_gateway_config(cfg, "in_memory")
+    s = GatewaySettings.from_config(load_config(raw))
+    assert (s.handshake_rate, s.handshake_burst) == (200.0, expected)
 
 
 @pytest.mark.parametrize(

@@ -97,3 +97,26 @@ def test_clients_abandon_handshakes_queued_past_connect_timeout(timeout, abandon
         }
     )
     assert simulate(cfg).metrics["connect_timeouts"] == abandoned
+
+
+@pytest.mark.parametrize(("burst", "admitted"), [(None, 50), (5, 5), (120, 120)])
+def test_admission_burst_is_the_token_bucket_size(burst, admitted):
+    """200 clients at once against 50 handshakes/s: the burst, not one second's worth, gets in at t=0."""
+    cfg = load_config(
+        {
+            "name": "burst",
+            "duration": 5,
+            "clients": {"count": 200, "connect_ramp": 0, "rooms": {"count": 1, "per_client": 1}},
+            "gateways": {
+                "count": 1,
+                "handshake_cost": 0.0001,
+                "admission": {"handshake_rate": "50/s", "burst": burst, "retry_after": "1s"},
+            },
+            "edge": {"idle_timeout": None},
+        }
+    )
+    w = build_world(cfg)
+    w.env.run(until=0.5)
+    assert w.rec.summary()["admission_rejections"] == 200 - admitted
+    w.env.run(until=0.999)
+    assert w.clients.connected == admitted

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
+from wssim.policies.admission import default_burst
 from wssim.units import ByteSize, Duration, Rate
 
 NonNegInt = Annotated[int, Field(ge=0)]
@@ -293,7 +294,21 @@ class Admission(StrictModel):
     handshake_rate: Rate | None = Field(
         None, description="Accepted handshakes per second per gateway (null = no cap)."
     )
+    burst: float | None = Field(
+        None,
+        ge=1.0,
+        description=(
+            "Handshakes a gateway admits back to back after a quiet spell: the size of the token bucket "
+            "that enforces `handshake_rate` (null = one second's worth, max(1, handshake_rate × 1 s))."
+        ),
+    )
     retry_after: Duration = Field("5s", description="Retry-After a refused client is told to wait.")
+
+    def effective_burst(self) -> float | None:
+        """The token bucket's size (None without a handshake rate)."""
+        if self.handshake_rate is None:
+            return None
+        return self.burst if self.burst is not None else default_burst(self.handshake_rate)
 
 
 class Gateways(StrictModel):

@@ -4,6 +4,7 @@ Pure Python, no event loop: the simulator drives them with SimPy time and the re
 asyncio time, so both worlds run the same decisions.
 """
 
+from wssim.policies.admission import TokenBucket
 from wssim.policies.backoff import STRATEGIES, Backoff, BackoffExhausted
 from wssim.policies.balancing import (
     BALANCERS,
@@ -43,6 +44,7 @@ __all__ = [
     "RoundRobin",
     "SendQueue",
     "Sticky",
+    "TokenBucket",
     "make_balancer",
     "stable_hash",
     "stable_hash_array",

@@ -7,13 +7,16 @@ client when ``clients.drain_rate`` is set) go through their :class:`~wssim.polic
 The accept path is a FIFO server whose service time is ``handshake_cost`` plus
 ``handshake_cost_per_connection`` for each connection already held: a herd queues there, and a
 connection is established when its handshake has been served. Ceilings are exact: the fd limit refuses
-the accept that would exceed it (EMFILE), admission control answers 503 with ``retry_after``, memory
-above the node's size is an OOM crash that drops every socket.
+the accept that would exceed it (EMFILE), admission control (``max_connections``, and a
+:class:`~wssim.policies.TokenBucket` of ``handshake_rate`` and ``burst``) answers 503 with
+``retry_after``, memory above the node's size is an OOM crash that drops every socket.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from wssim.policies import TokenBucket
 
 UP, DRAINING, DOWN, SPARE, REMOVED = range(5)
 
@@ -38,8 +41,6 @@ class Gateway:
         self.n = 0  # sockets held (conns + zombies)
         self.queued_bytes = 0
         self.free_at = 0.0  # accept server busy until
-        self.tokens = 0.0
-        self.tokens_t = 0.0
         self.sub_down = False  # backplane subscription lost (subscription outage)
         self.upstream = 0  # gateway -> backplane connections (ephemeral ports in use)
         r = world.rooms
@@ -53,9 +54,8 @@ class Gateway:
         self.order: dict[int, float] = {}  # FIFO per ordering key (room or partition)
         adm = cfg.gateways.admission
         self.max_connections = adm.max_connections
-        self.handshake_rate = adm.handshake_rate
-        self.burst = max(1.0, adm.handshake_rate or 1.0)
-        self.tokens = self.burst
+        rate = adm.handshake_rate
+        self.bucket = TokenBucket(rate, adm.effective_burst()) if rate is not None else None
         self.fd_limit = cfg.gateways.fd_limit
         self.fds = cfg.gateways.per_connection.fds
         self.handshake_cost = cfg.gateways.handshake_cost
@@ -102,14 +102,9 @@ class Gateway:
         if self.max_connections is not None and self.n >= self.max_connections:
             rec.count("admission_rejections")
             return UNAVAILABLE, t
-        if self.handshake_rate is not None:
-            tok = min(self.burst, self.tokens + (t - self.tokens_t) * self.handshake_rate)
-            self.tokens_t = t
-            if tok < 1.0:
-                self.tokens = tok
-                rec.count("admission_rejections")
-                return UNAVAILABLE, t
-            self.tokens = tok - 1.0
+        if self.bucket is not None and not self.bucket.take(t):
+            rec.count("admission_rejections")
+            return UNAVAILABLE, t
         held = self.n
         self.n += 1
         self.conns.add(c)
@@ -126,8 +121,8 @@ class Gateway:
         """Start (or restart) empty and accepting: a fresh accept queue and a full token bucket."""
         self.state = UP
         self.free_at = now
-        self.tokens = self.burst
-        self.tokens_t = now
+        if self.bucket is not None:
+            self.bucket.fill(now)
         self.world.backplane.reset_gateway(self)
 
     def begin_drain(self) -> None:
