@@ -70,7 +70,7 @@ def test_admitted_within_burst_plus_rate_times_window(rate: float, burst: float,
 
 @settings(max_examples=200, deadline=None)
 @given(st.floats(0.01, 1000.0), st.floats(1.0, 50.0), st.lists(st.floats(0.0, 5.0), max_size=50))
-def test_requests_spaced_one_period_apart_are_all_admitted(rate: float, burst: float, extra: list[float]) -> None:
+def test_requests_one_period_apart_are_all_admitted(rate: float, burst: float, extra: list[float]) -> None:
     bucket = TokenBucket(rate, burst)
     t = 0.0
     assert bucket.take(t)
