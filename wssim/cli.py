@@ -420,6 +420,32 @@ def crosscheck(
         raise typer.Exit(1)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@guarded
+def lab(
+    ctx: typer.Context,
+    notebook: Annotated[
+        str | None,
+        typer.Argument(help="A notebook to open: its number (04) or its name.", show_default=False),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to serve on (default: JupyterLab's, 8888 or the next free one).")
+    ] = None,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Open JupyterLab on the teaching notebooks (.py files open as notebooks); extra arguments go to it."""
+    from wssim.lessons.lab import LabError, lab_command
+
+    try:
+        cmd = lab_command(notebook, port=port, browser=not no_browser, extra=ctx.args)
+    except LabError as exc:
+        _fail(str(exc), 2)
+        return
+    sys.stdout.flush()
+    os.execv(cmd[0], cmd)  # JupyterLab takes over this process: Ctrl-C and signals reach it directly
+
+
 @app.command()
 @guarded
 def docs(
@@ -561,7 +587,8 @@ def cli_markdown() -> str:
         if args or opts:
             lines += ["| argument / option | meaning | default |", "|---|---|---|"]
         for p in args:
-            lines.append(f"| `{(p.name or '').upper()}` | {getattr(p, 'help', '') or ''} | required |")
+            need = "required" if p.required else "optional"
+            lines.append(f"| `{(p.name or '').upper()}` | {getattr(p, 'help', '') or ''} | {need} |")
         for p in opts:
             flags = ", ".join(f"`{o}`" for o in p.opts)
             if not p.is_flag:
