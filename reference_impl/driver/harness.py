@@ -54,7 +54,6 @@ from reference_impl.driver.loadgen import (
     ClientPlan,
     PublishPlan,
     WorkerSpec,
-    assign_rooms,
     offline_periods,
     release_workers,
     room_name,
@@ -62,6 +61,7 @@ from reference_impl.driver.loadgen import (
 )
 from wssim.config import Config, load_config
 from wssim.metrics import Recorder, RunResult
+from wssim.policies import assign_rooms
 from wssim.randomness import Stream, generator
 
 MAX_DIRECT_GATEWAYS = 8
@@ -402,8 +402,8 @@ class LiveRun:
             connect = np.concatenate([connect, at + rng.uniform(0.0, max(dur, 1e-9), int(k))])
         r = c.rooms
         rooms = assign_rooms(
-            n, r.count, r.per_client, r.popularity, r.zipf_exponent, generator(cfg.seed, rep, Stream.ROOMS)
-        )
+            generator(cfg.seed, rep, Stream.ROOMS), n, r.per_client, r.count, r.popularity, r.zipf_exponent
+        ).tolist()
         slow = generator(cfg.seed, rep, Stream.SLOW_CONSUMERS).random(n) < c.slow_consumers.fraction
         off_rng = generator(cfg.seed, rep, Stream.OFFLINE)
         o = c.offline

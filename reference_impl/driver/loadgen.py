@@ -39,8 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from reference_impl.system import protocol
 from reference_impl.system.auth import issue_token
 from wssim.policies import Backoff
@@ -132,24 +130,6 @@ class WorkerRecord:
 
 def room_name(index: int) -> str:
     return f"r{index}"
-
-
-def assign_rooms(
-    n_clients: int, count: int, per_client: int, popularity: str, s: float, rng: Any
-) -> list[list[int]]:
-    """Distinct room indexes per client: uniform, or Zipf-weighted (rank k has weight k^-s)."""
-    if per_client == 0 or n_clients == 0:
-        return [[] for _ in range(n_clients)]
-    if popularity == "zipf":
-        w = 1.0 / np.arange(1, count + 1, dtype=float) ** s
-        p = w / w.sum()
-    else:
-        p = None
-    if per_client == 1:
-        return [[int(r)] for r in rng.choice(count, size=n_clients, p=p)]
-    return [
-        [int(r) for r in rng.choice(count, size=per_client, replace=False, p=p)] for _ in range(n_clients)
-    ]
 
 
 def offline_periods(

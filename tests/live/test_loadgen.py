@@ -20,7 +20,6 @@ from reference_impl.driver.loadgen import (
     PublishPlan,
     WorkerSpec,
     _Worker,
-    assign_rooms,
     offline_periods,
 )
 from reference_impl.system.backplanes import make_backplane
@@ -30,17 +29,6 @@ pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]
 
 
 # ------------------------------------------------------------------------------------------ plans
-def test_assign_rooms_gives_distinct_rooms_and_zipf_favours_the_first() -> None:
-    rng = generator(1, 0, Stream.ROOMS)
-    rooms = assign_rooms(2000, 50, 3, "zipf", 1.1, rng)
-    assert all(len(set(r)) == 3 for r in rooms)
-    counts = np.bincount(np.concatenate(rooms), minlength=50)
-    assert counts[0] > 3 * counts[25]
-    uniform = np.bincount(np.concatenate(assign_rooms(2000, 50, 3, "uniform", 1.1, rng)), minlength=50)
-    # 6000 draws over 50 rooms: every count is binomial(6000, 1/50) = 120 ± 11; allow 5 sigma
-    assert np.abs(uniform - 120).max() < 5 * math.sqrt(6000 * 0.02 * 0.98)
-
-
 def test_offline_periods_do_not_overlap_and_have_the_configured_rate() -> None:
     rng = generator(1, 0, Stream.OFFLINE)
     counts = []

@@ -23,10 +23,12 @@ from wssim.policies.budget import ConnectionBudget
 from wssim.policies.keepalive import Keepalive, tightest
 from wssim.policies.queues import OVERFLOW_POLICIES, Message, Offer, SendQueue
 from wssim.policies.replay import Replay, ReplayBuffer
+from wssim.policies.rooms import POPULARITIES, assign_rooms
 
 __all__ = [
     "BALANCERS",
     "OVERFLOW_POLICIES",
+    "POPULARITIES",
     "STRATEGIES",
     "Backoff",
     "BackoffExhausted",
@@ -45,6 +47,7 @@ __all__ = [
     "SendQueue",
     "Sticky",
     "TokenBucket",
+    "assign_rooms",
     "make_balancer",
     "stable_hash",
     "stable_hash_array",

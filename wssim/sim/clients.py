@@ -18,36 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from wssim.policies import Backoff
+from wssim.policies import Backoff, assign_rooms
 from wssim.randomness import Stream
 from wssim.sim.edge import DROPPED
 from wssim.sim.gateway import DRAINING, OK, UNAVAILABLE, UP
 
 IDLE, WAIT, HANDSHAKE, CONNECTED, OFFLINE, GONE = range(6)
-
-
-def draw_rooms(rng: np.random.Generator, n: int, k: int, rooms: int, popularity: str, s: float) -> np.ndarray:
-    """``n × k`` distinct rooms per client, uniform or zipf(``s``) popularity (room 0 most popular)."""
-    if k == 0 or n == 0:
-        return np.zeros((n, k), dtype=np.int64)
-    if popularity == "zipf":
-        w = 1.0 / np.arange(1, rooms + 1, dtype=float) ** s
-        p = w / w.sum()
-        out = rng.choice(rooms, size=(n, k), p=p)
-    else:
-        out = rng.integers(0, rooms, size=(n, k))
-    for _ in range(1000):  # make each client's rooms distinct
-        if k == 1:
-            break
-        srt = np.sort(out, axis=1)
-        dup = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
-        if not dup.any():
-            break
-        m = int(dup.sum())
-        out[dup] = (
-            rng.choice(rooms, size=(m, k), p=p) if popularity == "zipf" else rng.integers(0, rooms, (m, k))
-        )
-    return out
 
 
 class Clients:
@@ -62,7 +38,7 @@ class Clients:
         self.total = n = cl.count + extra
         self.population = cl.count
         self.k = k = cl.rooms.per_client if cl.rooms.count else 0
-        rooms = draw_rooms(
+        rooms = assign_rooms(
             world.streams.generator(Stream.ROOMS),
             n,
             k,
