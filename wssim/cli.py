@@ -1,8 +1,9 @@
 """The ``wssim`` command line (typer + rich).
 
 Exit codes: 0 success; 1 some runs failed, or an unexpected error (one line; ``--debug`` shows the
-traceback); 2 a bad config or bad arguments (one paragraph, nothing written); 130 interrupted (finished
-runs are kept: continue with ``--resume DIR``).
+traceback); 2 a bad config or bad arguments (one paragraph, nothing written); 130 interrupted by Ctrl-C,
+143 by SIGTERM, 129 by SIGHUP (every process the command started is stopped; finished runs are kept:
+continue with ``--resume DIR``).
 """
 
 from __future__ import annotations
@@ -61,18 +62,20 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from wssim.errors import ConfigError
+        from wssim.lifetime import terminate_on_signals
         from wssim.sweep import SweepError
 
         if kwargs.get("debug"):
             _state["debug"] = True
         try:
-            return fn(*args, **kwargs)
+            with terminate_on_signals():
+                return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
         except (ConfigError, SweepError) as exc:
             _fail(exc.message, 2)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
+        except KeyboardInterrupt as exc:
+            _fail(*_how_stopped(exc))
         except Exception as exc:
             if _state["debug"]:
                 traceback.print_exc()
@@ -80,6 +83,15 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fail(f"error: {type(exc).__name__}: {exc}{hint}", 1)
 
     return wrapper
+
+
+def _how_stopped(exc: KeyboardInterrupt) -> tuple[str, int]:
+    """What stopped the command and its exit code: Ctrl-C 130, a signal 128 + its number."""
+    from wssim.lifetime import Terminated
+
+    if isinstance(exc, Terminated):
+        return f"stopped by {exc}", exc.exit_code
+    return "interrupted", 130
 
 
 @app.callback()
@@ -167,12 +179,13 @@ def run_cmd(
                 report=not no_report,
                 console=err_console,
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         kept = _count_rows(target / "summary.csv")
+        how, code = _how_stopped(exc)
         _fail(
-            f"interrupted: {kept} finished run(s) kept in {target}. Continue with:\n"
+            f"{how}: {kept} finished run(s) kept in {target}. Continue with:\n"
             f"  wssim run {config} --resume {target}",
-            130,
+            code,
         )
         return
     if not quiet:
@@ -566,7 +579,8 @@ def cli_markdown() -> str:
         "`--debug` (before or after the command) prints the traceback of an unexpected error.",
         "",
         "Exit codes: **0** success; **1** some runs failed, or an unexpected error; **2** a bad config or",
-        "bad arguments (one paragraph on stderr, nothing written); **130** interrupted (finished runs kept).",
+        "bad arguments (one paragraph on stderr, nothing written); **130** interrupted by Ctrl-C, **143** by",
+        "SIGTERM, **129** by SIGHUP (every process the command started is stopped; finished runs kept).",
         "",
     ]
     for name, cmd in root.commands.items():

@@ -60,6 +60,7 @@ from reference_impl.driver.loadgen import (
     start_workers,
 )
 from wssim.config import Config, load_config
+from wssim.lifetime import terminate_on_signals
 from wssim.metrics import Recorder, RunResult
 from wssim.policies import assign_rooms
 from wssim.randomness import Stream, generator
@@ -760,7 +761,8 @@ def run_live(
     run = LiveRun(cfg, replication, workdir, settle)
     atexit.register(run.fleet.stop_all)
     try:
-        result = run.run(progress)
+        with terminate_on_signals():  # SIGTERM, SIGHUP: the same teardown as Ctrl-C
+            result = run.run(progress)
     finally:
         run._stop.set()
         run.fleet.stop_all()

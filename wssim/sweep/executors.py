@@ -20,6 +20,8 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from wssim.lifetime import die_with_parent, reset_signals
+
 EXECUTORS = ("local", "dask", "serial")
 
 # Set in pool workers: where per-run progress (simulated time done) is reported.
@@ -67,9 +69,12 @@ def progress_channel() -> ProgressChannel | None:
     return _progress_channel
 
 
-def _init_pool_worker(channel: ProgressChannel) -> None:
-    """Pool worker start-up: Ctrl-C is the parent's business; remember the progress channel."""
+def _init_pool_worker(channel: ProgressChannel, parent: int) -> None:
+    """Pool worker start-up: Ctrl-C is the parent's business, SIGTERM and SIGHUP end the worker, so
+    does the parent's death; remember the progress channel."""
     global _progress_channel
+    die_with_parent(parent)
+    reset_signals()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _progress_channel = channel
 
@@ -185,9 +190,13 @@ def _mp_context() -> Any:
 
 def _process_pool(workers: int, channel: ProgressChannel) -> ProcessPoolExecutor:
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=_mp_context(), initializer=_init_pool_worker, initargs=(channel,)
+        max_workers=workers,
+        mp_context=_mp_context(),
+        initializer=_init_pool_worker,
+        initargs=(channel, os.getpid()),
     )
-    # Start every worker now, before any progress-display thread exists in this process.
+    # Start every worker now, from this thread (their parent-death signal is tied to it), before any
+    # progress-display thread exists in this process.
     pool.submit(int).result()
     return pool
 
