@@ -218,7 +218,8 @@ def _count_rows(path: Path) -> int:
 
 def print_aggregate(results: Any, console: Console | None = None, max_points: int = 8) -> None:
     """A rich table of the key metrics (mean ± 95% CI half-width) at each sweep point."""
-    from wssim.report import KEY_METRICS, human, unit_of, varying_metrics
+    from wssim.report import KEY_METRICS, unit_of, varying_metrics
+    from wssim.units import human
 
     console = console or out_console
     agg = results.aggregate()
@@ -386,8 +387,8 @@ def crosscheck(
     from wssim.config import load_config
     from wssim.crosscheck import CALIBRATION, calibration_overrides
     from wssim.crosscheck import crosscheck as do_crosscheck
-    from wssim.report import human
     from wssim.sweep import SweepError
+    from wssim.units import human
 
     cfg = load_config(config, set_ or None)
     if out is not None and out.exists() and any(out.iterdir()):

@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 import yaml
 
 from wssim.metrics import METRICS
+from wssim.units import human
 
 if TYPE_CHECKING:  # pragma: no cover
     from wssim.sweep import Results
@@ -72,36 +73,6 @@ def unit_of(metric: str) -> str:
 
 def axis_title(name: str, unit: str) -> str:
     return f"{name} ({unit})" if unit and unit != name else name
-
-
-def human(value: Any, unit: str = "") -> str:
-    """A short human form of a value in its unit: 1.5 GiB, 250 ms, 12.5%, 1,234."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return html.escape(str(value))
-    if math.isnan(v):
-        return "–"
-    if math.isinf(v):
-        return "∞" if v > 0 else "-∞"
-    if unit == "bytes":
-        for div, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-            if abs(v) >= div:
-                return f"{v / div:.3g} {suffix}"
-        return f"{v:.0f} B"
-    if unit == "s":
-        if v != 0 and abs(v) < 1:
-            return f"{v * 1000:.3g} ms"
-        return f"{v:.3g} s" if abs(v) < 600 else f"{v / 60:.3g} min"
-    if unit == "fraction":
-        return f"{v * 100:.3g}%"
-    if unit == "USD/month":
-        return f"${v:,.0f}/mo"
-    if v.is_integer() and abs(v) < 1e15:
-        return f"{int(v):,}"
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
-    return f"{v:.3g}"
 
 
 def point_label(results: Results, point: int, short: bool = False) -> str:

@@ -1,14 +1,19 @@
-"""Unit-aware pydantic types: ``Duration`` (seconds), ``ByteSize`` (bytes), ``Rate`` (per second).
+"""Unit-aware pydantic types: ``Duration`` (seconds), ``ByteSize`` (bytes), ``Rate`` (per second); printing.
 
 YAML accepts human strings (``250ms``, ``8GiB``, ``5/min``) or bare numbers in SI units. After
 validation Python code reads plain numbers: a ``Duration`` is a float of seconds, a ``ByteSize`` an
 int of bytes, a ``Rate`` a float per second. ``model_dump(mode="json")`` writes those plain SI
 numbers, which validate back to the same values, so a dumped config reloads identically.
+
+Printing goes the other way: :func:`human` shows a value in its unit for people (``1.5 GiB``,
+``250 ms``); :func:`duration_text`, :func:`bytes_text` and :func:`rate_text` write an SI number as
+config text that parses back to it exactly (``25s``, ``8GiB``, ``5/min``).
 """
 
 from __future__ import annotations
 
 import difflib
+import html
 import math
 import re
 from typing import Annotated, Any
@@ -165,6 +170,70 @@ def parse_rate(value: Any) -> float:
     return _check_number(value, "rate", RATE_HELP)
 
 
+# --------------------------------------------------------------------------------------------- printing
+
+
+def human(value: Any, unit: str = "") -> str:
+    """A short human form of a value in its unit: 1.5 GiB, 250 ms, 12.5%, 1,234."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return html.escape(str(value))
+    if math.isnan(v):
+        return "–"
+    if math.isinf(v):
+        return "∞" if v > 0 else "-∞"
+    if unit == "bytes":
+        for div, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+            if abs(v) >= div:
+                return f"{v / div:.3g} {suffix}"
+        return f"{v:.0f} B"
+    if unit == "s":
+        if v != 0 and abs(v) < 1:
+            return f"{v * 1000:.3g} ms"
+        for limit, div, suffix in ((600, 1, "s"), (36_000, 60, "min"), (360_000, 3600, "h")):
+            if abs(v) < limit:
+                return f"{v / div:.3g} {suffix}"
+        return f"{v / 86400:,.0f} d"
+    if unit == "fraction":
+        return f"{v * 100:.3g}%"
+    if unit == "USD/month":
+        return f"${v:,.0f}/mo"
+    if v.is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def _whole(value: float, order: list[tuple[str, float]], parse: Any, fallback: str) -> str:
+    """``value`` in the largest unit of ``order`` that writes it as a whole number parsing back to it."""
+    for suffix, size in order:
+        n = round(value / size)
+        if n >= 1 and math.isclose(parse(f"{n}{suffix}"), value, rel_tol=1e-12):
+            return f"{n}{suffix}"
+    return fallback
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as config text that parses back to ``seconds``: ``25s``, ``2min``, ``1500ms``."""
+    order = [(u, DURATION_UNITS[u]) for u in ("d", "h", "min", "s", "ms", "us")]
+    return _whole(seconds, order, parse_duration, f"{float(seconds)!r}s") if seconds else "0s"
+
+
+def bytes_text(size: int) -> str:
+    """A size as config text that parses back to ``size``: ``8GiB``, ``500KiB``, ``200B``."""
+    for suffix in ("TiB", "GiB", "MiB", "KiB"):
+        if size and size % BYTE_UNITS[suffix] == 0:
+            return f"{size // BYTE_UNITS[suffix]}{suffix}"
+    return f"{int(size)}B"
+
+
+def rate_text(per_second: float) -> str:
+    """A rate as config text that parses back to ``per_second``: ``2000/s``, ``5/min``."""
+    order = [(f"/{u}", 1.0 / RATE_UNITS[u]) for u in ("s", "min", "h")]
+    return _whole(per_second, order, parse_rate, f"{float(per_second)!r}/s") if per_second else "0/s"
+
 def _unit_schema(pattern: str, example: str, integer: bool = False) -> dict[str, Any]:
     return {
         "anyOf": [
@@ -198,4 +267,15 @@ Rate = Annotated[
 
 UNIT_OF: dict[Any, str] = {Duration: "seconds", ByteSize: "bytes", Rate: "per second"}
 
-__all__ = ["ByteSize", "Duration", "Rate", "parse_bytes", "parse_duration", "parse_rate"]
+__all__ = [
+    "ByteSize",
+    "Duration",
+    "Rate",
+    "bytes_text",
+    "duration_text",
+    "human",
+    "parse_bytes",
+    "parse_duration",
+    "parse_rate",
+    "rate_text",
+]

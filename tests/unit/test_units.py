@@ -1,4 +1,5 @@
-"""Units: human strings and bare SI numbers parse to seconds, bytes and per-second rates."""
+"""Units: human strings and bare SI numbers parse to seconds, bytes and per-second rates; config text
+written from SI numbers parses back to them."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from wssim.units import (
     ByteSize,
     Duration,
     Rate,
+    bytes_text,
+    duration_text,
     parse_bytes,
     parse_duration,
     parse_rate,
+    rate_text,
 )
 
 
@@ -157,3 +161,27 @@ def test_bytes_scale_by_unit(n: int, unit: str) -> None:
 @given(st.floats(min_value=0, max_value=1e6, allow_nan=False), st.sampled_from(sorted(RATE_UNITS)))
 def test_rate_scales_by_unit(x: float, unit: str) -> None:
     assert parse_rate(f"{x!r}/{unit}") == pytest.approx(x / RATE_UNITS[unit])
+
+
+@given(st.floats(min_value=0, max_value=1e7, allow_nan=False))
+def test_duration_text_parses_back(seconds: float) -> None:
+    assert parse_duration(duration_text(seconds)) == pytest.approx(seconds, rel=1e-12)
+
+
+@given(st.integers(min_value=0, max_value=2**50))
+def test_bytes_text_parses_back(size: int) -> None:
+    assert parse_bytes(bytes_text(size)) == size
+
+
+@given(st.floats(min_value=0, max_value=1e7, allow_nan=False))
+def test_rate_text_parses_back(per_second: float) -> None:
+    assert parse_rate(rate_text(per_second)) == pytest.approx(per_second, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [(duration_text(120), "2min"), (duration_text(1.5), "1500ms"), (bytes_text(8 * 2**30), "8GiB"),
+     (bytes_text(1000), "1000B"), (rate_text(5 / 60), "5/min"), (rate_text(2000), "2000/s")],
+)  # fmt: skip
+def test_config_text_picks_the_largest_whole_unit(text: str, value: str) -> None:
+    assert text == value
