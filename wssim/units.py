@@ -234,6 +234,7 @@ def rate_text(per_second: float) -> str:
     order = [(f"/{u}", 1.0 / RATE_UNITS[u]) for u in ("s", "min", "h")]
     return _whole(per_second, order, parse_rate, f"{float(per_second)!r}/s") if per_second else "0/s"
 
+
 def _unit_schema(pattern: str, example: str, integer: bool = False) -> dict[str, Any]:
     return {
         "anyOf": [
