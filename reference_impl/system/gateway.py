@@ -35,7 +35,7 @@ from reference_impl.system import protocol
 from reference_impl.system.auth import AuthError, extract_token, verify_token
 from reference_impl.system.backplanes import Backplane, BackplaneError, Delivery, make_backplane
 from reference_impl.system.gateway_metrics import GatewayMetrics
-from wssim.policies import Keepalive, Message, SendQueue, TokenBucket
+from wssim.policies import Keepalive, Message, SendQueue, TokenBucket, resume_decision
 
 log = logging.getLogger("reference_impl.system.gateway")
 OPEN = State.OPEN
@@ -447,24 +447,26 @@ class Gateway:
     async def _replay_items(
         self, room: str, c_epoch: str, c_offset: int, epoch: str, head: int
     ) -> list[Delivery] | None:
+        """The messages after the cursor, or None (resync): the shared :func:`resume_decision`, asked
+        first without the window (nothing fetched for a cursor that resyncs anyway), then with what the
+        backplane's history still holds."""
         if not self.backplane.ordered:
             return None  # offsets are per publisher: no cursor can be checked
-        if c_epoch != epoch and not (c_epoch == "" and c_offset == 0):
-            return None  # another epoch (an empty one at offset 0 = "from the start, epoch unknown")
+        cursor_epoch = c_epoch or None  # "" = the client does not know the epoch yet
+        lost_upto = None if self.backplane.durable else head  # a non-durable backplane keeps nothing
+        limit = self.settings.max_per_resume
+        if resume_decision(cursor_epoch, c_offset, epoch, head, lost_upto, limit):
+            return None
         missed = head - c_offset
         if missed == 0:
             return []
-        if missed < 0 or not self.backplane.durable:
-            return None
-        limit = self.settings.max_per_resume
-        if limit is not None and missed > limit:
-            return None
         try:
             items = await self.backplane.history(room, c_offset, missed)
         except Exception:
             log.exception("history of %s failed", room)
             return None
-        if len(items) != missed or items[0].offset != c_offset + 1:
+        lost_upto = items[0].offset - 1 if len(items) == missed else head  # the window, as fetched
+        if resume_decision(cursor_epoch, c_offset, epoch, head, lost_upto, limit):
             return None  # part of the gap fell out of the retention window
         return items
 

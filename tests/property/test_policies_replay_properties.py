@@ -17,7 +17,7 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wssim.policies import ReplayBuffer
+from wssim.policies import ReplayBuffer, resume_decision
 
 
 def times(hi: int) -> st.SearchStrategy[float]:
@@ -127,3 +127,30 @@ def test_age_window_misses_exp_minus_w_over_m() -> None:
     xs = [_age_window_miss_fraction(w, m, 1500, seed) for seed in range(reps)]
     half = scipy.stats.t.ppf(0.9995, reps - 1) * statistics.stdev(xs) / math.sqrt(reps)
     assert abs(statistics.fmean(xs) - math.exp(-w / m)) <= half, (statistics.fmean(xs), half)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.integers(0, 30),
+    st.integers(0, 35),
+    st.one_of(st.none(), st.integers(0, 30)),
+    st.one_of(st.none(), st.integers(0, 10)),
+    st.sampled_from(["E", "F", None]),
+)
+def test_resume_decision_against_the_offsets_it_would_replay(
+    head, cursor, lost_upto, cap, cursor_epoch
+) -> None:
+    """A contiguous stream 1..head whose offsets up to ``lost_upto`` are gone: replay iff the epoch is
+    known (or the cursor is 0), the cursor is not ahead, and every offset after it is held and few
+    enough."""
+    wanted = range(cursor + 1, head + 1)
+    epoch_ok = cursor_epoch == "E" or (cursor_epoch is None and cursor == 0)
+    ok = (
+        epoch_ok
+        and cursor <= head
+        and (
+            not wanted
+            or ((lost_upto is None or lost_upto < wanted[0]) and (cap is None or len(wanted) <= cap))
+        )
+    )
+    assert (resume_decision(cursor_epoch, cursor, "E", head, lost_upto, cap) == "") == ok

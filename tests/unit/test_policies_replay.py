@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wssim.policies import Replay, ReplayBuffer
+from wssim.policies import Replay, ReplayBuffer, resume_decision
 
 
 def filled(n: int, max_messages=None, max_age=None, max_per_resume=None) -> ReplayBuffer:
@@ -132,3 +132,24 @@ def test_invalid_arguments(kwargs: dict) -> None:
     args = {"max_messages": 1, "max_age": 1.0, **kwargs}
     with pytest.raises(ValueError):
         ReplayBuffer(**args)
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (("e", 5, "e", 9, None, None), ""),
+        (("e", 9, "e", 9, 9, 0), ""),  # nothing missed: even with nothing held and no allowance
+        (("old", 9, "e", 9, None, None), "epoch"),
+        ((None, 0, "e", 9, None, None), ""),  # an unknown epoch from the very start
+        ((None, 3, "e", 9, None, None), "epoch"),
+        (("e", 10, "e", 9, None, None), "ahead"),
+        (("e", 4, "e", 9, 5, None), "evicted"),
+        (("e", 5, "e", 9, 5, None), ""),  # 5 was seen; 6..9 are held
+        (("e", 5, "e", 9, 9, None), "evicted"),  # a stream that keeps nothing
+        (("e", 5, "e", 9, None, 3), "too_many"),
+        (("e", 6, "e", 9, None, 3), ""),
+        (("e", 0, "e", None, None, None), ""),  # nothing published yet
+    ],
+)
+def test_resume_decision_table(args, why) -> None:
+    assert resume_decision(*args) == why

@@ -22,13 +22,14 @@ from wssim.policies.balancing import (
 from wssim.policies.budget import ConnectionBudget
 from wssim.policies.keepalive import Keepalive, tightest
 from wssim.policies.queues import OVERFLOW_POLICIES, Message, Offer, SendQueue
-from wssim.policies.replay import Replay, ReplayBuffer
+from wssim.policies.replay import RESYNC_REASONS, Replay, ReplayBuffer, resume_decision
 from wssim.policies.rooms import POPULARITIES, assign_rooms
 
 __all__ = [
     "BALANCERS",
     "OVERFLOW_POLICIES",
     "POPULARITIES",
+    "RESYNC_REASONS",
     "STRATEGIES",
     "Backoff",
     "BackoffExhausted",
@@ -49,6 +50,7 @@ __all__ = [
     "TokenBucket",
     "assign_rooms",
     "make_balancer",
+    "resume_decision",
     "stable_hash",
     "stable_hash_array",
     "tightest",

@@ -1,4 +1,24 @@
-"""A bounded replay window: resume a client from its last-seen offset, or tell it to resync.
+"""A bounded replay window, and the resume decision: replay what a client missed, or tell it to resync.
+
+The decision (:func:`resume_decision`) is one rule for every engine and every window: the
+simulator's :class:`ReplayBuffer` and the reference gateway's durable backplanes (Redis Streams,
+JetStream) both ask it. The first rule that applies answers:
+
+=============================================================  ==========================================
+the client's cursor (epoch, last offset seen) against the       answer
+stream (epoch, head = last offset) and its window
+=============================================================  ==========================================
+cursor from another epoch (an unknown epoch passes only with    resync ``epoch``
+cursor 0, "from the start")
+no message yet, or cursor = head                                replay nothing
+cursor > head                                                   resync ``ahead``
+cursor < ``lost_upto`` (an offset after the cursor is gone)     resync ``evicted``
+more than ``max_per_resume`` messages after the cursor          resync ``too_many``
+otherwise                                                       replay every message after the cursor
+=============================================================  ==========================================
+
+``lost_upto`` is the highest offset the window is known not to hold (None: it has lost nothing); a
+stream that keeps no history has ``lost_upto = head``.
 
 Every message of a stream carries a strictly increasing integer offset. A reconnecting client sends
 the offset of the last message it saw (its cursor, like SSE's ``Last-Event-ID``); the buffer answers
@@ -24,6 +44,7 @@ from __future__ import annotations
 
 import uuid
 from bisect import bisect_right
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +60,36 @@ class Replay:
     items: list[Any] = field(default_factory=list)
     reason: str = ""
     detail: str = ""
+
+
+RESYNC_REASONS: tuple[str, ...] = ("epoch", "ahead", "evicted", "too_many")
+
+
+def resume_decision(
+    cursor_epoch: Hashable | None,
+    cursor: int,
+    epoch: Hashable,
+    head: int | None,
+    lost_upto: int | None,
+    max_per_resume: int | None,
+    missed: int | None = None,
+) -> str:
+    """``""`` when the client is caught up by replaying what follows ``cursor``, else why it resyncs.
+
+    ``head`` is the stream's last offset (None: nothing published yet); ``missed`` the number of
+    messages after the cursor (default ``head - cursor``, exact for contiguous offsets).
+    """
+    if cursor_epoch != epoch and not (cursor_epoch is None and cursor == 0):
+        return "epoch"
+    if head is None or cursor == head:
+        return ""
+    if cursor > head:
+        return "ahead"
+    if lost_upto is not None and cursor < lost_upto:
+        return "evicted"
+    if max_per_resume is not None and (head - cursor if missed is None else missed) > max_per_resume:
+        return "too_many"
+    return ""
 
 
 def _new_epoch() -> str:
@@ -148,25 +199,24 @@ class ReplayBuffer:
 
     def since(self, cursor: int, now: float) -> Replay:
         """Every held item with offset > ``cursor``, in order, or a resync (all-or-nothing)."""
-        self.expire(now)
-        last = self.last_offset
-        if last is None or cursor == last:
-            return Replay(True, [], "")
-        if cursor > last:
-            return Replay(False, [], "resync", "ahead")
-        if self.evicted_upto is not None and cursor < self.evicted_upto:
-            return Replay(False, [], "resync", "evicted")
-        i = bisect_right(self._off, cursor, self._head)
-        count = len(self._off) - i
-        if self.max_per_resume is not None and count > self.max_per_resume:
-            return Replay(False, [], "resync", "too_many")
-        return Replay(True, self._items[i:], "")
+        return self.resume(self.epoch, cursor, now)
 
-    def resume(self, epoch: str, cursor: int, now: float) -> Replay:
-        """Like :meth:`since`, but resync when ``epoch`` is not this buffer's epoch."""
-        if epoch != self.epoch:
-            return Replay(False, [], "resync", "epoch")
-        return self.since(cursor, now)
+    def resume(self, epoch: Hashable | None, cursor: int, now: float) -> Replay:
+        """:func:`resume_decision` for a cursor seen in ``epoch``, with the held items to replay."""
+        self.expire(now)
+        i = bisect_right(self._off, cursor, self._head)
+        why = resume_decision(
+            epoch,
+            cursor,
+            self.epoch,
+            self.last_offset,
+            self.evicted_upto,
+            self.max_per_resume,
+            len(self._off) - i,
+        )
+        if why:
+            return Replay(False, [], "resync", why)
+        return Replay(True, self._items[i:], "")
 
     def reset(self, epoch: str | None = None) -> None:
         """History lost (restart, non-durable backplane outage): empty the buffer, start a new epoch.

@@ -215,23 +215,19 @@ class Clients:
                 cur = live
             else:
                 cur = self.cursor[i]
-                if top > cur:
-                    if resume:
-                        ok, n = hist.resume(r, self.epoch[i], cur, now)
-                        if ok:
-                            rec.count("deliveries_delivered", n)
-                            rec.count("messages_replayed", n)
-                            if top > live and top > cur:  # replayed, and still coming live
-                                rec.count("messages_duplicated", top - max(live, cur))
-                        else:
-                            served = False
-                            w.lost(live - cur)
-                            w.snapshot(1)
-                    else:
+                if resume:
+                    ok, n = hist.resume(r, self.epoch[i], cur, now)
+                    if not ok:
+                        served = False
                         w.lost(live - cur)
-                elif resume and self.epoch[i] != hist.epoch[r]:
-                    served = False
-                    w.snapshot(1)
+                        w.snapshot(1)
+                    elif n:
+                        rec.count("deliveries_delivered", n)
+                        rec.count("messages_replayed", n)
+                        if top > live and top > cur:  # replayed, and still coming live
+                            rec.count("messages_duplicated", top - max(live, cur))
+                elif top > cur:
+                    w.lost(live - cur)
                 cur = top
             self.cursor[i] = cur
             self.epoch[i] = hist.epoch[r]

@@ -60,15 +60,12 @@ class History:
         return o
 
     def resume(self, room: int, epoch: int, cursor: int, now: float) -> tuple[bool, int]:
-        """Resume ``room`` from ``cursor`` seen in ``epoch``: (served, messages replayed)."""
-        last = self.last[room]
-        if cursor == last and epoch == self.epoch[room]:
-            return True, 0
-        b = self.buffer(room)
-        rep = b.resume(f"{room}.{epoch}", cursor, now)
-        if rep.ok:
-            return True, len(rep.items)
-        return False, 0
+        """Resume ``room`` from ``cursor`` seen in ``epoch``: (served, messages replayed).
+
+        The answer is :func:`wssim.policies.resume_decision`'s, asked through the room's buffer.
+        """
+        rep = self.buffer(room).resume(f"{room}.{epoch}", cursor, now)
+        return rep.ok, len(rep.items)
 
     def replay(self, room: int, cursor: int, now: float) -> list[float] | None:
         """Publish times of the publications after ``cursor`` in the current epoch, or None (resync)."""
