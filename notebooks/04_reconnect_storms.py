@@ -33,6 +33,10 @@
 #
 # **Look for:** the shape of the handshake-rate curve after the crash, the peak handshake rate
 # against the gateways' accept capacity, and how long each strategy takes to converge.
+#
+# **Exercises:** predict, then run, then compare. Write your prediction in the cell under each
+# question *before* running the simulation below it; the `reveal` cell then shows your number and,
+# when you click it, the model's.
 
 # %% tags=["parameters"]
 # ---- Parameters: change a number, then Run All ------------------------------------------------
@@ -47,28 +51,11 @@ STRATEGIES = ["none", "constant", "exponential", "full_jitter", "equal_jitter", 
 REPLICATIONS = 2
 
 # %%
-import numpy as np
-import pandas as pd
-import plotly.express as px
+from wssim.lessons import storms
+from wssim.lessons.exercises import reveal
+from wssim.lessons.widgets import choice, explore, slider
 
-import wssim
-from wssim.policies import Backoff
-
-cfg = wssim.load_config(
-    "herd",
-    overrides=[
-        f"clients.count={CLIENTS}",
-        f"gateways.count={GATEWAYS}",
-        f"duration={DURATION}",
-        f"clients.reconnect.base={BASE}",
-        f"clients.reconnect.cap={CAP}",
-        f"gateways.admission.handshake_rate={ADMISSION}",
-    ],
-)
-spec = cfg.model_dump(mode="json")
-spec["faults"] = [{**f, "at": CRASH_AT} if f["kind"] == "gateway_crash" else f for f in spec["faults"]]
-cfg = wssim.load_config(spec)
-crash_at = next(f.at for f in cfg.faults if f.kind == "gateway_crash")
+cfg = storms.herd(CLIENTS, GATEWAYS, CRASH_AT, DURATION, ADMISSION, BASE, CAP)
 cfg.faults
 
 # %% [markdown]
@@ -78,59 +65,47 @@ cfg.faults
 # the total wait before each client's third attempt.
 
 # %%
-rng = np.random.default_rng(7)
-rows = []
-for strategy in STRATEGIES:
-    policy = Backoff(strategy, base=cfg.clients.reconnect.base, cap=cfg.clients.reconnect.cap)
-    for _ in range(2_000):
-        seq = policy.sequence(rng)
-        rows.append({"strategy": strategy, "wait before attempt 3 (s)": sum(next(seq) for _ in range(3))})
-delays = pd.DataFrame(rows)
-fig = px.histogram(
-    delays,
-    x="wait before attempt 3 (s)",
-    color="strategy",
-    facet_row="strategy",
-    nbins=60,
-    height=700,
-    category_orders={"strategy": STRATEGIES},
-    title="When does a client make its third attempt?",
-)
-fig.update_yaxes(matches=None, title="")
-fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
-fig.update_layout(showlegend=False)
-fig.show()
+storms.delays_figure(STRATEGIES, cfg).show()
+
+# %% [markdown]
+# ### Exercise 04.1 · How tall is the spike?
+#
+# Gateway 0 holds about a quarter of the clients. With `none` they all retry at once; the three
+# survivors admit `ADMISSION` handshakes each per second and answer the rest with 503 +
+# `Retry-After`. **Predict** the fleet's peak handshake rate (handshakes/s, all gateways counted)
+# with `none`.
+
+# %%
+prediction_1 = None  # handshakes per second
+
+# %% [markdown]
+# ### Exercise 04.2 · Who does the least work?
+#
+# Brooker counted the calls each strategy makes against a contended resource. **Predict** which
+# strategy makes the fewest reconnect attempts here.
+
+# %%
+prediction_2 = None  # a strategy name, e.g. "exponential"
 
 # %% [markdown]
 # ## 2. Simulate the crash under each strategy
 
 # %%
-spec = cfg.model_dump(mode="json")
-spec["sweep"] = {"clients.reconnect.strategy": STRATEGIES}
-res = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=False)
-assert not res.failures, res.failures
-hs = res.series("handshakes")  # gateways summed, the strategy on every row
-hs = hs[hs["replication"] == 0]
-fig = px.line(
-    hs,
-    x="time",
-    y="value",
-    color="clients.reconnect.strategy",
-    facet_row="clients.reconnect.strategy",
-    category_orders={"clients.reconnect.strategy": STRATEGIES},
-    height=900,
-    title="Handshakes/s around the crash, one panel per strategy (replication 0)",
-    labels={"value": "", "time": "simulated time (s)"},
+res = storms.storm(cfg, STRATEGIES, REPLICATIONS)
+table = storms.stats(res, STRATEGIES)  # mean and 95% CI half-width of each metric, per strategy
+storms.handshakes_figure(res, cfg, STRATEGIES).show()
+
+# %%
+reveal(
+    "04.1",
+    prediction_1,
+    table.loc["none", "peak_handshake_rate"],
+    "handshakes/s",
+    why=f"The survivors admit {storms.accept_capacity(cfg):,.0f}/s; a peak above that is refused and retried.",
 )
-fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
-fig.update_layout(showlegend=False)
-per_gateway = cfg.gateways.admission.handshake_rate or 1 / cfg.gateways.handshake_cost
-accept_capacity = per_gateway * (cfg.gateways.count - 1)  # what the surviving gateways admit per second
-fig.add_hline(y=accept_capacity, line_dash="dot", row="all", col="all")  # what the survivors admit
-fig.add_vline(x=crash_at, line_dash="dash", row="all", col="all")
-fig.update_xaxes(range=[crash_at - 2, crash_at + 15])
-fig.update_yaxes(range=[0, 1.05 * hs["value"].max()])
-fig.show()
+
+# %%
+reveal("04.2", prediction_2, table["reconnect_attempts"].idxmin())
 
 # %% [markdown]
 # ## 3. Peak, convergence and work, mean ± 95% confidence interval over replications
@@ -138,57 +113,32 @@ fig.show()
 # `Results.plot` draws a metric against a sweep parameter with its confidence interval.
 
 # %%
-metrics = ["peak_handshake_rate", "herd_convergence_s", "reconnect_attempts"]
-agg = res.aggregate(metrics)  # one row per (strategy, metric): mean, std, Student-t 95% CI
-stats = agg.pivot(index="clients.reconnect.strategy", columns="metric", values="mean").reindex(STRATEGIES)
-half = agg.pivot(index="clients.reconnect.strategy", columns="metric", values="ci95_half_width")
-stats = stats.join(half.add_suffix("_ci95"))
-res.plot("peak_handshake_rate", x="clients.reconnect.strategy").show()
-res.plot("herd_convergence_s", x="clients.reconnect.strategy").show()
-res.plot("reconnect_attempts", x="clients.reconnect.strategy").show()
-stats.round(2)
+for metric in storms.METRICS:
+    res.plot(metric, x=storms.PARAM).show()
+table.round(2)
 
 # %% [markdown]
 # ## What you should have seen
 
 # %%
-by_peak = stats["peak_handshake_rate"].sort_values()
-by_conv = stats["herd_convergence_s"].sort_values()
-print("- Ranking by peak handshake rate (lowest first): " + " < ".join(by_peak.index))
-print("- Ranking by convergence time (fastest first):   " + " < ".join(by_conv.index))
-by_work = stats["reconnect_attempts"].sort_values()
-print("- Ranking by reconnect attempts (least work):     " + " < ".join(by_work.index))
-peak_none, peak_fj = stats.loc["none", "peak_handshake_rate"], stats.loc["full_jitter", "peak_handshake_rate"]
-ratio = peak_none / peak_fj
-work = stats["reconnect_attempts"]
-jitter_beats_exp = all(work[k] < work["exponential"] for k in ("full_jitter", "equal_jitter", "decorrelated"))
-full_beats_equal = work["full_jitter"] <= work["equal_jitter"]
-print(
-    "- Brooker: every jittered strategy does less work than plain exponential backoff "
-    f"(model: {'yes' if jitter_beats_exp else 'no'}), and full jitter no more than equal jitter "
-    f"(model: {'yes' if full_beats_equal else 'no'}); full and decorrelated jitter are close "
-    f"({work['full_jitter']:.0f} vs {work['decorrelated']:.0f} attempts)."
-)
-print(f"- 'none' peaks at {peak_none:,.0f}/s, full jitter at {peak_fj:,.0f}/s ({ratio:.1f}x lower).")
-print(
-    f"- Clients on the crashed gateway: about {CLIENTS / GATEWAYS:,.0f} (1/{GATEWAYS} of the fleet); "
-    f"full jitter reconverges in {stats.loc['full_jitter', 'herd_convergence_s']:.1f} s "
-    f"± {stats.loc['full_jitter', 'herd_convergence_s_ci95']:.1f} s."
-)
+print(storms.findings(table, CLIENTS, GATEWAYS))
 
 # %% [markdown]
-# ## Optional: sliders
+# ## Try it: sliders that simulate
+#
+# Pick a strategy, the admission rate per gateway and the fleet size. Each change re-runs the
+# crash (one replication, a few seconds) and redraws the handshakes; the dotted line is what the
+# survivors admit. Try `none` with more admission: does the spike shrink or grow?
 
 # %%
-try:
-    from ipywidgets import interact
-
-    @interact(strategy=STRATEGIES, base=(0.1, 5.0, 0.1), cap=(5, 120, 5))
-    def _delays(strategy: str = "full_jitter", base: float = 1.0, cap: float = 30.0) -> None:
-        seq = Backoff(strategy, base=base, cap=cap).sequence(np.random.default_rng(1))
-        print([round(next(seq), 2) for _ in range(8)])
-except ImportError:
-    print("ipywidgets is not installed: edit the parameters cell and re-run instead.")
+explore(
+    storms.one_storm,
+    storms.storm_figure,
+    cfg=cfg,
+    strategy=choice(STRATEGIES),
+    admission=slider(50, 400, 50, 100, "admission/s per gateway"),
+    gateways=slider(2, 8, 1, GATEWAYS, "gateways"),
+)
 
 # %% [markdown]
 # ## Takeaway
@@ -197,3 +147,8 @@ except ImportError:
 # and every retry tick is a fresh spike. Mandate exponential backoff with full jitter and a cap of
 # 30–60 s in every client, and size the accept capacity for `1/N` of the fleet arriving over
 # the first backoff window.
+#
+# ## For discussion
+#
+# The backoff runs in clients: some of them are apps your users will not update for months. What
+# is your server-side defence if a client ships with `none`, and how would you see it coming?

@@ -272,3 +272,11 @@ def test_report_of_a_killed_run_uses_its_partial_rows(tmp_path):
     assert res.params == ["clients.count", "gateways.count"]
     assert len(res.summary) == 3 and len(res.timeseries) > 0
     assert rebuild(folder).stat().st_size > 100_000
+
+
+def test_progress_can_be_a_function_given_the_fraction_done():
+    """A notebook's progress bar listens to the sweep: fractions rise to exactly 1 at the last run."""
+    seen: list[float] = []
+    res = sweep(progress=seen.append)
+    assert len(seen) >= len(res.summary) == 12
+    assert seen == sorted(seen) and seen[-1] == 1.0 and 0 < seen[0] < 1

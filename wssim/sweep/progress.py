@@ -1,7 +1,8 @@
-"""Sweep progress on the terminal."""
+"""Sweep progress: a bar on the terminal, or a function that a notebook's progress bar listens to."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -66,3 +67,41 @@ class RunProgress:
                 self.progress.remove_task(task)
             self.tasks.clear()
             self.progress.stop()
+
+
+class CallbackProgress:
+    """Sweep progress handed to a function as the fraction done in [0, 1] (a notebook's progress bar).
+
+    A run counts by the share of its simulated time done, so one long run moves the bar too.
+    """
+
+    def __init__(self, report: Callable[[float], None], total: int) -> None:
+        self.report, self.total, self.done = report, max(total, 1), 0
+        self.partial: dict[str, float] = {}
+
+    def _tell(self) -> None:
+        self.report(min(1.0, (self.done + sum(self.partial.values())) / self.total))
+
+    def run_progress(self, rid: str, fraction: float) -> None:
+        self.partial[rid] = min(fraction, 1.0)
+        self._tell()
+
+    def run_done(self, rid: str) -> None:
+        self.partial.pop(rid, None)
+        self.done += 1
+        self._tell()
+
+    def stop(self) -> None:
+        """Nothing to close."""
+
+
+Display = RunProgress | CallbackProgress
+
+
+def progress_display(
+    progress: bool | Callable[[float], None], total: int, title: str, console: Any = None
+) -> Display:
+    """A terminal bar (``progress`` true), nothing (false), or reports to ``progress`` if it is a function."""
+    if callable(progress):
+        return CallbackProgress(progress, total)
+    return RunProgress(progress, total, title, console)

@@ -38,7 +38,7 @@ import yaml
 
 from wssim.metrics import RunResult
 from wssim.sweep.executors import ExecutorHandle, make_executor
-from wssim.sweep.progress import RunProgress
+from wssim.sweep.progress import Display, progress_display
 from wssim.sweep.results import Results
 from wssim.sweep.statistics import CONFIDENCE
 from wssim.sweep.store import PARTIAL, RunStore, jsonable, write_json
@@ -135,7 +135,7 @@ def run(
     executor: str = "local",
     engine: str | Callable[..., RunResult] = "sim",
     out: str | Path | None = None,
-    progress: bool = True,
+    progress: bool | Callable[[float], None] = True,
     *,
     scheduler: str | None = None,
     resume: str | Path | None = None,
@@ -149,7 +149,8 @@ def run(
     ``executor`` is ``local`` (process pool of ``workers``, default one per core), ``dask`` (``scheduler``
     address, or a private local cluster) or ``serial``. ``engine`` is ``sim``, ``live``, ``module:function``
     or a callable ``(config, replication, progress) -> RunResult``. With ``out`` (or ``resume``, a folder of
-    an earlier run whose finished runs are skipped) the files are written there. Failed runs are listed in
+    an earlier run whose finished runs are skipped) the files are written there. ``progress`` shows a
+    terminal bar, or is a function given the fraction done (0 to 1) as runs advance. Failed runs are listed in
     ``Results.failures`` (and a warning) without stopping the others. Ctrl-C keeps finished runs.
     """
     if resume is not None:
@@ -211,13 +212,13 @@ def run(
     started = time.perf_counter()
     interrupted = False
     handle: ExecutorHandle | None = None
-    bar: RunProgress | None = None
+    bar: Display | None = None
     try:
         if todo:
             handle = make_executor(executor, workers=workers, scheduler=scheduler)
             manifest["executor"] = handle.description
             label = f"{cfg.name}: {len(todo)} run{'s' * (len(todo) != 1)}"
-            bar = RunProgress(progress, len(todo), label, console)
+            bar = progress_display(progress, len(todo), label, console)
             _execute(handle, engine, todo, store, bar)
     except KeyboardInterrupt:
         interrupted = True
@@ -265,7 +266,7 @@ def _execute(
     engine: str | Callable[..., RunResult],
     todo: list[RunSpec],
     store: RunStore,
-    bar: RunProgress,
+    bar: Display,
 ) -> None:
     """Submit every run, keep each as it finishes, show progress.
 
@@ -302,7 +303,7 @@ def _submit_and_gather(
     engine: str | Callable[..., RunResult],
     specs: list[RunSpec],
     store: RunStore,
-    bar: RunProgress,
+    bar: Display,
     started: set[str],
 ) -> list[RunSpec]:
     """Run ``specs`` on the executor; return the ones lost to a broken pool (empty if none)."""
@@ -329,7 +330,7 @@ def _submit_and_gather(
     return sorted(broken, key=lambda s: (s.replication, s.point))
 
 
-def _drain(handle: ExecutorHandle, bar: RunProgress, started: set[str]) -> None:
+def _drain(handle: ExecutorHandle, bar: Display, started: set[str]) -> None:
     """Read the pool workers' progress messages: show the latest per run, note the runs started."""
     if handle.progress is None:
         return
