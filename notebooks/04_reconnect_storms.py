@@ -101,7 +101,7 @@ reveal(
     prediction_1,
     table.loc["none", "peak_handshake_rate"],
     "handshakes/s",
-    why=f"The survivors admit {storms.accept_capacity(cfg):,.0f}/s; a peak above that is refused and retried.",
+    why=f"The survivors admit {storms.accept_capacity(cfg):,.0f}/s; the rest are refused and retry.",
 )
 
 # %%
