@@ -70,7 +70,9 @@ METRICS: dict[str, Metric] = {
     "latency_p50_s": Metric("s", "Median publish-to-client latency.", "quantile"),
     "latency_p99_s": Metric("s", "99th percentile publish-to-client latency.", "quantile"),
     "connections_moved_fraction": Metric(
-        "fraction", "Connections whose gateway changed after the fleet changed size.", "ratio"
+        "fraction",
+        "Open connections the balancer would send elsewhere after the first change of the pool.",
+        "ratio",
     ),
     "cost_per_month_usd": Metric("USD/month", "Fleet cost at the size the run needed.", "derived"),
     "alert_lead_time_s": Metric(
@@ -95,8 +97,29 @@ METRICS: dict[str, Metric] = {
         "USD/month", "Server share plus egress of one user, times a million (transport model).", "derived"
     ),
     # Simulator details (wssim.sim): the mechanisms behind the headline metrics.
-    "admission_rejections": Metric("connections", "Attempts answered 503 (connection or handshake limit)."),
+    "admission_rejections": Metric(
+        "connections", "Attempts answered 503 (connection or handshake limit, or draining)."
+    ),
     "l7_tls_terminations": Metric("handshakes", "TLS handshakes terminated by an L7 balancer."),
+    "edge_memory_peak_bytes": Metric(
+        "bytes",
+        "Most memory one L7 balancer node held for its connections (TLS, both sockets); 0 for L4.",
+        "peak",
+    ),
+    "health_check_detection_s": Metric(
+        "s", "Mean time from a gateway crash until a balancer node took it out of its pool.", "time"
+    ),
+    "health_check_rejoin_s": Metric(
+        "s", "Mean time from a gateway (re)start until a balancer node put it back in its pool.", "time"
+    ),
+    "health_check_removals": Metric("removals", "Times a balancer node took a gateway out of its pool."),
+    "health_check_readds": Metric("re-adds", "Times a balancer node put a gateway back in its pool."),
+    "passive_health_removals": Metric(
+        "removals", "Gateways taken out at the first refused connection (passive check)."
+    ),
+    "connects_to_dead_gateway": Metric(
+        "attempts", "Connection attempts a balancer sent to a crashed gateway still in its pool."
+    ),
     "ephemeral_port_exhaustions": Metric("subscriptions", "Backplane subscriptions refused: no source port."),
     "backplane_deliveries_lost": Metric("messages", "Backplane deliveries lost (subscription or node down)."),
     "publishes_failed": Metric("messages", "Publications refused while the backplane was down."),

@@ -27,6 +27,7 @@ class Stream(IntEnum):
     DRAINS = 10
     LATENCY = 11
     LIVE = 12
+    HEALTH = 13
 
 
 def seed_sequence(seed: int, replication: int, stream: Stream, entity: int = 0) -> np.random.SeedSequence:

@@ -150,6 +150,28 @@ def scaled_gateway_config(config: Config, kind: str) -> dict[str, Any]:
     return raw
 
 
+def balancer_options(config: Config) -> list[str]:
+    """The live balancer's options for ``config.edge``, durations scaled by ``live.time_scale``.
+
+    ``edge.health_check`` maps one to one onto the balancer's HTTP health check (interval, timeout,
+    fall, rise, passive). Without one (the simulator's instant detection) the balancer checks as fast
+    as it sensibly can: every 50 ms, one failure, and passively on every refused connection.
+    """
+    edge, s = config.edge, config.live.time_scale
+    timeouts = [t for t in (edge.idle_timeout, edge.path_idle_timeout) if t]
+    idle = min(timeouts) * s if timeouts else 0.0
+    args = ["--policy", edge.balancer, "--vnodes", str(edge.virtual_nodes), "--idle-timeout", str(idle)]
+    hc = edge.health_check
+    if hc is None:
+        check = ("0.05", "1", "1", "1", "--passive")
+    else:
+        passive = "--passive" if hc.passive else "--no-passive"
+        check = (str(hc.interval * s), str(hc.timeout * s), str(hc.fall), str(hc.rise), passive)
+    interval, timeout, fall, rise, passive = check
+    args += ["--check", "http", "--check-interval", interval, "--check-timeout", timeout]
+    return [*args, "--fall", fall, "--rise", rise, passive]
+
+
 # --------------------------------------------------------------------------------------- processes
 @dataclass
 class Proc:
@@ -348,9 +370,6 @@ class LiveRun:
 
     # -- balancer ------------------------------------------------------------------------------
     def start_balancers(self, n_clients: int) -> None:
-        edge = self.cfg.edge
-        timeouts = [t for t in (edge.idle_timeout, edge.path_idle_timeout) if t]
-        idle = min(timeouts) * self.s if timeouts else 0.0
         self.bal_port = free_port(self.host)
         n = max(1, math.ceil(n_clients / MAX_CLIENTS_PER_PROCESS))
         for i in range(n):
@@ -363,8 +382,7 @@ class LiveRun:
                 "--listen",
                 f"{self.host}:{self.bal_port}",
             ]
-            args += ["--admin", str(admin), "--policy", edge.balancer, "--vnodes", str(edge.virtual_nodes)]
-            args += ["--idle-timeout", str(idle), "--check", "http", "--check-interval", "0.2"]
+            args += ["--admin", str(admin), *balancer_options(self.cfg)]
             args += ["--ready-file", str(ready)] + (["--reuse-port"] if n > 1 else [])
             for name, p in self.gateways.items():
                 args += ["--upstream", f"{name}={self.host}:{p.port}"]

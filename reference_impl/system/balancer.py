@@ -4,9 +4,12 @@ The balancer reads the first line of each client's byte stream (the HTTP upgrade
 a ``?key=`` routing key, falls back to the client's ``address:port``, picks an upstream with
 :func:`wssim.policies.make_balancer`, then pipes bytes both ways without parsing anything else.
 
-* Health checks: every ``check_interval`` seconds each upstream gets a TCP connect (``check="tcp"``)
-  or ``GET /healthz`` (``check="http"``); ``fall`` failures in a row drop it from the ring, ``rise``
-  successes put it back. A refused connect to a picked upstream drops it at once (passive check).
+* Health checks: in rounds, every upstream gets a TCP connect (``check="tcp"``) or ``GET /healthz``
+  (``check="http"``, 200 expected) within ``check_timeout``; the next round starts ``check_interval``
+  seconds after the slowest probe of the last one ended. ``fall`` failures in a row drop an upstream
+  from the ring, ``rise`` successes put it back. With ``passive`` (the default), a refused connect to a
+  picked upstream also drops it at once and the connection tries the next pick (passive check).
+  The simulator's ``edge.health_check`` (interval, timeout, fall, rise, passive) means the same.
 * Idle timeout: a proxied connection with no byte in either direction for ``idle_timeout`` seconds is
   cut (both sides closed), like a cloud load balancer's idle timeout.
 * Counters: active and total connections per upstream, idle cuts, refusals (see :meth:`Balancer.stats`).
@@ -90,6 +93,7 @@ class Balancer:
         fall: int = 2,
         rise: int = 2,
         connect_timeout: float = 3.0,
+        passive: bool = True,
     ) -> None:
         if check not in ("tcp", "http", "none"):
             raise ValueError("check must be tcp, http or none")
@@ -100,6 +104,7 @@ class Balancer:
         self.check_interval = check_interval
         self.check_timeout = check_timeout
         self.fall, self.rise = fall, rise
+        self.passive = passive
         self.connect_timeout = connect_timeout
         self.conns: set[_Conn] = set()
         self.assignments: dict[str, str] = {}  # routing key -> upstream of its latest connection
@@ -192,6 +197,9 @@ class Balancer:
                 upstream = up
                 break
             except (OSError, TimeoutError):
+                self.counters["upstream_refused"] += 1
+                if not self.passive:
+                    break
                 self.mark_down(name, "refused")
         if upstream is None or up_reader is None or up_writer is None:
             self.counters["no_upstream"] += 1
@@ -404,7 +412,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--vnodes", type=int, default=160)
     ap.add_argument("--idle-timeout", type=float, default=60.0, help="seconds; 0 disables")
     ap.add_argument("--check", default="http", choices=["tcp", "http", "none"])
-    ap.add_argument("--check-interval", type=float, default=1.0)
+    ap.add_argument("--check-interval", type=float, default=1.0, help="seconds between probe rounds")
+    ap.add_argument("--check-timeout", type=float, default=1.0, help="seconds a probe may take")
+    ap.add_argument("--fall", type=int, default=2, help="failed probes in a row that drop an upstream")
+    ap.add_argument("--rise", type=int, default=2, help="answered probes in a row that re-add it")
+    ap.add_argument(
+        "--passive", action=argparse.BooleanOptionalAction, default=True, help="drop on a refused connect"
+    )
     ap.add_argument("--reuse-port", action="store_true", help="share the port with other balancers")
     ap.add_argument("--ready-file", default=None, help="write 'HOST PORT ADMINPORT' here once listening")
     args = ap.parse_args(argv)
@@ -417,6 +431,10 @@ def main(argv: list[str] | None = None) -> None:
             idle_timeout=args.idle_timeout or None,
             check=args.check,
             check_interval=args.check_interval,
+            check_timeout=args.check_timeout,
+            fall=args.fall,
+            rise=args.rise,
+            passive=args.passive,
         )
         host, _, port = args.listen.rpartition(":")
         await bal.start(host, int(port), args.admin, reuse_port=args.reuse_port)

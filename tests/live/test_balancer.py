@@ -174,6 +174,29 @@ def test_a_refused_upstream_is_skipped_before_the_health_check_notices() -> None
     asyncio.run(main())
 
 
+def test_without_passive_checks_a_refused_upstream_is_refused_to_the_client() -> None:
+    """``passive=False`` (the simulator's default): until the health check notices, the connections
+    routed to a dead gateway fail, and the balancer keeps it in the ring."""
+
+    async def main() -> None:
+        gws, bal = await fleet(2, check="none", passive=False)
+        keys = [f"k{i}" for i in range(20)]
+        before = {k: await hello(bal, k) for k in keys}
+        await gws[0].stop()
+        for k in keys:
+            if before[k] == "g0":
+                with pytest.raises((IndexError, ConnectionError)):
+                    await hello(bal, k)  # closed without an answer
+            else:
+                assert await hello(bal, k) == "g1"
+        assert bal.stats()["upstreams"]["g0"]["in_ring"]
+        assert bal.counters["upstream_refused"] == sum(1 for v in before.values() if v == "g0")
+        await bal.stop()
+        await gws[1].stop()
+
+    asyncio.run(main())
+
+
 def test_idle_timeout_cuts_silent_sockets_but_pings_keep_them_alive() -> None:
     async def main() -> None:
         quiet = await FakeGateway("quiet").start()

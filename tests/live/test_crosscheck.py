@@ -37,6 +37,8 @@ def herd() -> dict:
             "rooms": {"count": 20, "per_client": 1},
         },
         "gateways": {"count": 2, "restart_delay": "2s", "keepalive": {"ping_interval": "20s"}},
+        # both balancers drop g0 at its first refused connection and re-route it (passive check)
+        "edge": {"health_check": {"interval": "200ms", "passive": True}},
         "backplane": {"kind": "none"},
         "faults": [{"kind": "gateway_crash", "at": "5s", "gateway": 0, "restart": True}],
     }

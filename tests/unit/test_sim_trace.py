@@ -81,6 +81,7 @@ def test_crash_reconnects_after_constant_backoff_and_resumes():
         gateways__count=2,
         gateways__restart_delay=100,
         edge__balancer="round_robin",
+        edge__health_check=None,  # the crashed gateway leaves the pool at once
         faults=[{"kind": "gateway_crash", "at": 10, "gateway": 0}],
     )
     w = build_world(cfg)
@@ -159,14 +160,17 @@ def test_every_owed_delivery_is_delivered_lost_or_pending(kind):
 
 
 def test_idle_connections_cost_no_events():
-    """Keepalive and idle timers are computed, not scheduled: an idle hour costs only the sampler."""
+    """Keepalive and idle timers are computed, not scheduled: an idle hour costs only the sampler and
+    the balancer's health-check rounds (one event per node and round, whatever the client count)."""
 
-    def events(duration):
+    def events(duration, clients=2000):
         cfg = tiny(
-            clients__count=2000,
+            clients__count=clients,
             duration=duration,
             interval=60,
             edge__idle_timeout=60,
+            edge__nodes=2,
+            edge__health_check={"interval": 5},
             gateways__keepalive={"ping_interval": 25},
         )
         w = build_world(cfg)
@@ -174,7 +178,8 @@ def test_idle_connections_cost_no_events():
         return next(w.env._eid)  # events scheduled so far (SimPy's event counter)
 
     short, long = events(120), events(3600)
-    assert long - short <= (3600 - 120) / 60 + 2
+    assert long - short <= (3600 - 120) / 60 + 2 * (3600 - 120) / 5 + 2
+    assert events(3600, 20_000) - events(120, 20_000) == long - short
 
 
 @pytest.mark.slow

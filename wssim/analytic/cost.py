@@ -28,15 +28,17 @@ def _num(peaks: Mapping[str, float], key: str, default: float = 0.0) -> float:
     return value if math.isfinite(value) else default
 
 
-def _budget(config: Any) -> ConnectionBudget:
+def gateway_budget(config: Any) -> ConnectionBudget:
+    """What one connection holds on a gateway: its TLS state only where TLS terminates there (L4 edge)."""
     pc = config.gateways.per_connection
-    return ConnectionBudget(pc.kernel, pc.tls, pc.app, pc.fds)
+    tls = 0 if config.edge.layer == "L7" else pc.tls
+    return ConnectionBudget(pc.kernel, tls, pc.app, pc.fds)
 
 
 def node_capacity(config: Any) -> int:
     """Connections one gateway may hold at ``costs.headroom`` of its memory and fd ceilings."""
     g = config.gateways
-    return _budget(config).node_capacity(g.memory, g.base_memory, g.fd_limit, config.costs.headroom)
+    return gateway_budget(config).node_capacity(g.memory, g.base_memory, g.fd_limit, config.costs.headroom)
 
 
 def gateways_needed(config: Any, peaks: Mapping[str, float]) -> int:

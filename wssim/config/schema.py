@@ -197,8 +197,53 @@ class Clients(StrictModel):
 # ------------------------------------------------------------------------------------------------ edge
 
 
+class HealthCheck(StrictModel):
+    """The balancer's active health check of every gateway (the live balancer's interval, fall and rise)."""
+
+    interval: Duration = Field(
+        "1s", description="Pause between the end of one probe round and the start of the next."
+    )
+    timeout: Duration = Field(
+        "1s",
+        description=(
+            "A probe not answered within this long fails (a gateway whose accept queue is this far "
+            "behind does not answer in time)."
+        ),
+    )
+    fall: PosInt = Field(2, description="Failed probes in a row that take a gateway out of the pool.")
+    rise: PosInt = Field(2, description="Answered probes in a row that put a gateway back in the pool.")
+    passive: bool = Field(
+        False,
+        description=(
+            "Also take a gateway out at the first connection it refuses, and send that connection to "
+            "another gateway (the client does not see the refusal)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _positive_times(self) -> HealthCheck:
+        if self.interval <= 0 or self.timeout <= 0:
+            raise ValueError("`interval` and `timeout` must be positive (use `health_check: null` for none)")
+        return self
+
+
 class Edge(StrictModel):
     """The load balancer in front of the gateways and the network path to the clients."""
+
+    nodes: PosInt = Field(
+        1,
+        description=(
+            "Balancer nodes; client `c` always goes through node `c mod nodes`. Each node has its own "
+            "pool and health checks, conntrack table and (L7) TLS capacity."
+        ),
+    )
+    health_check: HealthCheck | None = Field(
+        default_factory=HealthCheck,
+        description=(
+            "How each balancer node notices that a gateway died or came back (null = at once, an "
+            "idealisation)."
+        ),
+    )
 
     layer: Literal["L4", "L7"] = Field(
         "L4",
@@ -214,11 +259,14 @@ class Edge(StrictModel):
     path_idle_timeout: Duration | None = Field(
         None, description="Tightest idle timeout of a NAT or proxy on the client's path (null = none)."
     )
-    tls_handshake_cost: Duration = Field("1ms", description="CPU time per TLS termination at an L7 balancer.")
+    tls_handshake_cost: Duration = Field(
+        "1ms", description="CPU time per TLS termination on one L7 balancer node."
+    )
     conntrack_max: PosInt | None = Field(
         262144,
         description=(
-            "Connection-tracking table size; new connections are dropped beyond it (null = unlimited)."
+            "Connection-tracking table size of each balancer node; its new connections are dropped "
+            "beyond it (null = not tracked)."
         ),
     )
 
@@ -321,6 +369,13 @@ class Gateways(StrictModel):
     base_memory: ByteSize = Field("256MiB", description="Memory a gateway uses with no connections.")
     fd_limit: PosInt = Field(
         1048576, description="File-descriptor limit per gateway; accepts beyond it fail (EMFILE)."
+    )
+    conntrack_max: PosInt | None = Field(
+        262144,
+        description=(
+            "Connection-tracking table size of each gateway host (the Linux default is about 256k); new "
+            "connections beyond it are dropped (null = not tracked)."
+        ),
     )
     ephemeral_ports: PosInt = Field(
         28232, description="Source ports available per gateway for backplane connections."

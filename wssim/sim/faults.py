@@ -1,7 +1,7 @@
 """Faults on the timeline, and what each does to the fleet (each is marked with ``rec.mark``).
 
 - ``gateway_crash``: the process dies; every socket on it drops at once and its clients reconnect with
-  backoff through the balancer (the dead node fails its health check). It restarts empty after
+  backoff through the balancer (which notices the dead node after its health checks fail). It restarts empty after
   ``gateways.restart_delay``. An OOM crash is the same, triggered by memory.
 - ``deploy``: a rolling restart, one gateway every ``interval``. With ``drain`` the gateway leaves the
   pool and closes its sockets (1001) spread evenly over ``drain_timeout``, so clients move gradually;
@@ -15,7 +15,7 @@
   published meanwhile (members detect the gap and resync), durable kinds redeliver it on return.
 - ``spike``: publish rate × ``publish_multiplier`` and ``connect_clients`` extra clients arriving.
 - ``add_gateways`` / ``remove_gateways``: change the pool; ``connections_moved_fraction`` is the share
-  of connected clients whose balancer pick differs between the old and the new pool.
+  of open connections whose balancer node would now pick another gateway than the one they are on.
 - Half-open sockets (clients vanishing without FIN) are reclaimed by the keepalive timeout.
 """
 
@@ -70,7 +70,7 @@ class Faults:
             w.observer.crash_started(now)
         w.rec.mark(now, f"gateway {g.id} {label}")
         g.go_down(now)
-        w.edge.remove(g.id)
+        w.edge.died(g.id)
         cl = w.clients
         for c in sorted(g.conns):
             cl.lost_gateway(c, g)
@@ -85,14 +85,9 @@ class Faults:
         if g.incarnation != inc or g.state != DOWN:
             return
         w = self.world
-        self.bring_up(g)
-        w.rec.mark(w.env.now, f"gateway {g.id} up")
-
-    def bring_up(self, g: Any) -> None:
-        """Gateway ``g`` starts empty and joins the balancer pool."""
-        w = self.world
         g.start(w.env.now)
-        w.edge.add(g.id)
+        w.edge.started(g.id)
+        w.rec.mark(w.env.now, f"gateway {g.id} up")
 
     def oom(self, g: Any) -> None:
         """``g`` ran out of memory: the kernel kills it (all sockets drop), then it restarts."""
@@ -102,14 +97,14 @@ class Faults:
         self.crash(g, True, "oom")
 
     def drain(self, g: Any, restart: bool, label: str) -> None:
-        """Gracefully drain ``g``: leave the pool, close sockets spread over ``drain_timeout``."""
+        """Gracefully drain ``g``: answer 503 to new connections, close sockets over ``drain_timeout``."""
         if g.state != UP:
             return
         w = self.world
         now = w.env.now
         w.rec.mark(now, f"gateway {g.id} {label} (drain)")
         g.begin_drain()
-        w.edge.remove(g.id)
+        w.edge.draining(g.id)
         cs = sorted(g.conns)
         timeout = w.cfg.gateways.drain_timeout
         slices = min(len(cs), 100)
@@ -239,20 +234,19 @@ class Faults:
     def _add_gateways(self, f: Any, _: list[int]) -> None:
         w = self.world
         spare = [g for g in w.gateways if g.state == SPARE][: f.count]
-        before = w.edge.pool()
-        after = before + [g.id for g in spare]
-        self.moved.append(w.edge.moved_fraction(before, after, self._sample()))
         for g in spare:
-            self.bring_up(g)
+            g.start(w.env.now)
+            w.edge.register(g.id)
+        self.moved.append(w.edge.moved_fraction(self._sample()))
         w.rec.mark(w.env.now, "add gateways " + ",".join(str(g.id) for g in spare))
 
     def _remove_gateways(self, f: Any, _: list[int]) -> None:
         w = self.world
         initial = w.gateways[: w.cfg.gateways.count]  # as the live harness: the last initial ones
         gone = [g for g in initial[-f.count :] if g.state == UP]
-        before = w.edge.pool()
-        after = [n for n in before if n not in {g.id for g in gone}]
-        self.moved.append(w.edge.moved_fraction(before, after, self._sample()))
+        for g in gone:  # out of the balancer first, then drained or stopped
+            w.edge.deregister(g.id)
+        self.moved.append(w.edge.moved_fraction(self._sample()))
         w.rec.mark(w.env.now, "remove gateways " + ",".join(str(g.id) for g in gone))
         for g in gone:
             if f.drain:

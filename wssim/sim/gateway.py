@@ -20,8 +20,8 @@ from wssim.policies import TokenBucket
 
 UP, DRAINING, DOWN, SPARE, REMOVED = range(5)
 
-# Outcomes of an accept.
-OK, REFUSED, EMFILE, UNAVAILABLE = range(4)
+# Outcomes of an accept (DROPPED: the SYN was dropped by a full conntrack table, nobody answers).
+OK, REFUSED, EMFILE, UNAVAILABLE, DROPPED = range(5)
 
 
 class Gateway:
@@ -36,7 +36,7 @@ class Gateway:
         self.state = UP if gid < cfg.gateways.count else SPARE
         self.incarnation = 0
         self.conns: set[int] = set()  # registry: clients holding a socket here (handshaking or open)
-        self.zombies: dict[int, tuple[int, ...]] = {}  # half-open sockets: zombie id -> rooms
+        self.zombies: dict[int, tuple[int, tuple[int, ...]]] = {}  # half-open: zombie id -> (client, rooms)
         self.zseq = 0
         self.n = 0  # sockets held (conns + zombies)
         self.queued_bytes = 0
@@ -57,12 +57,14 @@ class Gateway:
         rate = adm.handshake_rate
         self.bucket = TokenBucket(rate, adm.effective_burst()) if rate is not None else None
         self.fd_limit = cfg.gateways.fd_limit
+        self.conntrack_max = cfg.gateways.conntrack_max
         self.fds = cfg.gateways.per_connection.fds
         self.handshake_cost = cfg.gateways.handshake_cost
         self.handshake_per_conn = cfg.gateways.handshake_cost_per_connection
         self.memory = cfg.gateways.memory
         self.base_memory = cfg.gateways.base_memory
         self.down_since = 0.0
+        self.started_at = 0.0
         self.peak_memory = 0
 
     # -- resources ---------------------------------------------------------------------------
@@ -91,11 +93,24 @@ class Gateway:
         return False
 
     # -- accept path ------------------------------------------------------------------------
+    def backlog(self, now: float) -> float:
+        """Seconds of work queued ahead on the accept path: how long a health probe waits for an answer."""
+        return self.free_at - now if self.free_at > now else 0.0
+
     def accept(self, c: int, t: float) -> tuple[int, float]:
-        """A connection from client ``c`` reaches this gateway at ``t``: (outcome, established time)."""
-        if self.state != UP:
-            return REFUSED, t
+        """A connection from client ``c`` reaches this gateway at ``t``: (outcome, established time).
+
+        A crashed gateway refuses the connection; a draining one answers 503 (as the live gateway does).
+        """
         rec = self.world.rec
+        if self.state != UP:
+            if self.state != DRAINING:
+                return REFUSED, t
+            rec.count("admission_rejections")
+            return UNAVAILABLE, t
+        if self.conntrack_max is not None and self.n >= self.conntrack_max:
+            rec.count("conntrack_drops")
+            return DROPPED, t
         if (self.n + 1) * self.fds > self.fd_limit:
             rec.count("emfile_rejections")
             return EMFILE, t
@@ -108,7 +123,7 @@ class Gateway:
         held = self.n
         self.n += 1
         self.conns.add(c)
-        self.world.edge.opened(self)
+        self.world.edge.opened(self, c)
         start = self.free_at if self.free_at > t else t
         done = start + self.handshake_cost + self.handshake_per_conn * held
         self.free_at = done
@@ -120,6 +135,7 @@ class Gateway:
     def start(self, now: float) -> None:
         """Start (or restart) empty and accepting: a fresh accept queue and a full token bucket."""
         self.state = UP
+        self.started_at = now
         self.free_at = now
         if self.bucket is not None:
             self.bucket.fill(now)
@@ -207,7 +223,7 @@ class Gateway:
         """Client ``c``'s socket is gone (closed, cut or reclaimed): free its fd and budget."""
         self.conns.discard(c)
         self.n -= 1
-        self.world.edge.closed(self)
+        self.world.edge.closed(self, c)
 
     def vanish(self, c: int, rooms: tuple[int, ...], queued: bool) -> int:
         """Client ``c`` left without a FIN: its socket stays as a half-open zombie; returns its id."""
@@ -220,18 +236,19 @@ class Gateway:
         self.conns.discard(c)
         zid = self.zseq
         self.zseq += 1
-        self.zombies[zid] = rooms
+        self.zombies[zid] = (c, rooms)
         return zid
 
     def reclaim(self, zid: int) -> bool:
         """Keepalive (or an idle timer) declared zombie ``zid`` dead: free it. False if already gone."""
-        rooms = self.zombies.pop(zid, None)
-        if rooms is None:
+        zombie = self.zombies.pop(zid, None)
+        if zombie is None:
             return False
+        c, rooms = zombie
         for r in rooms:
             self.leave(r, zombie=True)
         self.n -= 1
-        self.world.edge.closed(self)
+        self.world.edge.closed(self, c)
         return True
 
     def charge_queue(self, delta: int) -> None:

@@ -12,6 +12,11 @@ from wssim.sim.gateway import SPARE
 from wssim.sim.samples import WeightedSamples
 
 
+def mean(values: list[float]) -> float:
+    """Arithmetic mean; NaN when there is nothing to average."""
+    return sum(values) / len(values) if values else math.nan
+
+
 class Observer:
     """Samples the fleet every ``interval`` and derives the summary metrics at the end."""
 
@@ -124,6 +129,11 @@ class Observer:
         moved = w.faults.moved
         if moved:
             rec.set("connections_moved_fraction", moved[0])
+        hc = w.edge.health
+        if hc is not None:
+            rec.set("health_check_detection_s", mean(hc.detections))
+            rec.set("health_check_rejoin_s", mean(hc.rejoins))
+        rec.peak("edge_memory_peak_bytes", w.edge.memory_peak())
         rec.set("half_open_leaked", float(sum(len(g.zombies) for g in w.gateways)))
         rec.set("connections_end", float(w.clients.connected))
         rec.set("connections_mean", self.conn_sum / self.samples if self.samples else 0.0)

@@ -21,6 +21,7 @@ def build_world(config: Any, replication: int = 0) -> World:
     for g in w.gateways:
         if g.up:
             g.check_memory()
+    w.edge.start()
     w.clients.start()
     w.traffic.start()
     w.faults.start()

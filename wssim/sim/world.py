@@ -14,8 +14,9 @@ from typing import Any
 
 import simpy
 
+from wssim.analytic.cost import gateway_budget
 from wssim.metrics import Recorder
-from wssim.policies import ConnectionBudget, Keepalive, tightest
+from wssim.policies import Keepalive, tightest
 from wssim.sim.samples import WeightedSamples
 from wssim.sim.streams import Streams
 
@@ -40,8 +41,7 @@ class World:
         self.rec = Recorder(interval=config.interval, warmup=config.warmup)
         self.streams = Streams(config.seed, replication)
         gw = config.gateways
-        pc = gw.per_connection
-        self.budget = ConnectionBudget(pc.kernel, pc.tls, pc.app, pc.fds)
+        self.budget = gateway_budget(config)
         self.conn_bytes = self.budget.bytes
         self.keepalive = Keepalive(gw.keepalive.ping_interval, gw.keepalive.effective_timeout)
         self.idle_timeout = tightest(config.edge.idle_timeout, config.edge.path_idle_timeout)
