@@ -120,7 +120,9 @@ METRICS: dict[str, Metric] = {
     "connects_to_dead_gateway": Metric(
         "attempts", "Connection attempts a balancer sent to a crashed gateway still in its pool."
     ),
-    "ephemeral_port_exhaustions": Metric("subscriptions", "Backplane subscriptions refused: no source port."),
+    "ephemeral_port_exhaustions": Metric(
+        "connections", "Backplane connections a gateway could not open: no source port left."
+    ),
     "backplane_deliveries_lost": Metric("messages", "Backplane deliveries lost (subscription or node down)."),
     "publishes_failed": Metric("messages", "Publications refused while the backplane was down."),
     "live_gaps": Metric("gaps", "Offset gaps a gateway saw on a live subscription."),

@@ -378,7 +378,17 @@ class Gateways(StrictModel):
         ),
     )
     ephemeral_ports: PosInt = Field(
-        28232, description="Source ports available per gateway for backplane connections."
+        28232,
+        description=(
+            "Source ports one gateway has towards one backplane server (per destination address and port)."
+        ),
+    )
+    backplane_connections: PosInt = Field(
+        65,
+        description=(
+            "Connections one gateway keeps to its backplane server: a command pool plus the subscription "
+            "connection, on which every channel is multiplexed (the reference gateway: 64 + 1)."
+        ),
     )
     per_connection: PerConnection = Field(default_factory=PerConnection, description="Per-connection budget.")
     send_queue: SendQueue = Field(default_factory=SendQueue, description="Per-connection send queue.")

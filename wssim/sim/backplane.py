@@ -76,7 +76,10 @@ class Backplane:
         self.room_gws: list[set[int]] = [set() for _ in range(world.rooms)]  # gateways with members
         self.shard_members = [[0] * self.shards for _ in world.gateways]
         self.ports = cfg.gateways.ephemeral_ports
-        self.per_channel = self.topology in ("channel_per_room", "sharded") and self.interest
+        self.pool = 0 if bp.kind in ("none", "in_memory") else cfg.gateways.backplane_connections
+        for g in world.gateways:
+            if g.up:
+                self.reset_gateway(g)
 
     # -- subscriptions ----------------------------------------------------------------------
     def subscribe(self, gw: Any, room: int) -> None:
@@ -88,11 +91,7 @@ class Backplane:
             if self.shard_members[gw.id][s] > 1:
                 gw.mark_subscribed(room, self.world.history.last[room])
                 return
-        if self.per_channel and gw.upstream >= self.ports:
-            self.world.rec.count("ephemeral_port_exhaustions")
-            gw.mark_unsubscribed(room)
-            return
-        gw.mark_subscribed(room, self.world.history.last[room], opened_port=self.per_channel)
+        gw.mark_subscribed(room, self.world.history.last[room])
 
     def unsubscribe(self, gw: Any, room: int) -> None:
         """``gw`` lost its last member of ``room``."""
@@ -102,14 +101,22 @@ class Backplane:
             self.shard_members[gw.id][s] -= 1
             if self.shard_members[gw.id][s] > 0:
                 return
-        gw.mark_unsubscribed(room, closed_port=self.per_channel and gw.subscribed[room])
+        gw.mark_unsubscribed(room)
 
     def reset_gateway(self, gw: Any) -> None:
-        """``gw`` restarted empty: no subscriptions, no upstream connections."""
+        """``gw`` (re)started empty, or died: no subscriptions; a started one opens its connection pool.
+
+        Subscriptions are multiplexed on the pool, so they take no port of their own: ephemeral ports
+        run out only when the pool to one server needs more than ``gateways.ephemeral_ports``.
+        """
         for room in range(len(gw.subscribed)):
             self.room_gws[room].discard(gw.id)
         self.shard_members[gw.id] = [0] * self.shards
-        gw.clear_subscriptions(self.world.history.last)
+        upstream = self.pool if gw.up else 0
+        if upstream > self.ports:
+            self.world.rec.count("ephemeral_port_exhaustions", upstream - self.ports)
+            upstream = self.ports
+        gw.clear_subscriptions(self.world.history.last, upstream)
 
     # -- routing ----------------------------------------------------------------------------
     def targets(self, room: int, origin: int) -> tuple[list[Any], int]:

@@ -1,11 +1,11 @@
 """Faults on the timeline, and what each does to the fleet (each is marked with ``rec.mark``).
 
 - ``gateway_crash``: the process dies; every socket on it drops at once and its clients reconnect with
-  backoff through the balancer (which notices the dead node after its health checks fail). It restarts empty after
-  ``gateways.restart_delay``. An OOM crash is the same, triggered by memory.
-- ``deploy``: a rolling restart, one gateway every ``interval``. With ``drain`` the gateway leaves the
-  pool and closes its sockets (1001) spread evenly over ``drain_timeout``, so clients move gradually;
-  without drain it is killed like a crash.
+  backoff through the balancer (which notices the dead node when its health checks fail). It restarts
+  empty after ``gateways.restart_delay``. An OOM crash is the same, triggered by memory.
+- ``deploy``: a rolling restart, one gateway every ``interval``. With ``drain`` the gateway answers
+  503 to new connections and closes its sockets (1001) spread evenly over ``drain_timeout``, so
+  clients move gradually; without drain it is killed like a crash.
 - ``backplane_outage``: the broker is unreachable and deliveries in flight are lost. Publishers of an
   at-most-once kind fire and forget, so what they publish meanwhile is lost for every member;
   at-least-once producers (streams, logs, managed) hold their publications and send them when it

@@ -42,7 +42,7 @@ class Gateway:
         self.queued_bytes = 0
         self.free_at = 0.0  # accept server busy until
         self.sub_down = False  # backplane subscription lost (subscription outage)
-        self.upstream = 0  # gateway -> backplane connections (ephemeral ports in use)
+        self.upstream = 0  # connections to the backplane server (ephemeral ports in use towards it)
         r = world.rooms
         self.members = [0] * r  # every socket subscribed to the room (zombies included)
         self.fast = [0] * r  # established fast members (bulk delivery)
@@ -172,22 +172,18 @@ class Gateway:
         self.world.backplane.reset_gateway(self)
 
     # -- subscriptions (the backplane decides, the gateway keeps the state) ------------------
-    def mark_subscribed(self, room: int, head: int, opened_port: bool = False) -> None:
+    def mark_subscribed(self, room: int, head: int) -> None:
         """Subscribed to ``room``; its next live delivery follows offset ``head``."""
-        if opened_port:
-            self.upstream += 1
         self.subscribed[room] = True
         self.last[room] = head
 
-    def mark_unsubscribed(self, room: int, closed_port: bool = False) -> None:
-        """No subscription to ``room`` (left, or refused for want of an ephemeral port)."""
-        if closed_port:
-            self.upstream -= 1
+    def mark_unsubscribed(self, room: int) -> None:
+        """No subscription to ``room``."""
         self.subscribed[room] = False
 
-    def clear_subscriptions(self, heads: list[int]) -> None:
-        """No subscription, no upstream connection; every room's last offset is ``heads``."""
-        self.upstream = 0
+    def clear_subscriptions(self, heads: list[int], upstream: int) -> None:
+        """No subscription, ``upstream`` connections to the backplane, last offsets ``heads``."""
+        self.upstream = upstream
         self.subscribed = [False] * len(self.subscribed)
         self.last = list(heads)
 
