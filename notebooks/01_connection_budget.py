@@ -26,6 +26,10 @@
 # **Look for:** how steeply the node count grows with the per-connection footprint, which ceiling
 # binds first on one node, and that the simulated rejections start *exactly* at the configured
 # limits.
+#
+# **Exercises:** predict, then run, then compare. Write your prediction in the cell under each
+# question *before* running the cells below it; the `reveal` cell then shows your number and, when
+# you click it, the model's.
 
 # %% tags=["parameters"]
 # ---- Parameters: change a number, then Run All ------------------------------------------------
@@ -39,6 +43,7 @@ HEADROOM = 0.7  # plan to use this share of the connection memory (GC, bursts, s
 FD_LIMIT = 1_048_576  # nofile per gateway process
 CONNTRACK_MAX = 262_144  # nf_conntrack_max on the connection path (the common default)
 GATEWAY_PER_MONTH = 350.0  # USD per gateway node per month
+BIG_TLS_KIB = 40  # exercise 01.2: a TLS library that keeps more per session
 
 # The simulated demo fleet: limits scaled down so a laptop can cross them in seconds.
 SIM_GATEWAYS = 2
@@ -49,15 +54,11 @@ SIM_DURATION = "20s"  # connect ramp 10 s, then hold
 REPLICATIONS = 2
 
 # %%
-import math
+from wssim.lessons import budget
+from wssim.lessons.exercises import reveal
+from wssim.lessons.widgets import explore, slider
 
-import pandas as pd
-import plotly.express as px
-
-import wssim
-from wssim.policies import ConnectionBudget
-
-KiB, GiB = 1024, 1024**3
+node = budget.Node(NODE_MEMORY_GIB, BASE_MEMORY_GIB, HEADROOM, FD_LIMIT, CONNTRACK_MAX, GATEWAY_PER_MONTH)
 
 # %% [markdown]
 # ## 1. The arithmetic: bytes per connection → node capacity → fleet
@@ -65,70 +66,49 @@ KiB, GiB = 1024, 1024**3
 # `ConnectionBudget` is the same object the simulator uses to charge memory per socket. A node
 # holds connections until the first of three ceilings: its memory (after headroom), its
 # file-descriptor limit, and the conntrack table in front of it.
-
-
-# %%
-def plan(users: int, kernel_kib: float, tls_kib: float, app_kib: float, node_gib: float) -> dict:
-    """Fleet size for ``users`` concurrent sockets with the given per-connection footprint."""
-    budget = ConnectionBudget(kernel=int(kernel_kib * KiB), tls=int(tls_kib * KiB), app=int(app_kib * KiB))
-    ceiling = budget.ceilings(int(node_gib * GiB), int(BASE_MEMORY_GIB * GiB), FD_LIMIT, headroom=HEADROOM)
-    per_node = min(ceiling["memory"], ceiling["fds"], CONNTRACK_MAX)
-    nodes = math.ceil(users / per_node)
-    return {
-        "bytes_per_connection": budget.bytes,
-        "capacity_by_memory": ceiling["memory"],
-        "capacity_by_fds": ceiling["fds"],
-        "capacity_by_conntrack": CONNTRACK_MAX,
-        "connections_per_node": per_node,
-        "nodes": nodes,
-        "connection_ram_gib": users * budget.bytes / GiB,
-        "cost_per_month_usd": nodes * GATEWAY_PER_MONTH,
-    }
-
-
-ours = plan(USERS, KERNEL_KIB, TLS_KIB, APP_KIB, NODE_MEMORY_GIB)
-pd.Series(ours).to_frame("value").style.format("{:,.1f}")
+#
+# ### Exercise 01.1 · Which ceiling binds first?
+#
+# One 64 GiB node, 32 KiB per connection, 70% of the memory planned for, a million file
+# descriptors, the default conntrack table. **Predict** which limit stops it first: `memory`,
+# `file descriptors` or `conntrack`.
 
 # %%
-ceilings = pd.DataFrame(
-    {
-        "limit": ["memory (with headroom)", "file descriptors (with headroom)", "conntrack"],
-        "connections": [ours["capacity_by_memory"], ours["capacity_by_fds"], CONNTRACK_MAX],
-    }
-)
-fig = px.bar(
-    ceilings,
-    x="limit",
-    y="connections",
-    color="limit",
-    title=f"One {NODE_MEMORY_GIB} GiB node: which ceiling binds first?",
-    text_auto=".3s",
-)
-fig.update_layout(showlegend=False, yaxis_title="connections per node")
-fig.show()
+prediction_1 = None  # "memory", "file descriptors" or "conntrack"
+
+# %%
+ours = budget.plan(USERS, KERNEL_KIB, TLS_KIB, APP_KIB, node)
+budget.ceilings_figure(ours, node).show()
+budget.table(ours)
+
+# %%
+reveal("01.1", prediction_1, ours["binding"].split(" (")[0], text=f"{ours['binding']}")
 
 # %% [markdown]
 # The footprint is the lever. Sweep it over the range the field guides quote (10–50 KiB per
 # connection) for a few node sizes:
 
 # %%
-rows = []
-for node_gib in (16, 32, 64, 128):
-    for kib in range(8, 66, 2):
-        p = plan(USERS, kib * 0.25, kib * 0.625, kib * 0.125, node_gib)  # keep the mix, scale the total
-        rows.append({"KiB per connection": kib, "node RAM": f"{node_gib} GiB", **p})
-sweep_plan = pd.DataFrame(rows)
-fig = px.line(
-    sweep_plan,
-    x="KiB per connection",
-    y="nodes",
-    color="node RAM",
-    line_shape="hv",
-    title=f"Gateway nodes for {USERS:,} concurrent connections",
-    hover_data=["connections_per_node", "cost_per_month_usd"],
+budget.footprint_figure(USERS, node, ours["bytes_per_connection"] / 1024).show()
+
+# %% [markdown]
+# ### Exercise 01.2 · A heavier TLS library
+#
+# Your TLS library keeps `BIG_TLS_KIB` per session instead of `TLS_KIB`. **Predict** how many
+# nodes the fleet needs now (it needs the number printed above today).
+
+# %%
+prediction_2 = None  # nodes
+
+# %%
+heavy = budget.plan(USERS, KERNEL_KIB, BIG_TLS_KIB, APP_KIB, node)
+reveal(
+    "01.2",
+    prediction_2,
+    heavy["nodes"],
+    "nodes",
+    why=f"{heavy['connection_ram_gib']:,.0f} GiB of RAM, but {heavy['binding']} binds per node.",
 )
-fig.add_vline(x=ours["bytes_per_connection"] / KiB, line_dash="dot", annotation_text="your footprint")
-fig.show()
 
 # %% [markdown]
 # ## 2. Where the hard limits bite: a tiny simulated fleet
@@ -137,85 +117,54 @@ fig.show()
 # one whose gateways have only `SIM_FD_LIMIT` descriptors each (no conntrack on the path), and
 # one with plenty of descriptors behind an edge whose conntrack table holds `SIM_CONNTRACK_MAX`
 # entries. Both sweep the number of clients across their limit.
+#
+# ### Exercise 01.3 · Out of file descriptors
+#
+# The fd-limited fleet has `SIM_GATEWAYS` gateways of `SIM_FD_LIMIT` descriptors. When
+# `max(SIM_CLIENTS)` clients try to connect, **predict** the most sockets it ever holds.
 
 # %%
-base = wssim.load_config("budget", overrides=[f"gateways.count={SIM_GATEWAYS}", f"duration={SIM_DURATION}"])
-spec = base.model_dump(mode="json")
-spec["sweep"] = {
-    "clients.count": SIM_CLIENTS,
-    "zip": {"gateways.fd_limit": [SIM_FD_LIMIT, 1_000_000], "edge.conntrack_max": [None, SIM_CONNTRACK_MAX]},
-}
-limits = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=False)
-assert not limits.failures, limits.failures
-runs = limits.summary.copy()
-runs["fleet"] = ["fd-limited" if c != c else "conntrack-limited" for c in runs["edge.conntrack_max"]]
-cols = ["connections_peak", "emfile_rejections", "conntrack_drops", "gateway_memory_peak_bytes"]
-by_clients = runs.groupby(["fleet", "clients.count"])[cols].mean()
+prediction_3 = None  # connections
+
+# %%
+by_clients = budget.limits_fleet(
+    SIM_GATEWAYS, SIM_FD_LIMIT, SIM_CONNTRACK_MAX, SIM_CLIENTS, SIM_DURATION, REPLICATIONS
+)
+budget.limits_figure(by_clients, SIM_GATEWAYS, SIM_FD_LIMIT, SIM_CONNTRACK_MAX).show()
 by_clients
 
 # %%
-shown = by_clients[["connections_peak", "emfile_rejections", "conntrack_drops"]].reset_index()
-shown = shown.melt(id_vars=["fleet", "clients.count"], var_name="what", value_name="count")
-fig = px.line(
-    shown,
-    x="clients.count",
-    y="count",
-    color="what",
-    facet_col="fleet",
-    category_orders={"fleet": ["fd-limited", "conntrack-limited"]},
-    markers=True,
-    title="Crossing the limits in the simulated fleet",
-    labels={"clients.count": "clients trying to connect"},
+fd_fleet = by_clients.loc["fd-limited"]
+reveal(
+    "01.3",
+    prediction_3,
+    fd_fleet["connections_peak"].max(),
+    "connections",
+    why=f"{fd_fleet['emfile_rejections'].max():,.0f} accepts failed with EMFILE at the most clients.",
 )
-fd_ceiling = SIM_GATEWAYS * SIM_FD_LIMIT
-fig.add_vline(x=fd_ceiling, line_dash="dot", annotation_text="gateways × fd_limit", col=1)
-fig.add_vline(x=SIM_CONNTRACK_MAX, line_dash="dot", annotation_text="conntrack_max", col=2)
-fig.show()
 
 # %% [markdown]
 # ## What you should have seen
 
 # %%
-fd_fleet, ct_fleet = by_clients.loc["fd-limited"], by_clients.loc["conntrack-limited"]
-first_emfile = fd_fleet.index[fd_fleet["emfile_rejections"] > 0].min()
-first_conntrack = ct_fleet.index[ct_fleet["conntrack_drops"] > 0].min()
-print(
-    f"- One connection costs {ours['bytes_per_connection'] / KiB:.0f} KiB, so {USERS:,} sockets need "
-    f"{ours['connection_ram_gib']:,.0f} GiB of RAM before a single message is buffered."
-)
-binding = ceilings.loc[ceilings["connections"].idxmin(), "limit"]
-print(
-    f"- A {NODE_MEMORY_GIB} GiB node holds {ours['connections_per_node']:,} connections "
-    f"(binding limit: {binding}); the fleet needs {ours['nodes']} nodes, "
-    f"about ${ours['cost_per_month_usd']:,.0f}/month."
-)
-print(
-    f"- fd-limited fleet: the ceiling is {fd_ceiling:,} sockets; EMFILE rejections first appear at "
-    f"{first_emfile:,} clients and it never holds more than {fd_fleet['connections_peak'].max():,.0f}."
-)
-print(
-    f"- conntrack-limited fleet: the table holds {SIM_CONNTRACK_MAX:,} entries; SYN drops first appear at "
-    f"{first_conntrack:,} clients and it never holds more than {ct_fleet['connections_peak'].max():,.0f} "
-    "— nothing is logged on the gateways, the clients just time out."
-)
-mem = by_clients["gateway_memory_peak_bytes"].max()
-print(f"- Largest gateway memory in these runs: {mem / 2**20:,.0f} MiB, all of it presence (no traffic).")
+print(budget.findings(ours, node, USERS, by_clients, SIM_GATEWAYS * SIM_FD_LIMIT))
 
 # %% [markdown]
-# ## Optional: sliders
-# With `ipywidgets` installed this cell gives sliders over the arithmetic (not needed for CI).
+# ## Try it: sliders that simulate
+#
+# One small fleet with both limits. Each change re-runs it (one replication, seconds) and redraws
+# the connections it holds against both ceilings; the title counts what was refused.
 
 # %%
-try:
-    from ipywidgets import interact
-
-    @interact(kib=(8, 64, 2), node_gib=[16, 32, 64, 128], users=(100_000, 5_000_000, 100_000))
-    def _budget(kib: int = 32, node_gib: int = 64, users: int = USERS) -> None:
-        p = plan(users, kib * 0.25, kib * 0.625, kib * 0.125, node_gib)
-        nodes, cost = p["nodes"], p["cost_per_month_usd"]
-        print(f"{p['connections_per_node']:,} per node -> {nodes} nodes, ${cost:,.0f}/month")
-except ImportError:
-    print("ipywidgets is not installed: edit the parameters cell and re-run instead.")
+explore(
+    budget.one_fleet,
+    budget.fleet_figure,
+    gateways=SIM_GATEWAYS,
+    duration=SIM_DURATION,
+    clients=slider(200, 3_000, 100, 1_600, "clients"),
+    fd_limit=slider(100, 1_500, 100, SIM_FD_LIMIT, "fd limit per gateway"),
+    conntrack_max=slider(200, 3_000, 100, SIM_CONNTRACK_MAX, "conntrack_max"),
+)
 
 # %% [markdown]
 # ## Takeaway
@@ -224,3 +173,8 @@ except ImportError:
 # multiply by peak concurrency, and plan against the **smallest** of memory-with-headroom, the fd
 # limit and conntrack. Raise `nofile` and `nf_conntrack_max` (or bypass conntrack) before launch:
 # both fail at an exact number, and conntrack fails silently.
+#
+# ## For discussion
+#
+# Raising conntrack lets one node hold three times as many sockets: would you run a third as
+# many, bigger nodes? What does losing one of them cost you?

@@ -28,6 +28,10 @@
 # **Look for:** broadcast costing `G` deliveries per publish whatever the room size; the waste
 # fraction of each topology for huge rooms, tiny rooms and direct messages; the simulated points
 # sitting on the closed-form curve.
+#
+# **Exercises:** predict, then run, then compare. Write your prediction in the cell under each
+# question *before* running the cells below it; the `reveal` cell then shows your number and, when
+# you click it, the model's.
 
 # %% tags=["parameters"]
 # ---- Parameters: change a number, then Run All ------------------------------------------------
@@ -39,160 +43,90 @@ ROOM_SIZES = [1, 2, 4, 8, 16, 32]  # mean members per room for the closed-form c
 REPLICATIONS = 2
 
 # %%
-import numpy as np
-import plotly.express as px
-import plotly.graph_objects as go
+from wssim.lessons import fanout
+from wssim.lessons.exercises import reveal
+from wssim.lessons.widgets import choice, explore, slider
 
-import wssim
-
-TOPOLOGIES = ["broadcast", "channel_per_room", "sharded", "registry"]
-
-
-def gateways_reached(m: np.ndarray | float, g: int) -> np.ndarray:
-    """Expected gateways holding at least one of ``m`` members placed uniformly over ``g`` gateways."""
-    return g * (1 - (1 - 1 / g) ** np.asarray(m, dtype=float))
-
-
-def reached_by_a_publish(rooms: np.ndarray | float, n: int, g: int) -> np.ndarray:
-    """The same for the model's rooms: every client joins a uniformly random room, and a publish
-    comes from a random client, so its room holds the publisher plus Binomial(n-1, 1/rooms) others."""
-    p = 1 / np.asarray(rooms, dtype=float)
-    return 1 + (g - 1) * (1 - (1 - p / g) ** (n - 1))
-
-
-base = wssim.load_config(
-    "fanout",
-    overrides=[
-        f"gateways.count={GATEWAYS}",
-        f"clients.count={CLIENTS}",
-        f"clients.publish_rate={PUBLISH_RATE}",
-        f"duration={DURATION}",
-    ],
-)
+base = fanout.fleet(GATEWAYS, CLIENTS, PUBLISH_RATE, DURATION)
 
 # %% [markdown]
 # ## 1. Three traffic shapes × four topologies
 #
 # *Few huge rooms* (8 rooms), *many tiny rooms* (3 members each), and *direct 1:1 messages*.
+#
+# ### Exercise 02.1 · What broadcast throws away
+#
+# With broadcast every gateway receives every publish and discards what it cannot deliver. For
+# direct 1:1 messages on `GATEWAYS` gateways, **predict** the share of broadcast's backplane
+# deliveries that are discarded (a fraction, e.g. 0.5).
 
 # %%
-shapes = {
-    "few huge rooms": (8, 0.0),
-    "many tiny rooms": (CLIENTS // 3, 0.0),
-    "direct 1:1": (CLIENTS // 3, 1.0),
-}
-spec = base.model_dump(mode="json")
-spec["sweep"] = {
-    "backplane.topology": TOPOLOGIES,
-    "zip": {
-        "clients.rooms.count": [v[0] for v in shapes.values()],
-        "clients.direct_fraction": [v[1] for v in shapes.values()],
-    },
-}
-grid = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=False).summary
-shape_of = {v: k for k, v in shapes.items()}
-keys = zip(grid["clients.rooms.count"], grid["clients.direct_fraction"], strict=True)
-grid["shape"] = [shape_of[(int(r), float(d))] for r, d in keys]
-grid["deliveries_per_publish"] = grid["backplane_deliveries"] / grid["messages_published"]
-cols = ["deliveries_per_publish", "fanout_waste_fraction"]
-table = grid.groupby(["shape", "backplane.topology"])[cols].mean()
+prediction_1 = None  # a fraction between 0 and 1
+
+# %%
+table = fanout.shapes_grid(base, REPLICATIONS)
+fanout.shapes_figure(table, GATEWAYS).show()
 table.unstack("shape").round(2)
 
 # %%
-fig = px.bar(
-    table.reset_index(),
-    x="shape",
-    y="deliveries_per_publish",
-    color="backplane.topology",
-    barmode="group",
-    category_orders={"backplane.topology": TOPOLOGIES},
-    title=f"Backplane deliveries per publish, {GATEWAYS} gateways",
-    hover_data=["fanout_waste_fraction"],
+reveal(
+    "02.1",
+    prediction_1,
+    table.loc[("direct 1:1", "broadcast"), "fanout_waste_fraction"],
+    "fraction",
+    why="A direct message has one recipient on one gateway; broadcast hands it to every gateway.",
 )
-fig.add_hline(y=GATEWAYS, line_dash="dot", annotation_text="G (every gateway)")
-fig.show()
 
 # %% [markdown]
 # ## 2. The closed form against the model
 #
 # Channel-per-room, sweeping the mean room size `m = clients / rooms`.
+#
+# ### Exercise 02.2 · How many gateways does a room reach?
+#
+# A room of about 8 members, spread over `GATEWAYS` gateways, on channel-per-room. **Predict**
+# how many gateways one publish to it reaches.
 
 # %%
-spec = base.model_dump(mode="json")
-spec["backplane"]["topology"] = "channel_per_room"
-spec["sweep"] = {"clients.rooms.count": [max(1, CLIENTS // m) for m in ROOM_SIZES]}
-curve = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=False).summary
-curve["m"] = CLIENTS / curve["clients.rooms.count"]
-curve["reached"] = curve["backplane_deliveries"] / curve["messages_published"]
-points = curve.groupby("m")["reached"].agg(["mean", "std", "count"]).reset_index()
-points["ci95"] = 1.96 * points["std"].fillna(0) / np.sqrt(points["count"])
+prediction_2 = None  # gateways per publish
 
-ms = np.linspace(1, max(ROOM_SIZES) * 1.1, 200)
-fig = go.Figure()
-fig.add_scatter(
-    x=ms, y=gateways_reached(ms, GATEWAYS), name="G·(1−(1−1/G)^m): rooms of exactly m", mode="lines"
+# %%
+points = fanout.room_curve(base, ROOM_SIZES, REPLICATIONS)
+fanout.curve_figure(points, CLIENTS, GATEWAYS).show()
+points.round(3)
+
+# %%
+nearest = points.iloc[(points["m"] - 8).abs().argmin()]
+reveal(
+    "02.2",
+    prediction_2,
+    nearest["mean"],
+    "gateways",
+    why=f"Rooms of {nearest['m']:.0f}; the textbook G·(1−(1−1/G)^m) says {nearest['rooms_of_m']:.2f}.",
 )
-fig.add_scatter(
-    x=ms,
-    y=reached_by_a_publish(CLIENTS / ms, CLIENTS, GATEWAYS),
-    name="random room sizes, seen by a publisher",
-    mode="lines",
-    line={"dash": "dot"},
-)
-fig.add_scatter(
-    x=points["m"],
-    y=points["mean"],
-    error_y={"type": "data", "array": points["ci95"]},
-    mode="markers",
-    name="simulated (mean ± 95% CI)",
-)
-fig.add_hline(y=GATEWAYS, line_dash="dot", annotation_text="broadcast = G")
-fig.update_layout(
-    title="Gateways reached per publish vs room size",
-    xaxis_title="members per room m",
-    yaxis_title="backplane deliveries per publish",
-)
-fig.show()
 
 # %% [markdown]
 # ## What you should have seen
 
 # %%
-dpp = table["deliveries_per_publish"].unstack("backplane.topology")
-waste = table["fanout_waste_fraction"].unstack("backplane.topology")
-print(f"- Broadcast: {dpp['broadcast'].mean():.1f} deliveries per publish on {GATEWAYS} gateways, any shape.")
-for shape in shapes:
-    row = dpp.loc[shape]
-    best = [t for t in TOPOLOGIES if row[t] <= row.min() * 1.02]
-    print(
-        f"- {shape}: cheapest {' = '.join(best)} ({row.min():.2f}/publish); "
-        f"broadcast wastes {waste.loc[shape, 'broadcast']:.0%} of its deliveries."
-    )
-points["rooms_of_m"] = gateways_reached(points["m"], GATEWAYS)
-points["random_rooms"] = reached_by_a_publish(CLIENTS / points["m"], CLIENTS, GATEWAYS)
-gap = (points["mean"] - points["random_rooms"]).abs().max()
-print(f"- Model vs the closed form for its random room sizes: largest gap {gap:.2f} gateways per publish.")
-big = points[points["m"] >= 8]
-print(
-    f"- For rooms of 8+ members the textbook G·(1−(1−1/G)^m) is within "
-    f"{(big['mean'] - big['rooms_of_m']).abs().max():.2f}; for tiny rooms it undershoots, because the "
-    "room of a publish always holds the publisher and random room sizes favour bigger rooms."
-)
-points.round(3)
+print(fanout.findings(table, points, CLIENTS, GATEWAYS))
 
 # %% [markdown]
-# ## Optional: sliders
+# ## Try it: sliders that simulate
+#
+# One topology, one fleet size, one room size: each change re-runs the fleet (one replication,
+# seconds) and compares the simulated deliveries per publish with the closed form and with `G`.
+# Where does channel-per-room stop being cheaper than broadcast?
 
 # %%
-try:
-    from ipywidgets import interact
-
-    @interact(g=(2, 200), m=(1, 500))
-    def _reach(g: int = GATEWAYS, m: int = 8) -> None:
-        r = float(gateways_reached(m, g))
-        print(f"room of {m} on {g} gateways reaches {r:.1f}; broadcast would waste {1 - r / g:.0%}")
-except ImportError:
-    print("ipywidgets is not installed: edit the parameters cell and re-run instead.")
+explore(
+    fanout.one_topology,
+    fanout.topology_figure,
+    base=base,
+    topology=choice(fanout.TOPOLOGIES, "channel_per_room"),
+    gateways=slider(2, 32, 1, GATEWAYS, "gateways"),
+    room_size=slider(1, 100, 1, 8, "members per room"),
+)
 
 # %% [markdown]
 # ## Takeaway
@@ -201,3 +135,8 @@ except ImportError:
 # that every gateway holds a member anyway. Interest routing (channel per room or a registry)
 # tracks `G·(1−(1−1/G)^m)`, which is tiny for small rooms and direct messages. Pick the topology
 # from your fan-out shape: few huge rooms, many tiny ones, or 1:1.
+#
+# ## For discussion
+#
+# Your product has a few huge rooms (a live event) *and* many 1:1 conversations. One topology for
+# both, or two — and what does a registry cost you that channels do not?
