@@ -62,7 +62,7 @@ from reference_impl.driver.loadgen import (
 from wssim.config import Config, load_config
 from wssim.lifetime import terminate_on_signals
 from wssim.metrics import Recorder, RunResult
-from wssim.policies import assign_rooms
+from wssim.policies import Reconnector, assign_rooms
 from wssim.randomness import Stream, generator
 
 MAX_DIRECT_GATEWAYS = 8
@@ -482,13 +482,7 @@ class LiveRun:
                     t0=0.0,  # set by the start signal
                     time_scale=self.s,
                     end=end,
-                    backoff=(
-                        c.reconnect.strategy,
-                        c.reconnect.base,
-                        c.reconnect.cap,
-                        c.reconnect.max_attempts,
-                    ),
-                    resume=c.resume,
+                    reconnect=Reconnector.from_config(cfg),
                     secret=cfg.live.secret,
                     token_ttl=cfg.live.token_ttl,
                     seed=cfg.seed,

@@ -8,7 +8,9 @@ one asyncio loop and writes a :class:`WorkerRecord` (pickle) that the parent mer
 
 A client connects through the balancer (``?key=c<ID>`` is its routing key), subscribes to its rooms
 (with its resume cursors after a reconnect), records every frame it receives, reconnects with the
-shared :class:`wssim.policies.Backoff`, and goes offline when its plan says so. A slow consumer reads
+shared :class:`wssim.policies.Reconnector` (backoff, the floors of a refused attempt and of a 503's
+Retry-After, the connect timeout, give-up, the cursors it resumes from), and goes offline when its plan
+says so. A slow consumer reads
 ``drain_rate`` messages per second and stalls (stops reading entirely, so its small TCP receive buffer
 fills and the gateway sees backpressure).
 
@@ -41,12 +43,12 @@ from typing import Any
 
 from reference_impl.system import protocol
 from reference_impl.system.auth import issue_token
-from wssim.policies import Backoff
+from wssim.policies import Reconnection, Reconnector
+from wssim.policies.reconnect import CLOSED, REFUSED, TIMEOUT, UNAVAILABLE
 from wssim.randomness import Stream, generator
 
 MAX_CLIENTS_PER_PROCESS = 9000
 SLOW_RCVBUF = 4096  # bytes: a slow consumer's tiny receive buffer fills after a few frames
-MIN_RETRY_WALL = 0.02  # floor on a wall-clock retry delay so `none` cannot spin the CPU
 
 
 # ------------------------------------------------------------------------------------------ plans
@@ -84,8 +86,7 @@ class WorkerSpec:
     t0: float  # wall-clock epoch of scenario time 0
     time_scale: float
     end: float  # scenario time at which every client closes
-    backoff: tuple[str, float, float, int | None]  # strategy, base, cap, max_attempts (scenario s)
-    resume: bool = True
+    reconnect: Reconnector  # backoff, floors, connect timeout (scenario seconds), resume
     secret: str = "wssim-dev-secret"
     token_ttl: float = 3600.0
     seed: int = 1
@@ -95,7 +96,6 @@ class WorkerSpec:
     stall_every: float | None = None
     stall_duration: float = 30.0
     publish: PublishPlan | None = None
-    open_timeout: float = 10.0  # wall seconds
     source_host: str | None = None  # bind client sockets to this loopback address
 
 
@@ -132,6 +132,17 @@ def room_name(index: int) -> str:
     return f"r{index}"
 
 
+def retry_after(headers: Any) -> float | None:
+    """Seconds a 503 asks the client to wait: ``Retry-After-Ms`` when sent (sub-second precision),
+    else ``Retry-After`` in whole seconds; None when neither is a number."""
+    for name, unit in (("Retry-After-Ms", 1e-3), ("Retry-After", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            with contextlib.suppress(ValueError):
+                return max(0.0, float(value)) * unit
+    return None
+
+
 def offline_periods(
     rng: Any, start: float, stop: float, rate: float, mean: float, dist: str, half_open: float
 ) -> list[tuple[float, float, bool]]:
@@ -155,7 +166,7 @@ class _Worker:
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
         self.rec = WorkerRecord(spec.index)
-        self.backoff = Backoff(*spec.backoff)
+        self.open_timeout = spec.reconnect.connect_timeout * spec.time_scale  # wall seconds
         self.rng = generator(spec.seed, spec.replication, Stream.LIVE, spec.index)
         self._room_ix: dict[str, int] = {}
         self._epoch_ix: dict[str, int] = {}
@@ -213,7 +224,7 @@ class _Worker:
                 proxy=None,
                 compression=None,
                 ping_interval=None,  # the gateway pings; clients only answer
-                open_timeout=self.spec.open_timeout,
+                open_timeout=self.open_timeout,
                 close_timeout=1.0,
                 max_queue=4 if slow else 64,
                 max_size=None,
@@ -233,18 +244,17 @@ class _Worker:
                 sock.bind((self.spec.source_host, 0))
             sock.setblocking(False)
             loop = asyncio.get_running_loop()
-            await asyncio.wait_for(loop.sock_connect(sock, (host, int(port))), self.spec.open_timeout)
+            await asyncio.wait_for(loop.sock_connect(sock, (host, int(port))), self.open_timeout)
         except BaseException:
             sock.close()
             raise
         return sock
 
     async def client(self, plan: ClientPlan) -> None:
-        spec = self.spec
-        rooms = plan.rooms
-        cursors: dict[str, tuple[str, int]] = {}
+        """Connect at the planned time, then reconnect as the shared :class:`Reconnector` says."""
+        cid, rec = plan.cid, self.rec
+        state = Reconnection(self.spec.reconnect)
         offline = list(plan.offline)
-        attempt, previous, first = 0, self.backoff.base, True
         if not await self.sleep_until(plan.connect_at):
             return
         while not self.stopping.is_set():
@@ -255,65 +265,55 @@ class _Worker:
                 start, dur, _ = offline.pop(0)
                 if not await self.sleep_until(start + dur):
                     return
-            if not first:
-                self.rec.counters["reconnect_attempts"] += 1
-            self.event(plan.cid, "attempt")
+            if state.attempting():
+                rec.counters["reconnect_attempts"] += 1
+            self.event(cid, "attempt")
+            started = self.now()
             try:
-                ws = await self.connect(plan.cid, plan.slow)
+                ws = await self.connect(cid, plan.slow)
             except Exception as exc:
-                retry_after = 0.0
-                response = getattr(exc, "response", None)
-                if response is not None:
-                    self.event(plan.cid, "reject", response.status_code)
-                    with contextlib.suppress(ValueError, TypeError):
-                        retry_after = float(response.headers.get("Retry-After", 0))
-                else:
-                    self.event(plan.cid, "fail", type(exc).__name__)
-                first = False
-                if self.backoff.exhausted(attempt):
-                    self.event(plan.cid, "give_up")
+                outcome, told = self.failure(cid, exc)
+                wait = state.retry(outcome, self.rng, told, elapsed=self.now() - started)
+            else:
+                self.event(cid, "open")
+                rec.counters["handshakes"] += 1
+                resume = state.established(plan.rooms)
+                if resume:
+                    rec.counters["resume_attempts"] += 1
+                if await self.session(plan, ws, state, resume, offline) == "stop":
                     return
-                previous = self.backoff.delay(attempt, previous, self.rng)
-                attempt += 1
-                wall = max(previous * spec.time_scale, retry_after, MIN_RETRY_WALL)
-                if not await self.sleep_until(self.now() + wall / spec.time_scale):
-                    return
-                continue
-            self.event(plan.cid, "open")
-            self.rec.counters["handshakes"] += 1
-            resume = {r: cursors[r] for r in rooms if r in cursors} if spec.resume and not first else {}
-            if resume:
-                self.rec.counters["resume_attempts"] += 1
-            first = False
-            reason = await self.session(plan, ws, rooms, cursors, resume, offline)
-            if reason == "stop":
+                wait = state.retry(CLOSED, self.rng)  # closed, cut, or back from an offline episode
+            if wait is None:
+                self.event(cid, "give_up")
                 return
-            if reason == "offline":
-                attempt, previous = 0, self.backoff.base
-                continue
-            # an unexpected disconnect: back off before the next attempt
-            if self.backoff.exhausted(0):
+            if not await self.sleep_until(self.now() + wait):
                 return
-            attempt, previous = 0, self.backoff.base
-            previous = self.backoff.delay(attempt, previous, self.rng)
-            attempt = 1
-            wall = max(previous * spec.time_scale, MIN_RETRY_WALL)
-            if not await self.sleep_until(self.now() + wall / spec.time_scale):
-                return
+
+    def failure(self, cid: int, exc: Exception) -> tuple[int, float | None]:
+        """Record a failed connect; its reconnect outcome and the Retry-After of a 503 (scenario s)."""
+        response = getattr(exc, "response", None)
+        if response is None:
+            self.event(cid, "fail", type(exc).__name__)
+            return (TIMEOUT if isinstance(exc, TimeoutError) else REFUSED), None
+        self.event(cid, "reject", response.status_code)
+        if response.status_code != 503:
+            return REFUSED, None
+        told = retry_after(response.headers)
+        return UNAVAILABLE, None if told is None else told / self.spec.time_scale
 
     async def session(
         self,
         plan: ClientPlan,
         ws: Any,
-        rooms: list[str],
-        cursors: dict[str, tuple[str, int]],
+        state: Reconnection,
         resume: dict[str, tuple[str, int]],
         offline: list[tuple[float, float, bool]],
     ) -> str:
         """One open connection; returns why it ended: ``stop``, ``offline`` or ``closed``."""
         rec, cid = self.rec, plan.cid
         self.sockets[cid] = ws
-        reader = asyncio.ensure_future(self.read(plan, ws, cursors, set(resume)))
+        rooms = plan.rooms
+        reader = asyncio.ensure_future(self.read(plan, ws, state, set(resume)))
         stopper = asyncio.ensure_future(self.stopping.wait())
         try:
             if rooms:
@@ -363,9 +363,7 @@ class _Worker:
             with contextlib.suppress(BaseException):
                 await reader
 
-    async def read(
-        self, plan: ClientPlan, ws: Any, cursors: dict[str, tuple[str, int]], resuming: set[str]
-    ) -> None:
+    async def read(self, plan: ClientPlan, ws: Any, state: Reconnection, resuming: set[str]) -> None:
         """Receive until the connection closes, recording every frame; slow consumers pace themselves.
 
         A resume (one reconnect with cursors) is a replay hit when every room it named was replayed
@@ -419,19 +417,19 @@ class _Worker:
                         rec.counters["client_gaps"] += 1
                         gap_pending.add(room)
                         held[room] = (epoch, {offset})
-                        frame = protocol.subscribe([room], {room: (epoch, prev)} if spec.resume else None)
+                        frame = protocol.subscribe(
+                            [room], {room: (epoch, prev)} if state.policy.resume else None
+                        )
                         await ws.send(protocol.encode(frame))
                     if prev is None or offset > prev:
                         last_seen[(room, epoch)] = offset
-                    cursors[room] = (epoch, offset)
+                    state.saw(room, epoch, offset)
                 elif op == "subscribed":
                     room = f["room"]
                     rix = self.room_ix(room)
                     rec.subscribed.setdefault((cid, rix), (t, self.epoch_ix(f["epoch"]), f["offset"]))
                     rec.events.append((cid, t, "sub", room))
-                    old = cursors.get(room)
-                    if old is None or old[0] != f["epoch"]:
-                        cursors[room] = (f["epoch"], f["offset"])
+                    state.joined(room, f["epoch"], f["offset"])
                 elif op == "resumed" or op == "resync":
                     gap_pending.discard(f["room"])
                     held.pop(f["room"], None)
@@ -558,7 +556,7 @@ class _Worker:
             tasks.append(asyncio.ensure_future(self.publisher(spec.publish)))
         await self.sleep_until(spec.end)
         self.stopping.set()
-        done, pending = await asyncio.wait(tasks, timeout=max(3.0, 2 * spec.open_timeout))
+        done, pending = await asyncio.wait(tasks, timeout=max(3.0, 2 * self.open_timeout))
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

@@ -17,6 +17,7 @@ import contextlib
 import gc
 import json
 import logging
+import math
 import signal
 import time
 import weakref
@@ -280,8 +281,12 @@ class Gateway:
         return None
 
     def _unavailable(self, conn: ServerConnection, why: str) -> Response:
+        """503 with ``Retry-After`` in whole seconds (rounded up, as HTTP requires) and the exact wait
+        in ``Retry-After-Ms``, which clients that know it prefer (a sub-second wait survives)."""
         response = self._reply(conn, HTTPStatus.SERVICE_UNAVAILABLE, f"over capacity: {why}\n")
-        response.headers["Retry-After"] = str(max(1, round(self.settings.retry_after)))
+        wait = self.settings.retry_after
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        response.headers["Retry-After-Ms"] = str(round(wait * 1000))
         return response
 
     async def _snapshot(self, conn: ServerConnection, room: str) -> Response:

@@ -10,6 +10,7 @@ from live_helpers import SECRET, running_gateway, ws_uri
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from reference_impl.driver.loadgen import retry_after
 from reference_impl.system.auth import issue_token
 from reference_impl.system.backplanes import make_backplane
 from reference_impl.system.gateway_metrics import sample
@@ -75,6 +76,7 @@ def test_max_connections_answers_503_with_retry_after() -> None:
                     await connect(ws_uri(gw.port), proxy=None)
                 assert info.value.response.status_code == 503
                 assert info.value.response.headers["Retry-After"] == "7"
+                assert info.value.response.headers["Retry-After-Ms"] == "7000"
                 assert gw.metrics.rejected_capacity == 1
             finally:
                 for ws in held:
@@ -92,6 +94,18 @@ def test_handshake_rate_limit_answers_503() -> None:
             # a bucket of 2 tokens refilling at 2/s admits 2 (+ at most the refill while trying)
             assert codes.count(503) >= 2 and codes[:2] == [101, 101]
             assert gw.metrics.rejected_rate == codes.count(503)
+
+    asyncio.run(run())
+
+
+def test_a_sub_second_retry_after_rounds_up_and_keeps_its_milliseconds() -> None:
+    async def run() -> None:
+        async with running_gateway(make_backplane("in_memory"), max_connections=0, retry_after=0.25) as gw:
+            with pytest.raises(InvalidStatus) as info:
+                await connect(ws_uri(gw.port), proxy=None)
+            headers = info.value.response.headers
+            assert (headers["Retry-After"], headers["Retry-After-Ms"]) == ("1", "250")
+            assert retry_after(headers) == 0.25
 
     asyncio.run(run())
 

@@ -7,6 +7,7 @@ so each test is a second or two of real sockets on loopback.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 
@@ -23,6 +24,7 @@ from reference_impl.driver.loadgen import (
     offline_periods,
 )
 from reference_impl.system.backplanes import make_backplane
+from wssim.policies import Backoff, Reconnector
 from wssim.randomness import Stream, generator
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]
@@ -45,8 +47,8 @@ def test_offline_periods_do_not_overlap_and_have_the_configured_rate() -> None:
 
 
 # ------------------------------------------------------------------------------------- live runs
-def spec_for(port: int, clients: list[ClientPlan], end: float, **kw) -> WorkerSpec:
-    kw.setdefault("backoff", ("constant", 0.3, 0.3, None))
+def spec_for(port: int, clients: list[ClientPlan], end: float, backoff=("constant", 0.3, 0.3, None), **kw):
+    kw.setdefault("reconnect", Reconnector(Backoff(*backoff)))
     return WorkerSpec(
         index=0,
         url=f"ws://127.0.0.1:{port}/ws",
@@ -140,16 +142,50 @@ def test_an_offline_period_closes_the_socket_and_the_client_resumes_afterwards()
     assert len(missed_while_away) > 0
     assert (ledger.lost_by_client == 0).all()
     assert rec.counters["replay_hits"] == 1
+    # back online (its close is logged then), it waits its backoff (constant 0.3 s), as in the simulator
+    back = next(t for cid, t, kind, d in rec.events if cid == 1 and (kind, d) == ("close", "offline"))
+    again = [t for cid, t, kind, _ in rec.events if cid == 1 and kind == "attempt"][1]
+    assert 0.29 <= again - back < 0.6
+
+
+def dead_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def attempt_gaps(rec) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(t for _, t, kind, _ in rec.events if kind == "attempt")]
+
+
+def test_a_refused_attempt_waits_the_refused_cost_even_without_backoff() -> None:
+    """The simulator's floor: ``none`` retries a refused connect after ``refused_cost``, not at once."""
+    policy = Reconnector(Backoff("none", 0.0, 0.0, 4), refused_cost=0.15)
+    spec = spec_for(dead_port(), [ClientPlan(0, ["r0"], 0.0)], end=1.5, reconnect=policy)
+    gaps = attempt_gaps(asyncio.run(_Worker(spec).run()))
+    assert len(gaps) == 4 and min(gaps) >= 0.149 and max(gaps) < 0.3
+
+
+def test_a_503_is_retried_after_its_retry_after_to_the_millisecond() -> None:
+    async def main():
+        async with running_gateway(make_backplane("in_memory"), max_connections=0, retry_after=0.25) as gw:
+            policy = Reconnector(Backoff("constant", 0.01, 0.01, 3), retry_after=5.0)
+            spec = spec_for(gw.port, [ClientPlan(0, ["r0"], 0.0)], end=1.5, reconnect=policy)
+            return await _Worker(spec).run()
+
+    rec = asyncio.run(main())
+    gaps = attempt_gaps(rec)
+    assert [d for _, _, k, d in rec.events if k == "reject"] == [503] * 4
+    assert min(gaps) >= 0.249 and max(gaps) < 0.6  # the header's 250 ms, not a whole second, not 5 s
 
 
 def test_max_attempts_bounds_the_retries_against_a_dead_address() -> None:
     async def main():
-        import socket
-
-        with socket.socket() as s:  # a port nothing listens on
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        spec = spec_for(port, [ClientPlan(0, ["r0"], 0.0)], end=1.0, backoff=("constant", 0.05, 0.05, 3))
+        spec = spec_for(
+            dead_port(), [ClientPlan(0, ["r0"], 0.0)], end=1.0, backoff=("constant", 0.05, 0.05, 3)
+        )
         return await _Worker(spec).run()
 
     rec = asyncio.run(main())

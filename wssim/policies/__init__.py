@@ -22,11 +22,13 @@ from wssim.policies.balancing import (
 from wssim.policies.budget import ConnectionBudget
 from wssim.policies.keepalive import Keepalive, tightest
 from wssim.policies.queues import OVERFLOW_POLICIES, Message, Offer, SendQueue
+from wssim.policies.reconnect import OUTCOMES, Reconnection, Reconnector
 from wssim.policies.replay import RESYNC_REASONS, Replay, ReplayBuffer, resume_decision
 from wssim.policies.rooms import POPULARITIES, assign_rooms
 
 __all__ = [
     "BALANCERS",
+    "OUTCOMES",
     "OVERFLOW_POLICIES",
     "POPULARITIES",
     "RESYNC_REASONS",
@@ -41,6 +43,8 @@ __all__ = [
     "Message",
     "Modulo",
     "Offer",
+    "Reconnection",
+    "Reconnector",
     "Rendezvous",
     "Replay",
     "ReplayBuffer",

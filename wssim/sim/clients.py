@@ -5,11 +5,13 @@ clients); per-client attributes are drawn as whole arrays from their named strea
 events only when it acts: an initial connect, a handshake completing, a reconnect, an offline period,
 an idle cut that will really happen.
 
-Reconnects follow :class:`wssim.policies.Backoff`. A refused or reset attempt costs the client at least
-``clients.refused_cost`` (connect round trip and timeout), a dropped SYN ``clients.syn_retry`` (TCP's
-initial retransmission timeout), a 503 at least the ``retry_after`` it was told. A client whose handshake
-is still queued after ``clients.connect_timeout`` gives up on it and backs off, but the gateway still
-spends the CPU on it when its turn comes: wasted work that keeps a storm going.
+Reconnects follow :class:`wssim.policies.Reconnector` (the live load generator's policy too): the
+backoff delay, never less than the floor of what happened (a refused or reset attempt
+``clients.refused_cost``, a dropped SYN ``clients.syn_retry``, a 503 the ``retry_after`` it was told),
+and give-up after ``max_attempts``. The policy's state (attempt, previous draw) lives here in flat
+lists. A client whose handshake is still queued after ``clients.connect_timeout`` gives up on it and
+backs off, but the gateway still spends the CPU on it when its turn comes: wasted work that keeps a
+storm going.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from wssim.policies import Backoff, assign_rooms
+from wssim.policies import Reconnector, assign_rooms, reconnect
 from wssim.randomness import Stream
 from wssim.sim.edge import DROPPED
 from wssim.sim.gateway import DRAINING, OK, UNAVAILABLE, UP
@@ -64,16 +66,10 @@ class Clients:
         self.connected = 0
         self.actions = 0  # connect attempts dispatched (for benchmarks)
         self._wakes: dict[int, Any] = {}  # what each arrival process waits on
-        rc = cl.reconnect
-        self.backoff = Backoff(rc.strategy, rc.base, rc.cap, rc.max_attempts)
+        self.reconnector = Reconnector.from_config(cfg)
         self.bdraws = world.streams.draws(Stream.BACKOFF)
         self.odraws = world.streams.draws(Stream.OFFLINE)
         self.off = cl.offline
-        self.resume = cl.resume
-        self.retry_after = cfg.gateways.admission.retry_after
-        self.connect_timeout = cl.connect_timeout
-        self.syn_retry = cl.syn_retry
-        self.refused_cost = cl.refused_cost
         self.step = cfg.interval
         if n:
             for i in np.nonzero(np.asarray(self.queued))[0].tolist():
@@ -109,13 +105,13 @@ class Clients:
         self.world.env.process(self.arrivals(0, times))
 
     # -- connecting -------------------------------------------------------------------------
-    def connect(self, c: int, reconnect: bool) -> None:
+    def connect(self, c: int, again: bool) -> None:
         """Client ``c`` opens a connection now."""
         w = self.world
         now = w.env.now
         self.actions += 1
         w.attempt_bins[int(now // self.step)] += 1
-        if reconnect:
+        if again:
             w.rec.count("reconnect_attempts")
             w.rec.rate("reconnects", now)
         self.state[c] = HANDSHAKE
@@ -126,18 +122,19 @@ class Clients:
             return  # the gateway crashed while accepting (OOM); already handled
         if outcome == OK:
             self.gw[c] = g
-            if done - now > self.connect_timeout:
-                w.call_at(now + self.connect_timeout, self._timed_out, (c, gen))
+            timeout = self.reconnector.connect_timeout
+            if done - now > timeout:
+                w.call_at(now + timeout, self._timed_out, (c, gen))
             else:
                 w.call_at(done, self._established, (c, gen))
             return
         self.gw[c] = -1
         if outcome == DROPPED:
-            self.retry(c, self.syn_retry)
+            self.retry(c, reconnect.DROPPED)
         elif outcome == UNAVAILABLE:
-            self.retry(c, self.retry_after)
+            self.retry(c, reconnect.UNAVAILABLE)
         else:
-            self.retry(c, self.refused_cost)
+            self.retry(c, reconnect.REFUSED)
 
     def _timed_out(self, ev: Any) -> None:
         c, gen = ev.value
@@ -147,21 +144,19 @@ class Clients:
         w.rec.count("connect_timeouts")
         w.gateways[self.gw[c]].release(c)
         self.gw[c] = -1
-        self.retry(c)
+        self.retry(c, reconnect.TIMEOUT)
 
-    def retry(self, c: int, floor: float = 0.0) -> None:
-        """Schedule client ``c``'s next attempt after its backoff delay (at least ``floor``)."""
-        a = self.attempt[c]
-        bo = self.backoff
-        if bo.exhausted(a):
+    def retry(self, c: int, outcome: int = reconnect.CLOSED) -> None:
+        """Schedule client ``c``'s next attempt after ``outcome`` (a failed attempt, a lost connection)."""
+        step = self.reconnector.retry(self.attempt[c], self.prev[c], self.bdraws, outcome)
+        if step is None:
             self.give_up(c)
             return
-        d = bo.from_uniform(a, self.prev[c], self.bdraws.random())
-        self.prev[c] = d
-        self.attempt[c] = a + 1
+        wait, self.prev[c] = step
+        self.attempt[c] += 1
         self.state[c] = WAIT
         w = self.world
-        w.call_at(w.env.now + (d if d > floor else floor), self._retry_due, c)
+        w.call_at(w.env.now + wait, self._retry_due, c)
 
     def _retry_due(self, ev: Any) -> None:
         c = ev.value
@@ -200,7 +195,7 @@ class Clients:
             st = w.consumers.states[c]
         hist = w.history
         first = not self.joined[c]
-        resume = self.resume and not first
+        resume = self.reconnector.resumes(not first)
         served = True
         k = self.k
         for i in range(c * k, c * k + k):
