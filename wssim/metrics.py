@@ -129,7 +129,23 @@ METRICS: dict[str, Metric] = {
     "deliveries_to_dead_peers": Metric("messages", "Messages written into half-open sockets."),
     "messages_replayed": Metric("messages", "Deliveries served from the replay window on resume."),
     "snapshot_bytes": Metric("bytes", "Bytes of snapshots fetched by resyncing clients."),
-    "snapshot_seconds": Metric("s", "Client time spent fetching snapshots (sum)."),
+    "snapshot_seconds": Metric("s", "Client time spent fetching snapshots, queueing included (sum)."),
+    "snapshot_wait_max_s": Metric(
+        "s", "Longest a resync waited for the snapshot service (clients.snapshot.rate).", "peak"
+    ),
+    "replay_seconds": Metric("s", "Time resuming clients waited for their replay to be read (sum)."),
+    "replay_wait_max_s": Metric(
+        "s", "Longest a resume or catch-up waited for its replay (backplane.replay.rate).", "peak"
+    ),
+    "producer_buffer_overflows": Metric(
+        "messages", "Publications an at-least-once producer could not hold in an outage: lost."
+    ),
+    "producer_buffer_discarded": Metric(
+        "messages", "Held publications lost because their gateway crashed before the backplane returned."
+    ),
+    "producer_buffer_peak_bytes": Metric(
+        "bytes", "Most bytes one gateway's producer buffer held during a backplane outage.", "peak"
+    ),
     "send_queue_blocked": Metric("messages", "Offers refused by the block policy (retried later)."),
     "gap_notices": Metric("notices", "Gap notices sent after send-queue drops."),
     "clients_gave_up": Metric("clients", "Clients that exhausted their reconnect attempts."),

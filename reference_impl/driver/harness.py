@@ -473,6 +473,7 @@ class LiveRun:
                     size=int(c.message_size),
                     spikes=spikes,
                     backplane=bp if via == "backplane" else None,
+                    periodic=c.publish_arrivals == "periodic",
                 )
             specs.append(
                 WorkerSpec(

@@ -74,6 +74,7 @@ class PublishPlan:
     size: int = 200
     spikes: list[tuple[float, float, float]] = field(default_factory=list)  # (at, duration, multiplier)
     backplane: dict[str, Any] | None = None  # kwargs of reference_impl.system.backplanes.make_backplane
+    periodic: bool = False  # exact gaps of 1/rate, clients and their rooms in turn (else Poisson, at random)
 
 
 @dataclass
@@ -491,7 +492,7 @@ class _Worker:
             bp = make_backplane(**(plan.backplane or {}))
             await bp.start()
         body = "x" * max(0, plan.size - 120)
-        seq = 0
+        seq = tick = 0
         t = max(plan.start, self.now())
         try:
             while True:
@@ -503,7 +504,8 @@ class _Worker:
                     for edge in (at, at + dur):
                         if t < edge < bound:
                             bound = edge
-                gap = rng.exponential(1.0 / rate) if rate > 0 else math.inf
+                mean = 1.0 / rate if rate > 0 else math.inf
+                gap = mean if plan.periodic or rate <= 0 else rng.exponential(mean)
                 if t + gap >= bound:  # memoryless: restart the draw at the next rate change
                     t = bound
                     if t >= plan.stop:
@@ -512,8 +514,13 @@ class _Worker:
                 t += gap
                 if not await self.sleep_until(t):
                     return
-                client = clients[int(rng.integers(len(clients)))]
-                room = client.rooms[int(rng.integers(len(client.rooms)))]
+                if plan.periodic:
+                    client = clients[tick % len(clients)]
+                    room = client.rooms[(tick // len(clients)) % len(client.rooms)]
+                    tick += 1
+                else:
+                    client = clients[int(rng.integers(len(clients)))]
+                    room = client.rooms[int(rng.integers(len(client.rooms)))]
                 if client.cid not in self.sockets:  # as in the simulator: only connected clients publish
                     rec.counters["publish_skipped_offline"] += 1
                     continue

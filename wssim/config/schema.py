@@ -140,6 +140,13 @@ class Snapshot(StrictModel):
 
     size: ByteSize = Field("64KiB", description="Size of one room snapshot.")
     latency: Duration = Field("50ms", description="Time to fetch a snapshot.")
+    rate: Rate | None = Field(
+        None,
+        description=(
+            "Snapshots per second the snapshot service serves, fleet-wide; a mass resync queues for it "
+            "(null = no limit)."
+        ),
+    )
 
 
 class Clients(StrictModel):
@@ -160,6 +167,13 @@ class Clients(StrictModel):
         0.0, description="Share of publishes that are 1:1 direct messages instead of room broadcasts."
     )
     publish_rate: Rate = Field("0/s", description="Messages each client publishes, per client.")
+    publish_arrivals: Literal["poisson", "periodic"] = Field(
+        "poisson",
+        description=(
+            "How a connected client's publications are spaced: `poisson` (exponential gaps), or "
+            "`periodic` (exactly every 1/`publish_rate`, clients taking turns: deterministic traffic)."
+        ),
+    )
     message_size: ByteSize = Field("200B", description="Size of one message on the wire.")
     conflate_keys: PosInt = Field(
         16,
@@ -443,6 +457,13 @@ class Replay(StrictModel):
         10000,
         description="Most messages replayed to one resuming client before it must resync (null = no cap).",
     )
+    rate: Rate | None = Field(
+        None,
+        description=(
+            "Messages per second the history serves to resuming clients and catching-up gateways, "
+            "fleet-wide; a mass resume queues for it (null = no limit)."
+        ),
+    )
 
 
 class Managed(StrictModel):
@@ -484,6 +505,14 @@ class Backplane(StrictModel):
     )
     replay: Replay = Field(default_factory=Replay, description="Replay window for resuming clients.")
     partitions: PosInt = Field(32, description="Partitions of the topic (kafka).")
+    producer_buffer: ByteSize | None = Field(
+        "32MiB",
+        description=(
+            "What an at-least-once producer on one gateway holds while the backplane is unreachable "
+            "(the Kafka producer's `buffer.memory` default); it counts in the gateway's memory, and "
+            "publications beyond it are lost (null = no bound)."
+        ),
+    )
     managed: Managed = Field(default_factory=Managed, description="Pricing and limits of the `managed` kind.")
 
 

@@ -70,7 +70,8 @@ class Backplane:
         self.at_most_once = bp.kind in AT_MOST_ONCE
         self.durable = bp.kind in DURABLE
         self.down = False
-        self.held: list[tuple[int, float, int]] = []  # publications retried after an outage
+        self.held: list[tuple[int, float, int, int, int]] = []  # (target, t_pub, gateway, incarnation, bytes)
+        self.buffer = bp.producer_buffer
         self.incarnation = 0
         self.draws = world.streams.draws(Stream.LATENCY)
         self.room_gws: list[set[int]] = [set() for _ in range(world.rooms)]  # gateways with members
@@ -155,16 +156,14 @@ class Backplane:
             t_pub = now
         if self.down:
             rec.count("publishes_failed")
-            if not self.at_most_once:
-                # An at-least-once producer keeps the publication and retries (producer buffer,
-                # outbox): it is accepted when the backplane returns and arrives late, not lost.
-                self.held.append((room, t_pub, origin))
-            else:
-                # Fire and forget: the publication is gone for every member it was owed to.
+            # An at-least-once producer keeps the publication in its buffer and sends it when the
+            # backplane returns (late, not lost); at most once, or beyond the buffer, it is gone.
+            if self.at_most_once or not self.hold(room, t_pub, origin, w.traffic.size):
                 owed = w.clients.room_logical[room]
                 rec.count("deliveries_expected", owed)
                 w.lost(owed)
-                rec.count("backplane_deliveries_lost", len(self.targets(room, origin)[0]))
+                if self.at_most_once:
+                    rec.count("backplane_deliveries_lost", len(self.targets(room, origin)[0]))
             return False
         offset = w.history.publish(room, now)
         rec.count("messages_published")
@@ -177,10 +176,7 @@ class Backplane:
         rec.rate("backplane_deliveries", now, n)
         if discarded:
             rec.count("backplane_deliveries_discarded", discarded)
-        t = now
-        if self.capacity is not None:
-            start = self.free_at if self.free_at > now else now
-            t = self.free_at = start + n / self.capacity
+        t = self.reserve(n, now)
         key = room % self.partitions if self.kafka else room
         td = t + self.latency()  # one transit draw per publication, shared by its gateways
         batch: list[tuple[Any, int]] = []
@@ -228,11 +224,49 @@ class Backplane:
                 fast += g.deliver(room, offset, t_pub, now)
         w.delivered(fast, t_pub, now)
 
+    def reserve(self, n: int, now: float) -> float:
+        """Queue ``n`` per-gateway deliveries on the backplane's throughput; when they are through."""
+        if self.capacity is None:
+            return now
+        start = self.free_at if self.free_at > now else now
+        self.free_at = start + n / self.capacity
+        return self.free_at
+
+    # -- the at-least-once producer's buffer --------------------------------------------------
+    def hold(self, target: int, t_pub: float, origin: int, size: int) -> bool:
+        """Keep a publication for ``target`` (a room, or ``-1 - client`` for a direct message) in the
+        producer buffer of gateway ``origin`` until the backplane returns; False if the buffer is full."""
+        g = self.world.gateways[origin]
+        if self.buffer is not None and g.held_bytes + size > self.buffer:
+            self.world.rec.count("producer_buffer_overflows")
+            return False
+        self.held.append((target, t_pub, origin, g.incarnation, size))
+        g.charge_held(size)  # may run the gateway out of memory: the held publication dies with it
+        return True
+
     def release_held(self, now: float) -> None:
-        """The backplane is back: publish what at-least-once producers held through the outage, in order."""
+        """The backplane is back: producers publish what they held, in order. A gateway that crashed
+        meanwhile lost its buffer: those publications are gone for everyone they were owed to."""
         held, self.held = self.held, []
-        for room, t_pub, origin in held:
-            self.publish(room, now, origin, t_pub)
+        w = self.world
+        for target, t_pub, origin, incarnation, size in held:
+            g = w.gateways[origin]
+            alive = g.incarnation == incarnation
+            if alive:
+                g.charge_held(-size)
+            if target >= 0 and alive:
+                self.publish(target, now, origin, t_pub)
+            elif target >= 0:
+                owed = w.clients.room_logical[target]
+                w.rec.count("deliveries_expected", owed)
+                w.lost(owed)
+                w.rec.count("producer_buffer_discarded")
+            elif alive:
+                w.traffic.direct_message(-1, -1 - target, origin, t_pub)
+            elif w.traffic.owed(-1 - target):
+                w.rec.count("deliveries_expected")
+                w.lost(1)
+                w.rec.count("producer_buffer_discarded")
 
     def settle_open_outages(self) -> None:
         """At the end of a run: what members of gateways still cut off an at-most-once backplane missed
@@ -262,6 +296,7 @@ class Backplane:
                 continue
             times = hist.replay(room, cursor, now)
             if times is not None and len(times) == last - cursor:
+                hist.serve(len(times), now)
                 # Replayed in order with their publish times; members receive every missed offset.
                 for o, t_pub in zip(range(cursor + 1, last + 1), times, strict=True):
                     self.world.delivered(gw.deliver(room, o, t_pub, now), t_pub, now)

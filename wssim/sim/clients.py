@@ -217,6 +217,7 @@ class Clients:
                         w.lost(live - cur)
                         w.snapshot(1)
                     elif n:
+                        hist.serve(n, now)
                         rec.count("deliveries_delivered", n)
                         rec.count("messages_replayed", n)
                         if top > live and top > cur:  # replayed, and still coming live

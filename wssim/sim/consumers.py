@@ -138,7 +138,8 @@ class Consumers:
             t_read = t0 + used / rate
             t_pub, room = msg.payload
             latency.add(t_read - t_pub if t_read > t_pub else 0.0, 1, t_read)
-            cursor[room] = msg.id
+            if room >= 0:  # a room message (direct messages have no cursor)
+                cursor[room] = msg.id
             done += 1
         st.carry = carry if not len(q) else carry - (work - used)
         if done:
@@ -159,14 +160,15 @@ class Consumers:
 
     # -- offers -----------------------------------------------------------------------------
     def offer(self, c: int, room: int, offset: int, t_pub: float, now: float) -> None:
-        """The gateway writes publication ``offset`` of ``room`` to client ``c``'s queue."""
+        """The gateway writes publication ``offset`` of ``room`` (-1: a direct message) to ``c``'s queue."""
         st = self.states[c]
         if st.q is None:
             return
         self.advance(c, st, now)
         if st.q is None:
             return
-        msg = Message(offset, self.size, room * self.keys + offset % self.keys, (t_pub, room))
+        key = room * self.keys + offset % self.keys if room >= 0 else None
+        msg = Message(offset, self.size, key, (t_pub, room))
         if st.blocked:  # keep order: behind what is already waiting
             st.blocked.append(msg)
             self.world.rec.count("send_queue_blocked")

@@ -40,6 +40,8 @@ class Gateway:
         self.zseq = 0
         self.n = 0  # sockets held (conns + zombies)
         self.queued_bytes = 0
+        self.held_bytes = 0  # publications the at-least-once producer holds through an outage
+        self.held_peak = 0
         self.free_at = 0.0  # accept server busy until
         self.sub_down = False  # backplane subscription lost (subscription outage)
         self.upstream = 0  # connections to the backplane server (ephemeral ports in use towards it)
@@ -79,12 +81,12 @@ class Gateway:
         return self.state == UP or self.state == DRAINING
 
     def memory_used(self) -> int:
-        """Base + per-connection budget of every socket + queued bytes."""
-        return self.base_memory + self.n * self.world.conn_bytes + self.queued_bytes
+        """Base + per-connection budget of every socket + queued bytes + the producer buffer."""
+        return self.base_memory + self.n * self.world.conn_bytes + self.queued_bytes + self.held_bytes
 
     def check_memory(self) -> bool:
         """Track the memory peak; crash with OOM when over the node's memory. True if it crashed."""
-        used = self.base_memory + self.n * self.world.conn_bytes + self.queued_bytes
+        used = self.base_memory + self.n * self.world.conn_bytes + self.queued_bytes + self.held_bytes
         if used > self.peak_memory:
             self.peak_memory = used
         if used > self.memory and self.state in (UP, DRAINING):
@@ -163,6 +165,7 @@ class Gateway:
         self.zombies = {}
         self.n = 0
         self.queued_bytes = 0
+        self.held_bytes = 0
         self.members = [0] * r
         self.fast = [0] * r
         self.zmembers = [0] * r
@@ -250,6 +253,13 @@ class Gateway:
     def charge_queue(self, delta: int) -> None:
         """Bytes held in send queues changed by ``delta``."""
         self.queued_bytes += delta
+
+    def charge_held(self, delta: int) -> None:
+        """Bytes in the producer buffer changed by ``delta`` (an increase may run out of memory)."""
+        self.held_bytes += delta
+        if delta > 0:
+            self.held_peak = max(self.held_peak, self.held_bytes)
+            self.check_memory()
 
     # -- delivery ---------------------------------------------------------------------------
     def deliver(self, room: int, offset: int, t_pub: float, now: float) -> int:

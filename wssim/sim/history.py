@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from wssim.policies import ReplayBuffer
+from wssim.sim.servers import FifoServer
 
 KEEPS_HISTORY = {
     "none": False,
@@ -41,6 +42,15 @@ class History:
         self.epoch = [0] * world.rooms  # generation of each room's history
         self.last = [0] * world.rooms  # last offset published per room
         self._buffers: dict[int, ReplayBuffer] = {}
+        self.reads = FifoServer(rp.rate)
+
+    def serve(self, n: int, now: float) -> None:
+        """Read ``n`` messages for one resume or catch-up: they queue at ``backplane.replay.rate``."""
+        if n > 0:
+            rec = self.world.rec
+            _, waited = self.reads.serve(n, now)
+            rec.rate("replay_reads", now, n)
+            rec.count("replay_seconds", waited)
 
     def buffer(self, room: int) -> ReplayBuffer:
         """The replay buffer of ``room`` (created on first use, with a deterministic epoch)."""

@@ -1,9 +1,13 @@
-"""Publications: every connected client publishes as a Poisson process at ``publish_rate``.
+"""Publications: every connected client publishes at ``publish_rate``, as a Poisson process or periodically.
 
 One SimPy process draws the fleet-wide next publication (rate × clients that exist, times the spike
 multiplier) and picks a client uniformly; if that client is not connected the draw is thinned away,
-which keeps each connected client an exact Poisson process. A publication goes to one of the
-client's rooms, or with probability ``direct_fraction`` to one other client (1:1 messaging).
+which keeps each connected client an exact Poisson process. With ``publish_arrivals: periodic`` the
+process ticks every ``1 / (rate × clients)`` and the clients take turns (client ``tick mod clients``,
+rooms in turn): each connected client publishes exactly every ``1 / publish_rate``, deterministic
+traffic for exact checks. A publication goes to one of the client's rooms, or with probability
+``direct_fraction`` to one other client (1:1 messaging), which takes the same path as a room message:
+the backplane's capacity and latency, the recipient's send queue, the producer buffer in an outage.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ class Traffic:
         cl = world.cfg.clients
         self.world = world
         self.rate = cl.publish_rate
+        self.periodic = cl.publish_arrivals == "periodic"
         self.direct = cl.direct_fraction
+        self.size = cl.message_size
         self.multiplier = 1.0
         self.draws = world.streams.draws(Stream.PUBLISHES)
         self._wake: Any = None
@@ -40,25 +46,36 @@ class Traffic:
         env = w.env
         cl = w.clients
         d = self.draws
+        periodic = self.periodic
+        tick = 0
         while True:
             total = self.rate * self.multiplier * cl.population
             if total <= 0:
                 self._wake = env.timeout(1.0)
                 yield self._wake
                 continue
-            self._wake = env.timeout(d.exponential() / total)
+            self._wake = env.timeout((1.0 if periodic else d.exponential()) / total)
             yield self._wake
-            c = int(d.random() * cl.population)
+            if periodic:
+                c, turn = tick % cl.population, tick // cl.population
+                tick += 1
+            else:
+                c, turn = int(d.random() * cl.population), -1
             if cl.state[c] != CONNECTED:
                 continue
             if self.direct > 0 and d.random() < self.direct:
-                self.direct_message(c, int(d.random() * cl.population))
+                self.direct_message(c, int(d.random() * cl.population), cl.gw[c], env.now)
             elif cl.k:
-                r = cl.rooms[c * cl.k + int(d.random() * cl.k)]
-                w.backplane.publish(r, env.now, cl.gw[c])
+                j = turn % cl.k if periodic else int(d.random() * cl.k)
+                w.backplane.publish(cl.rooms[c * cl.k + j], env.now, cl.gw[c])
 
-    def direct_message(self, src: int, dst: int) -> None:
-        """A 1:1 message from ``src`` to ``dst`` through the backplane (registry-targeted if so)."""
+    def owed(self, dst: int) -> bool:
+        """Whether a direct message to ``dst`` is owed to it (it has joined and not given up)."""
+        cl = self.world.clients
+        return cl.joined[dst] and cl.state[dst] != GONE
+
+    def direct_message(self, src: int, dst: int, origin: int, t_pub: float) -> None:
+        """A 1:1 message from ``src`` (on gateway ``origin``) to ``dst`` through the backplane."""
         w = self.world
         rec = w.rec
         cl = w.clients
@@ -66,26 +83,22 @@ class Traffic:
         now = w.env.now
         if bp.down:
             rec.count("publishes_failed")
-            if bp.at_most_once and cl.joined[dst] and cl.state[dst] != GONE:
-                rec.count("deliveries_expected")  # fire and forget: gone
+            # at most once: fire and forget; at least once: the producer buffer holds it, if it fits
+            if (bp.at_most_once or not bp.hold(-1 - dst, t_pub, origin, self.size)) and self.owed(dst):
+                rec.count("deliveries_expected")
                 w.lost(1)
-            elif not bp.at_most_once:
-                w.call_at(now + 1.0, self._retry_direct, (src, dst))  # the producer retries
             return
         rec.count("messages_published")
         rec.count("direct_messages")
-        if not cl.joined[dst] or cl.state[dst] == GONE:
+        if not self.owed(dst):
             return
         rec.count("deliveries_expected")
         if cl.state[dst] != CONNECTED:
-            if w.history.keeps:
-                cl.inbox[dst] = cl.inbox.get(dst, 0) + 1
-            else:
-                w.lost(1)
+            self.missed(dst)
             return
         g = w.gateways[cl.gw[dst]]
         if bp.topology == "local":
-            if cl.gw[src] != g.id:
+            if origin != g.id:
                 w.lost(1)
                 return
             n = 1
@@ -97,19 +110,24 @@ class Traffic:
         rec.rate("backplane_deliveries", now, n)
         if n > 1:
             rec.count("backplane_deliveries_discarded", n - 1)
-        w.call_at(now + bp.latency(), self._arrive, (dst, cl.gen[dst], now))
+        w.call_at(bp.reserve(n, now) + bp.latency(), self._arrive, (dst, cl.gen[dst], t_pub))
 
-    def _retry_direct(self, ev: Any) -> None:
-        self.direct_message(*ev.value)
+    def missed(self, dst: int) -> None:
+        """A direct message ``dst`` was not connected to receive: kept for its resume, or lost."""
+        w = self.world
+        if w.history.keeps:
+            w.clients.inbox[dst] = w.clients.inbox.get(dst, 0) + 1
+        else:
+            w.lost(1)
 
     def _arrive(self, ev: Any) -> None:
         dst, gen, t_pub = ev.value
         w = self.world
         cl = w.clients
-        if cl.gen[dst] == gen and cl.state[dst] == CONNECTED:
-            w.rec.count("deliveries_delivered")
-            w.latency.add(w.env.now - t_pub, 1, w.env.now)
-        elif w.history.keeps:
-            cl.inbox[dst] = cl.inbox.get(dst, 0) + 1
+        now = w.env.now
+        if cl.gen[dst] != gen or cl.state[dst] != CONNECTED:
+            self.missed(dst)
+        elif cl.queued[dst]:
+            w.consumers.offer(dst, -1, 0, t_pub, now)
         else:
-            w.lost(1)
+            w.delivered(1, t_pub, now)

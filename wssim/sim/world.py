@@ -18,6 +18,7 @@ from wssim.analytic.cost import gateway_budget
 from wssim.metrics import Recorder
 from wssim.policies import Keepalive, tightest
 from wssim.sim.samples import WeightedSamples
+from wssim.sim.servers import FifoServer
 from wssim.sim.streams import Streams
 
 
@@ -47,6 +48,7 @@ class World:
         self.idle_timeout = tightest(config.edge.idle_timeout, config.edge.path_idle_timeout)
         self.rooms = config.clients.rooms.count
         self.latency = WeightedSamples(config.warmup)
+        self.snapshots = FifoServer(config.clients.snapshot.rate)
         # Hot rate series counted per interval index, outside the recorder (see ``flush_bins``).
         self.attempt_bins: defaultdict[int, int] = defaultdict(int)
         self.handshake_bins: defaultdict[int, int] = defaultdict(int)
@@ -91,11 +93,15 @@ class World:
             self.latency.add(now - t_pub, n, now)
 
     def snapshot(self, n: int = 1) -> None:
-        """``n`` clients fetch a room snapshot over HTTP (a resync): count requests and bytes."""
+        """``n`` clients fetch a room snapshot over HTTP (a resync): requests, bytes and their time,
+        queueing for the snapshot service included."""
         rec = self.rec
+        now = self.env.now
+        waited, _ = self.snapshots.serve(n, now)
         rec.count("resyncs", n)
+        rec.rate("snapshots", now, n)
         rec.count("snapshot_bytes", n * self.cfg.clients.snapshot.size)
-        rec.count("snapshot_seconds", n * self.cfg.clients.snapshot.latency)
+        rec.count("snapshot_seconds", n * self.cfg.clients.snapshot.latency + waited)
 
     def lost(self, n: float) -> None:
         """Owed deliveries that will never be received."""
