@@ -35,6 +35,7 @@ from websockets.protocol import State
 from reference_impl.system import protocol
 from reference_impl.system.auth import AuthError, extract_token, verify_token
 from reference_impl.system.backplanes import Backplane, BackplaneError, Delivery, make_backplane
+from reference_impl.system.event_log import ACCEPT, CLOSE, SLOW_DISCONNECT, EventLog
 from reference_impl.system.gateway_metrics import GatewayMetrics
 from wssim.policies import Keepalive, Message, SendQueue, TokenBucket, resume_decision
 
@@ -68,6 +69,10 @@ class GatewaySettings:
     drain_timeout: float = 30.0
     close_timeout: float = 2.0
     sample_interval: float = 1.0  # send-queue depth sampling period
+    event_log: str | None = None  # a file to append connection events to (see event_log.py)
+    # kernel accept queue: asyncio's default of 100 overflows when a herd arrives at once, and each SYN
+    # dropped costs its client TCP's 1 s retransmission (the kernel caps it at net.core.somaxconn)
+    listen_backlog: int = 4096
 
     def keepalive(self) -> tuple[float | None, float | None]:
         """websockets' ``(ping_interval, ping_timeout)`` from the shared Keepalive policy."""
@@ -137,6 +142,7 @@ class Gateway:
         self.settings = settings
         self.backplane = backplane
         self.metrics = GatewayMetrics(settings.gateway_id)
+        self.events = EventLog(settings.event_log)
         self.clients: set[Client] = set()
         self.rooms: dict[str, set[Client]] = {}
         self.server: Server | None = None
@@ -174,6 +180,7 @@ class Gateway:
             write_limit=self.settings.write_limit,
             close_timeout=self.settings.close_timeout,
             max_queue=16,
+            backlog=self.settings.listen_backlog,
         )
         self.port = self.server.sockets[0].getsockname()[1]
         self._sampler = asyncio.get_running_loop().create_task(self._sample())
@@ -306,6 +313,7 @@ class Gateway:
         self._pending.discard(ws)
         client = Client(ws, getattr(ws, "subject", ""))
         self.clients.add(client)
+        self.events.log(ACCEPT)
         m = self.metrics
         m.handshakes += 1
         m.connected(1)
@@ -330,6 +338,7 @@ class Gateway:
             pass
         finally:
             self.clients.discard(client)
+            self.events.log(CLOSE)
             m.connected(-1)
             await self._leave(client, list(client.rooms))
             if client.queue is not None:
@@ -588,6 +597,7 @@ class Gateway:
     def _disconnect_slow(self, c: Client) -> None:
         """Disconnect policy: free the queue now, close 1008 so the client resumes from its cursor."""
         self.metrics.slow_consumer_disconnects += 1
+        self.events.log(SLOW_DISCONNECT)
         if c.queue is not None:
             self.metrics.queued_messages -= c.queue.depth
             c.queue.close()
