@@ -53,6 +53,9 @@ METRICS: dict[str, Metric] = {
     "emfile_rejections": Metric("connections", "Accepts refused at the file-descriptor limit."),
     "conntrack_drops": Metric("SYNs", "New connections dropped by a full conntrack table."),
     "slow_consumer_disconnects": Metric("connections", "Connections closed by the disconnect policy."),
+    "first_slow_consumer_disconnect_s": Metric(
+        "s", "When a gateway first closed a slow consumer (disconnect policy), from the start.", "time"
+    ),
     "idle_timeout_disconnects": Metric("connections", "Connections cut by an idle timeout on the path."),
     "reconnect_attempts": Metric("attempts", "Connection attempts after a disconnect."),
     "peak_handshake_rate": Metric(
@@ -167,6 +170,21 @@ METRICS: dict[str, Metric] = {
     "first_oom_at_s": Metric("s", "When the first gateway ran out of memory.", "time"),
 }
 
+# Float division puts a time on a bin edge on either side (5.0 // 0.1 == 49.0, 0.3 / 0.1 < 3): a time
+# within this fraction of a bin below an edge starts the later bin, in both engines.
+BIN_EPSILON = 1e-9
+
+
+def bin_index(t: float, interval: float) -> int:
+    """The time-series bin of time ``t``: bins are ``[k·interval, (k+1)·interval)``."""
+    return math.floor(t / interval + BIN_EPSILON)
+
+
+def bin_indices(t: Any, interval: float) -> np.ndarray:
+    """:func:`bin_index` of every time in an array."""
+    return np.floor(np.asarray(t, dtype=float) / interval + BIN_EPSILON).astype(np.int64)
+
+
 # Distributions recorded with Recorder.observe, and the summary names they produce.
 QUANTILES: dict[str, dict[str, float]] = {
     "latency": {"latency_p50_s": 0.50, "latency_p99_s": 0.99},
@@ -211,11 +229,11 @@ class Recorder:
 
     def rate(self, series: str, t: float, n: float = 1.0, label: str = "") -> None:
         """Count ``n`` events at time ``t`` into a per-second rate series."""
-        self._rates[(series, label)][int(t // self.interval)] += n
+        self._rates[(series, label)][bin_index(t, self.interval)] += n
 
     def gauge(self, series: str, t: float, value: float, label: str = "") -> None:
         """Sample a level (connections, memory, depth) at time ``t``; the last sample in a bin wins."""
-        self._gauges[(series, label)][int(t // self.interval)] = value
+        self._gauges[(series, label)][bin_index(t, self.interval)] = value
 
     def observe(self, name: str, value: float, t: float | None = None) -> None:
         """Add one sample of a distribution (see :data:`QUANTILES`); skipped during warm-up."""
@@ -246,7 +264,7 @@ class Recorder:
 
     def peak_rate(self, series: str, since: float | None = None) -> float:
         """Highest per-second rate of a series over all labels summed, from ``since`` (default warm-up)."""
-        start = int((self.warmup if since is None else since) // self.interval)
+        start = bin_index(self.warmup if since is None else since, self.interval)
         totals: dict[int, float] = defaultdict(float)
         for (name, _), bins in self._rates.items():
             if name == series:

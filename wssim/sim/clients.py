@@ -16,10 +16,12 @@ storm going.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from wssim.metrics import bin_index
 from wssim.policies import Reconnector, assign_rooms, reconnect
 from wssim.randomness import Stream
 from wssim.sim.edge import DROPPED
@@ -53,6 +55,7 @@ class Clients:
         self.queued: list[bool] = (slow | (cl.drain_rate is not None)).tolist() if n else []
         self.slow = slow
         self.state = [IDLE] * n
+        self.arrive_at = [math.nan] * n  # first connect time (the schedule records it)
         self.gw = [-1] * n
         self.gen = [0] * n
         self.attempt = [0] * n
@@ -89,6 +92,7 @@ class Clients:
     def arrivals(self, first: int, times: list[float]) -> Any:
         """A SimPy process connecting clients ``first, first+1, ...`` at ``times``."""
         env = self.world.env
+        self.arrive_at[first : first + len(times)] = times
         c = first
         for t in times:
             if t > env.now:
@@ -110,7 +114,7 @@ class Clients:
         w = self.world
         now = w.env.now
         self.actions += 1
-        w.attempt_bins[int(now // self.step)] += 1
+        w.attempt_bins[bin_index(now, self.step)] += 1
         if again:
             w.rec.count("reconnect_attempts")
             w.rec.rate("reconnects", now)
@@ -187,7 +191,7 @@ class Clients:
         self.prev[c] = 0.0
         self.since[c] = now
         self.connected += 1
-        w.handshake_bins[int(now // self.step)] += 1
+        w.handshake_bins[bin_index(now, self.step)] += 1
         w.observer.connected(now)
         queued = self.queued[c]
         if queued:
@@ -327,7 +331,10 @@ class Clients:
         off = self.off
         d = off.mean if off.distribution == "fixed" else off.mean * self.odraws.exponential()
         w.rec.count("offline_periods")
-        if off.half_open_fraction > 0 and self.odraws.random() < off.half_open_fraction:
+        half_open = off.half_open_fraction > 0 and self.odraws.random() < off.half_open_fraction
+        if w.schedule is not None:
+            w.schedule.offline(c, now, d, half_open)
+        if half_open:
             w.rec.count("half_open_disappearances")
             self.vanish(c, now)
         else:

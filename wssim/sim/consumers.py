@@ -206,6 +206,7 @@ class Consumers:
             # The dropped message is not lost: the client resumes from its cursor.
             q.take_gap()
             rec.count("slow_consumer_disconnects")
+            rec.values.setdefault("first_slow_consumer_disconnect_s", now)
             w.clients.drop(c, reason="slow")
             return True
         gw.check_memory()

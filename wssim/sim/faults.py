@@ -37,6 +37,7 @@ class Faults:
         self.world = world
         self.rng = world.streams.generator(Stream.FAULTS)
         self.moved: list[float] = []
+        self.plan: list[dict[str, Any]] = []  # each fault as scheduled, with the gateways it targets
 
     def start(self) -> None:
         """Schedule every configured fault.
@@ -53,6 +54,7 @@ class Faults:
                 targets = [(first + k) % g0 for k in range(min(f.count, g0))]
             elif f.kind == "subscription_outage":
                 targets = list(range(min(f.gateways, g0)))
+            self.plan.append({**f.model_dump(mode="json"), "targets": targets})
             self.world.call_at(f.at, self._fire, (f, targets))
 
     def _fire(self, ev: Any) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import simpy
 
 from wssim.metrics import RunResult
+from wssim.schedule import ScheduleRecorder
 from wssim.sim.world import World
 
 PROGRESS_STEPS = 100
@@ -29,11 +31,18 @@ def build_world(config: Any, replication: int = 0) -> World:
     return w
 
 
-def simulate(config: Any, replication: int = 0, progress: Callable[[float], None] | None = None) -> RunResult:
+def simulate(
+    config: Any,
+    replication: int = 0,
+    progress: Callable[[float], None] | None = None,
+    schedule_to: str | Path | None = None,
+) -> RunResult:
     """Run ``config`` once (replication ``replication``) and return its metrics and time series.
 
     WebSocket fleets run the event model; SSE, long-poll and poll run the closed-form transport model
     of :mod:`wssim.analytic.transport_run` (their connections are short or stateless HTTP requests).
+    ``schedule_to``: also write the events the run drew there (:mod:`wssim.schedule`), for a live
+    run to play.
     """
     if config.transport.kind != "websocket":
         from wssim.analytic.transport_run import simulate_transport
@@ -41,6 +50,8 @@ def simulate(config: Any, replication: int = 0, progress: Callable[[float], None
         return simulate_transport(config, replication, progress)
     t0 = time.perf_counter()
     w = build_world(config, replication)
+    if schedule_to is not None:
+        w.schedule = ScheduleRecorder()
     end = float(config.duration)
     if progress is None:
         w.env.run(until=end)
@@ -49,6 +60,8 @@ def simulate(config: Any, replication: int = 0, progress: Callable[[float], None
             w.env.run(until=end * i / PROGRESS_STEPS)
             progress(i / PROGRESS_STEPS)
     w.observer.finish()
+    if schedule_to is not None:
+        write_schedule(w, schedule_to)
     return w.rec.result(
         engine="sim",
         wall_s=time.perf_counter() - t0,
@@ -60,3 +73,13 @@ def simulate(config: Any, replication: int = 0, progress: Callable[[float], None
         connect_actions=w.clients.actions,
         events=next(w.env._eid),  # SimPy events scheduled in the run
     )
+
+
+def write_schedule(w: World, path: str | Path) -> Path:
+    """Write the schedule the run drew (arrivals, rooms, slow consumers, offline episodes, publishes,
+    faults with their targets) to ``path``."""
+    cfg, cl = w.cfg, w.clients
+    header = {"scenario": cfg.name, "seed": cfg.seed, "replication": w.replication, "duration": cfg.duration}
+    rooms = np.asarray(cl.rooms, dtype=np.int32).reshape(cl.total, cl.k)
+    assert w.schedule is not None
+    return w.schedule.schedule(header, cl.arrive_at, cl.slow, rooms, w.faults.plan).write(path)

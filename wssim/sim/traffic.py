@@ -67,7 +67,10 @@ class Traffic:
                 self.direct_message(c, int(d.random() * cl.population), cl.gw[c], env.now)
             elif cl.k:
                 j = turn % cl.k if periodic else int(d.random() * cl.k)
-                w.backplane.publish(cl.rooms[c * cl.k + j], env.now, cl.gw[c])
+                r = cl.rooms[c * cl.k + j]
+                if w.schedule is not None:
+                    w.schedule.publish(env.now, r, c)
+                w.backplane.publish(r, env.now, cl.gw[c])
 
     def owed(self, dst: int) -> bool:
         """Whether a direct message to ``dst`` is owed to it (it has joined and not given up)."""

@@ -17,6 +17,7 @@ import simpy
 from wssim.analytic.cost import gateway_budget
 from wssim.metrics import Recorder
 from wssim.policies import Keepalive, tightest
+from wssim.schedule import ScheduleRecorder
 from wssim.sim.samples import WeightedSamples
 from wssim.sim.servers import FifoServer
 from wssim.sim.streams import Streams
@@ -41,6 +42,7 @@ class World:
         self.env = simpy.Environment()
         self.rec = Recorder(interval=config.interval, warmup=config.warmup)
         self.streams = Streams(config.seed, replication)
+        self.schedule: ScheduleRecorder | None = None  # set to record the events drawn (wssim.schedule)
         gw = config.gateways
         self.budget = gateway_budget(config)
         self.conn_bytes = self.budget.bytes
