@@ -355,7 +355,15 @@ def report(
 @app.command()
 @guarded
 def crosscheck(
-    config: ConfigArg,
+    configs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Config YAML paths or scenario names (default: the five crosscheck scenarios, "
+            "crosscheck/herd, crosscheck/backpressure, crosscheck/replay, crosscheck/fanout, "
+            "crosscheck/semantics).",
+            show_default=False,
+        ),
+    ] = None,
     set_: SetOpt = None,
     replications: Annotated[
         int | None,
@@ -368,70 +376,91 @@ def crosscheck(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option(help="Also write sim/, live/ and crosscheck.csv to this folder.", show_default=False),
+        typer.Option(
+            help="Output folder (default: runs/crosscheck-YYYYmmdd-HHMMSS): per scenario sim/, live/, "
+            "schedules/, crosscheck.csv and the overlay page crosscheck.html.",
+            show_default=False,
+        ),
     ] = None,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Exit 1 if any metric differs or a run failed.")
-    ] = False,
     calibration: Annotated[
         str | None,
         typer.Option(
-            help="Overlay of dotted path: value applied to the simulator only (default: the committed "
-            "data/calibration/loopback.yaml; 'none' to disable). --set wins over it.",
+            help="Calibration measured on this machine, applied to the simulator only (default: "
+            "$WSSIM_CALIBRATION, else data/calibration/loopback.yaml; refused if it describes another "
+            "machine; 'none' for the uncalibrated model). --set wins over it.",
             show_default=False,
         ),
     ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Run CONFIG on the simulator and on the live reference implementation; compare them metric by metric."""
+    """Run each config on the simulator and on the live reference implementation, playing the same
+    schedule, and judge the checks it declares. Exit 1 when a check misses or a run fails."""
     from wssim.config import load_config
-    from wssim.crosscheck import CALIBRATION, calibration_overrides
+    from wssim.crosscheck import SUITE, Calibration, check_machine, default_calibration
     from wssim.crosscheck import crosscheck as do_crosscheck
-    from wssim.sweep import SweepError
+    from wssim.sweep import SweepError, default_out
+
+    sources = configs or [f"crosscheck/{name}" for name in SUITE]
+    cfgs = [load_config(c, set_ or None) for c in sources]  # every config checked before anything runs
+    root = out if out is not None else default_out("crosscheck")
+    if root.exists() and any(root.iterdir()):
+        raise SweepError(f"{root} exists and is not empty: choose a new --out folder")
+    calib = None
+    if str(calibration).lower() != "none":
+        path = Path(calibration) if calibration is not None else default_calibration()
+        machine = check_machine(path)
+        calib = Calibration.load(path)
+        err_console.print(f"calibration {path} (measured on {machine.get('host')}), simulator side only")
+    passed = True
+    for cfg in cfgs:
+        folder = root / cfg.name if len(cfgs) > 1 else root
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # failed runs are listed below the table
+            result = do_crosscheck(
+                cfg,
+                replications=replications,
+                workers=workers,
+                out=folder,
+                console=err_console,
+                calibration=calib,
+                overrides=set_ or None,
+            )
+        print_crosscheck(cfg.name, result)
+        passed = passed and result.passed
+    out_console.print(
+        f"pages: {root}/**/crosscheck.html" if len(cfgs) > 1 else f"page: {root}/crosscheck.html"
+    )
+    if not passed:
+        raise typer.Exit(1)
+
+
+def print_crosscheck(name: str, result: Any) -> None:
+    """The verdict table of one crosscheck (or, with no declared check, the informational comparison)."""
     from wssim.units import human
 
-    cfg = load_config(config, set_ or None)
-    if out is not None and out.exists() and any(out.iterdir()):
-        raise SweepError(f"{out} exists and is not empty: choose a new --out folder")
-    overlay = calibration if calibration is not None else (CALIBRATION if CALIBRATION.exists() else None)
-    calib = calibration_overrides(overlay, cfg.backplane.kind, keep=set_ or ())
-    if calib:
-        err_console.print(f"calibration ({overlay}), simulator only: " + ", ".join(calib), highlight=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # failed runs are listed below the table
-        table = do_crosscheck(
-            cfg, replications=replications, workers=workers, out=out, console=err_console, calibration=calib
-        )
-    styles = {"agrees": "green", "close": "yellow", "differs": "bold red"}
-    several = table["point"].nunique() > 1
-    t = Table(title=f"{cfg.name}: simulator vs live", title_style="bold", header_style="bold cyan")
-    if several:
-        t.add_column("point", justify="right")
-    for col, just in (
-        ("metric", "left"),
-        ("sim mean ± 95% CI", "right"),
-        ("live", "right"),
-        ("agreement", "left"),
-    ):
+    v = result.verdicts
+    t = Table(title=f"{name}: simulator vs live", title_style="bold", header_style="bold cyan")
+    for col, just in (("point", "left"), ("metric", "left"), ("simulated (interval)", "right"),
+                      ("live", "right"), ("tolerance", "left"), ("verdict", "left")):  # fmt: skip
         t.add_column(col, justify=just)  # type: ignore[arg-type]
-    for r in table.itertuples(index=False):
-        sim = human(r.sim_mean, r.unit)
-        if not math.isnan(r.sim_ci95_half_width) and r.sim_ci95_half_width > 0:
-            sim += f" ± {human(r.sim_ci95_half_width, r.unit)}"
-        style = styles.get(r.agreement, "dim")
-        cells = [r.metric, sim, human(r.live, r.unit), f"[{style}]{r.agreement}[/{style}]"]
-        t.add_row(*([str(r.point)] if several else []), *cells)
-    out_console.print(t)
-    out_console.print(
-        "agrees: the live value is inside the simulator's 95% prediction interval for one run; "
-        "close: within 10% of the simulator mean."
-    )
-    failures = table.attrs.get("failures", {})
-    for engine_name, failed in failures.items():
+    for r in v.itertuples(index=False):
+        if r.tolerance == "rank":
+            sim, live = r.sim_text, r.live_text
+        else:
+            sim, live = human(r.sim, r.unit), human(r.live, r.unit)
+            if r.sim_low != r.sim_high:
+                sim += f" [{human(r.sim_low, r.unit)}, {human(r.sim_high, r.unit)}]"
+        verdict = "[green]pass[/green]" if r.passed else "[bold red]MISS[/bold red]"
+        t.add_row(r.label or "–", r.metric, sim, live, r.tolerance, verdict)
+    if len(v):
+        out_console.print(t)
+    else:
+        out_console.print(
+            f"{name}: no checks declared (crosscheck.checks); the comparison is in comparison.csv"
+        )
+    for engine_name, failed in result.failures.items():
         for f in failed:
             sys.stderr.write(f"{engine_name} run failed: point {f['point']} {f['params']}: {f['error']}\n")
-    if strict and ((table["agreement"] == "differs").any() or any(failures.values())):
-        raise typer.Exit(1)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

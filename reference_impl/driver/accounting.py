@@ -12,17 +12,23 @@ everything published after its planned connect time. Then:
 * latency = first receipt − publish timestamp (wall-clock seconds), owed messages only.
 
 Order is checked per (client, room): after dropping repeated ids, offsets of one epoch must increase.
+
+The connections held, the handshake rate, the herd's convergence and the first slow-consumer
+disconnect come from the gateways' event logs instead (:func:`record_gateways`): the simulator counts
+them at its gateways, and a client's view lags its gateway's by its own event loop's delay.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from reference_impl.driver.loadgen import ClientPlan, WorkerRecord
-from wssim.metrics import Recorder
+from reference_impl.system.event_log import ACCEPT, CLOSE, SLOW_DISCONNECT, read_events
+from wssim.metrics import Recorder, bin_indices
 
 
 @dataclass
@@ -148,11 +154,26 @@ def build_ledger(
     return ledger
 
 
-def connected_timeline(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(wall times, clients connected just after each, True where it is an open) from open/close events."""
-    ev = events[events["kind"].isin(["open", "close"])].sort_values("t", kind="stable")
-    opens = ev["kind"].to_numpy() == "open"
-    return ev["t"].to_numpy(), np.cumsum(np.where(opens, 1, -1)), opens
+def gateway_events(logs: dict[tuple[str, int], Path], kills: dict[tuple[str, int], float]) -> pd.DataFrame:
+    """Every gateway process's logged events, merged: ``t`` (wall), ``kind``, ``delta`` (connections).
+
+    An accept adds one connection, a close removes one; a process killed at ``kills[(name, instance)]``
+    loses every connection it still held at that moment (one row with the negative count, ``kind`` 0).
+    """
+    frames = []
+    for key, path in logs.items():
+        rows = read_events(path) if path.exists() else []
+        ev = pd.DataFrame(rows, columns=["t", "kind"]).astype({"t": float, "kind": np.int64})
+        ev["delta"] = np.select([ev["kind"] == ACCEPT, ev["kind"] == CLOSE], [1, -1], 0)
+        if key in kills:
+            held = int(ev.loc[ev["t"] <= kills[key], "delta"].sum())
+            ev = pd.concat(
+                [ev[ev["t"] <= kills[key]], pd.DataFrame({"t": [kills[key]], "kind": [0], "delta": [-held]})]
+            )
+        frames.append(ev.assign(gateway=key[0], instance=key[1]))
+    if not frames:
+        return pd.DataFrame(columns=["t", "kind", "delta", "gateway", "instance"])
+    return pd.concat(frames, ignore_index=True).sort_values("t", kind="stable").reset_index(drop=True)
 
 
 def herd_convergence(times: np.ndarray, level: np.ndarray, opens: np.ndarray, at: float) -> float:
@@ -179,20 +200,14 @@ def _rate(rec: Recorder, series: str, t: np.ndarray) -> None:
     """Bin scenario times ``t`` into a rate series (one call per bin, not per event)."""
     if len(t) == 0:
         return
-    bins, counts = np.unique(np.floor(np.asarray(t) / rec.interval).astype(np.int64), return_counts=True)
+    bins, counts = np.unique(bin_indices(t, rec.interval), return_counts=True)
     for b, n in zip(bins, counts, strict=True):
         rec.rate(series, float(b) * rec.interval, float(n))
 
 
-def record(
-    ledger: Ledger,
-    rec: Recorder,
-    t0: float,
-    time_scale: float,
-    crash_times: list[float] | None = None,
-    duration: float | None = None,
-) -> None:
-    """Feed the shared recorder (scenario seconds for time series; latencies in wall seconds)."""
+def record(ledger: Ledger, rec: Recorder, t0: float, time_scale: float) -> None:
+    """Feed the shared recorder with what the clients saw (scenario seconds for time series; latencies
+    in wall seconds). The connection level and handshakes are the gateways': :func:`record_gateways`."""
 
     def scn(t: np.ndarray | float) -> np.ndarray:
         return (np.asarray(t, dtype=float) - t0) / time_scale
@@ -222,7 +237,6 @@ def record(
         rec.observe_many("latency", lat[keep, 1] - lat[keep, 0])
     ev = ledger.events
     kinds = ev["kind"].to_numpy()
-    _rate(rec, "handshakes", scn(ev.loc[kinds == "open", "t"].to_numpy()))
     _rate(rec, "connect_attempts", scn(ev.loc[kinds == "attempt", "t"].to_numpy()))
     attempts = ev[kinds == "attempt"]
     later = attempts[attempts.duplicated("cid")]  # reconnects: attempts that are not a client's first
@@ -236,22 +250,43 @@ def record(
     closes = ev[kinds == "close"]
     rec.count("drain_closes", float((closes["detail"] == 1001).sum()))
     rec.set("peak_connect_attempt_rate", rec.peak_rate("connect_attempts"))
-    times, level, opens = connected_timeline(ev)
-    if len(level):
-        rec.peak("connections_peak", float(level.max()))
-        st = scn(times)
-        bins = (st // rec.interval).astype(np.int64)  # one sample per interval: the level at its end
-        last = pd.Series(level).groupby(bins).last()
-        for b, n in last.items():
-            rec.gauge("clients_connected", float(b) * rec.interval, float(n))
-        if duration:
-            end = int(np.searchsorted(st, duration, side="right"))
-            rec.set("connections_end", float(level[end - 1]) if end else 0.0)
-            # time-weighted mean over [0, duration]
-            edges = np.clip(np.append(st, duration), 0.0, duration)
-            rec.set("connections_mean", float(np.sum(level * np.diff(edges)) / duration))
-    else:
-        rec.peak("connections_peak", 0.0)
-    if crash_times:
-        conv = herd_convergence(times, level, opens, t0 + crash_times[0] * time_scale)
+
+
+def record_gateways(
+    events: pd.DataFrame,
+    rec: Recorder,
+    t0: float,
+    time_scale: float,
+    crash_at: float | None = None,
+    duration: float | None = None,
+) -> None:
+    """Feed the recorder with what the gateways logged, measured where the simulator measures it.
+
+    Handshakes are counted when a gateway completes one (the simulator: when its accept queue has
+    served it); the connections held are accepts − closes − what a killed gateway held; the herd
+    converges when that level is back where it was at the first crash (``crash_at``, wall clock).
+    """
+    scn = lambda t: (np.asarray(t, dtype=float) - t0) / time_scale  # noqa: E731
+    kinds = events["kind"].to_numpy()
+    _rate(rec, "handshakes", scn(events.loc[kinds == ACCEPT, "t"].to_numpy()))
+    slow = events.loc[kinds == SLOW_DISCONNECT, "t"].to_numpy()
+    if len(slow):
+        rec.set("first_slow_consumer_disconnect_s", float(scn(slow.min())))
+    changes = events[events["delta"] != 0]
+    times, level = changes["t"].to_numpy(), np.cumsum(changes["delta"].to_numpy())
+    rec.peak("connections_peak", float(level.max()) if len(level) else 0.0)
+    if not len(level):
+        return
+    st = scn(times)
+    last = pd.Series(level).groupby(bin_indices(st, rec.interval)).last()
+    for b, n in last.items():  # one sample per interval: the level at its end
+        rec.gauge("clients_connected", float(b) * rec.interval, float(n))
+    if duration:
+        end = int(np.searchsorted(st, duration, side="right"))
+        rec.set("connections_end", float(level[end - 1]) if end else 0.0)
+        edges = np.clip(np.append(st, duration), 0.0, duration)  # time-weighted mean over [0, duration]
+        rec.set("connections_mean", float(np.sum(level * np.diff(edges)) / duration))
+    if crash_at is not None:
+        opens = changes["kind"].to_numpy() == ACCEPT
+        conv = herd_convergence(times, level, opens, crash_at)
         rec.set("herd_convergence_s", conv / time_scale if conv == conv else conv)

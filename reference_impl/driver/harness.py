@@ -42,6 +42,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ from wssim.lifetime import terminate_on_signals
 from wssim.metrics import Recorder, RunResult
 from wssim.policies import Reconnector, assign_rooms
 from wssim.randomness import Stream, generator
+from wssim.schedule import Schedule
 
 MAX_DIRECT_GATEWAYS = 8
 LIVE_KINDS = ("none", "in_memory", "redis_pubsub", "redis_streams", "nats", "jetstream")
@@ -71,6 +73,13 @@ STARTUP_MARGIN = 0.3  # wall seconds between every load generator being ready an
 MAX_CONNECTIONS_PER_GATEWAY = 19_000  # under the 20,000 descriptor limit, with room for the backplane
 MAX_LIVE_CLIENTS = 60_000  # 2 cores: beyond this the load generator, not the fleet, is measured
 SOURCE_SPLIT = 20_000  # above this many clients each load generator binds its own 127.0.0.x address
+COUNTED_AT_GATEWAYS = (
+    "backplane_deliveries",
+    "backplane_deliveries_discarded",
+    "messages_dropped_overflow",
+    "messages_conflated",
+    "slow_consumer_disconnects",
+)
 
 
 class LiveRunError(RuntimeError):
@@ -172,6 +181,19 @@ def balancer_options(config: Config) -> list[str]:
     return [*args, "--fall", fall, "--rise", rise, passive]
 
 
+def scheduled_plans(schedule: Schedule) -> list[ClientPlan]:
+    """The plan of every client that arrives in ``schedule``: its rooms, arrival, role, offline episodes."""
+    episodes: dict[int, list[tuple[float, float, bool]]] = {}
+    for cid in np.unique(schedule.offline_client).tolist():
+        episodes[cid] = schedule.offline_of(cid)
+    rooms, connect, slow = schedule.rooms.tolist(), schedule.connect_at.tolist(), schedule.slow.tolist()
+    return [
+        ClientPlan(i, [room_name(r) for r in rooms[i]], connect[i], episodes.get(i, []), slow[i])
+        for i in range(schedule.clients)
+        if not math.isnan(connect[i])
+    ]
+
+
 # --------------------------------------------------------------------------------------- processes
 @dataclass
 class Proc:
@@ -247,8 +269,16 @@ class Fleet:
 class LiveRun:
     """One live run of one config; :func:`run_live` is the entry point."""
 
-    def __init__(self, config: Config, replication: int, workdir: Path, settle: float | None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        replication: int,
+        workdir: Path,
+        settle: float | None,
+        schedule: Schedule | None = None,
+    ) -> None:
         self.cfg = config
+        self.schedule = schedule
         self.rep = replication
         self.s = config.live.time_scale
         self.host = config.live.host
@@ -293,6 +323,8 @@ class LiveRun:
         self._stop = threading.Event()
         self.errors: list[str] = []
         self.gateways_peak = 0
+        self.kills: dict[tuple[str, int], float] = {}  # (gateway, instance) -> wall time it was killed
+        self.first_crash: float | None = None  # wall time of the first gateway crash (herd convergence)
 
     # -- clock ---------------------------------------------------------------------------------
     def wall(self, t: float) -> float:
@@ -350,6 +382,7 @@ class LiveRun:
         ]
         args += ["--id", name, "--backplane", self.kind, "--namespace", self.namespace]
         args += ["--config", str(self.workdir / "gateway-config.yaml")]
+        args += ["--gw", f"event_log={self.event_log(name, instance)}"]
         if self.backplane_url:
             args += [
                 "--nats-url" if self.kind in ("nats", "jetstream") else "--redis-url",
@@ -360,6 +393,15 @@ class LiveRun:
         if wait:
             wait_port(self.host, port, 20, proc.popen)
         return proc
+
+    def event_log(self, name: str, instance: int) -> Path:
+        """Where gateway ``name`` (its ``instance``-th process) logs its connection events."""
+        return self.workdir / f"events-{name}.{instance}.bin"
+
+    def kill(self, proc: Proc) -> None:
+        """SIGKILL a gateway process, noting when: the sockets it still held are gone at that moment."""
+        self.kills.setdefault((proc.name, proc.instance), time.time())
+        proc.kill()
 
     def start_gateways(self) -> None:
         raw = scaled_gateway_config(self.cfg, self.kind)
@@ -407,6 +449,14 @@ class LiveRun:
 
     # -- clients -------------------------------------------------------------------------------
     def plan_clients(self) -> tuple[list[ClientPlan], list[tuple[float, float, float]]]:
+        """Every client's plan (the schedule's, when playing one) and the publish-rate spikes."""
+        spikes = [(f.at, f.duration, f.publish_multiplier) for f in self.cfg.faults if f.kind == "spike"]
+        if self.schedule is not None:
+            return scheduled_plans(self.schedule), spikes
+        return self.drawn_plans(), spikes
+
+    def drawn_plans(self) -> list[ClientPlan]:
+        """Plans drawn from the named random streams (arrivals, rooms, slow consumers, offline)."""
         cfg, rep = self.cfg, self.rep
         c = cfg.clients
         extra = [(f.at, f.duration, f.connect_clients) for f in cfg.faults if f.kind == "spike"]
@@ -440,8 +490,7 @@ class LiveRun:
             plans.append(
                 ClientPlan(i, [room_name(x) for x in rooms[i]], float(connect[i]), periods, bool(slow[i]))
             )
-        spikes = [(f.at, f.duration, f.publish_multiplier) for f in cfg.faults if f.kind == "spike"]
-        return plans, spikes
+        return plans
 
     def worker_specs(
         self, plans: list[ClientPlan], spikes: list[tuple[float, float, float]]
@@ -499,84 +548,101 @@ class LiveRun:
         return specs
 
     # -- faults --------------------------------------------------------------------------------
-    def fault_actions(self) -> list[tuple[float, str, Callable[[], None]]]:
-        """(scenario time, label, action) for every fault of the config, in time order."""
-        cfg, s = self.cfg, self.s
-        names = sorted(self.gateways, key=lambda n: int(n[1:]))
-        actions: list[tuple[float, str, Callable[[], None]]] = []
-        rng = generator(cfg.seed, self.rep, Stream.FAULTS)
-        restart_delay = cfg.gateways.restart_delay
-
-        def crash(name: str, restart: bool) -> Callable[[], None]:
-            def act() -> None:
-                proc = self.gateways[name]
-                proc.kill()
-                if restart:
-                    self.later(
-                        restart_delay, f"restart {name}", lambda: self.start_gateway(name, proc.port, False)
-                    )
-
-            return act
-
-        def drain_restart(name: str, drain: bool, restart: bool = True) -> Callable[[], None]:
-            def act() -> None:
-                proc = self.gateways[name]
-                if not restart:  # scale-in: out of the balancer first, then drain
-                    for _, admin in self.balancers:
-                        http_get(f"http://{self.host}:{admin}/remove?name={name}")
-                if drain:
-                    proc.signal(signal.SIGTERM)
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        proc.popen.wait(cfg.gateways.drain_timeout * s + 5)
-                proc.kill()
-                if restart:
-                    self.start_gateway(name, proc.port, False)
-
-            return act
-
-        def add(name: str) -> Callable[[], None]:
-            def act() -> None:
-                proc = self.start_gateway(name)
-                for _, admin in self.balancers:
-                    http_get(f"http://{self.host}:{admin}/add?name={name}&addr={self.host}:{proc.port}")
-
-            return act
-
-        def sig(targets: list[str], signum: int) -> Callable[[], None]:
-            return lambda: [self.gateways[n].signal(signum) for n in targets]
-
-        next_id = len(names)
-        for f in cfg.faults:
+    def fault_targets(self, names: list[str]) -> list[list[str]]:
+        """The gateways each fault of the config hits: the schedule's, else drawn as the simulator draws
+        them (a crash without ``gateway`` starts at a random one from the faults stream)."""
+        if self.schedule is not None:
+            return [[names[t] for t in f.get("targets", [])] for f in self.schedule.faults]
+        rng = generator(self.cfg.seed, self.rep, Stream.FAULTS)
+        targets: list[list[str]] = []
+        for f in self.cfg.faults:
+            hit: list[str] = []
             if f.kind == "gateway_crash":
                 first = f.gateway if f.gateway is not None else int(rng.integers(len(names)))
-                for k in range(min(f.count, len(names))):
-                    name = names[(first + k) % len(names)]
-                    actions.append((f.at, f"crash {name}", crash(name, f.restart)))
-            elif f.kind == "deploy":
-                for i, name in enumerate(names):
-                    # each drain runs in its own thread so the rolling schedule keeps its pace
-                    actions.append((f.at + i * f.interval, f"deploy {name}", drain_restart(name, f.drain)))
-            elif f.kind == "remove_gateways":
-                for name in names[-f.count :]:
-                    actions.append((f.at, f"remove {name}", drain_restart(name, f.drain, restart=False)))
-            elif f.kind == "add_gateways":
-                for _ in range(f.count):
-                    actions.append((f.at, f"add g{next_id}", add(f"g{next_id}")))
-                    next_id += 1
+                hit = [names[(first + k) % len(names)] for k in range(min(f.count, len(names)))]
             elif f.kind == "subscription_outage":
-                targets = names[: f.gateways]
-                actions.append((f.at, "subscription outage", sig(targets, signal.SIGUSR1)))
-                actions.append((f.at + f.duration, "subscription restored", sig(targets, signal.SIGUSR2)))
+                hit = names[: f.gateways]
+            targets.append(hit)
+        return targets
+
+    def fault_actions(self) -> list[tuple[float, str, Callable[[], None]]]:
+        """(scenario time, label, action) for every fault of the config, in time order."""
+        names = sorted(self.gateways, key=lambda n: int(n[1:]))
+        actions: list[tuple[float, str, Callable[[], None]]] = []
+        next_id = len(names)
+        for f, hit in zip(self.cfg.faults, self.fault_targets(names), strict=True):
+            if f.kind == "gateway_crash":
+                actions += [(f.at, f"crash {n}", partial(self.crash, n, f.restart)) for n in hit]
+            elif f.kind == "deploy":  # each drain runs in its own thread: the rolling schedule keeps pace
+                actions += [
+                    (f.at + i * f.interval, f"deploy {n}", partial(self.drain_restart, n, f.drain))
+                    for i, n in enumerate(names)
+                ]
+            elif f.kind == "remove_gateways":
+                actions += [(f.at, f"remove {n}", partial(self.drain_restart, n, f.drain, False))
+                            for n in names[-f.count :]]  # fmt: skip
+            elif f.kind == "add_gateways":
+                for name in (f"g{next_id + k}" for k in range(f.count)):
+                    actions.append((f.at, f"add {name}", partial(self.add_gateway, name)))
+                next_id += f.count
+            elif f.kind == "subscription_outage":
+                actions.append((f.at, "subscription outage", partial(self.signal, hit, signal.SIGUSR1)))
+                restored = partial(self.signal, hit, signal.SIGUSR2)
+                actions.append((f.at + f.duration, "subscription restored", restored))
             elif f.kind == "backplane_outage":
-                if self.backplane_server is not None:
-                    actions.append((f.at, "backplane down", lambda: self.backplane_server[1].kill()))
-                    actions.append((f.at + f.duration, "backplane restarted", self.restart_backplane))
-                else:  # an external server: cut every gateway's connection instead
-                    actions.append((f.at, "backplane cut", sig(names, signal.SIGUSR1)))
-                    actions.append((f.at + f.duration, "backplane restored", sig(names, signal.SIGUSR2)))
+                actions += self.backplane_outage(f.at, f.duration, names)
             elif f.kind == "spike":
                 actions.append((f.at, "spike", lambda: None))
         return sorted(actions, key=lambda a: a[0])
+
+    def crash(self, name: str, restart: bool) -> None:
+        """SIGKILL gateway ``name``; with ``restart``, start it again on its port after the delay."""
+        proc = self.gateways[name]
+        self.kill(proc)
+        self.first_crash = self.first_crash or self.kills[(proc.name, proc.instance)]
+        if restart:
+            delay = self.cfg.gateways.restart_delay
+            self.later(delay, f"restart {name}", lambda: self.start_gateway(name, proc.port, False))
+
+    def drain_restart(self, name: str, drain: bool, restart: bool = True) -> None:
+        """Drain (SIGTERM) or kill gateway ``name``; restart it on its port, or (scale-in) take it out of
+        the balancers first and leave it stopped."""
+        proc = self.gateways[name]
+        if not restart:
+            for _, admin in self.balancers:
+                http_get(f"http://{self.host}:{admin}/remove?name={name}")
+        if drain:
+            proc.signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.popen.wait(self.cfg.gateways.drain_timeout * self.s + 5)
+        self.kill(proc)
+        if restart:
+            self.start_gateway(name, proc.port, False)
+
+    def add_gateway(self, name: str) -> None:
+        """Start a new gateway and join it to every balancer."""
+        proc = self.start_gateway(name)
+        for _, admin in self.balancers:
+            http_get(f"http://{self.host}:{admin}/add?name={name}&addr={self.host}:{proc.port}")
+
+    def signal(self, names: list[str], signum: int) -> None:
+        for n in names:
+            self.gateways[n].signal(signum)
+
+    def backplane_outage(
+        self, at: float, duration: float, names: list[str]
+    ) -> list[tuple[float, str, Callable[[], None]]]:
+        """Kill the private server and restart it; with an external one, cut every gateway's link."""
+        if self.backplane_server is not None:
+            down = lambda: self.backplane_server and self.backplane_server[1].kill()  # noqa: E731
+            return [
+                (at, "backplane down", down),
+                (at + duration, "backplane restarted", self.restart_backplane),
+            ]
+        return [
+            (at, "backplane cut", partial(self.signal, names, signal.SIGUSR1)),
+            (at + duration, "backplane restored", partial(self.signal, names, signal.SIGUSR2)),
+        ]
 
     def later(self, delay: float, label: str, action: Callable[[], None]) -> None:
         """Run ``action`` after ``delay`` scenario seconds, in a thread."""
@@ -670,67 +736,13 @@ class LiveRun:
 
     # -- the run -------------------------------------------------------------------------------
     def run(self, progress: Callable[[float], None] | None) -> RunResult:
+        """Start everything, play the scenario on the wall clock, then account for what happened."""
         wall_start = time.time()
-        cfg = self.cfg
-        self.start_backplane()
-        self.start_gateways()
-        plans, spikes = self.plan_clients()
-        self.start_balancers(len(plans))
-        specs = self.worker_specs(plans, spikes)
-        workers = start_workers(specs, self.workdir)  # they wait for the start signal
-        self.fleet.workers = [p for p, _, _ in workers]
-        try:
-            self.t0 = release_workers(workers, STARTUP_MARGIN)
-        except RuntimeError as exc:
-            raise LiveRunError(f"{exc} (see {self.workdir}/loadgen-*.log)") from None
-        actions = self.fault_actions()
-        threads = [
-            threading.Thread(target=self.run_faults, args=(actions,), daemon=True),
-            threading.Thread(target=self.monitor, daemon=True),
-        ]
-        for th in threads:
-            th.start()
-        end_wall = self.wall(cfg.duration) + self.settle
-        deadline = end_wall + 30.0
-        from reference_impl.driver.loadgen import collect_workers
-
-        while any(p.poll() is None for p, _, _ in workers) and time.time() < deadline:
-            if progress is not None:
-                progress(min(1.0, max(0.0, self.scn(time.time()) / (cfg.duration + self.settle / self.s))))
-            time.sleep(0.25)
-        self._stop.set()
-        assignments: dict[str, str] = {}
-        for part in self.balancer_call("/assignments"):
-            assignments.update(part)
-        records = collect_workers(workers, timeout=0.0)
-        for r in records:
-            if r.error:
-                self.errors.append(f"loadgen {r.index}: {r.error}")
-        ledger = accounting.build_ledger(records, plans, self.t0, self.s)
-        crashes = [f.at for f in cfg.faults if f.kind == "gateway_crash"]
-        accounting.record(ledger, self.rec, self.t0, self.s, crashes or None, duration=cfg.duration)
-        self.rec.set("gateways_peak", float(self.gateways_peak))
-        totals = self.gateway_totals()
-        for name in (
-            "backplane_deliveries",
-            "backplane_deliveries_discarded",
-            "messages_dropped_overflow",
-            "messages_conflated",
-            "slow_consumer_disconnects",
-        ):
-            self.rec.count(name, totals.get(name, 0.0))
-        if "send_queue_depth_max" in totals:
-            self.rec.peak("send_queue_depth_max", totals["send_queue_depth_max"])
-        self.rec.set("send_queue_depth_p99", self.depth_p99())
-        if "gateway_memory_peak_bytes" in totals:
-            self.rec.peak("gateway_memory_peak_bytes", totals["gateway_memory_peak_bytes"])
-        bal_stats = self.balancer_call("/stats")
-        idle_cuts = sum(s.get("counters", {}).get("idle_cuts", 0) for s in bal_stats)
-        first_moves = [s["moves"][0] for s in bal_stats if s.get("moves")]
-        if first_moves:  # the first pool change, over every balancer process
-            checked = sum(c for _, c in first_moves)
-            self.rec.set("connections_moved_fraction", sum(m for m, _ in first_moves) / checked)
-        self.rec.count("idle_timeout_disconnects", float(idle_cuts))
+        plans, workers = self.launch()
+        self.play(workers, progress)
+        self.ledger = self.account(plans, workers)
+        self.record_gateways()
+        self.record_balancers()
         if progress is not None:
             progress(1.0)
         info = {
@@ -738,19 +750,86 @@ class LiveRun:
             "wall_s": time.time() - wall_start,
             "replication": self.rep,
             "seed": self.cfg.seed,
-            "gateway_processes": gateway_count(cfg),
-            "loadgen_processes": len(specs),
+            "gateway_processes": gateway_count(self.cfg),
+            "loadgen_processes": len(workers),
             "balancer_processes": len(self.balancers),
             "backplane": self.kind,
             "backplane_url": self.backplane_url,
             "time_scale": self.s,
+            "schedule": self.schedule is not None,
             "faults": self.fault_log,
             "errors": self.errors,
-            "order_violations": ledger.order_violations,
+            "order_violations": self.ledger.order_violations,
         }
-        ledger.assignments = assignments
-        self.ledger = ledger
         return self.rec.result(**info)
+
+    def launch(self) -> tuple[list[ClientPlan], list[tuple[Any, str, int]]]:
+        """Backplane, gateways, balancers, load generators; scenario time 0 once every one is ready."""
+        self.start_backplane()
+        self.start_gateways()
+        plans, spikes = self.plan_clients()
+        self.start_balancers(len(plans))
+        workers = start_workers(self.worker_specs(plans, spikes), self.workdir)  # wait for the signal
+        self.fleet.workers = [p for p, _, _ in workers]
+        try:
+            self.t0 = release_workers(workers, STARTUP_MARGIN)
+        except RuntimeError as exc:
+            raise LiveRunError(f"{exc} (see {self.workdir}/loadgen-*.log)") from None
+        return plans, workers
+
+    def play(self, workers: list[tuple[Any, str, int]], progress: Callable[[float], None] | None) -> None:
+        """Inject the faults and scrape the gateways until the load generators finish (or time runs out)."""
+        actions = self.fault_actions()
+        for target, args in ((self.run_faults, (actions,)), (self.monitor, ())):
+            threading.Thread(target=target, args=args, daemon=True).start()
+        total = self.cfg.duration + self.settle / self.s
+        deadline = self.wall(self.cfg.duration) + self.settle + 30.0
+        while any(p.poll() is None for p, _, _ in workers) and time.time() < deadline:
+            if progress is not None:
+                progress(min(1.0, max(0.0, self.scn(time.time()) / total)))
+            time.sleep(0.25)
+        self._stop.set()
+
+    def account(self, plans: list[ClientPlan], workers: list[tuple[Any, str, int]]) -> accounting.Ledger:
+        """The clients' records merged into a ledger, recorded as the shared metrics."""
+        from reference_impl.driver.loadgen import collect_workers
+
+        assignments: dict[str, str] = {}
+        for part in self.balancer_call("/assignments"):
+            assignments.update(part)
+        records = collect_workers(workers, timeout=0.0)
+        self.errors += [f"loadgen {r.index}: {r.error}" for r in records if r.error]
+        ledger = accounting.build_ledger(records, plans, self.t0, self.s)
+        accounting.record(ledger, self.rec, self.t0, self.s)
+        ledger.assignments = assignments
+        return ledger
+
+    def record_gateways(self) -> None:
+        """Connection events from the gateways' logs; counters from their last /metrics scrape."""
+        logs = {
+            (name, i): self.event_log(name, i) for name, n in self.instances.items() for i in range(n + 1)
+        }
+        events = accounting.gateway_events(logs, self.kills)
+        accounting.record_gateways(events, self.rec, self.t0, self.s, self.first_crash, self.cfg.duration)
+        self.rec.set("gateways_peak", float(self.gateways_peak))
+        totals = self.gateway_totals()
+        for name in COUNTED_AT_GATEWAYS:
+            self.rec.count(name, totals.get(name, 0.0))
+        for name in ("send_queue_depth_max", "gateway_memory_peak_bytes"):
+            if name in totals:
+                self.rec.peak(name, totals[name])
+        self.rec.set("send_queue_depth_p99", self.depth_p99())
+
+    def record_balancers(self) -> None:
+        """Idle-timeout cuts, and the share of connections the first pool change re-routed."""
+        stats = self.balancer_call("/stats")
+        self.rec.count(
+            "idle_timeout_disconnects", float(sum(s.get("counters", {}).get("idle_cuts", 0) for s in stats))
+        )
+        first_moves = [s["moves"][0] for s in stats if s.get("moves")]
+        if first_moves:  # the first pool change, over every balancer process
+            checked = sum(c for _, c in first_moves)
+            self.rec.set("connections_moved_fraction", sum(m for m, _ in first_moves) / checked)
 
 
 def run_live(
@@ -761,17 +840,24 @@ def run_live(
     settle: float | None = None,
     keep_dir: str | Path | None = None,
     return_ledger: bool = False,
+    schedule: str | Path | Schedule | None = None,
 ) -> RunResult | tuple[RunResult, accounting.Ledger]:
     """Run ``config`` live on loopback and return the same :class:`RunResult` as the simulator.
 
     ``settle`` is the wall time clients get after the last publish to reconnect and catch up
-    (default: 4 x the scaled backoff base, between 2 and 10 s). Everything started is stopped on return,
-    on error and on Ctrl-C; the run is bounded by its duration x ``time_scale`` plus about a minute.
+    (default: 4 x the scaled backoff base, between 2 and 10 s). ``schedule`` (a :mod:`wssim.schedule`
+    file the simulator wrote for this config) is played instead of drawing the clients and faults.
+    Everything started is stopped on return, on error and on Ctrl-C; the run is bounded by its
+    duration x ``time_scale`` plus about a minute.
     """
     cfg = config if isinstance(config, Config) else load_config(config)
     cfg = cfg.without_sweep()
+    if schedule is not None and not isinstance(schedule, Schedule):
+        schedule = Schedule.read(schedule)
+    if schedule is not None:
+        schedule.check_fits(cfg)
     workdir = Path(tempfile.mkdtemp(prefix="wssim-live-", dir=keep_dir))
-    run = LiveRun(cfg, replication, workdir, settle)
+    run = LiveRun(cfg, replication, workdir, settle, schedule)
     atexit.register(run.fleet.stop_all)
     try:
         with terminate_on_signals():  # SIGTERM, SIGHUP: the same teardown as Ctrl-C

@@ -68,9 +68,9 @@ def outage() -> dict:
 def check(config: dict) -> pd.DataFrame:
     calibration = calibration_overrides(CALIBRATION, config["backplane"]["kind"])
     assert any(c.startswith("gateways.handshake_cost=") for c in calibration)
-    table = crosscheck(config, progress=False, workers=1, calibration=calibration)
-    assert not any(table.attrs["failures"].values()), table.attrs["failures"]
-    return table.set_index("metric")
+    result = crosscheck(config, progress=False, workers=1, calibration=calibration)
+    assert not any(result.failures.values()), result.failures
+    return result.table.set_index("metric")
 
 
 def verdict(rows: pd.DataFrame, metric: str) -> str:

@@ -59,7 +59,7 @@ def probe(config, replication=0, progress=None):
 
 def test_calibration_reaches_the_simulator_only():
     cfg = {"name": "cal", "duration": 10, "replications": 2, "clients": {"count": 50}}
-    table = crosscheck(
+    result = crosscheck(
         cfg,
         progress=False,
         workers=1,
@@ -67,6 +67,6 @@ def test_calibration_reaches_the_simulator_only():
         live_engine=probe,
         calibration=["gateways.handshake_cost=2ms"],
     )
-    row = table.set_index("metric").loc["connections_peak"]
+    row = result.table.set_index("metric").loc["connections_peak"]
     assert row["sim_mean"] == pytest.approx(2000.0) and row["live"] == pytest.approx(300.0)
-    assert table.attrs["calibration"] == ["gateways.handshake_cost=2ms"]
+    assert result.calibration == ["gateways.handshake_cost=2ms"]

@@ -46,16 +46,17 @@ def test_agreement_labels(live, mean, low, high, expected):
 
 def test_crosscheck_compares_every_measured_metric(tmp_path):
     cfg = {"name": "cc", "duration": 60, "replications": 4, "clients": {"count": 150}}
-    table = crosscheck(
+    result = crosscheck(
         cfg, out=tmp_path / "cc", progress=False, workers=1, sim_engine=standin, live_engine=live_standin
     )
-    rows = table.set_index("metric")
+    rows = result.table.set_index("metric")
     assert rows.loc["connections_peak", "agreement"] == "agrees"
     assert rows.loc["messages_published", "agreement"] == "differs"
     assert rows.loc["latency_p99_s", "agreement"] == "not live"
     assert rows.loc["herd_convergence_s", "sim_n"] == 4
     assert "deliveries_delivered" not in rows.index  # zero in both engines: nothing to compare
-    assert (tmp_path / "cc" / "crosscheck.csv").exists()
+    assert (tmp_path / "cc" / "comparison.csv").exists()
+    assert (tmp_path / "cc" / "crosscheck.html").exists()
     assert (tmp_path / "cc" / "sim" / "summary.csv").exists() and (
         tmp_path / "cc" / "live" / "summary.csv"
     ).exists()

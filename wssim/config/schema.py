@@ -6,10 +6,11 @@ Every field carries a ``description``: the schema is the single source of the re
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 
 from wssim.policies.admission import default_burst
 from wssim.units import ByteSize, Duration, Rate
@@ -46,6 +47,7 @@ CROSS_FIELD_RULES = (
     "is greater than it.",
     "`backplane.latency.p99` is at least `backplane.latency.median`.",
     "A `gateway_crash` fault's `gateway` index is below `gateways.count`.",
+    "A `crosscheck` check with `tolerance: rank` needs a `sweep`.",
     "Every sweep path exists in the schema, every value validates at its path, the lists under `zip:` have "
     "equal lengths, and every combination of values is a valid config.",
 )
@@ -655,6 +657,61 @@ class Live(StrictModel):
     token_ttl: Duration = Field("1h", description="Lifetime of a connect token.")
 
 
+ToleranceName = Literal["exact", "interval", "relative", "rank"]
+
+
+class Check(StrictModel):
+    """One metric `wssim crosscheck` compares between the simulator and the live run, and how."""
+
+    metric: str = Field(description="A summary metric both engines measure (see the metrics reference).")
+    tolerance: ToleranceName = Field(
+        description="`exact`: live equals the simulated run whose schedule it played (a count the "
+        "schedule fixes); `interval`: live lies in the simulator's 95% prediction interval over "
+        "replications; `relative`: |live − simulated mean| ≤ `within` × |simulated mean|; `rank`: "
+        "the sweep points are in the same order by this metric in both engines."
+    )
+    within: float | None = Field(
+        None, gt=0.0, description="The relative tolerance of `tolerance: relative` (0.2 = 20%)."
+    )
+    reason: str = Field(min_length=1, description="Why this tolerance: where its width comes from.")
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from wssim.metrics import METRICS
+
+        if name not in METRICS:
+            close = difflib.get_close_matches(name, METRICS, n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else "see docs/reference/metrics.md"
+            raise ValueError(f"unknown metric `{name}`: {hint}")
+        return name
+
+    @model_validator(mode="after")
+    def _within(self) -> Check:
+        if (self.tolerance == "relative") != (self.within is not None):
+            raise ValueError("`within` is required with `tolerance: relative` and allowed only with it")
+        return self
+
+
+class Crosscheck(StrictModel):
+    """What `wssim crosscheck` compares for this scenario (unused by `wssim run`)."""
+
+    checks: list[Check] = Field(
+        default_factory=list,
+        description="Metrics compared, each with its tolerance and reason; empty: every metric both "
+        "engines measure is shown, none is judged.",
+    )
+    series: list[str] = Field(
+        default_factory=lambda: ["handshakes", "clients_connected"],
+        description="Time series the overlay page draws for both engines.",
+    )
+    schedule: bool = Field(
+        True,
+        description="The live run plays the schedule simulator replication 0 drew (arrivals, rooms, "
+        "offline episodes, slow consumers, publishes, faults), so both engines face the same events.",
+    )
+
+
 # ----------------------------------------------------------------------------------------------- sweep
 
 
@@ -754,6 +811,9 @@ class Config(StrictModel):
     costs: Costs = Field(default_factory=Costs, description="Prices for the cost estimate.")
     alerts: Alerts = Field(default_factory=Alerts, description="Alert thresholds.")
     live: Live = Field(default_factory=Live, description="Live reference run settings.")
+    crosscheck: Crosscheck = Field(
+        default_factory=Crosscheck, description="Metrics `wssim crosscheck` compares, with tolerances."
+    )
     sweep: Sweep | None = Field(
         None, description="Parameter sweep: dotted path -> list of values, plus `zip:` for paired values."
     )
@@ -778,6 +838,9 @@ class Config(StrictModel):
                     f"`faults.{i}.gateway` is {fault.gateway} "
                     f"but gateways are numbered 0..{self.gateways.count - 1}"
                 )
+        for i, check in enumerate(self.crosscheck.checks):
+            if check.tolerance == "rank" and self.sweep is None:
+                raise ValueError(f"`crosscheck.checks.{i}` ranks sweep points, but there is no `sweep`")
         if self.sweep is not None:
             # Lazy: sweep values are checked with the path and message helpers, which import this module.
             from wssim.config.sweeps import check_sweep_values

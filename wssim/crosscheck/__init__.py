@@ -1,32 +1,62 @@
-"""Simulator against the live reference implementation, on the same config.
+"""Simulator against the live reference implementation, on the same config and the same events.
 
-The simulator runs ``replications`` times per sweep point; the live system runs once per point. A live
-value *agrees* when it falls inside the simulator's 95% prediction interval for one new run,
-``mean ± t(0.975, n-1) · std · sqrt(1 + 1/n)`` — the range a single further replication would land in
-95% of the time if the two engines were the same system. With one simulator replication there is no
-interval, and the relative difference is shown instead.
+:func:`crosscheck` runs a scenario's sweep on the simulator (``replications`` runs per point) and once
+per point live. Replication 0 of the simulator writes the schedule it drew (:mod:`wssim.schedule`) and
+the live run plays it, so both engines face the same arrivals, rooms, offline episodes, slow consumers,
+publishes and faults. The scenario's ``crosscheck.checks`` declare what is compared and how close it
+must be, each with its reason (:mod:`wssim.crosscheck.checks`); a miss fails ``wssim crosscheck``.
+A calibration overlay measured on this machine (:mod:`wssim.crosscheck.calibration`) sets the
+simulator's costs to this machine's; it is applied to the simulator side only.
 
-The simulator's defaults describe a production node; the live system runs in Python on a few shared
-cores. A *calibration overlay* (``data/calibration/loopback.yaml``, written by
-``benchmarks/calibrate_live.py``) maps dotted config paths to the values measured live; it is applied to
-the simulator side only, so that the table compares like with like.
+Besides the checks, :func:`compare` lists every metric both engines measure with an informational
+label: ``agrees`` (inside the simulator's 95% prediction interval for one more run), ``close`` (within
+10%), ``differs``, ``not live`` / ``not simulated``.
+
+The five built-in crosscheck scenarios (:data:`SUITE`, ``wssim/scenarios/crosscheck/``) are small
+enough for CI: a herd, backpressure, replay, fan-out and delivery semantics.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from collections.abc import Iterable
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
+from wssim.crosscheck.calibration import (
+    CALIBRATION,
+    Calibration,
+    calibration_overrides,
+    check_machine,
+    default_calibration,
+    this_machine,
+)
+from wssim.crosscheck.checks import evaluate, prediction_interval, verdict_frame
 from wssim.sweep import KEY_COLUMNS, Results, confidence_interval, run
 
-CALIBRATION = Path(__file__).resolve().parents[1] / "data" / "calibration" / "loopback.yaml"
-PER_BACKPLANE = "per_backplane"
+SUITE_DIR = Path(__file__).resolve().parents[1] / "scenarios" / "crosscheck"
+SUITE = ("herd", "backpressure", "replay", "fanout", "semantics")
+
+__all__ = [
+    "CALIBRATION",
+    "SUITE",
+    "Calibration",
+    "CrosscheckResult",
+    "agreement",
+    "calibration_overrides",
+    "check_machine",
+    "compare",
+    "crosscheck",
+    "default_calibration",
+    "prediction_interval",
+    "suite_path",
+    "this_machine",
+]
 
 COLUMNS = [
     "point",
@@ -43,39 +73,9 @@ COLUMNS = [
 ]
 
 
-def calibration_overrides(path: str | Path | None, kind: str, keep: Iterable[str] = ()) -> list[str]:
-    """The overlay at ``path`` as ``path=value`` overrides for a config whose backplane is ``kind``.
-
-    Top-level entries apply to every config; those under ``per_backplane: {KIND: ...}`` only to that
-    kind. Paths in ``keep`` (set explicitly by the user) are left out. ``None`` or ``"none"``: no overlay.
-    """
-    if path is None or str(path).lower() == "none":
-        return []
-    import yaml
-
-    from wssim.errors import ConfigError
-
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"calibration overlay {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"calibration overlay {path}: expected a mapping of dotted paths to values")
-    per_kind = data.pop(PER_BACKPLANE, None) or {}
-    entries = {**data, **(per_kind.get(kind) or {})}
-    kept = {k.split("=", 1)[0].strip() for k in keep}
-    return [f"{k}={v}" for k, v in entries.items() if k not in kept]
-
-
-def prediction_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """The interval one more draw falls in with probability ``confidence`` (NaN for fewer than 2 values)."""
-    values = values[~np.isnan(values)]
-    n = len(values)
-    if n < 2:
-        return math.nan, math.nan
-    mean, std = float(np.mean(values)), float(np.std(values, ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std * math.sqrt(1 + 1 / n)
-    return mean - half, mean + half
+def suite_path(name: str) -> Path:
+    """The YAML of a built-in crosscheck scenario (``herd`` -> ``wssim/scenarios/crosscheck/herd.yaml``)."""
+    return SUITE_DIR / f"{name}.yaml"
 
 
 def agreement(live: float, mean: float, low: float, high: float) -> str:
@@ -96,12 +96,12 @@ def agreement(live: float, mean: float, low: float, high: float) -> str:
 
 
 def compare(sim: Results, live: Results) -> pd.DataFrame:
-    """One row per (point, metric) measured by either engine."""
+    """One row per (point, metric) measured by either engine (informational: nothing is judged)."""
+    from wssim.metrics import METRICS
+
     fixed = {*KEY_COLUMNS, *sim.params}
     metrics = [m for m in sim.metrics if m in live.summary.columns and m not in fixed]
     rows: list[list[Any]] = []
-    from wssim.metrics import METRICS
-
     for point in sorted(sim.summary["point"].unique()):
         s = sim.summary[sim.summary["point"] == point]
         lv = live.summary[live.summary["point"] == point]
@@ -121,6 +121,89 @@ def compare(sim: Results, live: Results) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+# ------------------------------------------------------------------------------------------ engines
+def point_key(config: Any, paths: tuple[str, ...]) -> str:
+    """A file-name key of a sweep point: a digest of its values at the swept ``paths``."""
+    from wssim.config.paths import resolve_path
+
+    dump = config.model_dump(mode="json")
+    values = [resolve_path(dump, p) for p in paths]
+    return "p" + hashlib.sha1(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+@dataclass
+class Engine:
+    """One side of the crosscheck as a sweep engine (picklable, so pool workers can run it).
+
+    ``sim``: the simulator with the calibration applied for each run's backplane kind; replication 0
+    writes its schedule to ``schedules/<point key>-r000.npz``. ``live``: the live harness, playing
+    that schedule. Any other ``engine`` (a callable) is called as it is, calibrated on the sim side.
+    """
+
+    side: str  # "sim" | "live"
+    engine: Any = None  # None: the real engine of this side
+    calibration: Calibration | None = None
+    keep: tuple[str, ...] = ()  # paths the user set explicitly: the calibration leaves them alone
+    schedules: str | None = None
+    paths: tuple[str, ...] = ()
+
+    def schedule_path(self, config: Any) -> Path | None:
+        if self.schedules is None:
+            return None
+        return Path(self.schedules) / f"{point_key(config, self.paths)}-r000.npz"
+
+    def __call__(self, config: Any, replication: int = 0, progress: Any = None) -> Any:
+        if self.side == "sim" and self.calibration is not None:
+            from wssim.config import load_config
+
+            overrides = self.calibration.overrides(config.backplane.kind, self.keep)
+            config = load_config(config.model_dump(mode="json"), overrides) if overrides else config
+        if self.engine is not None:
+            return self.engine(config, replication, progress)
+        path = self.schedule_path(config)
+        if self.side == "sim":
+            from wssim.sim import simulate
+
+            return simulate(config, replication, progress, schedule_to=path if replication == 0 else None)
+        from reference_impl.driver.harness import run_live
+
+        return run_live(config, replication, progress, schedule=path)
+
+
+# ---------------------------------------------------------------------------------------- the check
+@dataclass
+class CrosscheckResult:
+    """Both engines' results, the informational comparison and the verdict of every declared check."""
+
+    sim: Results
+    live: Results
+    table: pd.DataFrame  # compare(): every metric both engines measure
+    verdicts: pd.DataFrame  # one row per declared check (and point)
+    labels: dict[int, str]  # point -> its sweep values
+    calibration: list[str] = field(default_factory=list)
+    out: Path | None = None
+
+    @property
+    def failures(self) -> dict[str, list[dict[str, Any]]]:
+        return {"sim": self.sim.failures, "live": self.live.failures}
+
+    @property
+    def misses(self) -> int:
+        return int((~self.verdicts["passed"].astype(bool)).sum()) if len(self.verdicts) else 0
+
+    @property
+    def passed(self) -> bool:
+        """Every declared check passed and every run finished."""
+        return self.misses == 0 and not any(self.failures.values())
+
+
+def _labels(sim: Results) -> dict[int, str]:
+    from wssim.report import point_label
+
+    points = sorted(int(p) for p in sim.summary["point"].unique())
+    return {p: (point_label(sim, p, short=True) if sim.params else "") for p in points}
+
+
 def crosscheck(
     config: Any,
     replications: int | None = None,
@@ -131,37 +214,46 @@ def crosscheck(
     console: Any = None,
     sim_engine: Any = "sim",
     live_engine: Any = "live",
-    calibration: list[str] | None = None,
-) -> pd.DataFrame:
-    """Run ``config`` on the simulator and live; return the comparison table (see :func:`compare`).
+    calibration: Calibration | list[str] | None = None,
+) -> CrosscheckResult:
+    """Run ``config`` on the simulator and live, judge its declared checks; see the module docstring.
 
-    ``calibration``: extra overrides for the simulator side only (see :func:`calibration_overrides`);
-    they are listed in ``table.attrs["calibration"]``.
+    ``calibration`` (a :class:`Calibration`, or ``path=value`` overrides for every backplane kind) is
+    applied to the simulator side only, over ``overrides``, except at paths ``overrides`` sets. With
+    the real engines and ``crosscheck.schedule`` on, the live run plays the simulator's schedule
+    (written to ``out/schedules``, or a temporary folder).
     """
+    from wssim.config import load_config
+    from wssim.sweep.tasks import plan, sweep_params
+
+    source = config.model_dump(mode="json") if hasattr(config, "model_dump") else config
+    cfg = load_config(source, overrides or None)
+    calib = Calibration.of(calibration) if isinstance(calibration, list) else calibration
+    keep = tuple(overrides or ())
     out_dir = Path(out) if out is not None else None
-    sim = run(
-        config,
-        replications=replications,
-        workers=workers,
-        engine=sim_engine,
-        out=out_dir / "sim" if out_dir else None,
-        progress=progress,
-        overrides=[*(calibration or []), *(overrides or [])] or None,
-        console=console,
-    )
-    live = run(
-        config,
-        replications=1,
-        executor="serial",
-        engine=live_engine,
-        out=out_dir / "live" if out_dir else None,
-        progress=progress,
-        overrides=overrides,
-        console=console,
-    )
-    table = compare(sim, live)
-    table.attrs["failures"] = {"sim": sim.failures, "live": live.failures}
-    table.attrs["calibration"] = list(calibration or [])
+    real = sim_engine == "sim" and live_engine == "live"
+    with tempfile.TemporaryDirectory(prefix="wssim-schedules-") as tmp:
+        folder = None
+        if real and cfg.crosscheck.schedule:
+            folder = out_dir / "schedules" if out_dir else Path(tmp)
+            folder.mkdir(parents=True, exist_ok=True)
+        paths = tuple(sweep_params(plan(cfg, 1)))
+        engines = [
+            Engine(side, None if e == side else e, calib, keep, str(folder) if folder else None, paths)
+            for side, e in (("sim", sim_engine), ("live", live_engine))
+        ]
+        sim = run(cfg, replications=replications, workers=workers, engine=engines[0],
+                  out=out_dir / "sim" if out_dir else None, progress=progress, console=console)  # fmt: skip
+        live = run(cfg, replications=1, executor="serial", engine=engines[1],
+                   out=out_dir / "live" if out_dir else None, progress=progress, console=console)  # fmt: skip
+    labels = _labels(sim)
+    verdicts = verdict_frame(evaluate(cfg.crosscheck.checks, sim.summary, live.summary, labels))
+    applied = calib.overrides(cfg.backplane.kind, keep) if calib else []
+    result = CrosscheckResult(sim, live, compare(sim, live), verdicts, labels, applied, out_dir)
     if out_dir is not None:
-        table.to_csv(out_dir / "crosscheck.csv", index=False)
-    return table
+        from wssim.crosscheck.page import write_page
+
+        result.table.to_csv(out_dir / "comparison.csv", index=False)
+        verdicts.to_csv(out_dir / "crosscheck.csv", index=False)
+        write_page(result, out_dir / "crosscheck.html")
+    return result
