@@ -3,10 +3,13 @@
 For each backplane kind, one gateway process (``python -m reference_impl.system.gateway``) on a free loopback
 port, using the Redis / NATS servers given by ``--redis-url`` / ``--nats-url``:
 
-- handshake service time: ``--handshakes`` connections opened one at a time (concurrency 1), wall time
-  per accepted connection (client, loopback and gateway: on a few shared cores a herd's handshakes
-  queue on all three, so this, not the gateway's CPU alone, bounds the accept rate); the gateway's
-  CPU time per handshake (utime + stime from /proc) is reported alongside;
+- handshake service time: a herd of ``--handshakes`` connections opened at once through an L4
+  balancer (``reference_impl.system.balancer``), as a live herd arrives; the service time is the span
+  of the gateway's accept times (its event log) divided by the handshakes after the first: what the
+  simulator's accept queue serves each one in. On a few shared cores the load generator, the balancer
+  and the gateway share the CPU, so this, not the gateway's CPU alone, bounds a herd. The wall time per
+  handshake at concurrency 1 and the gateway's CPU per handshake (utime + stime from /proc) are
+  reported alongside;
 - memory: the gateway's RSS before any client (base), then with ``--connections`` idle subscribed
   connections: (RSS after − base) / N is the user-space bytes per connection (kernel socket memory is
   not in RSS, and loopback has no TLS);
@@ -15,7 +18,8 @@ port, using the Redis / NATS servers given by ``--redis-url`` / ``--nats-url``:
   publish timestamp, p50 and p99.
 
 Writes a wssim config overlay (dotted path -> value) to ``data/calibration/loopback.yaml``; the
-latency figures go under ``per_backplane:`` (applied when the config's ``backplane.kind`` matches).
+latency figures go under ``per_backplane:`` (applied when the config's ``backplane.kind`` matches),
+and ``machine:`` says which machine it describes (``wssim crosscheck`` refuses it on another one).
 
     python benchmarks/calibrate_live.py [--kinds redis_pubsub redis_streams nats jetstream] [--out FILE]
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -31,8 +36,10 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,12 +69,13 @@ def rss(pid: int) -> int:
 
 
 class Gateway:
-    """One gateway child process on a free port."""
+    """One gateway child process on a free port, logging its connection events, behind a balancer."""
 
     def __init__(self, kind: str, redis_url: str, nats_url: str, config: Path) -> None:
         self.port = free_port()
+        self.events = config.parent / f".calibrate-events-{self.port}.bin"
         argv = [sys.executable, "-m", "reference_impl.system.gateway", "--port", str(self.port)]
-        argv += ["--config", str(config)]  # as the harness starts it (same modules loaded: same base RSS)
+        argv += ["--config", str(config), "--gw", f"event_log={self.events}"]  # as the harness starts it
         argv += ["--backplane", kind, "--redis-url", redis_url, "--nats-url", nats_url]
         self.kind, self.url = kind, nats_url if kind in ("nats", "jetstream") else redis_url
         self.namespace = "cal" + uuid.uuid4().hex[:8]
@@ -77,25 +85,64 @@ class Gateway:
         line = self.proc.stdout.readline().decode()
         if "listening" not in line:
             raise RuntimeError(f"gateway did not start: {line}")
+        self.lb_port = free_port()
+        argv = [
+            sys.executable,
+            "-m",
+            "reference_impl.system.balancer",
+            "--listen",
+            f"127.0.0.1:{self.lb_port}",
+        ]
+        argv += ["--admin", str(free_port()), "--upstream", f"g0=127.0.0.1:{self.port}"]
+        self.balancer = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not _listening(self.lb_port):
+            if self.balancer.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the balancer did not start")
+            time.sleep(0.05)
 
-    def uri(self, sub: str) -> str:
+    def uri(self, sub: str, balanced: bool = False) -> str:
         from reference_impl.system.auth import issue_token
 
-        return f"ws://127.0.0.1:{self.port}/ws?token={issue_token(SECRET, sub, 600.0)}"
+        port = self.lb_port if balanced else self.port
+        return f"ws://127.0.0.1:{port}/ws?key={sub}&token={issue_token(SECRET, sub, 600.0)}"
+
+    def accept_times(self) -> list[float]:
+        from reference_impl.system.event_log import ACCEPT, read_events
+
+        return sorted(t for t, kind in read_events(self.events) if kind == ACCEPT)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        for proc in (self.balancer, self.proc):
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        self.events.unlink(missing_ok=True)
 
 
-async def _connect(gw: Gateway, sub: str) -> Any:
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def _connect(gw: Gateway, sub: str, balanced: bool = False) -> Any:
     from websockets.asyncio.client import connect
 
-    return await connect(gw.uri(sub), compression=None, open_timeout=10, max_queue=None)
+    return await connect(gw.uri(sub, balanced), compression=None, open_timeout=30, max_queue=None, proxy=None)
+
+
+async def herd_service_time(gw: Gateway, n: int) -> float:
+    """A herd of ``n`` connections opened at once through the balancer: the span of the gateway's
+    accept times over the ``n - 1`` handshakes after the first."""
+    before = len(gw.accept_times())
+    socks = await asyncio.gather(*(_connect(gw, f"herd{i}", balanced=True) for i in range(n)))
+    accepts = gw.accept_times()[before:]
+    for ws in socks:
+        await ws.close()
+    return (accepts[-1] - accepts[0]) / (len(accepts) - 1)
 
 
 async def _subscribe(ws: Any, room: str) -> None:
@@ -108,7 +155,8 @@ async def measure(gw: Gateway, args: argparse.Namespace) -> dict[str, float]:
     pid = gw.proc.pid
     await asyncio.sleep(0.5)
     base = rss(pid)
-    # handshakes at concurrency 1
+    # handshakes: a herd through the balancer, then one at a time
+    herd = statistics.median([await herd_service_time(gw, args.handshakes) for _ in range(args.herds)])
     socks: list[Any] = []
     cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
     for i in range(args.handshakes):
@@ -155,6 +203,7 @@ async def measure(gw: Gateway, args: argparse.Namespace) -> dict[str, float]:
     samples.sort()
     q = statistics.quantiles(samples, n=100, method="inclusive")
     return {
+        "handshake_herd_s": herd,
         "handshake_cpu_s": handshake_cpu,
         "handshake_wall_s": wall,
         "base_rss": base,
@@ -174,6 +223,8 @@ def overlay(results: dict[str, dict[str, float]], args: argparse.Namespace) -> s
     import redis
     import websockets
 
+    from wssim.crosscheck.calibration import this_machine
+
     kinds = list(results)
     med = lambda key: statistics.median(r[key] for r in results.values())  # noqa: E731
     try:
@@ -187,15 +238,21 @@ def overlay(results: dict[str, dict[str, float]], args: argparse.Namespace) -> s
         f"{os.cpu_count()} vCPU (shared), {platform.system()} {platform.release()},",
         f"# Python {platform.python_version()}, websockets {websockets.__version__}, Redis {redis_v}, "
         f"{nats_v or 'nats-server ?'}.",
-        f"# One gateway process per backplane kind ({', '.join(kinds)}); {args.handshakes} handshakes at",
-        f"# concurrency 1 (wall time per handshake; the gateway's own CPU is "
-        f"{fmt_duration(med('handshake_cpu_s'))}), {args.connections} idle subscribed",
-        f"# connections (RSS delta / N), {args.subscribers} subscribers x {args.rate:g} msg/s for "
+        f"# One gateway process per backplane kind ({', '.join(kinds)}); handshake_cost: the median of "
+        f"{args.herds} herds of {args.handshakes}",
+        "# connections opened at once through a balancer (span of the gateway's accept times / handshakes",
+        f"# after the first; at concurrency 1 a handshake takes {fmt_duration(med('handshake_wall_s'))} "
+        f"of wall time, {fmt_duration(med('handshake_cpu_s'))} of the gateway's CPU),",
+        f"# {args.connections} idle subscribed connections (RSS delta / N), {args.subscribers} subscribers "
+        f"x {args.rate:g} msg/s for "
         f"{args.seconds:g} s (publish -> client).",
         "# Kernel socket buffers are not in RSS and loopback has no TLS: per_connection.kernel and .tls",
         "# are 0 so that the simulated memory is the RSS the live run reports.",
         "# Applied to the simulator side of `wssim crosscheck` (see docs/howto/live-runs.md).",
-        f"gateways.handshake_cost: {fmt_duration(med('handshake_wall_s'))}",
+        "machine:",
+        *(f"  {k}: {json.dumps(v)}" for k, v in this_machine().items()),
+        f"measured: {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}",
+        f"gateways.handshake_cost: {fmt_duration(med('handshake_herd_s'))}",
         f"gateways.base_memory: {med('base_rss') / 2**20:.0f}MiB",
         f"gateways.per_connection.app: {round(med('per_connection_bytes'))}B",
         "gateways.per_connection.kernel: 0B",
@@ -214,9 +271,12 @@ def overlay(results: dict[str, dict[str, float]], args: argparse.Namespace) -> s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kinds", nargs="+", default=["redis_pubsub", "redis_streams", "nats", "jetstream"])
-    ap.add_argument("--redis-url", default=os.environ.get("WSSIM_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    ap.add_argument("--nats-url", default=os.environ.get("WSSIM_NATS_URL", "nats://127.0.0.1:4222"))
-    ap.add_argument("--handshakes", type=int, default=300)
+    ap.add_argument(
+        "--redis-url", default=os.environ.get("WSSIM_REDIS_URL"), help="default: a private server"
+    )
+    ap.add_argument("--nats-url", default=os.environ.get("WSSIM_NATS_URL"), help="default: a private server")
+    ap.add_argument("--handshakes", type=int, default=200, help="connections per herd, and at concurrency 1")
+    ap.add_argument("--herds", type=int, default=3, help="herds per gateway (the median is kept)")
     ap.add_argument("--connections", type=int, default=2000)
     ap.add_argument("--subscribers", type=int, default=100)
     ap.add_argument("--rate", type=float, default=50.0)
@@ -224,19 +284,61 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "data" / "calibration" / "loopback.yaml")
     args = ap.parse_args()
     results: dict[str, dict[str, float]] = {}
-    config = args.out.parent / ".calibrate-config.yaml"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text("name: calibrate\n")  # every default: no admission limit, default keepalive
-    for kind in args.kinds:
-        gw = Gateway(kind, args.redis_url, args.nats_url, config)
-        try:
-            results[kind] = asyncio.run(measure(gw, args))
-        finally:
-            gw.stop()
-        print(kind, json.dumps({k: round(v, 6) for k, v in results[kind].items()}), flush=True)
-    config.unlink()
-    args.out.write_text(overlay(results, args))
+    with tempfile.TemporaryDirectory(prefix="wssim-calibrate-") as tmp, contextlib.ExitStack() as servers:
+        if args.redis_url is None:
+            args.redis_url = servers.enter_context(private_server("redis", Path(tmp)))
+        if args.nats_url is None:
+            args.nats_url = servers.enter_context(private_server("nats", Path(tmp)))
+        config = Path(tmp) / "calibrate.yaml"
+        config.write_text("name: calibrate\n")  # every default: no admission limit, default keepalive
+        for kind in args.kinds:
+            gw = Gateway(kind, args.redis_url, args.nats_url, config)
+            try:
+                results[kind] = asyncio.run(measure(gw, args))
+            finally:
+                gw.stop()
+            print(kind, json.dumps({k: round(v, 6) for k, v in results[kind].items()}), flush=True)
+        text = overlay(results, args)
+    args.out.write_text(text)
     print(f"wrote {args.out}")
+
+
+@contextlib.contextmanager
+def private_server(kind: str, workdir: Path) -> Iterator[str]:
+    """A private redis-server (no persistence) or nats-server -js on a free loopback port: its URL."""
+    port = free_port()
+    if kind == "redis":
+        argv = [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        url = f"redis://127.0.0.1:{port}/0"
+    else:
+        argv = ["nats-server", "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(workdir / "js")]
+        url = f"nats://127.0.0.1:{port}"
+    proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not _listening(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{argv[0]} did not start")
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 if __name__ == "__main__":

@@ -319,7 +319,8 @@ def schema(
 @app.command()
 @guarded
 def scenarios(debug: DebugOpt = False) -> None:
-    """List the built-in scenarios (run one with `wssim run NAME`)."""
+    """List the built-in scenarios (run one with `wssim run NAME`; `wssim crosscheck` runs the
+    crosscheck/ ones on both engines)."""
     import yaml
 
     from wssim.config import SCENARIO_DIR
@@ -327,13 +328,13 @@ def scenarios(debug: DebugOpt = False) -> None:
     table = Table(title="Built-in scenarios", title_style="bold", header_style="bold cyan", show_lines=True)
     table.add_column("name", style="bold green", no_wrap=True)
     table.add_column("description")
-    for path in sorted(SCENARIO_DIR.glob("*.yaml")):
+    for path in [*sorted(SCENARIO_DIR.glob("*.yaml")), *sorted(SCENARIO_DIR.glob("crosscheck/*.yaml"))]:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError:
             data = {}
         description = " ".join(str(data.get("description", "") if isinstance(data, dict) else "").split())
-        table.add_row(path.stem, description)
+        table.add_row(str(path.relative_to(SCENARIO_DIR).with_suffix("")), description)
     out_console.print(table)
 
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 from test_sweep_engine import standin
 
 from wssim.config import load_config
-from wssim.crosscheck import CALIBRATION, calibration_overrides, crosscheck
+from wssim.crosscheck import (
+    CALIBRATION,
+    Calibration,
+    calibration_overrides,
+    check_machine,
+    crosscheck,
+    this_machine,
+)
 from wssim.errors import ConfigError
 
 OVERLAY = """\
@@ -70,3 +81,35 @@ def test_calibration_reaches_the_simulator_only():
     row = result.table.set_index("metric").loc["connections_peak"]
     assert row["sim_mean"] == pytest.approx(2000.0) and row["live"] == pytest.approx(300.0)
     assert result.calibration == ["gateways.handshake_cost=2ms"]
+
+
+def machine_overlay(tmp_path, **machine) -> str:
+    path = tmp_path / "cal.yaml"
+    lines = "".join(f"  {k}: {json.dumps(v)}\n" for k, v in machine.items())
+    path.write_text(OVERLAY + ("machine:\n" + lines if machine else ""))
+    return str(path)
+
+
+def test_a_calibration_must_describe_this_machine(tmp_path):
+    here = this_machine()
+    assert check_machine(machine_overlay(tmp_path, **here)) == here
+    with pytest.raises(ConfigError, match="does not say which machine"):
+        check_machine(machine_overlay(tmp_path))
+    with pytest.raises(ConfigError, match=r"measured on another machine \(host 'elsewhere'"):
+        check_machine(machine_overlay(tmp_path, **{**here, "host": "elsewhere"}))
+    assert Calibration.load(machine_overlay(tmp_path, **here)).overrides("nats") == [
+        "gateways.handshake_cost=1.5ms",
+        "gateways.base_memory=40MiB",
+    ]
+
+
+def test_the_cli_refuses_another_machines_calibration_before_running(tmp_path):
+    other = machine_overlay(tmp_path, **{**this_machine(), "cores": 96})
+    done = subprocess.run(
+        [sys.executable, "-m", "wssim", "crosscheck", "crosscheck/fanout", "--calibration", other,
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "measured on another machine (cores 96" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

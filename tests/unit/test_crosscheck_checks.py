@@ -79,11 +79,13 @@ def test_checks_are_validated_with_the_config():
         ({**ok, "metric": "mesages_lost"}, "did you mean messages_lost"),
         ({**ok, "tolerance": "relative"}, "`within` is required"),
         ({**ok, "reason": ""}, "reason"),
-        ({**ok, "tolerance": "rank"}, "there is no `sweep`"),
     ]
     for entry, expected in bad:
         with pytest.raises(ConfigError, match=expected):
             load_config({"crosscheck": {"checks": [entry]}})
+    rank = {"crosscheck": {"checks": [{**ok, "tolerance": "rank"}]}}
+    with pytest.raises(ConfigError, match="has no `sweep`"):
+        crosscheck(rank, progress=False, sim_engine=standin, live_engine=standin)
 
 
 def test_a_missed_check_fails_the_crosscheck(tmp_path):

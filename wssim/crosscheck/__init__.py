@@ -37,6 +37,7 @@ from wssim.crosscheck.calibration import (
     this_machine,
 )
 from wssim.crosscheck.checks import evaluate, prediction_interval, verdict_frame
+from wssim.errors import ConfigError
 from wssim.sweep import KEY_COLUMNS, Results, confidence_interval, run
 
 SUITE_DIR = Path(__file__).resolve().parents[1] / "scenarios" / "crosscheck"
@@ -228,6 +229,13 @@ def crosscheck(
 
     source = config.model_dump(mode="json") if hasattr(config, "model_dump") else config
     cfg = load_config(source, overrides or None)
+    ranked = [c.metric for c in cfg.crosscheck.checks if c.tolerance == "rank"]
+    if ranked and cfg.sweep is None:
+        raise ConfigError(
+            f"{cfg.name}: `crosscheck.checks` ranks sweep points by {', '.join(ranked)}, but the config "
+            "has no `sweep`: add one (e.g. `sweep: {clients.reconnect.strategy: [none, full_jitter]}`) "
+            "or use another tolerance"
+        )
     calib = Calibration.of(calibration) if isinstance(calibration, list) else calibration
     keep = tuple(overrides or ())
     out_dir = Path(out) if out is not None else None
