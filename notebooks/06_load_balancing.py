@@ -25,6 +25,10 @@
 #
 # **Look for:** the moved fraction on its closed form for each balancer, and the idle cuts falling
 # to exactly zero once the ping interval drops below the timeout.
+#
+# **Exercises:** predict, then run, then compare. Write your prediction in the cell under each
+# question *before* running the cells below it; the `reveal` cell then shows your number and, when
+# you click it, the model's.
 
 # %% tags=["parameters"]
 # ---- Parameters: change a number, then Run All ------------------------------------------------
@@ -39,13 +43,9 @@ DURATION = "100s"
 REPLICATIONS = 2
 
 # %%
-import numpy as np
-import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
-
-import wssim
-from wssim.policies import HashRing, Keepalive, make_balancer, tightest
+from wssim.lessons import balancing
+from wssim.lessons.exercises import reveal
+from wssim.lessons.widgets import explore, slider
 
 # %% [markdown]
 # ## 1. Moved fraction, straight from the balancers
@@ -53,118 +53,84 @@ from wssim.policies import HashRing, Keepalive, make_balancer, tightest
 # The policy objects the simulator and the live L4 balancer share. Route `KEYS` keys over `N`
 # gateways, add one gateway, count the keys whose gateway changed.
 
-
 # %%
-def moved_fraction(kind: str, n: int, keys: int = KEYS) -> float:
-    """Share of ``keys`` routed to a different node after growing from ``n`` to ``n + 1`` nodes."""
-    before = make_balancer(kind, [f"gw{i}" for i in range(n)])
-    after = make_balancer(kind, [f"gw{i}" for i in range(n + 1)])
-    return float(np.mean([before.pick(f"client-{k}") != after.pick(f"client-{k}") for k in range(keys)]))
-
-
-ns = list(range(2, 11))
-direct = pd.DataFrame([{"N": n, "balancer": k, "moved": moved_fraction(k, n)} for k in BALANCERS for n in ns])
-fig = px.scatter(direct, x="N", y="moved", color="balancer", title="Keys that move when gateway N+1 joins")
-n_grid = np.array(ns)
-fig.add_scatter(x=n_grid, y=1 / (n_grid + 1), mode="lines", name="1/(N+1)", line={"dash": "dot"})
-fig.add_scatter(x=n_grid, y=n_grid / (n_grid + 1), mode="lines", name="N/(N+1)", line={"dash": "dot"})
-fig.update_layout(yaxis_title="fraction of connections moved", yaxis_tickformat=".0%")
-fig.show()
+balancing.moved_figure(BALANCERS, KEYS).show()
 
 # %% [markdown]
 # ## 2. The same in the simulated fleet
 #
 # The `balancing` scenario adds a gateway mid-run; the model reports the share of connections
 # whose gateway changed (`connections_moved_fraction`).
+#
+# ### Exercise 06.1 · Scale out with `hash mod N`
+#
+# `CLIENTS` clients on `GATEWAYS` gateways; one more joins. **Predict** the share of connections
+# that move (disconnect and reconnect elsewhere) with the `modulo` balancer.
 
 # %%
-cfg = wssim.load_config("balancing", overrides=[f"gateways.count={GATEWAYS}", f"clients.count={CLIENTS}"])
-vnodes = cfg.edge.virtual_nodes
-spec = cfg.model_dump(mode="json")
-spec["sweep"] = {"edge.balancer": BALANCERS}
-moved_res = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=False)
-assert not moved_res.failures, moved_res.failures
-moved = moved_res.summary
-moved_sim = moved.groupby("edge.balancer")["connections_moved_fraction"].agg(["mean", "sem"])
-moved_sim = moved_sim.reindex(BALANCERS)
-moved_sim
+prediction_1 = None  # a fraction between 0 and 1
+
+# %%
+moved = balancing.moved_in_fleet(GATEWAYS, CLIENTS, BALANCERS, REPLICATIONS)
+moved
+
+# %%
+reveal(
+    "06.1",
+    prediction_1,
+    moved.loc["modulo", "mean"],
+    "fraction",
+    why=f"N/(N+1) = {balancing.closed_form('modulo', GATEWAYS):.1%}; consistent hashing moved "
+    f"{moved.loc['consistent_hash', 'mean']:.1%}.",
+)
 
 # %% [markdown]
 # ## 3. Idle timeout vs ping interval
+#
+# ### Exercise 06.2 · Pings that come too late
+#
+# The balancer cuts after `IDLE_TIMEOUT` of silence, a proxy on the path after
+# `PATH_IDLE_TIMEOUT`. The gateway pings every 35 s. **Predict** how many idle cuts
+# `CLIENTS` quiet clients suffer in `DURATION`.
 
 # %%
-cfg = wssim.load_config(
-    "idle_timeout",
-    overrides=[
-        f"clients.count={CLIENTS}",
-        f"edge.idle_timeout={IDLE_TIMEOUT}",
-        f"edge.path_idle_timeout={PATH_IDLE_TIMEOUT}",
-        f"duration={DURATION}",
-    ],
+prediction_2 = None  # connections cut per run
+
+# %%
+idle = balancing.idle_fleet(CLIENTS, IDLE_TIMEOUT, PATH_IDLE_TIMEOUT, DURATION)
+cuts = balancing.idle_cuts(idle, PING_INTERVALS, REPLICATIONS)
+timeout = balancing.path_timeout(idle)
+balancing.cuts_figure(cuts, balancing.cut_expected(idle, PING_INTERVALS), timeout).show()
+
+# %%
+reveal(
+    "06.2",
+    prediction_2,
+    cuts.get("35s", float("nan")),
+    "cuts",
+    why=f"The tightest timeout on the path is {timeout:.0f} s: a client silent that long is cut.",
 )
-spec = cfg.model_dump(mode="json")
-spec["sweep"] = {"gateways.keepalive.ping_interval": PING_INTERVALS}
-idle_res = wssim.run(wssim.load_config(spec), replications=REPLICATIONS, progress=False)
-assert not idle_res.failures, idle_res.failures
-idle = idle_res.summary
-idle["ping"] = idle["gateways.keepalive.ping_interval"].map(lambda v: "none" if pd.isna(v) else f"{v:.0f}s")
-cuts = idle.groupby("ping", sort=False)["idle_timeout_disconnects"].mean()
-path_timeout = tightest(cfg.edge.idle_timeout, cfg.edge.path_idle_timeout)
-expected_cut = [not Keepalive(p).keeps_alive(path_timeout) for p in PING_INTERVALS]
-fig = go.Figure(
-    go.Bar(
-        x=cuts.index,
-        y=cuts.values,
-        marker_color=["crimson" if e else "seagreen" for e in expected_cut],
-    )
-)
-fig.update_layout(
-    title=f"Idle-timeout disconnects by ping interval (tightest timeout on the path: {path_timeout:.0f} s)",
-    xaxis_title="ping interval",
-    yaxis_title="connections cut per run",
-)
-fig.show()
 
 # %% [markdown]
 # ## What you should have seen
 
 # %%
-n = GATEWAYS
-for kind in BALANCERS:
-    closed = n / (n + 1) if kind == "modulo" else 1 / (n + 1)
-    print(
-        f"- {kind}: simulated {moved_sim.loc[kind, 'mean']:.1%} moved "
-        f"(direct {moved_fraction(kind, n):.1%}, closed form {closed:.1%})."
-    )
-share = HashRing(range(n + 1), vnodes=vnodes).shares()[n]
-print(
-    f"- The joining gateway owns {share:.1%} of this ring ({vnodes} virtual nodes per gateway): "
-    "that is what consistent hashing moves here; 1/(N+1) is the average over ring layouts."
-)
-safe = [p for p, e in zip(PING_INTERVALS, expected_cut, strict=True) if not e]
-print(
-    f"- Pings every {', '.join(f'{p}s' for p in safe)} keep the {path_timeout:.0f} s timeout from firing: "
-    f"{cuts[[f'{p}s' for p in safe]].sum():.0f} idle cuts in total."
-)
-cut = [p for p, e in zip(PING_INTERVALS, expected_cut, strict=True) if e and p is not None]
-print(
-    f"- Pings every {', '.join(f'{p}s' for p in cut)} come too late: "
-    f"{cuts[[f'{p}s' for p in cut]].mean():,.0f} cuts per run on average; without pings "
-    f"{cuts['none']:,.0f} ({CLIENTS:,} clients, each cut after every {path_timeout:.0f} s of silence)."
-)
+print(balancing.findings(moved, GATEWAYS, KEYS, cuts, PING_INTERVALS, idle))
 
 # %% [markdown]
-# ## Optional: sliders
+# ## Try it: sliders that simulate
+#
+# One ping interval (0 = no pings) behind one proxy timeout: each change re-runs the quiet fleet
+# (one replication, seconds) and redraws the connections it holds. A sawtooth is a proxy cutting.
 
 # %%
-try:
-    from ipywidgets import interact
-
-    @interact(kind=BALANCERS, n=(2, 50))
-    def _moved(kind: str = "consistent_hash", n: int = GATEWAYS) -> None:
-        print(f"{moved_fraction(kind, n, 5_000):.1%} of connections move when gateway {n + 1} joins")
-except ImportError:
-    print("ipywidgets is not installed: edit the parameters cell and re-run instead.")
+explore(
+    balancing.one_path,
+    balancing.path_figure,
+    cfg=idle,
+    ping_s=slider(0, 90, 5, 35, "ping interval (s, 0 = none)"),
+    path_timeout_s=slider(10, 120, 5, 30, "proxy idle timeout (s)"),
+)
 
 # %% [markdown]
 # ## Takeaway
@@ -173,3 +139,9 @@ except ImportError:
 # scale-out then disturbs `1/N` of the users, not all of them. And send pings more often than the
 # tightest idle timeout on the path — raise the balancer's timeout well above the ping interval,
 # because the proxy you do not control will not raise its own.
+#
+# ## For discussion
+#
+# Where on your users' paths are idle timeouts you have never measured (hotel Wi-Fi, a corporate
+# proxy, a carrier NAT)? What in your metrics would show them — and what would make you lower the
+# ping interval for everyone?

@@ -32,6 +32,10 @@
 # **Look for:** messages lost per backplane kind against `λ·D·m/G`, the dip in the delivery rate
 # and the catch-up burst when the subscription returns, and the p99 latency: for the durable kinds
 # it is the age of the backlog they delivered.
+#
+# **Exercises:** predict, then run, then compare. Write your prediction in the cell under each
+# question *before* running the cells below it; the `reveal` cell then shows your number and, when
+# you click it, the model's.
 
 # %% tags=["parameters"]
 # ---- Parameters: change a number, then Run All ------------------------------------------------
@@ -46,112 +50,85 @@ KINDS = ["redis_pubsub", "nats", "redis_streams", "jetstream", "kafka"]
 REPLICATIONS = 2
 
 # %%
-import plotly.express as px
+from wssim.lessons import semantics
+from wssim.lessons.exercises import reveal
+from wssim.lessons.widgets import choice, explore, slider
 
-import wssim
+cfg = semantics.fleet(CLIENTS, GATEWAYS, ROOMS, PUBLISH_RATE, OUTAGE_AT_S, OUTAGE_FOR_S, AFTER_S)
 
-cfg = wssim.load_config(
-    "semantics",
-    overrides=[
-        f"clients.count={CLIENTS}",
-        f"gateways.count={GATEWAYS}",
-        f"clients.rooms.count={ROOMS}",
-        f"clients.publish_rate={PUBLISH_RATE}",
-        f"duration={OUTAGE_AT_S + OUTAGE_FOR_S + AFTER_S}s",
-    ],
-)
-spec = cfg.model_dump(mode="json")
-spec["faults"] = [
-    {"kind": "subscription_outage", "at": f"{OUTAGE_AT_S}s", "duration": f"{OUTAGE_FOR_S}s", "gateways": 1}
-]
-spec["sweep"] = {"backplane.kind": KINDS}
-cfg = wssim.load_config(spec)
-outage = cfg.faults[0]
-res = wssim.run(cfg, replications=REPLICATIONS, progress=False)
-assert not res.failures, res.failures
+# %% [markdown]
+# ### Exercise 07.1 · What Redis Pub/Sub forgets
+#
+# `CLIENTS` clients publish `PUBLISH_RATE` each into `ROOMS` rooms; gateway 0 of `GATEWAYS` is
+# unsubscribed for `OUTAGE_FOR_S` seconds. **Predict** how many deliveries Redis Pub/Sub loses
+# for good.
+
+# %%
+prediction_1 = None  # deliveries
+
+# %% [markdown]
+# ### Exercise 07.2 · The price of not losing them
+#
+# A durable backplane (Kafka) redelivers the backlog when the subscription returns. **Predict**
+# Kafka's p99 publish-to-client latency over this run (seconds).
+
+# %%
+prediction_2 = None  # seconds
 
 # %% [markdown]
 # ## 1. Deliveries per second through the outage
 
 # %%
-dl = res.series("deliveries")  # gateways summed, the backplane kind on every row
-dl = dl[dl["replication"] == 0]
-fig = px.line(
-    dl,
-    x="time",
-    y="value",
-    color="backplane.kind",
-    facet_row="backplane.kind",
-    category_orders={"backplane.kind": KINDS},
-    height=750,
-    title="Deliveries to clients per second, one panel per backplane (replication 0)",
-    labels={"value": "", "time": "simulated time (s)"},
-)
-fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
-fig.update_layout(showlegend=False)
-fig.update_yaxes(range=[0, 1.05 * dl["value"].max()])
-end = outage.at + outage.duration
-fig.add_vrect(x0=outage.at, x1=end, fillcolor="grey", opacity=0.2, row="all", col="all")
-fig.show()
+res = semantics.kinds(cfg, KINDS, REPLICATIONS)
+semantics.deliveries_figure(res, cfg, KINDS).show()
 
 # %% [markdown]
 # ## 2. Lost, duplicated, late
 
 # %%
-cols = [
-    "messages_published",
-    "deliveries_expected",
-    "deliveries_delivered",
-    "messages_lost",
-    "messages_duplicated",
-    "latency_p50_s",
-    "latency_p99_s",
-]
-table = res.summary.groupby("backplane.kind")[cols].mean().reindex(KINDS)
-table["lost_fraction"] = table["messages_lost"] / table["deliveries_expected"]
-fig = px.bar(
-    table.reset_index(),
-    x="backplane.kind",
-    y="lost_fraction",
-    title="Share of owed deliveries never received",
-    hover_data=["messages_lost", "messages_duplicated", "latency_p99_s"],
+by_kind = semantics.table(res, KINDS)
+semantics.lost_figure(by_kind).show()
+by_kind.round(4)
+
+# %%
+reveal(
+    "07.1",
+    prediction_1,
+    by_kind.loc["redis_pubsub", "messages_lost"],
+    "deliveries",
+    why=f"The closed form λ·D·m/G says {semantics.expected_lost(cfg):,.0f}.",
 )
-fig.update_layout(yaxis_tickformat=".1%")
-fig.show()
-table.round(4)
+
+# %%
+reveal(
+    "07.2",
+    prediction_2,
+    by_kind.loc["kafka", "latency_p99_s"],
+    "s",
+    why="Nothing is lost: the backlog arrives when the subscription returns, as old as the outage.",
+)
 
 # %% [markdown]
 # ## What you should have seen
 
 # %%
-c = cfg.clients
-publishes = c.count * c.publish_rate  # λ, publications per second
-room_of_a_publish = 1 + (c.count - 1) / c.rooms.count  # members, counting the publisher
-expected_lost = publishes * outage.duration * room_of_a_publish / cfg.gateways.count
-print(
-    f"- Closed form λ·D·m/G = {publishes:.0f}/s × {outage.duration:.0f} s × {room_of_a_publish:.1f} / "
-    f"{cfg.gateways.count} ≈ {expected_lost:,.0f} deliveries lost by an at-most-once backplane."
-)
-for kind in KINDS:
-    row = table.loc[kind]
-    print(
-        f"- {kind:>14}: lost {row['messages_lost']:>7,.0f} ({row['lost_fraction']:.1%} of what was owed), "
-        f"duplicated {row['messages_duplicated']:>5,.0f}, p99 latency {row['latency_p99_s'] * 1000:,.1f} ms"
-    )
+print(semantics.findings(by_kind, cfg))
 
 # %% [markdown]
-# ## Optional: sliders
+# ## Try it: sliders that simulate
+#
+# One backplane kind, one outage length: each change re-runs the fleet (one replication,
+# seconds) and redraws the deliveries per second. Watch the hole (at-most-once) turn into a
+# catch-up burst (durable).
 
 # %%
-try:
-    from ipywidgets import interact
-
-    @interact(outage_s=(1, 60), publish_per_min=(1, 60), gateways=(1, 50))
-    def _lost(outage_s: int = 10, publish_per_min: int = 3, gateways: int = GATEWAYS) -> None:
-        n = CLIENTS * publish_per_min / 60 * outage_s * room_of_a_publish / gateways
-        print(f"an at-most-once backplane loses ~{n:,.0f} deliveries while one gateway is unsubscribed")
-except ImportError:
-    print("ipywidgets is not installed: edit the parameters cell and re-run instead.")
+explore(
+    semantics.one_kind,
+    semantics.kind_figure,
+    cfg=cfg,
+    kind=choice(KINDS),
+    outage_s=slider(1, 30, 1, OUTAGE_FOR_S, "outage (s)"),
+)
 
 # %% [markdown]
 # ## Takeaway
@@ -160,3 +137,8 @@ except ImportError:
 # backplane is simpler and faster. Unacceptable (chat history, orders, notifications): a durable
 # log with offset-based replay, and clients that de-duplicate by message id, because
 # at-least-once means "sometimes twice".
+#
+# ## For discussion
+#
+# For presence and typing indicators, is a catch-up burst of stale updates after an outage
+# better or worse than losing them? Which of your streams would you put on which backplane?

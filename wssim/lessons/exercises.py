@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
-from wssim.report import human
+from wssim.units import human
 
 ANSWER_MIME = "application/vnd.wssim.answer+json"
 CLOSE = 0.10  # a prediction within 10% of the answer is close
