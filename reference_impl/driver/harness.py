@@ -66,6 +66,7 @@ from wssim.metrics import Recorder, RunResult
 from wssim.policies import Reconnector, assign_rooms
 from wssim.randomness import Stream, generator
 from wssim.schedule import Schedule
+from wssim.sim.edge import ring_salt
 
 MAX_DIRECT_GATEWAYS = 8
 LIVE_KINDS = ("none", "in_memory", "redis_pubsub", "redis_streams", "nats", "jetstream")
@@ -159,7 +160,7 @@ def scaled_gateway_config(config: Config, kind: str) -> dict[str, Any]:
     return raw
 
 
-def balancer_options(config: Config) -> list[str]:
+def balancer_options(config: Config, replication: int = 0) -> list[str]:
     """The live balancer's options for ``config.edge``, durations scaled by ``live.time_scale``.
 
     ``edge.health_check`` maps one to one onto the balancer's HTTP health check (interval, timeout,
@@ -170,6 +171,7 @@ def balancer_options(config: Config) -> list[str]:
     timeouts = [t for t in (edge.idle_timeout, edge.path_idle_timeout) if t]
     idle = min(timeouts) * s if timeouts else 0.0
     args = ["--policy", edge.balancer, "--vnodes", str(edge.virtual_nodes), "--idle-timeout", str(idle)]
+    args += ["--ring-salt", ring_salt(config, replication)]
     hc = edge.health_check
     if hc is None:
         check = ("0.05", "1", "1", "1", "--passive")
@@ -424,7 +426,7 @@ class LiveRun:
                 "--listen",
                 f"{self.host}:{self.bal_port}",
             ]
-            args += ["--admin", str(admin), *balancer_options(self.cfg)]
+            args += ["--admin", str(admin), *balancer_options(self.cfg, self.rep)]
             args += ["--ready-file", str(ready)] + (["--reuse-port"] if n > 1 else [])
             for name, p in self.gateways.items():
                 args += ["--upstream", f"{name}={self.host}:{p.port}"]

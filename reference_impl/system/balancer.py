@@ -94,11 +94,12 @@ class Balancer:
         rise: int = 2,
         connect_timeout: float = 3.0,
         passive: bool = True,
+        ring_salt: str = "",
     ) -> None:
         if check not in ("tcp", "http", "none"):
             raise ValueError("check must be tcp, http or none")
         self.upstreams: dict[str, Upstream] = {n: Upstream(n, h, p) for n, (h, p) in upstreams.items()}
-        self.policy = make_balancer(policy, list(self.upstreams), vnodes=vnodes)
+        self.policy = make_balancer(policy, list(self.upstreams), vnodes=vnodes, salt=ring_salt)
         self.idle_timeout = idle_timeout
         self.check = check
         self.check_interval = check_interval
@@ -410,6 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--upstream", action="append", type=_parse_upstream, default=[], help="NAME=HOST:PORT")
     ap.add_argument("--policy", default="consistent_hash")
     ap.add_argument("--vnodes", type=int, default=160)
+    ap.add_argument("--ring-salt", default="", help="re-draws the hashing policies' placement")
     ap.add_argument("--idle-timeout", type=float, default=60.0, help="seconds; 0 disables")
     ap.add_argument("--check", default="http", choices=["tcp", "http", "none"])
     ap.add_argument("--check-interval", type=float, default=1.0, help="seconds between probe rounds")
@@ -428,6 +430,7 @@ def main(argv: list[str] | None = None) -> None:
             dict(args.upstream),
             policy=args.policy,
             vnodes=args.vnodes,
+            ring_salt=args.ring_salt,
             idle_timeout=args.idle_timeout or None,
             check=args.check,
             check_interval=args.check_interval,

@@ -185,3 +185,16 @@ def test_invalid() -> None:
         HashRing(NODES, vnodes=0)
     with pytest.raises(ValueError):
         HashRing(["a", "a"])
+
+
+def test_a_salt_redraws_the_placement_and_is_stable() -> None:
+    from wssim.policies import make_balancer
+
+    keys = [f"c{i}" for i in range(2000)]
+    nodes = [f"g{i}" for i in range(5)]
+    for kind in ("consistent_hash", "rendezvous", "sticky"):
+        plain, salted = make_balancer(kind, nodes), make_balancer(kind, nodes, salt="r1/")
+        again = make_balancer(kind, nodes, salt="r1/")
+        differ = sum(plain.pick(k) != salted.pick(k) for k in keys) / len(keys)
+        assert 0.6 < differ < 0.95, (kind, differ)  # about 1 − 1/5 for an independent placement
+        assert all(salted.pick(k) == again.pick(k) for k in keys)

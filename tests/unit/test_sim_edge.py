@@ -133,3 +133,33 @@ def test_the_live_balancer_gets_the_same_health_check_numbers() -> None:
 
     assert (value("--check-interval"), value("--check-timeout")) == ("2.0", "0.6")
     assert (value("--fall"), value("--rise"), opts[-1]) == ("3", "2", "--no-passive")
+    assert value("--ring-salt") == ""
+    salted = balancer_options(load_config(BASE, ["edge.ring_placement=per_replication"]), replication=3)
+    assert salted[salted.index("--ring-salt") + 1] == "r3/"
+
+
+def test_moved_fraction_is_measured_against_where_connections_really_are() -> None:
+    """After a crash and restart, the crashed gateway's clients stay where they reconnected: a later
+    scale-out would re-route them too, and the metric counts them (the live balancer does the same);
+    comparing the old balancer with the new one would count only the new gateway's share."""
+    from wssim.policies import HashRing
+    from wssim.sim.clients import CONNECTED
+
+    faults = [
+        {"kind": "gateway_crash", "at": "5s", "gateway": 0},
+        {"kind": "add_gateways", "at": "25s", "count": 1},
+    ]
+    cfg = load_config(BASE, ["clients.count=2000", "edge.health_check=null", "gateways.restart_delay=2s"])
+    cfg = cfg.model_copy(update={"faults": load_config({"faults": faults}).faults})
+    w = build_world(cfg)
+    w.env.run(until=24.9)
+    on = {c: w.clients.gw[c] for c in range(2000) if w.clients.state[c] == CONNECTED}
+    before = HashRing([f"g{g}" for g in range(4)], 160)
+    after = HashRing([f"g{g}" for g in range(5)], 160)
+    really = sum(after.pick(f"c{c}") != f"g{g}" for c, g in on.items()) / len(on)
+    by_balancers = sum(after.pick(f"c{c}") != before.pick(f"c{c}") for c in on) / len(on)
+    w.env.run(until=25.1)
+    w.observer.finish()
+    moved = w.rec.summary()["connections_moved_fraction"]
+    assert moved == pytest.approx(really, abs=0.01)  # the sample is the connections open at 25 s
+    assert moved > by_balancers + 0.1

@@ -12,6 +12,10 @@ With ``n`` gateways after the change (``n = N + 1`` when one is added to ``N``, 
 The client keys are the same in every replication, so the measured share is one binomial sample of
 ``C`` keys: the tolerance is the 99% normal interval with variance ``p(1 − p)/C``, plus ``σ_ring²``
 for the ring (the ring is one draw of its positions; replications cannot show that spread).
+
+With ``edge.ring_placement: per_replication`` every replication draws its own ring, so the spread
+shows in the replications themselves: the t interval of the mean over replications must contain
+``1/n``, and the replications' standard deviation must match ``sqrt(σ_ring² + p(1 − p)/C)``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import math
 import pytest
 from scipy import stats
 
-from tests.validation.intervals import LEVEL, proportion_ci
+from tests.validation.intervals import LEVEL, mean_ci, proportion_ci
 from tests.validation.runs import make_config, replicate
 
 N, C, V = 4, 4000, 160
@@ -108,3 +112,19 @@ def test_consistent_hash_moves_exactly_the_changed_arc(change: str) -> None:
     ci = proportion_ci(measured * C, C)
     print(f"consistent_hash {change}: moved {ci}, arc share of gateway {n - 1}: {arc:.4f}")
     assert ci.contains(arc)
+
+
+def test_rings_drawn_per_replication_show_their_spread() -> None:
+    """Seeded per replication, the ring's spread is in the interval over replications, not derived."""
+    overrides, n = CHANGES["add"]
+    config = make_config(BASE, {**overrides, "edge.ring_placement": "per_replication"})
+    moved = [r.metrics["connections_moved_fraction"] for r in replicate(config, 16)]
+    ci = mean_ci(moved)
+    expected, ring_sd = expected_moved("consistent_hash", n)
+    sd = math.sqrt(sum((x - ci.estimate) ** 2 for x in moved) / (len(moved) - 1))
+    predicted = math.sqrt(ring_sd**2 + expected * (1 - expected) / C)
+    chi2 = stats.chi2(len(moved) - 1)  # 99% interval of a sample sd of normal draws
+    low, high = (predicted * math.sqrt(chi2.ppf(q) / (len(moved) - 1)) for q in (0.005, 0.995))
+    print(f"per-replication rings: moved {ci}, sd {sd:.4f} in [{low:.4f}, {high:.4f}]")
+    assert ci.contains(expected)
+    assert low <= sd <= high

@@ -268,6 +268,15 @@ class Edge(StrictModel):
         "consistent_hash", description="How a connection is assigned to a gateway."
     )
     virtual_nodes: PosInt = Field(160, description="Virtual nodes per gateway on the consistent-hash ring.")
+    ring_placement: Literal["by_name", "per_replication"] = Field(
+        "by_name",
+        description=(
+            "Where the hashing balancers place gateways: `by_name` hashes the gateway names only (the same "
+            "ring in every run, as the live balancer by default), `per_replication` also hashes the "
+            "replication number, so replications see different rings and the ring's spread shows in "
+            "their interval."
+        ),
+    )
     idle_timeout: Duration | None = Field(
         "60s", description="The balancer cuts a connection silent for this long (null = never)."
     )

@@ -144,15 +144,20 @@ class Balancer:
 
 
 class HashRing(Balancer):
-    """Consistent hashing with ``vnodes`` virtual points per node; bisect lookup on a sorted list."""
+    """Consistent hashing with ``vnodes`` virtual points per node; bisect lookup on a sorted list.
 
-    __slots__ = ("_owners", "_points", "vnodes")
+    A node's points are hashes of its name (and ``salt``): the same ring in every process and run. A
+    different ``salt`` places the same nodes elsewhere on the ring (another draw of the placement).
+    """
+
+    __slots__ = ("_owners", "_points", "salt", "vnodes")
     kind = "consistent_hash"
 
-    def __init__(self, nodes: Iterable[Hashable], vnodes: int = 160) -> None:
+    def __init__(self, nodes: Iterable[Hashable], vnodes: int = 160, salt: str = "") -> None:
         if vnodes < 1:
             raise ValueError(f"vnodes must be >= 1, got {vnodes!r}")
         self.vnodes = vnodes
+        self.salt = salt
         self._points: list[int] = []
         self._owners: list[Hashable] = []
         super().__init__(nodes)
@@ -160,7 +165,7 @@ class HashRing(Balancer):
 
     def _node_points(self, node: Hashable) -> list[tuple[int, str, Hashable]]:
         name = str(node)
-        return [(stable_hash(f"{name}#{i}"), name, node) for i in range(self.vnodes)]
+        return [(stable_hash(f"{self.salt}{name}#{i}"), name, node) for i in range(self.vnodes)]
 
     def _changed(self) -> None:
         ring = []
@@ -219,16 +224,17 @@ class HashRing(Balancer):
 class Rendezvous(Balancer):
     """Highest random weight: every node scores hash(key, node); the best score wins."""
 
-    __slots__ = ("_seeds",)
+    __slots__ = ("_seeds", "salt")
     kind = "rendezvous"
 
-    def __init__(self, nodes: Iterable[Hashable]) -> None:
+    def __init__(self, nodes: Iterable[Hashable], salt: str = "") -> None:
         self._seeds: list[int] = []
+        self.salt = salt
         super().__init__(nodes)
         self._changed()
 
     def _changed(self) -> None:
-        self._seeds = [stable_hash(f"node:{node}") for node in self._nodes]
+        self._seeds = [stable_hash(f"{self.salt}node:{node}") for node in self._nodes]
 
     def pick(self, key: Hashable, load: Mapping[Hashable, int] | None = None) -> Hashable:
         """The node maximizing SplitMix64(hash(key) xor seed(node))."""
@@ -347,10 +353,10 @@ class Sticky(Balancer):
     __slots__ = ("_assigned", "_live", "_ring")
     kind = "sticky"
 
-    def __init__(self, nodes: Iterable[Hashable], vnodes: int = 160) -> None:
+    def __init__(self, nodes: Iterable[Hashable], vnodes: int = 160, salt: str = "") -> None:
         self._assigned: dict[Hashable, Hashable] = {}
         nodes = list(nodes)
-        self._ring = HashRing(nodes, vnodes)
+        self._ring = HashRing(nodes, vnodes, salt)
         super().__init__(nodes)
         self._live = set(self._nodes)
 
@@ -375,12 +381,13 @@ class Sticky(Balancer):
         self._assigned.pop(key, None)
 
 
-def make_balancer(kind: str, nodes: Iterable[Hashable], vnodes: int = 160) -> Balancer:
-    """A balancer of ``kind`` (one of :data:`BALANCERS`) over ``nodes``."""
+def make_balancer(kind: str, nodes: Iterable[Hashable], vnodes: int = 160, salt: str = "") -> Balancer:
+    """A balancer of ``kind`` (one of :data:`BALANCERS`) over ``nodes``; ``salt`` re-draws the
+    placement of the hashing kinds (``consistent_hash``, ``rendezvous``, ``sticky``)."""
     if kind == "consistent_hash":
-        return HashRing(nodes, vnodes)
+        return HashRing(nodes, vnodes, salt)
     if kind == "rendezvous":
-        return Rendezvous(nodes)
+        return Rendezvous(nodes, salt)
     if kind == "modulo":
         return Modulo(nodes)
     if kind == "round_robin":
@@ -388,5 +395,5 @@ def make_balancer(kind: str, nodes: Iterable[Hashable], vnodes: int = 160) -> Ba
     if kind == "least_connections":
         return LeastConnections(nodes)
     if kind == "sticky":
-        return Sticky(nodes, vnodes)
+        return Sticky(nodes, vnodes, salt)
     raise ValueError(f"unknown balancer {kind!r}; choose one of {', '.join(BALANCERS)}")

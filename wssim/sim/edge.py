@@ -23,7 +23,7 @@ from wssim.policies import make_balancer
 from wssim.sim.gateway import DROPPED, REFUSED, UNAVAILABLE
 from wssim.sim.health import HealthChecks
 
-__all__ = ["DROPPED", "Edge", "client_key", "node_name"]
+__all__ = ["DROPPED", "Edge", "client_key", "node_name", "ring_salt"]
 
 
 def node_name(gid: int) -> str:
@@ -34,6 +34,11 @@ def node_name(gid: int) -> str:
 def client_key(c: int) -> str:
     """The routing key of client ``c`` (the live load generator's ``?key=c<ID>``)."""
     return f"c{c}"
+
+
+def ring_salt(config: Any, replication: int) -> str:
+    """The salt of the hashing balancers' placement (``edge.ring_placement``), in both engines."""
+    return f"r{replication}/" if config.edge.ring_placement == "per_replication" else ""
 
 
 class EdgeNode:
@@ -66,7 +71,10 @@ class Edge:
         self.ids = {node_name(g.id): g.id for g in world.gateways}
         in_service = [node_name(g.id) for g in world.gateways if g.up]
         n = len(world.gateways)
-        self.nodes = [EdgeNode(make_balancer(self.kind, in_service, self.vnodes), n) for _ in range(e.nodes)]
+        self.salt = ring_salt(cfg, world.replication)
+        self.nodes = [
+            EdgeNode(make_balancer(self.kind, in_service, self.vnodes, self.salt), n) for _ in range(e.nodes)
+        ]
         self.l7 = e.layer == "L7"
         self.tls_cost = e.tls_handshake_cost
         pc = cfg.gateways.per_connection
