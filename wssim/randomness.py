@@ -38,3 +38,9 @@ def seed_sequence(seed: int, replication: int, stream: Stream, entity: int = 0) 
 def generator(seed: int, replication: int, stream: Stream, entity: int = 0) -> np.random.Generator:
     """A PCG64 generator for one named stream of one replication."""
     return np.random.Generator(np.random.PCG64(seed_sequence(seed, replication, stream, entity)))
+
+
+def draws_generator(seed: int, replication: int, stream: Stream, entity: int = 0) -> np.random.Generator:
+    """The generator of a stream's one-at-a-time draws (``wssim.sim.streams.Streams.draws``), apart
+    from :func:`generator`'s whole-array draws of the same stream and entity."""
+    return generator(seed, replication, stream, 1000 + entity)

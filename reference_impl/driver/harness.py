@@ -63,8 +63,9 @@ from reference_impl.driver.loadgen import (
 from wssim.config import Config, load_config
 from wssim.lifetime import terminate_on_signals
 from wssim.metrics import Recorder, RunResult
-from wssim.policies import Reconnector, assign_rooms
-from wssim.randomness import Stream, generator
+from wssim.policies import Reader, Reconnector, assign_rooms
+from wssim.policies.reader import NEVER_STALLS
+from wssim.randomness import Stream, draws_generator, generator
 from wssim.schedule import Schedule
 from wssim.sim.edge import ring_salt
 
@@ -454,8 +455,25 @@ class LiveRun:
         """Every client's plan (the schedule's, when playing one) and the publish-rate spikes."""
         spikes = [(f.at, f.duration, f.publish_multiplier) for f in self.cfg.faults if f.kind == "spike"]
         if self.schedule is not None:
-            return scheduled_plans(self.schedule), spikes
-        return self.drawn_plans(), spikes
+            plans, slow = scheduled_plans(self.schedule), self.schedule.slow.tolist()
+        else:
+            plans = self.drawn_plans()
+            slow = [p.slow for p in plans]
+        phases = self.stall_phases(slow)
+        for p in plans:
+            p.stall_phase = phases[p.cid]
+        return plans, spikes
+
+    def stall_phases(self, slow: list[bool]) -> list[float]:
+        """Each client's stall phase, as the simulator draws it: one uniform per slow consumer (every
+        one, arrived or not), in client order, from the slow consumers' stream."""
+        phases = [NEVER_STALLS] * len(slow)
+        reader = Reader.from_config(self.cfg, slow=True)
+        if reader is not None and reader.stalls:
+            draws = draws_generator(self.cfg.seed, self.rep, Stream.SLOW_CONSUMERS)
+            for i in np.flatnonzero(slow).tolist():
+                phases[i] = reader.phase(draws.random())
+        return phases
 
     def drawn_plans(self) -> list[ClientPlan]:
         """Plans drawn from the named random streams (arrivals, rooms, slow consumers, offline)."""
@@ -539,10 +557,8 @@ class LiveRun:
                     token_ttl=cfg.live.token_ttl,
                     seed=cfg.seed,
                     replication=self.rep,
-                    drain_rate=c.drain_rate,
-                    slow_drain_rate=c.slow_consumers.drain_rate,
-                    stall_every=c.slow_consumers.stall_every,
-                    stall_duration=c.slow_consumers.stall_duration,
+                    reader=Reader.from_config(cfg, slow=False),
+                    slow_reader=Reader.from_config(cfg, slow=True),
                     publish=publish,
                     source_host=f"127.0.0.{2 + w}" if len(plans) > SOURCE_SPLIT else None,
                 )

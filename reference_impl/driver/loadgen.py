@@ -9,10 +9,10 @@ one asyncio loop and writes a :class:`WorkerRecord` (pickle) that the parent mer
 A client connects through the balancer (``?key=c<ID>`` is its routing key), subscribes to its rooms
 (with its resume cursors after a reconnect), records every frame it receives, reconnects with the
 shared :class:`wssim.policies.Reconnector` (backoff, the floors of a refused attempt and of a 503's
-Retry-After, the connect timeout, give-up, the cursors it resumes from), and goes offline when its plan
-says so. A slow consumer reads
-``drain_rate`` messages per second and stalls (stops reading entirely, so its small TCP receive buffer
-fills and the gateway sees backpressure).
+Retry-After, the connect timeout, give-up, the cursors it resumes from), and goes offline when its
+plan says so. A slow consumer reads at the pace of the shared :class:`wssim.policies.Reader` (read
+times and stalls as in the simulator; while it is stalled or reading it leaves the socket alone, so
+its small TCP receive buffer fills and the gateway sees backpressure).
 
 Publishers play the application services behind the gateways: each worker publishes on behalf of its
 connected clients (each a Poisson process at the publish rate, as in the simulator), straight to the
@@ -43,7 +43,8 @@ from typing import Any
 
 from reference_impl.system import protocol
 from reference_impl.system.auth import issue_token
-from wssim.policies import Reconnection, Reconnector
+from wssim.policies import Reader, Reconnection, Reconnector
+from wssim.policies.reader import NEVER_STALLS
 from wssim.policies.reconnect import CLOSED, REFUSED, TIMEOUT, UNAVAILABLE
 from wssim.randomness import Stream, generator
 
@@ -61,6 +62,7 @@ class ClientPlan:
     connect_at: float
     offline: list[tuple[float, float, bool]] = field(default_factory=list)  # (start, duration, half_open)
     slow: bool = False
+    stall_phase: float = NEVER_STALLS  # this slow consumer's place in its stall cycle (Reader.phase)
 
 
 @dataclass
@@ -92,10 +94,8 @@ class WorkerSpec:
     token_ttl: float = 3600.0
     seed: int = 1
     replication: int = 0
-    drain_rate: float | None = None  # healthy clients (messages / scenario s); None = as fast as they come
-    slow_drain_rate: float = 10.0
-    stall_every: float | None = None
-    stall_duration: float = 30.0
+    reader: Reader | None = None  # healthy clients' reads (scenario s); None = as fast as they come
+    slow_reader: Reader | None = None  # slow consumers' reads and stalls
     publish: PublishPlan | None = None
     source_host: str | None = None  # bind client sockets to this loopback address
 
@@ -163,6 +163,22 @@ def offline_periods(
 
 
 # ------------------------------------------------------------------------------------- a client
+class _Inbox:
+    """What the reader of one connection keeps between frames."""
+
+    __slots__ = ("gap_pending", "held", "last_seen", "missed", "resent", "resuming")
+
+    def __init__(self, resuming: set[str]) -> None:
+        self.resuming = resuming  # rooms of this reconnect's resume still unanswered
+        self.missed = False  # one of them needed a resync
+        self.last_seen: dict[tuple[str, str], int] = {}  # (room, epoch) -> highest offset seen
+        self.gap_pending: set[str] = set()  # rooms with a gap resume in flight
+        # rooms with a gap resume: (epoch, offsets already held above the resume cursor), and how many
+        # replayed frames were such re-sends (a replay answers everything after the cursor)
+        self.held: dict[str, tuple[str, set[int]]] = {}
+        self.resent: dict[str, int] = {}
+
+
 class _Worker:
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
@@ -365,98 +381,97 @@ class _Worker:
                 await reader
 
     async def read(self, plan: ClientPlan, ws: Any, state: Reconnection, resuming: set[str]) -> None:
-        """Receive until the connection closes, recording every frame; slow consumers pace themselves.
+        """Receive until the connection closes, recording every frame.
 
-        A resume (one reconnect with cursors) is a replay hit when every room it named was replayed
-        (``resumed``) and a miss when any room needed a ``resync``: counted once per reconnect.
+        A client with a reader (slow consumers, or every client with ``clients.drain_rate``) takes a
+        read time per message, drawn from the shared :class:`Reader` the simulator drains by (same
+        distribution, same stalls: it does not touch the socket while stalled), and handles the
+        message when its read is done.
         """
-        missed = False
-        last_seen: dict[tuple[str, str], int] = {}  # (room, epoch) -> highest offset seen
-        gap_pending: set[str] = set()  # rooms with a gap resume in flight
-        # rooms with a gap resume: (epoch, offsets already held above the resume cursor), and how many
-        # replayed frames were such re-sends (a replay answers everything after the cursor)
-        held: dict[str, tuple[str, set[int]]] = {}
-        resent: dict[str, int] = {}
-        spec, rec, cid = self.spec, self.rec, plan.cid
-        rate = spec.slow_drain_rate if plan.slow else spec.drain_rate
-        pause = (1.0 / rate) * spec.time_scale if rate else 0.0
-        next_stall = (
-            self.now() + self.rng.exponential(spec.stall_every) if plan.slow and spec.stall_every else None
-        )
+        reader = self.spec.slow_reader if plan.slow else self.spec.reader
+        phase = plan.stall_phase
+        inbox = _Inbox(resuming)
         loads = json.loads
         with contextlib.suppress(Exception):
-            async for raw in ws:
-                t = time.time()
-                f = loads(raw)
+            while True:
+                if reader is not None and not await self.sleep_until(reader.awake(phase, self.now())):
+                    return
+                f = loads(await ws.recv())
                 op = f.get("op")
-                if op == "msg":
-                    room = f["room"]
-                    epoch, offset = f["epoch"], f["offset"]
-                    have = held.get(room)
-                    if have is not None and have[0] == epoch:
-                        if offset in have[1]:  # a re-send of a message already held: dropped, counted
-                            rec.counters["redelivered"] += 1
-                            resent[room] = resent.get(room, 0) + 1
-                            continue
-                        have[1].add(offset)
-                    rix = self.room_ix(room)
-                    eix = self.epoch_ix(f["epoch"])
-                    try:
-                        mid = int(f["id"])
-                    except ValueError:
-                        mid = -1
-                    rec.r_cid.append(cid)
-                    rec.r_mid.append(mid)
-                    rec.r_room.append(rix)
-                    rec.r_off.append(f["offset"])
-                    rec.r_epoch.append(eix)
-                    rec.r_t.append(t)
-                    rec.r_ts.append(float(f["ts"]))
-                    prev = last_seen.get((room, epoch))
-                    if prev is not None and offset > prev + 1 and room not in gap_pending:
-                        # an offset gap on a live stream: resume from the last contiguous offset
-                        rec.counters["client_gaps"] += 1
-                        gap_pending.add(room)
-                        held[room] = (epoch, {offset})
-                        frame = protocol.subscribe(
-                            [room], {room: (epoch, prev)} if state.policy.resume else None
-                        )
-                        await ws.send(protocol.encode(frame))
-                    if prev is None or offset > prev:
-                        last_seen[(room, epoch)] = offset
-                    state.saw(room, epoch, offset)
-                elif op == "subscribed":
-                    room = f["room"]
-                    rix = self.room_ix(room)
-                    rec.subscribed.setdefault((cid, rix), (t, self.epoch_ix(f["epoch"]), f["offset"]))
-                    rec.events.append((cid, t, "sub", room))
-                    state.joined(room, f["epoch"], f["offset"])
-                elif op == "resumed" or op == "resync":
-                    gap_pending.discard(f["room"])
-                    held.pop(f["room"], None)
-                    dup = resent.pop(f["room"], 0)
-                    if op == "resync":
-                        missed = True
-                        rec.counters["resyncs"] += 1
-                        self.spawn(self.fetch_snapshot(f["snapshot"]))
-                    else:
-                        rec.counters["replayed"] += f.get("replayed", 0) - dup  # missed ones only
-                    if f["room"] in resuming:
-                        resuming.discard(f["room"])
-                        if not resuming:
-                            rec.counters["replay_misses" if missed else "replay_hits"] += 1
-                elif op == "gap":
-                    rec.counters["gap_notices"] += 1
-                    rec.counters["gap_dropped"] += f.get("dropped", 0)
-                    rec.counters["resyncs"] += 1
-                    self.spawn(self.fetch_snapshot(protocol.snapshot_path(f["room"])))
-                elif op == "error":
-                    rec.counters["errors"] += 1
-                if pause:
-                    await asyncio.sleep(pause)
-                if next_stall is not None and self.now() >= next_stall:
-                    await asyncio.sleep(spec.stall_duration * spec.time_scale)
-                    next_stall = self.now() + self.rng.exponential(spec.stall_every)
+                if op != "msg":
+                    self.on_control(plan.cid, state, inbox, op, f)
+                    continue
+                if reader is not None:
+                    done = reader.finish(phase, self.now(), reader.work(self.rng) / reader.rate)
+                    if not await self.sleep_until(done):
+                        return
+                await self.on_msg(plan.cid, ws, state, inbox, f)
+
+    async def on_msg(self, cid: int, ws: Any, state: Reconnection, inbox: _Inbox, f: dict[str, Any]) -> None:
+        """A room message read now: record it, move the cursor, resume a gap in the offsets."""
+        rec = self.rec
+        room, epoch, offset = f["room"], f["epoch"], f["offset"]
+        have = inbox.held.get(room)
+        if have is not None and have[0] == epoch:
+            if offset in have[1]:  # a re-send of a message already held: dropped, counted
+                rec.counters["redelivered"] += 1
+                inbox.resent[room] = inbox.resent.get(room, 0) + 1
+                return
+            have[1].add(offset)
+        try:
+            mid = int(f["id"])
+        except ValueError:
+            mid = -1
+        rec.r_cid.append(cid)
+        rec.r_mid.append(mid)
+        rec.r_room.append(self.room_ix(room))
+        rec.r_off.append(offset)
+        rec.r_epoch.append(self.epoch_ix(epoch))
+        rec.r_t.append(time.time())
+        rec.r_ts.append(float(f["ts"]))
+        prev = inbox.last_seen.get((room, epoch))
+        if prev is not None and offset > prev + 1 and room not in inbox.gap_pending:
+            # an offset gap on a live stream: resume from the last contiguous offset
+            rec.counters["client_gaps"] += 1
+            inbox.gap_pending.add(room)
+            inbox.held[room] = (epoch, {offset})
+            cursor = {room: (epoch, prev)} if state.policy.resume else None
+            await ws.send(protocol.encode(protocol.subscribe([room], cursor)))
+        if prev is None or offset > prev:
+            inbox.last_seen[(room, epoch)] = offset
+        state.saw(room, epoch, offset)
+
+    def on_control(self, cid: int, state: Reconnection, inbox: _Inbox, op: str, f: dict[str, Any]) -> None:
+        """``subscribed``, ``resumed``/``resync`` (a resume is a hit when every room it named was
+        replayed, a miss when any resynced: counted once per reconnect), ``gap``, ``error``."""
+        rec = self.rec
+        if op == "subscribed":
+            t, room = time.time(), f["room"]
+            rec.subscribed.setdefault((cid, self.room_ix(room)), (t, self.epoch_ix(f["epoch"]), f["offset"]))
+            rec.events.append((cid, t, "sub", room))
+            state.joined(room, f["epoch"], f["offset"])
+        elif op == "resumed" or op == "resync":
+            room = f["room"]
+            inbox.gap_pending.discard(room)
+            inbox.held.pop(room, None)
+            dup = inbox.resent.pop(room, 0)
+            if op == "resync":
+                inbox.missed = True
+                rec.counters["resyncs"] += 1
+                self.spawn(self.fetch_snapshot(f["snapshot"]))
+            else:
+                rec.counters["replayed"] += f.get("replayed", 0) - dup  # missed ones only
+            if room in inbox.resuming:
+                inbox.resuming.discard(room)
+                if not inbox.resuming:
+                    rec.counters["replay_misses" if inbox.missed else "replay_hits"] += 1
+        elif op == "gap":
+            rec.counters["gap_notices"] += 1
+            rec.counters["gap_dropped"] += f.get("dropped", 0)
+            rec.counters["resyncs"] += 1
+            self.spawn(self.fetch_snapshot(protocol.snapshot_path(f["room"])))
+        elif op == "error":
+            rec.counters["errors"] += 1
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

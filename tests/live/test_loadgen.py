@@ -24,7 +24,7 @@ from reference_impl.driver.loadgen import (
     offline_periods,
 )
 from reference_impl.system.backplanes import make_backplane
-from wssim.policies import Backoff, Reconnector
+from wssim.policies import Backoff, Reader, Reconnector
 from wssim.randomness import Stream, generator
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(60)]
@@ -74,7 +74,7 @@ def test_a_slow_reader_stops_reading_until_the_gateway_disconnects_it() -> None:
                 gw.port,
                 clients,
                 end=2.0,
-                slow_drain_rate=10.0,
+                slow_reader=Reader(10.0),
                 backoff=("constant", 5.0, 5.0, None),  # the slow client stays away once cut
                 publish=PublishPlan(rate=1500.0, start=0.3, stop=1.5, via="ws", size=2000),
             )
@@ -90,6 +90,39 @@ def test_a_slow_reader_stops_reading_until_the_gateway_disconnects_it() -> None:
     assert received[1] < 0.05 * received[0]  # the slow one read a trickle before it was cut
     # no close reached the fast reader; the slow one learns of the cut only after draining its buffers
     assert all(cid == 1 for cid, _, kind, _ in rec.events if kind == "close")
+
+
+def read_times(reader: Reader, phase: float = -1.0, n: int = 40) -> np.ndarray:
+    """Scenario times at which a paced client (id 1) handled a burst of ``n`` messages."""
+
+    async def main():
+        async with running_gateway(make_backplane("in_memory"), ping_interval=None) as gw:
+            clients = [ClientPlan(0, ["r0"], 0.0), ClientPlan(1, ["r0"], 0.0, slow=True, stall_phase=phase)]
+            burst = PublishPlan(rate=n / 0.2, start=0.2, stop=0.4, via="ws")
+            spec = spec_for(
+                gw.port, clients, end=0.6 + 1.5 * n / reader.rate, slow_reader=reader, publish=burst
+            )
+            return await _Worker(spec).run(), spec.t0
+
+    rec, t0 = asyncio.run(main())
+    assert not rec.error
+    return np.asarray(rec.r_t)[np.asarray(rec.r_cid) == 1] - t0
+
+
+def test_a_steady_reader_takes_exactly_its_read_time_per_message() -> None:
+    """Deterministic reads at 20/s: a burst is handled one message every 50 ms, not faster."""
+    t = read_times(Reader(20.0, "deterministic"))
+    gaps = np.diff(t)
+    assert len(t) > 20 and gaps.min() >= 0.0495
+    assert np.median(gaps) < 0.06  # the burst queues up: reads follow each other
+
+
+def test_a_stalled_reader_handles_nothing_during_its_stalls() -> None:
+    """0.3 s of reading, then 0.3 s of stall, phase 0: stalls are [0.3, 0.6), [0.9, 1.2), ..."""
+    t = read_times(Reader(40.0, "deterministic", stall_every=0.3, stall_duration=0.3), phase=0.0, n=60)
+    into_period = np.mod(t, 0.6)
+    assert len(t) > 30
+    assert not ((into_period > 0.32) & (into_period < 0.59)).any()  # a few ms of event-loop slack
 
 
 def test_a_cut_client_reconnects_with_backoff_and_resumes_from_its_cursor() -> None:

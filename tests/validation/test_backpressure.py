@@ -7,13 +7,13 @@
    Arrivals and drains are random, so the OOM instant is too: the tolerance is the 99% t interval of
    the OOM time over replications, widened by one message interval ``1/a`` (the OOM can only happen
    at an arrival).
-2. **M/M/1/K.** Poisson arrivals at rate ``a`` into a ``drop_newest`` queue of ``K`` messages, read
-   one at a time at exponential intervals of rate ``d`` (the simulator's Poisson reader): a birth-death
-   chain on ``0..K`` whose blocking probability with ``ρ = a/d`` is ``(1−ρ)ρ^K / (1−ρ^(K+1))``. By
-   PASTA the share of arrivals dropped equals it. Tolerance: the 99% t interval over replications of
-   the per-run share. (A steady reader, one message every ``1/d``, would be M/D/1/K instead — about
-   half the drops at ρ = 0.9, K = 5: the check tells the two apart. :func:`md1k_blocking` computes it
-   from the embedded chain at departures.)
+2. **M/M/1/K and M/D/1/K.** Poisson arrivals at rate ``a`` into a ``drop_newest`` queue of ``K``
+   messages, read one at a time with exponential read times of mean ``1/d`` (``read_time:
+   exponential``, the default): a birth-death chain on ``0..K`` whose blocking probability with
+   ``ρ = a/d`` is ``(1−ρ)ρ^K / (1−ρ^(K+1))``. By PASTA the share of arrivals dropped equals it. A
+   steady reader (``read_time: deterministic``, every read ``1/d``) is M/D/1/K instead, about half the
+   drops at ρ = 0.9, K = 5 (:func:`md1k_blocking`, from the embedded chain at departures): the check
+   tells the two apart. Tolerance: the 99% t interval over replications of the per-run share.
 3. **Bounded policies.** With any bounded policy a queue never holds more than ``limit`` messages,
    so a gateway never uses more than ``base + connections·(budget + limit·size)`` and never OOMs, in
    every run (an exact inequality, no statistics).
@@ -155,8 +155,8 @@ MM_BASE = {
 }
 
 
-def _drop_shares() -> list[float]:
-    results = replicate(make_config(MM_BASE), 6)
+def _drop_shares(read_time: str = "exponential") -> list[float]:
+    results = replicate(make_config(MM_BASE, {"clients.slow_consumers.read_time": read_time}), 6)
     return [
         d / e
         for d, e in zip(
@@ -173,6 +173,16 @@ def test_drop_newest_is_mm1k() -> None:
     expected = mm1k_blocking(rho, K)
     print(f"M/M/1/{K} blocking at rho={rho:.2f}: measured {ci}, closed form {expected:.4f}")
     assert ci.contains(expected)
+
+
+@pytest.mark.slow
+def test_drop_newest_with_a_steady_reader_is_md1k() -> None:
+    """With deterministic read times: share dropped = M/D/1/K blocking, and not M/M/1/K's."""
+    ci = mean_ci(_drop_shares("deterministic"))
+    rho = arrivals_per_client(MM_RATE, MM_N) / MM_DRAIN
+    expected = md1k_blocking(rho, K)
+    print(f"M/D/1/{K} blocking at rho={rho:.2f}: measured {ci}, closed form {expected:.4f}")
+    assert ci.contains(expected) and not ci.contains(mm1k_blocking(rho, K))
 
 
 BOUND_LIMIT, BOUND_N, BOUND_SIZE = 50, 40, 4 * KIB

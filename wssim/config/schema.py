@@ -112,8 +112,21 @@ class SlowConsumers(StrictModel):
 
     fraction: Fraction = Field(0.0, description="Share of clients that are slow consumers, in [0, 1].")
     drain_rate: Rate = Field("10/s", description="Messages per second a slow consumer reads.")
+    read_time: Literal["exponential", "deterministic"] = Field(
+        "exponential",
+        description=(
+            "Distribution of the time one read takes (mean 1/drain rate), for slow consumers and for "
+            "healthy clients with `clients.drain_rate`: `exponential` (reads form a Poisson process; a "
+            "bounded queue is M/M/1/K) or `deterministic` (every read takes exactly 1/drain rate: "
+            "M/D/1/K, fewer drops at the same load)."
+        ),
+    )
     stall_every: Duration | None = Field(
-        None, description="A slow consumer stops reading entirely about this often (null = never stalls)."
+        None,
+        description=(
+            "A slow consumer stops reading entirely after this many seconds of reading, periodically "
+            "(each client with its own random phase; null = never stalls)."
+        ),
     )
     stall_duration: Duration = Field("30s", description="How long a stall lasts.")
 

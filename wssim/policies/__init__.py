@@ -22,6 +22,7 @@ from wssim.policies.balancing import (
 from wssim.policies.budget import ConnectionBudget
 from wssim.policies.keepalive import Keepalive, tightest
 from wssim.policies.queues import OVERFLOW_POLICIES, Message, Offer, SendQueue
+from wssim.policies.reader import READ_TIMES, Reader
 from wssim.policies.reconnect import OUTCOMES, Reconnection, Reconnector
 from wssim.policies.replay import RESYNC_REASONS, Replay, ReplayBuffer, resume_decision
 from wssim.policies.rooms import POPULARITIES, assign_rooms
@@ -31,6 +32,7 @@ __all__ = [
     "OUTCOMES",
     "OVERFLOW_POLICIES",
     "POPULARITIES",
+    "READ_TIMES",
     "RESYNC_REASONS",
     "STRATEGIES",
     "Backoff",
@@ -43,6 +45,7 @@ __all__ = [
     "Message",
     "Modulo",
     "Offer",
+    "Reader",
     "Reconnection",
     "Reconnector",
     "Rendezvous",

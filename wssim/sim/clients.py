@@ -76,8 +76,7 @@ class Clients:
         self.step = cfg.interval
         if n:
             for i in np.nonzero(np.asarray(self.queued))[0].tolist():
-                rate = cl.slow_consumers.drain_rate if slow[i] else cl.drain_rate
-                world.consumers.make(i, rate, bool(slow[i]))
+                world.consumers.make(i, bool(slow[i]))
 
     # -- arrivals ---------------------------------------------------------------------------
     def arrival_times(self, n: int, start: float, window: float, entity: int) -> list[float]:

@@ -1,28 +1,29 @@
 """Queued consumers: clients whose send queue matters (slow consumers, or all when a drain rate is set).
 
-A queued client drains its :class:`~wssim.policies.SendQueue` at its drain rate (reads are a Poisson
-process: exponential read times), except while stalled (a background tab, a train tunnel: every
-``stall_every`` of activity it stops for ``stall_duration``). Draining is computed lazily whenever the
-gateway offers the client a new message: no event per drained message. A healthy client with no
-drain rate needs no queue at all and is delivered in bulk by its gateway.
+A queued client drains its :class:`~wssim.policies.SendQueue` as its :class:`~wssim.policies.Reader`
+reads (the live load generator paces its reads with the same reader): one read at a time, each
+taking an exponential or a fixed time of mean ``1/drain rate``, none while stalled (a background tab,
+a train tunnel). Draining is computed lazily whenever the gateway offers the client a new message: no
+event per drained message. A healthy client with no drain rate needs no queue at all and is delivered
+in bulk by its gateway.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from wssim.policies import Message, SendQueue
+from wssim.policies import Message, Reader, SendQueue
+from wssim.policies.reader import NEVER_STALLS
 from wssim.randomness import Stream
 
 
 class QState:
     """Drain state of one queued client (lives across its connections)."""
 
-    __slots__ = ("blocked", "carry", "cursor", "gw", "phase", "q", "rate", "t")
+    __slots__ = ("blocked", "carry", "cursor", "gw", "phase", "q", "reader", "t")
 
-    def __init__(self, rate: float, phase: float) -> None:
-        self.rate = rate
+    def __init__(self, reader: Reader, phase: float) -> None:
+        self.reader = reader
         self.phase = phase
         self.q: SendQueue | None = None
         self.t = 0.0
@@ -42,9 +43,8 @@ class Consumers:
         self._sq = (sq.overflow, sq.limit, sq.limit_bytes, sq.credit, sq.gap_notice)
         self.gap_notice = sq.gap_notice
         self.credit = sq.overflow == "credit"
-        sc = cfg.clients.slow_consumers
-        self.every = sc.stall_every
-        self.stall = sc.stall_duration
+        self.slow_reader = Reader.from_config(cfg, slow=True)
+        self.reader = Reader.from_config(cfg, slow=False)
         self.size = cfg.clients.message_size
         self.keys = cfg.clients.conflate_keys
         self.states: dict[int, QState] = {}
@@ -52,10 +52,11 @@ class Consumers:
         self._phase = world.streams.draws(Stream.SLOW_CONSUMERS)
         self._drain = world.streams.draws(Stream.DRAINS)
 
-    def make(self, c: int, rate: float, slow: bool) -> QState:
-        """Register client ``c`` as queued with ``rate`` messages/s (stalls only for slow consumers)."""
-        period = (self.every + self.stall) if (slow and self.every is not None) else 0.0
-        st = QState(rate, self._phase.random() * period if period else -1.0)
+    def make(self, c: int, slow: bool) -> QState:
+        """Register client ``c`` as queued: a slow consumer's reader, or a healthy client's."""
+        reader = self.slow_reader if slow else self.reader
+        assert reader is not None
+        st = QState(reader, reader.phase(self._phase.random()) if reader.stalls else NEVER_STALLS)
         self.states[c] = st
         return st
 
@@ -66,7 +67,7 @@ class Consumers:
         policy, limit, limit_bytes, credit, gap = self._sq
         st.q = SendQueue(policy, limit, limit_bytes, credit, gap)
         st.t = now
-        st.carry = self._drain.exponential()
+        st.carry = st.reader.work(self._drain)
         st.gw = gw
         st.blocked = []
         self.live.add(c)
@@ -86,25 +87,13 @@ class Consumers:
         self.live.discard(c)
 
     # -- draining ---------------------------------------------------------------------------
-    def active(self, st: QState, a: float, b: float) -> float:
-        """Seconds of [a, b] the client spends reading (not stalled)."""
-        if st.phase < 0:
-            return b - a
-        e, p = self.every, self.every + self.stall
-
-        def cum(t: float) -> float:
-            x = t + st.phase
-            k = math.floor(x / p)
-            return k * e + min(x - k * p, e)
-
-        return cum(b) - cum(a)
-
     def advance(self, c: int, st: QState, now: float) -> None:
         """Drain what client ``c`` has read since the last update.
 
-        Reading is a Poisson process at ``rate`` while the client is active and its queue is not empty
-        (exponential read times: with a bounded queue this is exactly an M/M/1/K queue). ``st.carry`` is
-        the work left, in Exp(1) units, until the next read completes.
+        The reader reads one message at a time while it is not stalled and its queue is not empty.
+        ``st.carry`` is the work left until the next read completes, in mean read times (an Exp(1)
+        draw per read for exponential read times: with a bounded queue an M/M/1/K queue). A message
+        is read when its read completes, stall time included.
         """
         q = st.q
         if q is None:
@@ -113,15 +102,17 @@ class Consumers:
         st.t = now
         if not len(q):
             return
-        rate = st.rate
-        work = self.active(st, t0, now) * rate
+        reader = st.reader
+        rate = reader.rate
+        phase = st.phase
+        work = reader.active(phase, t0, now) * rate
         carry = st.carry
         if work < carry:
             st.carry = carry - work
             return
         w = self.world
         before = q.bytes
-        exp = self._drain.exponential
+        draws = self._drain
         used = 0.0
         done = 0
         latency = w.latency
@@ -132,10 +123,10 @@ class Consumers:
             if msg is None:
                 break
             used += carry
-            carry = exp()
+            carry = reader.work(draws)
             if credit:
                 q.ack(1)
-            t_read = t0 + used / rate
+            t_read = reader.finish(phase, t0, used / rate)
             t_pub, room = msg.payload
             latency.add(t_read - t_pub if t_read > t_pub else 0.0, 1, t_read)
             if room >= 0:  # a room message (direct messages have no cursor)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wssim.randomness import Stream, generator
+from wssim.randomness import Stream, draws_generator, generator
 
 BLOCK = 65536
 
@@ -74,5 +74,5 @@ class Streams:
         key = (stream, entity)
         d = self._draws.get(key)
         if d is None:
-            d = self._draws[key] = Draws(generator(self.seed, self.replication, stream, 1000 + entity))
+            d = self._draws[key] = Draws(draws_generator(self.seed, self.replication, stream, entity))
         return d
