@@ -11,10 +11,13 @@ from __future__ import annotations
 import functools
 import math
 import os
+import shlex
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,12 +40,16 @@ err_console = Console(stderr=True, highlight=False)
 _state = {"debug": False}
 
 ConfigArg = Annotated[
-    str, typer.Argument(help="A config YAML path or a built-in scenario name.", show_default=False)
+    str,
+    typer.Argument(
+        metavar="CONFIG", help="A config YAML path or a built-in scenario name.", show_default=False
+    ),
 ]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--set",
+        metavar="PATH=VALUE",
         help="Override a config value: PATH=VALUE, e.g. clients.count=5000 (repeatable).",
         show_default=False,
     ),
@@ -102,111 +109,196 @@ def main(debug: DebugOpt = False) -> None:
 
 # ------------------------------------------------------------------------------------------------- run
 
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR",
+        help="Output folder (default: runs/NAME-YYYYmmdd-HHMMSS). Must be new or empty.",
+        show_default=False,
+    ),
+]
+ReplicationsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1, metavar="N", help="Replications per sweep point (default: the config's).", show_default=False
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(min=1, metavar="N", help="Worker processes (default: one per core).", show_default=False),
+]
+
+
+@dataclass
+class RunPlan:
+    """What `wssim run` is about to do: the config, where it writes, and the notes to show first."""
+
+    config: Any
+    engine: str
+    target: Path
+    notes: list[Any] = field(default_factory=list)
+
+    @property
+    def resume_command(self) -> str:
+        """The command that continues this run: the folder holds the config, its --set values and engine."""
+        return f"wssim run --resume {shlex.quote(str(self.target))}"
+
 
 @app.command("run")
 @guarded
 def run_cmd(
-    config: ConfigArg,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            help="Output folder (default: runs/NAME-YYYYmmdd-HHMMSS). Must be new or empty.",
+    config: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="CONFIG",
+            help="A config YAML path or a built-in scenario name (not needed with --resume).",
             show_default=False,
         ),
     ] = None,
+    out: OutOpt = None,
     set_: SetOpt = None,
-    replications: Annotated[
-        int | None,
-        typer.Option(min=1, help="Replications per sweep point (default: the config's).", show_default=False),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes (default: one per core).", show_default=False)
-    ] = None,
+    replications: ReplicationsOpt = None,
+    workers: WorkersOpt = None,
     executor: Annotated[
-        str, typer.Option(help="Where runs execute: local (process pool), dask, or serial (this process).")
+        str,
+        typer.Option(
+            metavar="local|dask|serial",
+            help="Where runs execute: local (process pool), dask, or serial (this process).",
+        ),
     ] = "local",
     scheduler: Annotated[
         str | None,
         typer.Option(
-            help="Dask scheduler address, tcp://HOST:PORT (default: a private local cluster).",
+            metavar="tcp://HOST:PORT",
+            help="Dask scheduler address (default: a private local cluster).",
             show_default=False,
         ),
     ] = None,
     engine: Annotated[
-        str,
-        typer.Option(help="sim (the simulator), live (the reference implementation), or module:function."),
-    ] = "sim",
+        str | None,
+        typer.Option(
+            metavar="sim|live|MODULE:FUNCTION",
+            help="sim (the simulator), live (the reference implementation), or module:function "
+            "(default: sim; with --resume, the engine of the run resumed).",
+            show_default=False,
+        ),
+    ] = None,
     resume: Annotated[
         Path | None,
         typer.Option(
-            help="Continue an earlier run in this folder: runs already in its summary.csv are skipped.",
+            metavar="DIR",
+            help="Continue an earlier run in DIR with its own config, --set values, replications and "
+            "engine; finished runs are skipped.",
             show_default=False,
         ),
     ] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write report.html.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no table.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no notes and no table.")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Run every sweep point × replication of CONFIG and write the results to a folder."""
-    from wssim.config import load_config
-    from wssim.sweep import ENGINES, SweepError, default_out, plan, run
-    from wssim.sweep.executors import EXECUTORS
+    from wssim.sweep import run
 
-    if executor not in EXECUTORS:
-        raise SweepError(f"--executor must be one of {', '.join(EXECUTORS)}, not `{executor}`")
-    if engine not in ENGINES and ":" not in engine:
-        raise SweepError(f"--engine must be one of {', '.join(ENGINES)}, not `{engine}`")
-    if scheduler and executor != "dask":
-        raise SweepError("--scheduler needs --executor dask")
-    if out is not None and resume is not None and out.resolve() != resume.resolve():
-        raise SweepError("give either --out or --resume, not both (--resume writes into its own folder)")
-    cfg = load_config(config, set_ or None)
-    plan(cfg)  # a sweep that cannot expand is a config error: report it before any folder exists
-    target = resume if resume is not None else (out or default_out(cfg.name))
+    _check_run_options(executor, scheduler, out, resume)
+    plan = _plan_run(config, set_, engine, resume, out)
+    if not quiet:
+        _print_notes(plan.notes)
+    started = time.time()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # failures are reported below
             results = run(
-                cfg,
+                plan.config,
                 replications=replications,
                 workers=workers,
                 executor=executor,
-                engine=engine,
-                out=None if resume is not None else target,
+                engine=plan.engine,
+                out=None if resume is not None else plan.target,
                 resume=resume,
                 progress=not quiet,
                 scheduler=scheduler,
                 report=not no_report,
                 console=err_console,
+                notes=plan.notes,
             )
     except KeyboardInterrupt as exc:
-        kept = _count_rows(target / "summary.csv")
         how, code = _how_stopped(exc)
+        kept = _count_rows(plan.target / "summary.csv")
         _fail(
-            f"{how}: {kept} finished run(s) kept in {target}. Continue with:\n"
-            f"  wssim run {config} --resume {target}",
+            f"{how}: {kept} finished run(s) kept in {plan.target}. Continue with:\n  {plan.resume_command}",
             code,
         )
         return
+    _show_results(results, plan, quiet, started)
+
+
+def _check_run_options(executor: str, scheduler: str | None, out: Path | None, resume: Path | None) -> None:
+    from wssim.sweep import SweepError
+    from wssim.sweep.executors import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise SweepError(f"--executor must be one of {', '.join(EXECUTORS)}, not `{executor}`")
+    if scheduler and executor != "dask":
+        raise SweepError("--scheduler needs --executor dask")
+    if out is not None and resume is not None and out.resolve() != resume.resolve():
+        raise SweepError("give either --out or --resume, not both (--resume writes into its own folder)")
+
+
+def _plan_run(
+    config: str | None, overrides: list[str] | None, engine: str | None, resume: Path | None, out: Path | None
+) -> RunPlan:
+    """Load the config (given, or the resumed folder's own), check the engine, choose the folder."""
+    from wssim.config import load_config_with_notes
+    from wssim.sweep import ENGINES, SweepError, default_out, plan, saved_run
+
+    source: Any = config
+    if resume is not None:
+        saved_config, saved_engine = saved_run(resume)
+        if engine is not None and engine != saved_engine:
+            raise SweepError(
+                f"cannot resume {resume} with --engine {engine}: it was run with `{saved_engine}`. "
+                "Leave out --engine to continue it, or start a new --out folder."
+            )
+        engine = saved_engine
+        source = saved_config if config is None else config
+    elif config is None:
+        raise SweepError("give a CONFIG (a YAML path or a built-in scenario name), or --resume DIR")
+    engine = engine or "sim"
+    if engine not in ENGINES and ":" not in engine:
+        raise SweepError(f"--engine must be one of {', '.join(ENGINES)} or module:function, not `{engine}`")
+    cfg, notes = load_config_with_notes(source, overrides or None)
+    plan(cfg)  # a sweep that cannot expand is a config error: report it before any folder exists
+    return RunPlan(cfg, engine, resume if resume is not None else (out or default_out(cfg.name)), notes)
+
+
+def _print_notes(notes: list[Any]) -> None:
+    for note in notes:
+        style = "yellow" if note.level == "warning" else "cyan"
+        err_console.print(f"[{style}]{note.level}:[/{style}] {note.text}", soft_wrap=True, highlight=False)
+
+
+def _show_results(results: Any, plan: RunPlan, quiet: bool, started: float) -> None:
+    """The end table, the notes the runs raised, where the files are, and the failed runs (exit 1)."""
     if not quiet:
         print_aggregate(results)
-    out_console.print(
-        f"Results in [bold]{target}[/bold]" + ("" if no_report else f"  (open {target / 'report.html'})"),
-        soft_wrap=True,
-    )
-    if results.failures:
-        err_console.print(f"[bold red]{len(results.failures)} run(s) failed:[/bold red]")
-        for f in results.failures:
-            params = ", ".join(f"{k}={v}" for k, v in f["params"].items()) or "no sweep parameters"
-            sys.stderr.write(
-                f"  point {f['point']} replication {f['replication']} ({params}): {f['error']}\n"
-            )
-            if _state["debug"] and f.get("traceback"):
-                sys.stderr.write(f["traceback"])
-        sys.stderr.write(f"Re-run the failed ones with: wssim run {config} --resume {target}\n")
-        if not _state["debug"]:
-            sys.stderr.write(f"(tracebacks: {target / 'manifest.json'}, or run with --debug)\n")
-        raise typer.Exit(1)
+        _print_notes([n for n in results.notes if n not in plan.notes])
+    report = plan.target / "report.html"
+    if len(results.summary):
+        fresh = report.exists() and report.stat().st_mtime >= started
+        shown = f"  (open {report})" if fresh else ""
+        out_console.print(f"Results in [bold]{plan.target}[/bold]{shown}", soft_wrap=True)
+    if not results.failures:
+        return
+    err_console.print(f"[bold red]{len(results.failures)} run(s) failed:[/bold red]")
+    for f in results.failures:
+        params = ", ".join(f"{k}={v}" for k, v in f["params"].items()) or "no sweep parameters"
+        sys.stderr.write(f"  point {f['point']} replication {f['replication']} ({params}): {f['error']}\n")
+        if _state["debug"] and f.get("traceback"):
+            sys.stderr.write(f["traceback"])
+    sys.stderr.write(f"Re-run the failed ones with: {plan.resume_command}\n")
+    if not _state["debug"]:
+        sys.stderr.write(f"(tracebacks: {plan.target / 'manifest.json'}, or run with --debug)\n")
+    raise typer.Exit(1)
 
 
 def _count_rows(path: Path) -> int:
@@ -279,11 +371,11 @@ def _short(value: Any) -> str:
 @app.command()
 @guarded
 def validate(config: ConfigArg, set_: SetOpt = None, debug: DebugOpt = False) -> None:
-    """Check CONFIG against the schema; print what it would run."""
-    from wssim.config import load_config
+    """Check CONFIG against the schema; print what it would run, and anything worth noting."""
+    from wssim.config import load_config_with_notes
     from wssim.sweep import plan, sweep_params
 
-    cfg = load_config(config, set_ or None)
+    cfg, notes = load_config_with_notes(config, set_ or None)
     runs = plan(cfg)
     points = len({r.point for r in runs})
     params = sweep_params(runs)
@@ -295,13 +387,17 @@ def validate(config: ConfigArg, set_: SetOpt = None, debug: DebugOpt = False) ->
         f" of {cfg.duration:g} s simulated time{swept}.",
         soft_wrap=True,
     )
+    _print_notes(notes)
 
 
 @app.command()
 @guarded
 def schema(
     out: Annotated[
-        Path | None, typer.Option(help="Write to this file instead of standard output.", show_default=False)
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="Write to this file instead of standard output.", show_default=False
+        ),
     ] = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -342,7 +438,7 @@ def scenarios(debug: DebugOpt = False) -> None:
 @guarded
 def report(
     directory: Annotated[
-        Path, typer.Argument(help="The output folder of a `wssim run`.", show_default=False)
+        Path, typer.Argument(metavar="DIR", help="The output folder of a `wssim run`.", show_default=False)
     ],
     debug: DebugOpt = False,
 ) -> None:
@@ -369,15 +465,19 @@ def crosscheck(
     replications: Annotated[
         int | None,
         typer.Option(
-            min=1, help="Simulator replications per point (default: the config's).", show_default=False
+            min=1,
+            metavar="N",
+            help="Simulator replications per point (default: the config's).",
+            show_default=False,
         ),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Simulator worker processes.", show_default=False)
+        int | None, typer.Option(min=1, metavar="N", help="Simulator worker processes.", show_default=False)
     ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
+            metavar="DIR",
             help="Output folder (default: runs/crosscheck-YYYYmmdd-HHMMSS): per scenario sim/, live/, "
             "schedules/, crosscheck.csv and the overlay page crosscheck.html.",
             show_default=False,
@@ -386,6 +486,7 @@ def crosscheck(
     calibration: Annotated[
         str | None,
         typer.Option(
+            metavar="FILE|none",
             help="Calibration measured on this machine, applied to the simulator only (default: "
             "$WSSIM_CALIBRATION, else data/calibration/loopback.yaml; refused if it describes another "
             "machine; 'none' for the uncalibrated model). --set wins over it.",
@@ -470,10 +571,15 @@ def lab(
     ctx: typer.Context,
     notebook: Annotated[
         str | None,
-        typer.Argument(help="A notebook to open: its number (04) or its name.", show_default=False),
+        typer.Argument(
+            metavar="NOTEBOOK", help="A notebook to open: its number (04) or its name.", show_default=False
+        ),
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port to serve on (default: JupyterLab's, 8888 or the next free one).")
+        int | None,
+        typer.Option(
+            metavar="PORT", help="Port to serve on (default: JupyterLab's, 8888 or the next free one)."
+        ),
     ] = None,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser.")] = False,
     debug: DebugOpt = False,
@@ -615,7 +721,11 @@ def cli_markdown() -> str:
         "",
     ]
     for name, cmd in root.commands.items():
-        usage = " ".join((p.name or "").upper() for p in cmd.params if p.param_type_name == "argument")
+        usage = " ".join(
+            (p.name or "").upper() if p.required else f"[{(p.name or '').upper()}]"
+            for p in cmd.params
+            if p.param_type_name == "argument"
+        )
         usage += " [OPTIONS]" if any(p.param_type_name == "option" for p in cmd.params) else ""
         lines += [
             f"## `wssim {name}`",
@@ -645,9 +755,9 @@ def cli_markdown() -> str:
 
 
 def _metavar(param: Any) -> str:
+    if param.metavar:
+        return param.metavar.replace("|", "\\|")  # a pipe would end the Markdown table cell
     annotation = getattr(getattr(param, "type_descriptor", None), "annotation", str)
-    if param.name in ("set_",):
-        return "PATH=VALUE"
     return {int: "N", Path: "PATH", str: "TEXT"}.get(annotation, "VALUE")
 
 

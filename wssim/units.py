@@ -235,6 +235,23 @@ def rate_text(per_second: float) -> str:
     return _whole(per_second, order, parse_rate, f"{float(per_second)!r}/s") if per_second else "0/s"
 
 
+DECIMAL_BYTE_UNITS = ("KB", "MB", "GB", "TB")
+
+
+def decimal_sizes(raw: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every ``(dotted path, text)`` in a raw config written with a decimal size unit (``4GB``).
+
+    Only sizes take these units, so any string that parses as one is a size, wherever it is.
+    """
+    if isinstance(raw, dict):
+        return [hit for k, v in raw.items() for hit in decimal_sizes(v, f"{path}{k}.")]
+    if isinstance(raw, list):
+        return [hit for i, v in enumerate(raw) for hit in decimal_sizes(v, f"{path}{i}.")]
+    if isinstance(raw, str) and (m := _BYTES_RE.match(raw)) and m.group(2) in DECIMAL_BYTE_UNITS:
+        return [(path.rstrip("."), raw.strip())]
+    return []
+
+
 def _unit_schema(pattern: str, example: str, integer: bool = False) -> dict[str, Any]:
     return {
         "anyOf": [
@@ -273,6 +290,7 @@ __all__ = [
     "Duration",
     "Rate",
     "bytes_text",
+    "decimal_sizes",
     "duration_text",
     "human",
     "parse_bytes",

@@ -43,12 +43,15 @@ CASES: dict[str, Case] = {
         ["--set", "gateways.count=x"],
         ["`gateways.count` must be an integer"],
     ),
+    "empty_file": ("", [], ["is empty", "almost certainly not what you meant", "wssim scenarios"]),
+    "comments_only": ("# a fleet, one day\n", [], ["is empty"]),
 }
 
 
 # Every verb that takes a config reports a bad one the same way; `run` must not start anything.
 CASES["run_unknown_field"] = CASES["unknown_field"]
-VERBS = {"run_unknown_field": ["run"]}
+CASES["run_empty_file"] = CASES["empty_file"]
+VERBS = {"run_unknown_field": ["run"], "run_empty_file": ["run"]}
 
 
 def _command(entry: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Ctrl-C during `wssim run`: finished rows are kept, workers stop, and `--resume` completes the sweep.
+"""Ctrl-C during `wssim run`: finished rows are kept, workers stop, and the printed command completes it.
 
 The command runs in a subprocess (the real signal path) on the process pool with the stand-in engine,
 slowed to about a second per run so the interrupt lands mid-sweep.
@@ -25,7 +25,7 @@ UNIT = Path(__file__).resolve().parent
 CONFIG = {
     "name": "interrupt",
     "duration": 60,
-    "replications": 3,
+    "replications": 2,
     "sweep": {"clients.count": [100, 200], "gateways.count": [1, 2]},
 }
 
@@ -47,7 +47,8 @@ def test_ctrl_c_keeps_finished_rows_and_resume_completes(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(UNIT), os.environ.get("PYTHONPATH", "")])}
     slow = {**env, "WSSIM_TEST_SLEEP": "1.0"}
     engine = ["--engine", "test_sweep_engine:standin"]
-    proc = wssim("run", str(cfg), "--out", str(out), "--workers", "2", *engine, env=slow)
+    overrides = ["--set", "duration=50s", "--replications", "3"]  # the folder must remember them
+    proc = wssim("run", str(cfg), *overrides, "--out", str(out), "--workers", "2", *engine, env=slow)
     partial = out / "partial" / "summary.jsonl"
     deadline = time.monotonic() + 60
     while not (partial.exists() and len(partial.read_text().splitlines()) >= 3):
@@ -60,7 +61,8 @@ def test_ctrl_c_keeps_finished_rows_and_resume_completes(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert "--resume" in err
+    hint = err.splitlines()[-1].split()
+    assert hint == ["wssim", "run", "--resume", str(out)], err
     _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []  # no orphaned workers
 
@@ -72,14 +74,13 @@ def test_ctrl_c_keeps_finished_rows_and_resume_completes(tmp_path):
     assert keys == sorted(keys)
 
     log = tmp_path / "log.txt"
-    resumed = wssim(
-        "run", str(cfg), "--resume", str(out), "-q", *engine, env={**env, "WSSIM_TEST_LOG": str(log)}
-    )
+    resumed = wssim(*hint[1:], "-q", env={**env, "WSSIM_TEST_LOG": str(log)})
     _, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     assert len(log.read_text().splitlines()) == 12 - kept  # finished runs were skipped
     sys.path.insert(0, str(UNIT))
     from test_sweep_engine import standin
 
-    run(CONFIG, engine=standin, executor="serial", out=tmp_path / "ref", progress=False, report=False)
+    reference = {**CONFIG, "duration": 50, "replications": 3}
+    run(reference, engine=standin, executor="serial", out=tmp_path / "ref", progress=False, report=False)
     assert (out / "summary.csv").read_bytes() == (tmp_path / "ref" / "summary.csv").read_bytes()

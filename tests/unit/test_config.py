@@ -162,10 +162,12 @@ def test_load_from_path_name_and_dict(tmp_path: Path) -> None:
     assert load_config("quickstart").name == "quickstart"
 
 
-def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
+def test_an_empty_file_is_refused_and_an_empty_dict_is_all_defaults(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("# nothing\n")
-    assert load_config(path) == Config()
+    with pytest.raises(ConfigError, match="is empty"):
+        load_config(path)
+    assert load_config({}) == Config()  # from Python an empty mapping is deliberate
 
 
 @pytest.mark.parametrize("name", scenario_names())

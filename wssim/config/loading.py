@@ -19,6 +19,8 @@ from wssim.config.paths import PathProblem, resolve_path, set_path, split_path
 from wssim.config.schema import Config, Sweep
 from wssim.config.sweeps import check_sweep_values, expand_points
 from wssim.errors import ConfigError, Mark, Path_, Problem, raise_problems, yaml_marks
+from wssim.notes import Note
+from wssim.units import decimal_sizes, parse_bytes
 
 SCENARIO_DIR = Path(__file__).parent.parent / "scenarios"  # wssim/scenarios (package data)
 
@@ -59,6 +61,13 @@ def load_config(source: str | Path | dict[str, Any] | Config, overrides: list[st
     validation. Every sweep point is validated too (for grids up to 4096 points). Raises
     :class:`wssim.errors.ConfigError` with one human paragraph listing every problem found.
     """
+    return load_config_with_notes(source, overrides)[0]
+
+
+def load_config_with_notes(
+    source: str | Path | dict[str, Any] | Config, overrides: list[str] | None = None
+) -> tuple[Config, list[Note]]:
+    """:func:`load_config`, and what is worth noting about how the config is written (a decimal size)."""
     marks: dict[Path_, Mark] = {}
     if isinstance(source, Config):
         source = source.model_dump(mode="json")
@@ -76,6 +85,7 @@ def load_config(source: str | Path | dict[str, Any] | Config, overrides: list[st
         )
     overridden = _apply_overrides(raw, overrides or [], problems)
     raise_problems(origin, problems)
+    notes = _unit_notes(raw)
 
     raw_sweep = raw.pop("sweep", None)
     try:
@@ -93,11 +103,29 @@ def load_config(source: str | Path | dict[str, Any] | Config, overrides: list[st
     raise_problems(origin, problems)
     assert base is not None
     if raw_sweep is None:
-        return base
+        return base, notes
     config = base.model_copy(update={"sweep": Sweep(raw_sweep)})
     if config.sweep is not None and config.sweep.size() <= MAX_CHECKED_POINTS:
         expand_points(config, origin, locate(("sweep",), marks, overridden).where)
-    return config
+    return config, notes
+
+
+def _unit_notes(raw: dict[str, Any]) -> list[Note]:
+    """One note for every size written in decimal units (``4GB`` is 4×10⁹ bytes, 7 % less than 4GiB)."""
+    found = decimal_sizes(raw)
+    if not found:
+        return []
+    text = found[0][1]
+    binary = f"{text[:-2].rstrip()}{text[-2]}iB"  # 4GB -> 4GiB
+    shown = ", ".join(f"`{path}: {t}`" for path, t in found[:4]) + (" …" if len(found) > 4 else "")
+    return [
+        Note(
+            f"{shown}: KB, MB, GB and TB are decimal units (powers of 1,000), so `{text}` is "
+            f"{parse_bytes(text):,} bytes, {1 - parse_bytes(text) / parse_bytes(binary):.0%} less than "
+            f"`{binary}` ({parse_bytes(binary):,} bytes). Write KiB, MiB, GiB or TiB for powers of 1,024.",
+            topic="units",
+        )
+    ]
 
 
 def _resolve_source(source: str | Path) -> tuple[Path, str]:
@@ -110,23 +138,31 @@ def _resolve_source(source: str | Path) -> tuple[Path, str]:
     if path.is_dir():
         raise ConfigError(f"`{source}` is a directory; give a YAML config file or a built-in scenario name")
     scenarios = scenario_names()
-    siblings: list[str] = []
-    folder = path.parent if str(path.parent) not in ("", ".") else Path(".")
-    if folder.is_dir():
-        siblings = [
-            str(folder / p.name) if folder != Path(".") else p.name
-            for p in folder.iterdir()
-            if p.suffix in (".yaml", ".yml")
-        ]
-    close = difflib.get_close_matches(name, siblings + scenarios, n=1, cutoff=0.6)
-    if not close:
-        close = difflib.get_close_matches(path.stem, scenarios, n=1, cutoff=0.6)
-    hint = f" Did you mean `{close[0]}`?" if close else ""
+    close = _close_name(path, scenarios)
+    hint = f" Did you mean `{close}`?" if close else ""
     listed = ", ".join(scenarios) if scenarios else "none"
     raise ConfigError(
         f"config `{source}` not found: no such file and no built-in scenario of that name.{hint} "
         f"Give a path to a YAML file or one of the built-in scenarios: {listed}."
     )
+
+
+def _close_name(path: Path, scenarios: list[str]) -> str | None:
+    """A YAML file beside ``path`` or a scenario whose name is close to ``path``'s, or None.
+
+    Names are compared without their extension, so the shared ``.yaml`` does not make every file look
+    close (``nope.yaml`` is not ``empty.yaml``), while ``herd.yml`` finds ``herd.yaml``.
+    """
+    folder = path.parent
+    candidates: dict[str, str] = {}  # name without extension -> what to type; files before scenarios
+    if folder.is_dir():
+        for p in sorted(folder.iterdir()):
+            if p.suffix in (".yaml", ".yml") and p.is_file():
+                candidates.setdefault(p.stem, str(p) if str(folder) != "." else p.name)
+    for name in scenarios:
+        candidates.setdefault(name, name)
+    close = difflib.get_close_matches(path.stem, list(candidates), n=1, cutoff=0.75)
+    return candidates[close[0]] if close else None
 
 
 def _read_yaml(path: Path, origin: str) -> tuple[Any, dict[Path_, Mark]]:
@@ -145,7 +181,16 @@ def _read_yaml(path: Path, origin: str) -> tuple[Any, dict[Path_, Mark]]:
             for p, m in duplicates
         ]
         raise_problems(origin, problems)
-    return ({} if raw is None else raw), marks
+    if raw is None or raw == {}:
+        d = Config()
+        raise ConfigError(
+            f"{origin} is empty: with no fields it would run every default ({d.clients.count:,} clients on "
+            f"{d.gateways.count} gateways for {d.duration:g} s), which is almost certainly not what you "
+            "meant. Write the fields that differ from "
+            "the defaults (`name:`, `clients:`, `gateways:` …; docs/howto/write-a-config.md), or start "
+            "from a built-in scenario (`wssim scenarios`)."
+        )
+    return raw, marks
 
 
 def _yaml_error_text(origin: str, exc: yaml.YAMLError) -> str:

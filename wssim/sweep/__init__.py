@@ -14,7 +14,7 @@ progress       the terminal display
 """
 
 from wssim.sweep.results import Results
-from wssim.sweep.runner import default_out, run
+from wssim.sweep.runner import default_out, run, saved_run
 from wssim.sweep.statistics import CONFIDENCE, aggregate, column_stats, confidence_interval
 from wssim.sweep.store import PARTIAL, TS_COLUMNS, RunStore, format_value, read_summary
 from wssim.sweep.tasks import (
@@ -52,5 +52,6 @@ __all__ = [
     "resolve_engine",
     "run",
     "run_id",
+    "saved_run",
     "sweep_params",
 ]

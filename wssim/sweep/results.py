@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from wssim.notes import Note
 from wssim.sweep.statistics import CONFIDENCE, aggregate
 from wssim.sweep.store import PARTIAL, RunStore, read_json
 from wssim.sweep.tasks import KEY_COLUMNS, SweepError
@@ -49,6 +50,11 @@ class Results:
         """The metric columns of :attr:`summary`."""
         fixed = {*KEY_COLUMNS, *self.params}
         return [c for c in self.summary.columns if c not in fixed]
+
+    @property
+    def notes(self) -> list[Note]:
+        """Notes and warnings about the run (:mod:`wssim.notes`), as kept in ``manifest.json``."""
+        return [Note.from_json(n) for n in self.info.get("notes", [])]
 
     def points(self) -> pd.DataFrame:
         """One row per sweep point: its index and parameter values."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from datetime import datetime
 from pathlib import Path
@@ -37,11 +37,12 @@ from typing import Any
 import yaml
 
 from wssim.metrics import RunResult
+from wssim.notes import Note, unique
 from wssim.sweep.executors import ExecutorHandle, make_executor
 from wssim.sweep.progress import Display, progress_display
 from wssim.sweep.results import Results
 from wssim.sweep.statistics import CONFIDENCE
-from wssim.sweep.store import PARTIAL, RunStore, jsonable, write_json
+from wssim.sweep.store import PARTIAL, RunStore, jsonable, read_json, write_json
 from wssim.sweep.tasks import (
     ENGINES,
     STARTED,
@@ -87,35 +88,56 @@ def _as_config(config: Any, overrides: list[str] | None, replications: int | Non
     return cfg
 
 
-def _earlier_replications(directory: Path) -> int:
-    """The replications recorded in an earlier run's folder (0 if unknown)."""
-    try:
-        old = yaml.safe_load((directory / "config.resolved.yaml").read_text(encoding="utf-8")) or {}
-        return int(old.get("replications", 0))
-    except (OSError, yaml.YAMLError, TypeError, ValueError):
-        return 0
-
-
-def _check_resume(directory: Path, config_dump: dict[str, Any]) -> None:
-    cfg_file = directory / "config.resolved.yaml"
+def saved_run(directory: str | Path) -> tuple[dict[str, Any], str]:
+    """The config (as run, ``--set`` values and replications included) and engine of an earlier run."""
+    directory = Path(directory)
     if not directory.is_dir():
         raise SweepError(f"cannot resume: {directory} is not a folder")
-    if not cfg_file.exists():
-        if (directory / PARTIAL).exists():
-            return
+    try:
+        text = (directory / "config.resolved.yaml").read_text(encoding="utf-8")
+    except OSError:
         raise SweepError(
             f"cannot resume: {directory} has no config.resolved.yaml, so it is not a wssim run folder"
+        ) from None
+    config = yaml.safe_load(text)
+    if not isinstance(config, dict):
+        raise SweepError(f"cannot resume: {directory / 'config.resolved.yaml'} does not hold a config")
+    return config, str(read_json(directory / "manifest.json", {}).get("engine") or "sim")
+
+
+def _resumed_config(config: Any, overrides: list[str] | None, replications: int | None, resume: Path) -> Any:
+    """The config of a resumed run: as given (or the folder's own); replications can only grow.
+
+    A folder holding only the partial rows of a run killed before its config was written resumes with
+    the config given.
+    """
+    if config is not None and (resume / PARTIAL).is_dir() and not (resume / "config.resolved.yaml").exists():
+        return _as_config(config, overrides, replications)
+    saved, _ = saved_run(resume)
+    earlier = int(saved.get("replications") or 0)
+    base = _as_config(saved if config is None else config, overrides, None)
+    if replications is None:
+        replications = max(earlier, base.replications)
+    elif earlier > replications:
+        raise SweepError(
+            f"cannot resume {resume} with {replications} replication(s): it already has {earlier}; "
+            "--replications can only grow on resume"
         )
-    old = yaml.safe_load(cfg_file.read_text(encoding="utf-8")) or {}
-    a = {k: v for k, v in old.items() if k != "replications"}
+    cfg = _as_config(base, None, replications)
+    _check_same_config(resume, saved, cfg.model_dump(mode="json"))
+    return cfg
+
+
+def _check_same_config(directory: Path, saved: dict[str, Any], config_dump: dict[str, Any]) -> None:
+    a = {k: v for k, v in saved.items() if k != "replications"}
     b = {k: v for k, v in jsonable(config_dump).items() if k != "replications"}
     if a != b:
         changed = sorted(_diff_paths(a, b))
         shown = ", ".join(f"`{p}`" for p in changed[:6]) + (" …" if len(changed) > 6 else "")
         raise SweepError(
-            f"cannot resume {directory}: it was run with a different config ({shown} differ). "
-            "Resume with the "
-            f"same config and --set values (only --replications may change), or start a new --out folder."
+            f"cannot resume {directory}: it was run with a different config ({shown} differ). Leave out "
+            "the config and --set to continue it as it was (`wssim run --resume DIR`; only --replications "
+            "may change), or start a new --out folder."
         )
 
 
@@ -129,7 +151,7 @@ def _diff_paths(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 
 def run(
-    config: Any,
+    config: Any = None,
     replications: int | None = None,
     workers: int | None = None,
     executor: str = "local",
@@ -142,97 +164,50 @@ def run(
     overrides: list[str] | None = None,
     report: bool = True,
     console: Any = None,
+    notes: Sequence[Note] = (),
 ) -> Results:
     """Run every sweep point × replication of ``config`` and gather the results.
 
     ``config`` is a :class:`~wssim.config.Config`, a YAML path, a built-in scenario name or a dict.
     ``executor`` is ``local`` (process pool of ``workers``, default one per core), ``dask`` (``scheduler``
     address, or a private local cluster) or ``serial``. ``engine`` is ``sim``, ``live``, ``module:function``
-    or a callable ``(config, replication, progress) -> RunResult``. With ``out`` (or ``resume``, a folder of
-    an earlier run whose finished runs are skipped) the files are written there. ``progress`` shows a
-    terminal bar, or is a function given the fraction done (0 to 1) as runs advance. Failed runs are listed in
-    ``Results.failures`` (and a warning) without stopping the others. Ctrl-C keeps finished runs.
+    or a callable ``(config, replication, progress) -> RunResult``. With ``out`` the files are written
+    there; ``resume`` is the folder of an earlier run, continued with its own config when ``config`` is
+    None, skipping its finished runs. ``progress`` shows a terminal bar, or is a function given the
+    fraction done (0 to 1) as runs advance. ``notes`` (:mod:`wssim.notes`) are kept in ``manifest.json``.
+    Failed runs are listed in ``Results.failures`` (and a warning) without stopping the others. Ctrl-C
+    (or SIGTERM under the CLI) keeps finished runs.
     """
     if resume is not None:
-        earlier = _earlier_replications(Path(resume))
-        if replications is None and earlier:
-            replications = max(earlier, _as_config(config, overrides, None).replications)
-        elif replications is not None and earlier > replications:
-            raise SweepError(
-                f"cannot resume {resume} with {replications} replication(s): it already has {earlier}; "
-                "--replications can only grow on resume"
-            )
-    cfg = _as_config(config, overrides, replications)
+        cfg = _resumed_config(config, overrides, replications, Path(resume))
+    elif config is None:
+        raise SweepError("give a config, or the folder of an earlier run to resume")
+    else:
+        cfg = _as_config(config, overrides, replications)
     specs = plan(cfg)
     params = sweep_params(specs)
-    config_dump = cfg.model_dump(mode="json")
     if engine == "live" and executor == "local":
         executor = "serial"  # a live run owns the machine's sockets and cores
     if isinstance(engine, str) and engine not in ENGINES:
         resolve_engine(engine)  # fail early on an unknown or unimportable engine
-
-    out_dir: Path | None = None
-    if resume is not None:
-        out_dir = Path(resume)
-        _check_resume(out_dir, config_dump)
-    elif out is not None:
-        out_dir = Path(out)
-        if out_dir.exists() and any(out_dir.iterdir()):
-            raise SweepError(f"{out_dir} exists and is not empty: choose a new --out folder, or --resume it")
+    out_dir = _output_folder(out, resume)
     store = RunStore(out_dir, params)
     if resume is not None:
         store.load(out_dir)
         wanted = {s.key for s in specs}
         store.runs = {k: v for k, v in store.runs.items() if k in wanted}
         store.failures = {}
-    todo = [s for s in specs if s.key not in store.runs]
     # Replication-major: an interrupted sweep keeps whole replications across all points.
-    todo.sort(key=lambda s: (s.replication, s.point))
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.resolved.yaml").write_text(
-            yaml.safe_dump(config_dump, sort_keys=False, allow_unicode=True), encoding="utf-8"
-        )
-
-    manifest = {
-        "name": cfg.name,
-        "params": params,
-        "engine": engine if isinstance(engine, str) else getattr(engine, "__name__", "custom"),
-        "replications": cfg.replications,
-        "points": [
-            {"point": s.point, "params": jsonable(s.params), "seed": s.seed}
-            for s in specs
-            if s.replication == 0
-        ],
-        "confidence": CONFIDENCE,
-    }
-    if out_dir is not None:  # early, so that even a killed run's folder says what its columns are
-        runs_info = {run_id(*k): jsonable(r.info) for k, r in sorted(store.runs.items())}
-        write_json(out_dir / "manifest.json", {**manifest, "runs": runs_info, "failures": []})
-    started = time.perf_counter()
-    interrupted = False
-    handle: ExecutorHandle | None = None
-    bar: Display | None = None
+    todo = sorted((s for s in specs if s.key not in store.runs), key=lambda s: (s.replication, s.point))
+    manifest = _manifest(cfg, params, engine, specs, notes)
+    config_dump = cfg.model_dump(mode="json")
+    if out_dir is not None:  # early, so that even a killed run's folder says what it is
+        _start_folder(out_dir, config_dump, manifest, store)
+    interrupted = True
     try:
-        if todo:
-            handle = make_executor(executor, workers=workers, scheduler=scheduler)
-            manifest["executor"] = handle.description
-            label = f"{cfg.name}: {len(todo)} run{'s' * (len(todo) != 1)}"
-            bar = progress_display(progress, len(todo), label, console)
-            _execute(handle, engine, todo, store, bar)
-    except KeyboardInterrupt:
-        interrupted = True
-        if handle is not None:
-            handle.abort()
-            handle = None
-        raise
+        _execute_sweep(todo, store, manifest, engine, executor, workers, scheduler, progress, console)
+        interrupted = False
     finally:
-        if bar is not None:
-            bar.stop()
-        if handle is not None:
-            handle.close()
-        manifest["wall_s"] = round(time.perf_counter() - started, 3)
-        manifest["interrupted"] = interrupted
         if out_dir is not None and (store.runs or store.failures):
             store.write(config_dump, manifest)
             if report and store.runs:
@@ -248,17 +223,101 @@ def run(
         out_dir,
         dict(manifest),
     )
-    if results.failures:
+    _warn_failures(results.failures)
+    return results
+
+
+def _output_folder(out: str | Path | None, resume: str | Path | None) -> Path | None:
+    if resume is not None:
+        return Path(resume)
+    if out is None:
+        return None
+    out_dir = Path(out)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise SweepError(f"{out_dir} exists and is not empty: choose a new --out folder, or --resume it")
+    return out_dir
+
+
+def _manifest(
+    cfg: Any, params: list[str], engine: Any, specs: list[RunSpec], notes: Sequence[Note]
+) -> dict[str, Any]:
+    return {
+        "name": cfg.name,
+        "params": params,
+        "engine": engine if isinstance(engine, str) else getattr(engine, "__name__", "custom"),
+        "replications": cfg.replications,
+        "points": [
+            {"point": s.point, "params": jsonable(s.params), "seed": s.seed}
+            for s in specs
+            if s.replication == 0
+        ],
+        "confidence": CONFIDENCE,
+        "notes": [n.to_json() for n in unique(notes)],
+    }
+
+
+def _start_folder(
+    out_dir: Path, config_dump: dict[str, Any], manifest: dict[str, Any], store: RunStore
+) -> None:
+    """The config and a first manifest, before any run: a killed run's folder says what it is."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.resolved.yaml").write_text(
+        yaml.safe_dump(config_dump, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
+    runs_info = {run_id(*k): jsonable(r.info) for k, r in sorted(store.runs.items())}
+    write_json(out_dir / "manifest.json", {**manifest, "runs": runs_info, "failures": []})
+
+
+def _execute_sweep(
+    todo: list[RunSpec],
+    store: RunStore,
+    manifest: dict[str, Any],
+    engine: str | Callable[..., RunResult],
+    executor: str,
+    workers: int | None,
+    scheduler: str | None,
+    progress: bool | Callable[[float], None],
+    console: Any,
+) -> None:
+    """Run ``todo`` on a fresh executor with a progress display; record the wall time and how it ended.
+
+    On Ctrl-C (or :class:`wssim.lifetime.Terminated`) the executor is aborted: its workers stop now.
+    """
+    started = time.perf_counter()
+    manifest["interrupted"] = True
+    handle: ExecutorHandle | None = None
+    bar: Display | None = None
+    try:
+        if todo:
+            handle = make_executor(executor, workers=workers, scheduler=scheduler)
+            manifest["executor"] = handle.description
+            label = f"{manifest['name']}: {len(todo)} run{'s' * (len(todo) != 1)}"
+            bar = progress_display(progress, len(todo), label, console)
+            _execute(handle, engine, todo, store, bar)
+        manifest["interrupted"] = False
+    except KeyboardInterrupt:
+        if handle is not None:
+            handle.abort()
+            handle = None
+        raise
+    finally:
+        if bar is not None:
+            bar.stop()
+        if handle is not None:
+            handle.close()
+        manifest["wall_s"] = round(time.perf_counter() - started, 3)
+
+
+def _warn_failures(failures: list[dict[str, Any]]) -> None:
+    if failures:
         warnings.warn(
-            f"{len(results.failures)} run(s) failed: "
+            f"{len(failures)} run(s) failed: "
             + "; ".join(
-                f"{run_id(f['point'], f['replication'])} {f['params']}: {f['error']}"
-                for f in results.failures[:3]
+                f"{run_id(f['point'], f['replication'])} {f['params']}: {f['error']}" for f in failures[:3]
             ),
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    return results
 
 
 def _execute(
@@ -344,4 +403,4 @@ def _drain(handle: ExecutorHandle, bar: Display, started: set[str]) -> None:
         bar.run_progress(rid, fraction)
 
 
-__all__ = ["default_out", "run"]
+__all__ = ["default_out", "run", "saved_run"]

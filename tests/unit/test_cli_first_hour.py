@@ -1,0 +1,109 @@
+"""The first hour of a new user, through the real command line (a subprocess each).
+
+Resuming needs only the folder, notes say what a config's units mean, a missing file gets a suggestion
+only when one is close, and the help shows what to type. The stand-in engine
+(``test_sweep_engine:standin``) keeps the runs short.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+UNIT = Path(__file__).resolve().parent
+ENGINE = ["--engine", "test_sweep_engine:standin"]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(UNIT), os.environ.get("PYTHONPATH", "")])}
+
+
+def wssim(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wssim", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def hinted(stderr: str, prefix: str) -> list[str]:
+    """The command printed after ``prefix``, as argv for this Python."""
+    line = next(line for line in stderr.splitlines() if prefix in line)
+    argv = shlex.split(line.split(prefix, 1)[1])
+    assert argv[0] == "wssim", line
+    return argv[1:]
+
+
+def test_the_hint_after_failed_runs_resumes_with_the_set_values_and_replications(tmp_path):
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "grid", "duration": 60, "sweep": {"gateways.count": [1, 2]}}))
+    out = tmp_path / "out"
+    first = wssim("run", cfg, "--set", "clients.count=13", "--replications", "2", "--out", out, "-q", *ENGINE)
+    assert first.returncode == 1, first.stderr  # clients.count == 13 makes the stand-in fail
+    argv = hinted(first.stderr, "Re-run the failed ones with: ")
+    assert "--set" not in argv and str(cfg) not in argv  # the folder holds both
+    again = wssim(*argv, "-q")
+    assert "different config" not in again.stderr, again.stderr
+    assert again.returncode == 1 and again.stderr.count("unlucky client count 13") == 4  # 2 points × 2
+    resolved = yaml.safe_load((out / "config.resolved.yaml").read_text())
+    assert resolved["clients"]["count"] == 13 and resolved["replications"] == 2
+
+
+def test_resume_refuses_another_engine_and_a_different_config(tmp_path):
+    out = tmp_path / "out"
+    assert (
+        wssim("run", "quickstart", "--set", "clients.count=50", "--out", out, "-q", *ENGINE).returncode == 0
+    )
+    other = wssim("run", "--resume", out, "--engine", "sim", "-q")
+    assert other.returncode == 2 and "it was run with `test_sweep_engine:standin`" in other.stderr
+    changed = wssim("run", "quickstart", "--resume", out, "-q")
+    assert changed.returncode == 2 and "`clients.count`" in changed.stderr
+    done = wssim("run", "--resume", out, "-q")
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_decimal_size_is_noted_once(tmp_path):
+    cfg = tmp_path / "gb.yaml"
+    cfg.write_text("name: gb\ngateways: {memory: 4GB, base_memory: 200MB}\n")
+    checked = wssim("validate", cfg)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stderr.count("note:") == 1, checked.stderr
+    assert "4,000,000,000 bytes" in checked.stderr and "`4GiB` (4,294,967,296 bytes)" in checked.stderr
+    assert "base_memory: 200MB" in checked.stderr
+    run = wssim("run", cfg, "--out", tmp_path / "out", *ENGINE)
+    assert run.returncode == 0 and run.stderr.count("4,000,000,000 bytes") == 1, run.stderr
+    manifest = yaml.safe_load((tmp_path / "out" / "manifest.json").read_text())
+    assert [n["topic"] for n in manifest["notes"]] == ["units"]
+    binary = tmp_path / "gib.yaml"
+    binary.write_text("name: gib\ngateways: {memory: 4GiB}\n")
+    assert "note:" not in wssim("validate", binary).stderr
+
+
+def test_a_missing_file_gets_a_suggestion_only_when_a_name_is_close(tmp_path):
+    (tmp_path / "empty.yaml").write_text("name: e\n")
+    (tmp_path / "my-fleet.yaml").write_text("name: f\n")
+    far = wssim("validate", "nope.yaml", cwd=tmp_path)
+    assert far.returncode == 2 and "did you mean" not in far.stderr.lower(), far.stderr
+    near = wssim("validate", "my-flet.yaml", cwd=tmp_path)
+    assert "Did you mean `my-fleet.yaml`?" in near.stderr
+    other_extension = wssim("validate", "my-fleet.yml", cwd=tmp_path)
+    assert "Did you mean `my-fleet.yaml`?" in other_extension.stderr
+    scenario = wssim("validate", "hred", cwd=tmp_path)
+    assert "Did you mean `herd`?" in scenario.stderr
+
+
+def test_the_help_shows_what_to_type_not_python_types():
+    for command in ("run", "validate", "crosscheck", "schema", "report"):
+        text = wssim(command, "--help").stdout
+        options = text[text.index("Options:") :] if "Options:" in text else ""
+        assert "<" not in options, (command, options)
+    run = wssim("run", "--help").stdout
+    assert "--set PATH=VALUE" in run and "--resume DIR" in run and "--workers N" in run
