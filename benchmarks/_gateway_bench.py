@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -16,7 +18,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-SECRET = "bench-secret"
+# one fresh secret per benchmark run, inherited by every process it starts (never on a command line)
+SECRET = os.environ.setdefault("WSSIM_TOKEN_SECRET", secrets.token_urlsafe(32))
 KINDS = ("bare", "gateway")
 
 Runs = dict[str, list[dict[str, float]]]
@@ -39,12 +42,24 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
     raise RuntimeError(f"server on {port} did not start")
 
 
-def token(subject: str) -> str:
-    """A gateway token for ``subject``, signed with the benchmark secret."""
+def token(subject: str, **claims: Any) -> str:
+    """A gateway token for ``subject`` (every room), signed with the benchmark secret."""
     sys.path.insert(0, str(ROOT))
-    from reference_impl.system.auth import issue_token
+    from reference_impl.system.auth import mint_token
 
-    return issue_token(SECRET, subject, 3600)
+    return mint_token(SECRET, subject, 3600, **claims)
+
+
+def scrape(port: int) -> str:
+    """The gateway's /metrics page (a token with the metrics scope)."""
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics",
+        headers={"Authorization": "Bearer " + token("bench", scope="metrics")},
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return r.read().decode()
 
 
 async def serve_bare(handler: Callable[[Any], Awaitable[None]], port: int) -> None:
@@ -69,7 +84,7 @@ def server(kind: str, script: str, *settings: str) -> Iterator[tuple[subprocess.
         argv = [sys.executable, script, "serve-bare", str(port)]
     else:
         argv = [sys.executable, "-m", "reference_impl.system.gateway", "--port", str(port), "--backplane"]
-        argv += ["in_memory", "--gw", f"secret={SECRET}"]
+        argv += ["in_memory"]
         for setting in settings:
             argv += ["--gw", setting]
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL)

@@ -132,18 +132,17 @@ class Counter(asyncio.Protocol):
 
 
 async def loadgen(port: int, n: int, messages: int, gateway: bool) -> None:
-    path, subscribe = "/ws", None
-    if gateway:
-        path += "?token=" + token("bench")
-        subscribe = masked_text('{"op":"subscribe","rooms":["bench"]}')
+    subscribe = masked_text('{"op":"subscribe","rooms":["bench"]}') if gateway else None
+    prefix = os.urandom(4).hex()  # one subject per user, distinct across load generators
     loop = asyncio.get_running_loop()
     readies, dones = [], []
     for _ in range(n):
         ready, done = loop.create_future(), loop.create_future()
         readies.append(ready)
         dones.append(done)
+        path = f"/ws?token={token(f'{prefix}-{len(readies)}')}" if gateway else "/ws"
         await loop.create_connection(
-            lambda r=ready, d=done: Counter(path, subscribe, messages, r, d), "127.0.0.1", port
+            lambda p=path, r=ready, d=done: Counter(p, subscribe, messages, r, d), "127.0.0.1", port
         )
     await asyncio.gather(*readies)
     print(json.dumps({"ready": n}), flush=True)

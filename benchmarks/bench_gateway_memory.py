@@ -17,9 +17,8 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 
-from _gateway_bench import ROOT, compare, medians, serve_bare, server, token, write_results
+from _gateway_bench import ROOT, compare, medians, scrape, serve_bare, server, token, write_results
 
 
 def rss(pid: int) -> int:
@@ -42,14 +41,13 @@ async def handle_bare(ws) -> None:  # type: ignore[no-untyped-def]
 async def loadgen(port: int, n: int, gateway: bool) -> None:
     from websockets.asyncio.client import connect
 
-    uri = f"ws://127.0.0.1:{port}/ws"
-    if gateway:
-        uri += "?token=" + token("bench")
+    base = f"ws://127.0.0.1:{port}/ws"
     conns = []
     sem = asyncio.Semaphore(100)
 
     async def one(i: int) -> None:
         async with sem:
+            uri = base + (f"?token={token(f'user{i}')}" if gateway else "")  # one subject per user
             for attempt in range(20):
                 try:
                     ws = await connect(uri, compression=None, proxy=None, ping_interval=None, open_timeout=30)
@@ -88,12 +86,9 @@ def measure(kind: str, n: int) -> dict[str, float]:
         time.sleep(2.0)
         after = max(rss(proc.pid) for _ in range(3) if time.sleep(0.3) is None)
         if kind == "gateway":
-            page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-            held = next(
-                float(line.rpartition(" ")[2])
-                for line in page.splitlines()
-                if line.startswith("wssim_connections{")
-            )
+            from reference_impl.system.gateway_metrics import sample
+
+            held = sample(scrape(port), "wssim_connections")
             assert held == n, f"gateway holds {held} of {n}"
         gen.stdin.write("stop\n")
         gen.stdin.flush()

@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import platform
+import secrets
 import socket
 import statistics
 import subprocess
@@ -46,7 +47,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SECRET = "calibrate-secret"
+SECRET = secrets.token_urlsafe(32)  # fresh per run: reaches the gateway through its environment
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -79,8 +80,11 @@ class Gateway:
         argv += ["--backplane", kind, "--redis-url", redis_url, "--nats-url", nats_url]
         self.kind, self.url = kind, nats_url if kind in ("nats", "jetstream") else redis_url
         self.namespace = "cal" + uuid.uuid4().hex[:8]
-        argv += ["--namespace", self.namespace, "--gw", f"secret={SECRET}"]
-        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        argv += ["--namespace", self.namespace]
+        env = dict(os.environ, WSSIM_TOKEN_SECRET=SECRET)
+        self.proc = subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode()
         if "listening" not in line:
@@ -102,10 +106,10 @@ class Gateway:
             time.sleep(0.05)
 
     def uri(self, sub: str, balanced: bool = False) -> str:
-        from reference_impl.system.auth import issue_token
+        from reference_impl.system.auth import mint_token
 
         port = self.lb_port if balanced else self.port
-        return f"ws://127.0.0.1:{port}/ws?key={sub}&token={issue_token(SECRET, sub, 600.0)}"
+        return f"ws://127.0.0.1:{port}/ws?key={sub}&token={mint_token(SECRET, sub, 600.0)}"
 
     def accept_times(self) -> list[float]:
         from reference_impl.system.event_log import ACCEPT, read_events

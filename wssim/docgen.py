@@ -437,7 +437,32 @@ def render_metrics_markdown() -> str:
         "|---|---|---|---|",
     ]
     lines += [f"| `{name}` | {m.unit} | {m.kind} | {_cell(m.meaning)} |" for name, m in METRICS.items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _exposition_section()) + "\n"
+
+
+def _exposition_section() -> list[str]:
+    """The live gateway's and balancer's ``/metrics`` families (reference_impl.system.metric_names)."""
+    from reference_impl.system.metric_names import BALANCER, GATEWAY
+
+    lines = [
+        "",
+        "## Prometheus exposition of the live system",
+        "",
+        "The reference gateway serves `GET /metrics` (a token with scope `metrics`; on `metrics_port` when",
+        "set) and the balancer's admin address serves it too, in the Prometheus text format written by",
+        "`prometheus_client`. Besides the families below, the gateway exposes the standard `process_*`",
+        "families (`process_resident_memory_bytes` is the memory the live harness records). The last",
+        "column names the summary metric a live run feeds from the family.",
+        "",
+        "| family | type | labels | meaning | summary metric |",
+        "|---|---|---|---|---|",
+    ]
+    for where, specs in (("gateway", GATEWAY), ("balancer", BALANCER)):
+        for e in specs:
+            labels = ", ".join(f"`{label}`" for label in e.labels) or "—"
+            recorder = f"`{e.recorder}`" if e.recorder else "—"
+            lines.append(f"| `{e.sample}` ({where}) | {e.kind} | {labels} | {_cell(e.help)} | {recorder} |")
+    return lines
 
 
 def outputs() -> dict[Path, str]:

@@ -31,6 +31,7 @@ import contextlib
 import json
 import math
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -60,6 +61,8 @@ from reference_impl.driver.loadgen import (
     room_name,
     start_workers,
 )
+from reference_impl.system.auth import mint_token
+from reference_impl.system.settings import SECRET_ENV
 from wssim.config import Config, load_config
 from wssim.lifetime import terminate_on_signals
 from wssim.metrics import Recorder, RunResult
@@ -107,11 +110,14 @@ def wait_port(host: str, port: int, timeout: float, proc: subprocess.Popen | Non
     raise LiveRunError(f"nothing listens on {host}:{port} after {timeout:g} s")
 
 
-def http_get(url: str, timeout: float = 1.0) -> str | None:
-    """Body of a GET on loopback (no proxies), or None."""
+def http_get(url: str, timeout: float = 1.0, token: str | None = None, method: str = "GET") -> str | None:
+    """Body of a request on loopback (no proxies), with a bearer ``token``; None on any failure."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, method=method)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with opener.open(url, timeout=timeout) as r:
+        with opener.open(request, timeout=timeout) as r:
             return r.read().decode()
     except Exception:
         return None
@@ -232,9 +238,14 @@ class Fleet:
 
     closed: bool = False
 
-    def spawn(self, name: str, args: list[str], port: int = 0, instance: int = 0) -> Proc:
-        """Start a child in its own session; refused once :meth:`stop_all` has begun."""
+    def spawn(
+        self, name: str, args: list[str], port: int = 0, instance: int = 0, secret: str | None = None
+    ) -> Proc:
+        """Start a child in its own session (``secret`` in its environment, never on its command
+        line); refused once :meth:`stop_all` has begun."""
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if secret is not None:
+            env[SECRET_ENV] = secret
         for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
             env.pop(var, None)
         with self.lock, open(self.workdir / f"{name}.{instance}.log", "wb") as log:
@@ -311,6 +322,10 @@ class LiveRun:
                 "lower clients.count (e.g. --set clients.count=5000) and compare rates, not totals"
             )
         self.namespace = f"wssim{os.getpid()}x{int(time.time() * 1000) % 10**9}"
+        # a fresh token key per run, in the children's environment only: never logged, never on disk
+        self.secret = secrets.token_urlsafe(32)
+        ttl = 3600.0 + config.duration * self.s
+        self.ops_token = mint_token(self.secret, "wssim-harness", ttl, rooms=None, scope="admin metrics")
         base = config.clients.reconnect.base * self.s
         self.settle = settle if settle is not None else min(10.0, max(2.0, 4 * base))
         self.gateways: dict[str, Proc] = {}
@@ -391,7 +406,7 @@ class LiveRun:
                 "--nats-url" if self.kind in ("nats", "jetstream") else "--redis-url",
                 self.backplane_url,
             ]
-        proc = self.fleet.spawn(name, args, port, instance)
+        proc = self.fleet.spawn(name, args, port, instance, secret=self.secret)
         self.gateways[name] = proc
         if wait:
             wait_port(self.host, port, 20, proc.popen)
@@ -427,11 +442,11 @@ class LiveRun:
                 "--listen",
                 f"{self.host}:{self.bal_port}",
             ]
-            args += ["--admin", str(admin), *balancer_options(self.cfg, self.rep)]
+            args += ["--admin", f"{self.host}:{admin}", *balancer_options(self.cfg, self.rep)]
             args += ["--ready-file", str(ready)] + (["--reuse-port"] if n > 1 else [])
             for name, p in self.gateways.items():
                 args += ["--upstream", f"{name}={self.host}:{p.port}"]
-            proc = self.fleet.spawn("balancer", args, self.bal_port, i)
+            proc = self.fleet.spawn("balancer", args, self.bal_port, i, secret=self.secret)
             self.balancers.append((proc, admin))
         for i, (proc, _) in enumerate(self.balancers):
             ready = self.workdir / f"balancer-{i}.ready"
@@ -441,10 +456,11 @@ class LiveRun:
                     raise LiveRunError(f"balancer {i} did not start (see {self.workdir}/balancer.{i}.log)")
                 time.sleep(0.05)
 
-    def balancer_call(self, path: str) -> list[dict[str, Any]]:
+    def balancer_call(self, path: str, method: str = "GET") -> list[dict[str, Any]]:
+        """Every balancer's answer to an admin request (JSON)."""
         out = []
         for _, admin in self.balancers:
-            body = http_get(f"http://{self.host}:{admin}{path}")
+            body = http_get(f"http://{self.host}:{admin}{path}", token=self.ops_token, method=method)
             if body:
                 with contextlib.suppress(ValueError):
                     out.append(json.loads(body))
@@ -553,7 +569,6 @@ class LiveRun:
                     time_scale=self.s,
                     end=end,
                     reconnect=Reconnector.from_config(cfg),
-                    secret=cfg.live.secret,
                     token_ttl=cfg.live.token_ttl,
                     seed=cfg.seed,
                     replication=self.rep,
@@ -627,8 +642,7 @@ class LiveRun:
         the balancers first and leave it stopped."""
         proc = self.gateways[name]
         if not restart:
-            for _, admin in self.balancers:
-                http_get(f"http://{self.host}:{admin}/remove?name={name}")
+            self.balancer_call(f"/remove?name={name}", "POST")
         if drain:
             proc.signal(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -640,8 +654,7 @@ class LiveRun:
     def add_gateway(self, name: str) -> None:
         """Start a new gateway and join it to every balancer."""
         proc = self.start_gateway(name)
-        for _, admin in self.balancers:
-            http_get(f"http://{self.host}:{admin}/add?name={name}&addr={self.host}:{proc.port}")
+        self.balancer_call(f"/add?name={name}&addr={self.host}:{proc.port}", "POST")
 
     def signal(self, names: list[str], signum: int) -> None:
         for n in names:
@@ -689,7 +702,7 @@ class LiveRun:
     # -- monitoring ----------------------------------------------------------------------------
     def monitor(self) -> None:
         """Every interval: connections per gateway (balancer), gateway metrics (memory, counters)."""
-        from reference_impl.system.gateway_metrics import parse_prometheus
+        from reference_impl.system.gateway_metrics import scrape
 
         period = self.cfg.interval * self.s
         while not self._stop.wait(period):
@@ -705,17 +718,11 @@ class LiveRun:
             for name, proc in list(self.gateways.items()):
                 if not proc.alive():
                     continue
-                body = http_get(f"http://{self.host}:{proc.port}/metrics", timeout=0.5)
+                url = f"http://{self.host}:{proc.port}/metrics"
+                body = http_get(url, timeout=0.5, token=self.ops_token)
                 if body is None:
                     continue
-                snap: dict[str, float] = {}
-                for key, value in parse_prometheus(body).items():
-                    base = key.split("{", 1)[0]
-                    if base.startswith("wssim_") and "_bucket" not in base:
-                        snap[base[6:].removesuffix("_total")] = value
-                    if base == "wssim_send_queue_depth_bucket":
-                        le = key.split('le="', 1)[1].split('"', 1)[0]
-                        snap[f"bucket:{le}"] = value
+                snap = scrape(body)
                 self.gw_snapshots[(name, proc.instance)] = snap
                 if "memory_bytes" in snap:
                     self.rec.gauge("memory_bytes", t, snap["memory_bytes"], label=name)
@@ -787,7 +794,9 @@ class LiveRun:
         self.start_gateways()
         plans, spikes = self.plan_clients()
         self.start_balancers(len(plans))
-        workers = start_workers(self.worker_specs(plans, spikes), self.workdir)  # wait for the signal
+        workers = start_workers(
+            self.worker_specs(plans, spikes), self.workdir, self.secret
+        )  # wait for the signal
         self.fleet.workers = [p for p, _, _ in workers]
         try:
             self.t0 = release_workers(workers, STARTUP_MARGIN)

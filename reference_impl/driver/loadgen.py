@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from reference_impl.system import protocol
-from reference_impl.system.auth import issue_token
+from reference_impl.system.auth import mint_token, room_grants
+from reference_impl.system.settings import SECRET_ENV
 from wssim.policies import Reader, Reconnection, Reconnector
 from wssim.policies.reader import NEVER_STALLS
 from wssim.policies.reconnect import CLOSED, REFUSED, TIMEOUT, UNAVAILABLE
@@ -90,8 +91,7 @@ class WorkerSpec:
     time_scale: float
     end: float  # scenario time at which every client closes
     reconnect: Reconnector  # backoff, floors, connect timeout (scenario seconds), resume
-    secret: str = "wssim-dev-secret"
-    token_ttl: float = 3600.0
+    token_ttl: float = 3600.0  # wall seconds; tokens are signed with the secret in WSSIM_TOKEN_SECRET
     seed: int = 1
     replication: int = 0
     reader: Reader | None = None  # healthy clients' reads (scenario s); None = as fast as they come
@@ -180,8 +180,10 @@ class _Inbox:
 
 
 class _Worker:
-    def __init__(self, spec: WorkerSpec) -> None:
+    def __init__(self, spec: WorkerSpec, secret: str) -> None:
         self.spec = spec
+        self.secret = secret
+        self.rooms_of = {c.cid: c.rooms for c in spec.clients}
         self.rec = WorkerRecord(spec.index)
         self.open_timeout = spec.reconnect.connect_timeout * spec.time_scale  # wall seconds
         self.rng = generator(spec.seed, spec.replication, Stream.LIVE, spec.index)
@@ -220,6 +222,10 @@ class _Worker:
     def event(self, cid: int, kind: str, detail: Any = None) -> None:
         self.rec.events.append((cid, time.time(), kind, detail))
 
+    def token(self, cid: int) -> str:
+        """Client ``cid``'s token: every right on its own rooms, nothing else."""
+        return mint_token(self.secret, f"c{cid}", self.spec.token_ttl, rooms=room_grants(self.rooms_of[cid]))
+
     async def connect(self, cid: int, slow: bool) -> Any:
         """Open one WebSocket through the balancer; a slow consumer's receive buffer is fixed small first.
 
@@ -229,7 +235,7 @@ class _Worker:
         """
         from websockets.asyncio.client import connect
 
-        token = issue_token(self.spec.secret, f"c{cid}", self.spec.token_ttl)
+        token = self.token(cid)
         kwargs: dict[str, Any] = {}
         if slow:
             kwargs["sock"] = await self._small_socket()
@@ -458,7 +464,7 @@ class _Worker:
             if op == "resync":
                 inbox.missed = True
                 rec.counters["resyncs"] += 1
-                self.spawn(self.fetch_snapshot(f["snapshot"]))
+                self.spawn(self.fetch_snapshot(f["snapshot"], cid))
             else:
                 rec.counters["replayed"] += f.get("replayed", 0) - dup  # missed ones only
             if room in inbox.resuming:
@@ -469,7 +475,7 @@ class _Worker:
             rec.counters["gap_notices"] += 1
             rec.counters["gap_dropped"] += f.get("dropped", 0)
             rec.counters["resyncs"] += 1
-            self.spawn(self.fetch_snapshot(protocol.snapshot_path(f["room"])))
+            self.spawn(self.fetch_snapshot(protocol.snapshot_path(f["room"]), cid))
         elif op == "error":
             rec.counters["errors"] += 1
 
@@ -478,13 +484,16 @@ class _Worker:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def fetch_snapshot(self, path: str) -> None:
-        """A resync: GET the room's snapshot over plain HTTP through the balancer; bytes and time."""
+    async def fetch_snapshot(self, path: str, cid: int) -> None:
+        """A resync: GET the room's snapshot over plain HTTP through the balancer (with client ``cid``'s
+        token); bytes and time."""
         host, _, port = self.spec.url.split("/")[2].rpartition(":")
         start = time.monotonic()
+        auth = f"Authorization: Bearer {self.token(cid)}"
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 5)
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}\r\nConnection: close\r\n\r\n"
+            writer.write(request.encode())
             body = await asyncio.wait_for(reader.read(), 10)
             writer.close()
         except (OSError, TimeoutError):
@@ -588,9 +597,9 @@ class _Worker:
         return self.rec
 
 
-def run_worker(spec: WorkerSpec) -> WorkerRecord:
-    """Run one worker's clients in this process (blocking)."""
-    return asyncio.run(_Worker(spec).run())
+def run_worker(spec: WorkerSpec, secret: str) -> WorkerRecord:
+    """Run one worker's clients in this process (blocking); ``secret`` signs their tokens."""
+    return asyncio.run(_Worker(spec, secret).run())
 
 
 def wait_for_start(out: str, timeout: float = 60.0) -> float:
@@ -628,12 +637,16 @@ def release_workers(procs: list[tuple[Any, str, int]], margin: float, timeout: f
 def worker_main(spec: WorkerSpec, out: str) -> None:
     """Process entry point: run the worker, pickle its record to ``out``.
 
-    ``spec.t0 <= 0`` means: wait for the parent's start signal (:func:`wait_for_start`).
+    ``spec.t0 <= 0`` means: wait for the parent's start signal (:func:`wait_for_start`). The token
+    secret comes from ``WSSIM_TOKEN_SECRET`` (never from the spec file on disk).
     """
     try:
+        secret = os.environ.get(SECRET_ENV)
+        if not secret:
+            raise RuntimeError(f"{SECRET_ENV} is not set: the load generator cannot sign its tokens")
         if spec.t0 <= 0:
             spec.t0 = wait_for_start(out)
-        rec = run_worker(spec)
+        rec = run_worker(spec, secret)
     except BaseException as exc:  # still report what went wrong
         rec = WorkerRecord(spec.index, error=repr(exc))
     rec.counters = dict(rec.counters)
@@ -643,15 +656,15 @@ def worker_main(spec: WorkerSpec, out: str) -> None:
     os.replace(tmp, out)
 
 
-def start_workers(specs: list[WorkerSpec], workdir: str | Path) -> list[tuple[Any, str, int]]:
+def start_workers(specs: list[WorkerSpec], workdir: str | Path, secret: str) -> list[tuple[Any, str, int]]:
     """Start one ``python -m reference_impl.driver.loadgen`` process per spec (own session).
 
-    Each worker starts with no inherited state.
-
-    Returns ``(Popen, record path, index)`` per worker.
+    Each worker starts with no inherited state; ``secret`` (the token key) reaches it through its
+    environment. Returns ``(Popen, record path, index)`` per worker.
     """
     workdir = Path(workdir)
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env[SECRET_ENV] = secret
     procs = []
     try:
         for spec in specs:
@@ -706,9 +719,11 @@ def collect_workers(procs: list[tuple[Any, str, int]], timeout: float) -> list[W
     return records
 
 
-def run_workers(specs: list[WorkerSpec], workdir: str | Path, timeout: float) -> list[WorkerRecord]:
+def run_workers(
+    specs: list[WorkerSpec], workdir: str | Path, timeout: float, secret: str
+) -> list[WorkerRecord]:
     """Run each spec in its own process; wait up to ``timeout`` wall seconds; kill stragglers."""
-    return collect_workers(start_workers(specs, workdir), timeout)
+    return collect_workers(start_workers(specs, workdir, secret), timeout)
 
 
 def main(argv: list[str] | None = None) -> None:

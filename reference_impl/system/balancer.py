@@ -14,9 +14,12 @@ a ``?key=`` routing key, falls back to the client's ``address:port``, picks an u
   cut (both sides closed), like a cloud load balancer's idle timeout.
 * Counters: active and total connections per upstream, idle cuts, refusals (see :meth:`Balancer.stats`).
 
-A small admin HTTP port serves ``GET /stats`` (JSON), ``GET /add?name=N&addr=HOST:PORT`` and
-``GET /remove?name=N``. Run it with ``python -m reference_impl.system.balancer --listen 127.0.0.1:8000
---upstream g0=127.0.0.1:9000 --upstream g1=127.0.0.1:9001``.
+The admin API listens on an address of its own (never beside the client port) and wants a bearer
+token (a JWT, :mod:`reference_impl.system.auth`) with scope ``admin``: ``GET /stats`` and
+``GET /assignments`` (JSON), ``POST /add?name=N&addr=HOST:PORT``, ``POST /remove?name=N``; ``GET
+/metrics`` (Prometheus text) takes scope ``metrics`` or ``admin``. Run it with
+``WSSIM_TOKEN_SECRET=... python -m reference_impl.system.balancer --listen 127.0.0.1:8000 --admin
+127.0.0.1:8001 --upstream g0=127.0.0.1:9000 --upstream g1=127.0.0.1:9001``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import time
 from collections import Counter
@@ -32,11 +36,22 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from reference_impl.system.auth import AuthError, TokenVerifier
+from reference_impl.system.gateway_metrics import CONTENT_TYPE
+from reference_impl.system.metric_names import BALANCER
+from reference_impl.system.settings import load_key
 from wssim.policies import make_balancer
 
 FIRST_LINE_LIMIT = 8192
 PEEK_TIMEOUT = 10.0
 CHUNK = 65536
+ADMIN_HEAD_LIMIT = 16384  # bytes of an admin request's head
+_SPEC = {(e.name, e.kind): e for e in BALANCER}
+ADMIN_ROUTES = {"/stats": "GET", "/assignments": "GET", "/metrics": "GET", "/add": "POST", "/remove": "POST"}
 
 
 @dataclass
@@ -95,6 +110,7 @@ class Balancer:
         connect_timeout: float = 3.0,
         passive: bool = True,
         ring_salt: str = "",
+        verifier: TokenVerifier | None = None,
     ) -> None:
         if check not in ("tcp", "http", "none"):
             raise ValueError("check must be tcp, http or none")
@@ -116,6 +132,9 @@ class Balancer:
         self._handlers: set[asyncio.Task[Any]] = set()
         self.address: tuple[str, int] | None = None
         self.admin_address: tuple[str, int] | None = None
+        self.verifier = verifier  # the admin API's; no admin API without one
+        self.registry = CollectorRegistry()
+        self.registry.register(_BalancerCollector(self))
 
     # -- membership ----------------------------------------------------------------------------
     def _in_ring(self, name: str) -> bool:
@@ -327,40 +346,80 @@ class Balancer:
             "moves": self.moves,
         }
 
+    def _admin_answer(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, str, bytes]:
+        """(status, content type, body) of one admin request."""
+        url = urlsplit(target)
+        q = {k: v[0] for k, v in parse_qs(url.query).items()}
+        scope = "metrics" if url.path == "/metrics" else "admin"
+        refusal = self._admin_refusal(headers, scope)
+        if refusal is not None:
+            self.counters["admin_rejected"] += 1
+            return refusal, "application/json", json.dumps({"error": "a token with scope admin"}).encode()
+        if url.path not in ADMIN_ROUTES:
+            return 404, "application/json", b'{"error": "no such route"}'
+        if method != ADMIN_ROUTES[url.path]:
+            return 405, "application/json", b'{"error": "method not allowed"}'
+        body: Any = None
+        if url.path == "/metrics":
+            return 200, CONTENT_TYPE, generate_latest(self.registry)
+        if url.path == "/add" and "name" in q and "addr" in q:
+            host, _, port = q["addr"].rpartition(":")
+            self.add_upstream(q["name"], host, int(port))
+        elif url.path == "/remove" and "name" in q:
+            self.remove_upstream(q["name"])
+        elif url.path == "/assignments":
+            body = dict(self.assignments)
+        elif url.path != "/stats":
+            return 400, "application/json", b'{"error": "name (and addr=HOST:PORT) required"}'
+        return 200, "application/json", json.dumps(self.stats() if body is None else body).encode()
+
+    def _admin_refusal(self, headers: dict[str, str], scope: str) -> int | None:
+        """401 without a valid token, 403 without the scope (``admin`` covers ``metrics``), else None."""
+        if self.verifier is None:
+            return 403
+        auth = headers.get("authorization", "")
+        kind, _, token = auth.partition(" ")
+        try:
+            grants = self.verifier.verify(token.strip() if kind.lower() == "bearer" else None)
+        except AuthError:
+            return 401
+        return None if grants.has_scope("admin") or grants.has_scope(scope) else 403
+
     async def _admin(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            line = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
-            target = line.decode("latin-1").split(" ")[1]
-            url = urlsplit(target)
-            q = {k: v[0] for k, v in parse_qs(url.query).items()}
-            status, body = "200 OK", {}
-            if url.path == "/add" and "name" in q and "addr" in q:
-                host, _, port = q["addr"].rpartition(":")
-                self.add_upstream(q["name"], host, int(port))
-            elif url.path == "/remove" and "name" in q:
-                self.remove_upstream(q["name"])
-            elif url.path == "/assignments":
-                body = dict(self.assignments)
-            elif url.path != "/stats":
-                status = "404 Not Found"
-            if not body:
-                body = self.stats()
-            data = json.dumps(body).encode()
-            head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-            writer.write(head.encode() + b"Connection: close\r\n\r\n" + data)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            if len(head) > ADMIN_HEAD_LIMIT:
+                raise ValueError("request head too large")
+            lines = head.decode("latin-1").split("\r\n")
+            method, target = lines[0].split(" ")[:2]
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            status, ctype, data = self._admin_answer(method, target, headers)
+            phrase = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}
+            phrase |= {404: "Not Found", 405: "Method Not Allowed"}
+            out = f"HTTP/1.1 {status} {phrase[status]}\r\nContent-Type: {ctype}\r\n"
+            out += f"Content-Length: {len(data)}\r\nConnection: close\r\n"
+            if status == 401:
+                out += 'WWW-Authenticate: Bearer realm="wssim-balancer"\r\n'
+            writer.write(out.encode() + b"\r\n" + data)
             await writer.drain()
-        except (OSError, TimeoutError, IndexError, ValueError):
+        except (OSError, TimeoutError, IndexError, ValueError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(
-        self, host: str = "127.0.0.1", port: int = 0, admin_port: int | None = None, reuse_port: bool = False
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        admin: tuple[str, int] | None = None,
+        reuse_port: bool = False,
     ) -> None:
-        """Listen on ``host:port`` (0 = a free port) and start the health checks and idle sweeper.
+        """Listen on ``host:port`` (0 = a free port) and start the health checks and idle sweeper;
+        the admin API on ``admin`` (its own address; needs a ``verifier``).
 
         ``reuse_port`` lets several balancer processes share one port (SO_REUSEPORT): each process holds
         at most ~9,990 proxied connections (two descriptors each) under a 20,000 descriptor limit.
@@ -368,10 +427,14 @@ class Balancer:
         server = await asyncio.start_server(self._handle, host, port, backlog=4096, reuse_port=reuse_port)
         self._servers.append(server)
         self.address = server.sockets[0].getsockname()[:2]
-        if admin_port is not None:
-            admin = await asyncio.start_server(self._admin, host, admin_port)
-            self._servers.append(admin)
-            self.admin_address = admin.sockets[0].getsockname()[:2]
+        if admin is not None:
+            if self.verifier is None:
+                raise ValueError("the admin API needs a token verifier (it never runs unauthenticated)")
+            if admin == (host, port) and port != 0:
+                raise ValueError("the admin API needs an address of its own, not the client port")
+            server = await asyncio.start_server(self._admin, *admin)
+            self._servers.append(server)
+            self.admin_address = server.sockets[0].getsockname()[:2]
         if self.check != "none":
             self._tasks.append(asyncio.create_task(self._health_loop()))
         if self.idle_timeout:
@@ -393,6 +456,42 @@ class Balancer:
         self._tasks.clear()
 
 
+def _parse_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+class _BalancerCollector(Collector):
+    """The balancer's state as Prometheus families (read at scrape time)."""
+
+    def __init__(self, balancer: Balancer) -> None:
+        self.balancer = balancer
+
+    def collect(self) -> Any:
+        bal = self.balancer
+
+        def family(name: str, kind: str) -> Any:
+            spec = _SPEC[(name, kind)]
+            make = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            return make(spec.name, spec.help, labels=spec.labels or None)
+
+        active = family("wssim_balancer_connections", "gauge")
+        proxied = family("wssim_balancer_proxied", "counter")
+        in_ring = family("wssim_balancer_upstream_in_ring", "gauge")
+        for name, up in bal.upstreams.items():
+            active.add_metric([name], up.active)
+            proxied.add_metric([name], up.total)
+            in_ring.add_metric([name], 1.0 if bal._in_ring(name) else 0.0)
+        events = family("wssim_balancer_events", "counter")
+        for event in ("idle_cuts", "no_upstream", "dropped_health", "dropped_refused", "readded"):
+            events.add_metric([event], bal.counters[event])
+        rejected = family("wssim_balancer_admin_rejected", "counter")
+        rejected.add_metric([], bal.counters["admin_rejected"])
+        yield from (active, proxied, in_ring, events, rejected)
+
+
 def _parse_upstream(text: str) -> tuple[str, tuple[str, int]]:
     name, _, addr = text.partition("=")
     host, _, port = addr.rpartition(":")
@@ -407,7 +506,9 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m reference_impl.system.balancer", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT to accept clients on")
-    ap.add_argument("--admin", type=int, default=None, help="admin HTTP port (GET /stats)")
+    ap.add_argument("--admin", type=_parse_address, default=None, help="HOST:PORT of the admin API")
+    ap.add_argument("--token-secret-file", default=None, help="file holding the HS256 secret (admin API)")
+    ap.add_argument("--token-public-key", default=None, help="PEM public key file (admin API tokens)")
     ap.add_argument("--upstream", action="append", type=_parse_upstream, default=[], help="NAME=HOST:PORT")
     ap.add_argument("--policy", default="consistent_hash")
     ap.add_argument("--vnodes", type=int, default=160)
@@ -424,10 +525,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reuse-port", action="store_true", help="share the port with other balancers")
     ap.add_argument("--ready-file", default=None, help="write 'HOST PORT ADMINPORT' here once listening")
     args = ap.parse_args(argv)
+    verifier = None
+    if args.admin is not None:
+        key = load_key(args.token_secret_file, args.token_public_key, False, args.admin[0])
+        try:
+            verifier = TokenVerifier(key.get("secret"), key.get("public_key"))
+        except ValueError as exc:
+            raise SystemExit(f"token key refused: {exc}") from None
 
     async def run() -> None:
         bal = Balancer(
             dict(args.upstream),
+            verifier=verifier,
             policy=args.policy,
             vnodes=args.vnodes,
             ring_salt=args.ring_salt,
@@ -447,8 +556,6 @@ def main(argv: list[str] | None = None) -> None:
         if args.ready_file:
             with open(args.ready_file + ".tmp", "w") as f:
                 f.write(line)
-            import os
-
             os.replace(args.ready_file + ".tmp", args.ready_file)
         print(f"balancer listening {line}", flush=True)
         stop = asyncio.Event()

@@ -1,155 +1,203 @@
-"""The gateway's counters and the Prometheus text it serves on ``/metrics``.
+"""The gateway's metrics: prometheus_client objects in a registry of its own, and how to read them back.
 
-Names are ``wssim_`` + the metric names of :data:`wssim.metrics.METRICS` where one exists, so the live
-harness can sum the gateways' figures into the same :class:`wssim.metrics.Recorder` as the simulator.
+Every family is declared in :mod:`reference_impl.system.metric_names` (names, help, labels). Counters
+are ``prometheus_client.Counter`` s bumped where things happen; gauges whose value the gateway already
+keeps (connections, queued bytes, peaks) are read at scrape time (``Gauge.set_function``); the sampled
+send-queue depth histogram is a collector, so sampling ten thousand idle connections costs one bucket
+update each rather than one ``Histogram.observe`` each. ``process_*`` families come from
+``ProcessCollector`` (``process_resident_memory_bytes`` is the memory the harness records).
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import os
 import resource
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
-from wssim.metrics import METRICS
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Info,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
+from reference_impl.system.metric_names import CLOSE_REASONS, FRAME_REJECT_REASONS, GATEWAY, REJECT_REASONS
+
+disable_created_metrics()  # no *_created series: a scrape is the counters and nothing else
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # what every Prometheus 2.x scrapes; our names need no escaping
 DEPTH_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 100000)
-
-# counter attribute -> help text (attributes named after METRICS where one exists)
-COUNTERS: dict[str, str] = {
-    "handshakes": "WebSocket handshakes accepted.",
-    "rejected_unauthorized": "Upgrades refused with HTTP 401 (missing, forged or expired token).",
-    "rejected_capacity": "Upgrades refused with HTTP 503: max_connections reached or draining.",
-    "rejected_rate": "Upgrades refused with HTTP 503: handshake rate limit.",
-    "messages_published": METRICS["messages_published"].meaning,
-    "backplane_deliveries": METRICS["backplane_deliveries"].meaning,
-    "backplane_deliveries_discarded": METRICS["backplane_deliveries_discarded"].meaning,
-    "deliveries_delivered": METRICS["deliveries_delivered"].meaning,
-    "messages_dropped_overflow": METRICS["messages_dropped_overflow"].meaning,
-    "messages_conflated": METRICS["messages_conflated"].meaning,
-    "slow_consumer_disconnects": METRICS["slow_consumer_disconnects"].meaning,
-    "resume_attempts": METRICS["resume_attempts"].meaning,
-    "replay_hits": METRICS["replay_hits"].meaning,
-    "replay_misses": METRICS["replay_misses"].meaning,
-    "resyncs": METRICS["resyncs"].meaning,
-    "messages_replayed": "Messages re-sent from the backplane's history on resume.",
-    "gap_notices": "Gap frames sent after send-queue drops.",
-    "protocol_errors": "Client frames that were not valid protocol.",
-}
+_SPEC = {e.name: e for e in GATEWAY}
 
 
 def rss_bytes() -> int:
     """Resident memory of this process (Linux /proc; falls back to the peak RSS)."""
     try:
-        with open(f"/proc/{os.getpid()}/statm") as f:
+        with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-class GatewayMetrics:
-    """Plain integer counters (cheap to bump on the hot path) plus a send-queue depth histogram."""
+class DepthHistogram(Collector):
+    """Sampled send-queue depths, exposed as the ``wssim_send_queue_depth`` histogram."""
 
-    def __init__(self, gateway_id: str) -> None:
-        self.gateway_id = gateway_id
-        for name in COUNTERS:
-            setattr(self, name, 0)
+    def __init__(self) -> None:
+        self.buckets = [0] * len(DEPTH_BUCKETS)
+        self.count = 0
+        self.sum = 0
+
+    def observe(self, depth: int, times: int = 1) -> None:
+        i = bisect.bisect_left(DEPTH_BUCKETS, depth)
+        if i < len(self.buckets):
+            self.buckets[i] += times
+        self.count += times
+        self.sum += depth * times
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        spec = _SPEC["wssim_send_queue_depth"]
+        cumulative, rows = 0, []
+        for bound, n in zip(DEPTH_BUCKETS, self.buckets, strict=True):
+            cumulative += n
+            rows.append((str(bound), cumulative))
+        rows.append(("+Inf", self.count))
+        yield HistogramMetricFamily(spec.name, spec.help, buckets=rows, sum_value=self.sum)
+
+
+class GatewayMetrics:
+    """One gateway's metrics. Counters are attributes named after their family (without ``wssim_``)."""
+
+    handshakes: Counter
+    requests_rejected: Counter
+    frames_rejected: Counter
+    connections_closed: Counter
+    messages_published: Counter
+    backplane_deliveries: Counter
+    backplane_deliveries_discarded: Counter
+    deliveries_delivered: Counter
+    messages_dropped_overflow: Counter
+    messages_conflated: Counter
+    slow_consumer_disconnects: Counter
+    resume_attempts: Counter
+    replay_hits: Counter
+    replay_misses: Counter
+    resyncs: Counter
+    messages_replayed: Counter
+    gap_notices: Counter
+
+    def __init__(self, gateway_id: str, limits: Mapping[str, float | None] | None = None) -> None:
+        self.registry = r = CollectorRegistry()
+        ProcessCollector(registry=r)
+        Info("wssim_gateway", _SPEC["wssim_gateway"].help, registry=r).info({"gateway": gateway_id})
+        for spec in GATEWAY:
+            if spec.kind == "counter":
+                setattr(self, spec.name[6:], Counter(spec.name, spec.help, spec.labels, registry=r))
+        for family, reasons in (
+            (self.requests_rejected, REJECT_REASONS),
+            (self.frames_rejected, FRAME_REJECT_REASONS),
+            (self.connections_closed, CLOSE_REASONS),
+        ):
+            for reason in reasons:  # every known series exists from the start, at 0
+                family.labels(reason)
+        # values the gateway keeps as plain numbers, read at scrape time
         self.connections = 0
         self.connections_peak = 0
+        self.rooms = 0
         self.queued_messages = 0
+        self.buffered_bytes = 0
         self.send_queue_depth_max = 0
-        self.memory_peak = 0
-        self._buckets = [0] * len(DEPTH_BUCKETS)
-        self._depth_count = 0
-        self._depth_sum = 0
+        self.gateway_memory_peak_bytes = 0
+        for name in (
+            "connections",
+            "connections_peak",
+            "rooms",
+            "queued_messages",
+            "buffered_bytes",
+            "send_queue_depth_max",
+            "gateway_memory_peak_bytes",
+        ):
+            spec = _SPEC[f"wssim_{name}"]
+            Gauge(spec.name, spec.help, registry=r).set_function(self._reader(name))
+        limit = Gauge("wssim_limit", _SPEC["wssim_limit"].help, ["setting"], registry=r)
+        for setting, value in (limits or {}).items():
+            limit.labels(setting).set(math.inf if value is None else float(value))
+        self.depth = DepthHistogram()
+        r.register(self.depth)
+
+    def _reader(self, name: str) -> Callable[[], float]:
+        return lambda: float(getattr(self, name))
+
+    # counters of the labelled families
+    def rejected(self, reason: str) -> None:
+        self.requests_rejected.labels(reason).inc()
+
+    def frame_rejected(self, reason: str) -> None:
+        self.frames_rejected.labels(reason).inc()
+
+    def closed(self, reason: str) -> None:
+        self.connections_closed.labels(reason).inc()
 
     def connected(self, delta: int) -> None:
         self.connections += delta
         if self.connections > self.connections_peak:
             self.connections_peak = self.connections
 
-    def observe_depth(self, depth: int) -> None:
-        """One sample of a connection's send-queue depth."""
-        i = bisect.bisect_left(DEPTH_BUCKETS, depth)
-        if i < len(self._buckets):
-            self._buckets[i] += 1
-        self._depth_count += 1
-        self._depth_sum += depth
+    def observe_depth(self, depth: int, times: int = 1) -> None:
+        """``times`` samples of a send-queue depth."""
+        self.depth.observe(depth, times)
         if depth > self.send_queue_depth_max:
             self.send_queue_depth_max = depth
 
-    def snapshot(self) -> dict[str, float]:
-        """Counters and gauges by name (METRICS names where they exist)."""
-        out: dict[str, float] = {name: float(getattr(self, name)) for name in COUNTERS}
+    def sample_memory(self) -> int:
+        """Resident memory now; tracks its peak."""
         rss = rss_bytes()
-        self.memory_peak = max(self.memory_peak, rss)
-        out.update(
-            connections=self.connections,
-            connections_peak=self.connections_peak,
-            send_queue_depth_max=self.send_queue_depth_max,
-            queued_messages=self.queued_messages,
-            memory_bytes=rss,
-            gateway_memory_peak_bytes=self.memory_peak,
-        )
-        return out
+        self.gateway_memory_peak_bytes = max(self.gateway_memory_peak_bytes, rss)
+        return rss
 
-    def render(self) -> str:
-        """Prometheus text exposition format 0.0.4."""
-        label = f'{{gateway="{self.gateway_id}"}}'
-        snap = self.snapshot()
-        lines: list[str] = []
-        for name, text in COUNTERS.items():
-            lines += [
-                f"# HELP wssim_{name}_total {text}",
-                f"# TYPE wssim_{name}_total counter",
-                f"wssim_{name}_total{label} {int(snap[name])}",
-            ]
-        gauges = {
-            "connections": "Open WebSocket connections.",
-            "connections_peak": "Most connections held at once.",
-            "send_queue_depth_max": "Largest send-queue depth seen.",
-            "queued_messages": "Messages waiting in send queues now.",
-            "memory_bytes": "Resident memory of the gateway process.",
-            "gateway_memory_peak_bytes": "Largest resident memory sampled.",
-        }
-        for name, text in gauges.items():
-            lines += [
-                f"# HELP wssim_{name} {text}",
-                f"# TYPE wssim_{name} gauge",
-                f"wssim_{name}{label} {int(snap[name])}",
-            ]
-        lines += [
-            "# HELP wssim_send_queue_depth Sampled per-connection send-queue depth (messages).",
-            "# TYPE wssim_send_queue_depth histogram",
-        ]
-        cumulative = 0
-        for bound, n in zip(DEPTH_BUCKETS, self._buckets, strict=True):
-            cumulative += n
-            lines.append(
-                f'wssim_send_queue_depth_bucket{{gateway="{self.gateway_id}",le="{bound}"}} {cumulative}'
-            )
-        lines += [
-            f'wssim_send_queue_depth_bucket{{gateway="{self.gateway_id}",le="+Inf"}} {self._depth_count}',
-            f"wssim_send_queue_depth_sum{label} {self._depth_sum}",
-            f"wssim_send_queue_depth_count{label} {self._depth_count}",
-        ]
-        return "\n".join(lines) + "\n"
+    def render(self) -> bytes:
+        """The text exposition format (``CONTENT_TYPE``)."""
+        return generate_latest(self.registry)
+
+    def value(self, name: str, **labels: str) -> float:
+        """Current value of family ``wssim_NAME`` (counters without ``_total``); 0 when never set."""
+        spec = _SPEC[f"wssim_{name}"]
+        return self.registry.get_sample_value(spec.sample, labels) or 0.0
 
 
-def parse_prometheus(text: str) -> dict[str, float]:
-    """Samples of a Prometheus text page keyed by ``name{labels}`` (for tests and the harness)."""
+def families(text: str) -> Iterator[Any]:
+    """The metric families of a text exposition (prometheus_client's parser)."""
+    return text_string_to_metric_families(text)
+
+
+def scrape(text: str) -> dict[str, float]:
+    """Unlabelled ``wssim_`` samples of a page by short name (no prefix, no ``_total``), histogram
+    buckets as ``bucket:LE``, and ``memory_bytes`` (the resident memory)."""
     out: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        key, _, value = line.rpartition(" ")
-        out[key] = float(value)
+    for family in families(text):
+        for s in family.samples:
+            if s.name == "process_resident_memory_bytes":
+                out["memory_bytes"] = s.value
+            elif s.name == "wssim_send_queue_depth_bucket":
+                out[f"bucket:{s.labels['le']}"] = s.value
+            elif s.name.startswith("wssim_") and not s.labels:
+                out[s.name[6:].removesuffix("_total")] = s.value
     return out
 
 
-def sample(text: str, name: str) -> float:
-    """Sum of every sample of metric ``name`` (any labels) in a Prometheus page."""
-    total = 0.0
-    for key, value in parse_prometheus(text).items():
-        if key == name or key.startswith(name + "{"):
-            total += value
-    return total
+def sample(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples named ``name`` whose labels include ``labels``, in a text exposition."""
+    return sum(
+        s.value
+        for family in families(text)
+        for s in family.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from live_helpers import GatewayProcess, free_port, running_gateway
+from live_helpers import GatewayProcess, free_port, raise_priority, running_gateway
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -45,6 +45,7 @@ def _missing(binary: str, how: str) -> None:
 @contextlib.contextmanager
 def _private_server(argv: list[str], port: int) -> Iterator[None]:
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    raise_priority(proc.pid)
     try:
         _wait_port(port, proc)
         yield

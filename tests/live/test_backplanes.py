@@ -91,7 +91,7 @@ def test_a_fresh_stream_gets_a_new_epoch(
             old_epoch, _ = await bp.publish("r", "{}")
             await bp.publish("r", "{}")
             if kind == "redis_streams":
-                await bp.redis.delete(f"{namespace}:stream:r")  # type: ignore[attr-defined]
+                await bp.redis.delete(bp.key("r", "stream"))  # type: ignore[attr-defined]
             else:
                 await bp._js.delete_stream(bp.stream("r"))  # type: ignore[attr-defined]
                 bp._epochs.clear()  # type: ignore[attr-defined]

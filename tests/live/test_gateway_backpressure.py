@@ -10,11 +10,10 @@ import asyncio
 import itertools
 import json
 import time
-import urllib.request
 
 import numpy as np
 import pytest
-from live_helpers import raw_connect, raw_send_text, ws_uri
+from live_helpers import raw_connect, raw_send_text, scrape_metrics, ws_uri
 from websockets.asyncio.client import ClientConnection, connect
 
 from reference_impl.system import protocol as p
@@ -26,8 +25,7 @@ N = 2000
 
 
 def _metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        return sample(r.read().decode(), name)
+    return sample(scrape_metrics(port), name)
 
 
 async def _reader(ws: ClientConnection, latencies: list[float], offsets: list[int]) -> None:
@@ -62,7 +60,7 @@ async def _run(
                 samples.append(
                     (
                         await asyncio.to_thread(_metric, port, "wssim_queued_messages"),
-                        await asyncio.to_thread(_metric, port, "wssim_memory_bytes"),
+                        await asyncio.to_thread(_metric, port, "process_resident_memory_bytes"),
                         await asyncio.to_thread(_metric, port, "wssim_connections"),
                     )
                 )
@@ -89,7 +87,7 @@ def test_disconnect_closes_the_slow_reader_and_spares_the_others(  # type: ignor
     gateway_process,
 ) -> None:
     gp = _start(gateway_process, "queue_policy=disconnect", "queue_limit=100")
-    rss0 = _metric(gp.port, "wssim_memory_bytes")
+    rss0 = _metric(gp.port, "process_resident_memory_bytes")
     samples: list[tuple[float, float, float]] = []
     lat, offs = asyncio.run(_run(gp.port, samples))
     for got in offs:
@@ -112,7 +110,7 @@ def test_unbounded_queue_grows_without_limit(  # type: ignore[no-untyped-def]
     gateway_process,
 ) -> None:
     gp = _start(gateway_process, "queue_policy=unbounded")
-    rss0 = _metric(gp.port, "wssim_memory_bytes")
+    rss0 = _metric(gp.port, "process_resident_memory_bytes")
     samples: list[tuple[float, float, float]] = []
     asyncio.run(_run(gp.port, samples))
     queued = [s[0] for s in samples]

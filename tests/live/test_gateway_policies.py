@@ -86,8 +86,8 @@ def test_drop_oldest_keeps_the_newest_and_sends_a_gap_notice() -> None:
     assert before == list(range(1, len(before) + 1)), "what reached the socket before the drops is intact"
     assert after == list(range(n - limit + 1, n + 1)), "the queue kept the newest `limit` messages"
     assert gap == p.gap("room", n - limit - len(before))
-    assert m.messages_dropped_overflow == gap["dropped"] and m.send_queue_depth_max == limit
-    assert m.gap_notices == 1 and m.slow_consumer_disconnects == 0
+    assert m.value("messages_dropped_overflow") == gap["dropped"] and m.send_queue_depth_max == limit
+    assert m.value("gap_notices") == 1 and m.value("slow_consumer_disconnects") == 0
 
 
 def test_credit_sends_at_most_the_window_until_acked() -> None:
@@ -121,8 +121,8 @@ def test_conflate_keeps_the_latest_state_per_key_without_drops() -> None:
     payloads = ({"id": str(i), "ts": 0.0, "body": "y" * 8192, "key": f"k{i % keys}"} for i in range(n))
     frames, m, _ = asyncio.run(flood_slow_consumer(settings, payloads))
     msgs = [f for f in frames if f["op"] == "msg"]
-    assert m.messages_conflated > 0 and m.messages_dropped_overflow == 0
-    assert len(msgs) + m.messages_conflated == n, "every publication delivered or superseded"
+    assert m.value("messages_conflated") > 0 and m.value("messages_dropped_overflow") == 0
+    assert len(msgs) + m.value("messages_conflated") == n, "every publication delivered or superseded"
     latest = {f["key"]: int(f["id"]) for f in msgs}
     assert latest == {f"k{k}": n - keys + k for k in range(keys)}, "each key ends at its newest state"
 
@@ -130,8 +130,26 @@ def test_conflate_keeps_the_latest_state_per_key_without_drops() -> None:
 def test_block_loses_nothing_and_holds_the_backlog_beside_the_queue() -> None:
     n, limit = 1000, 20
     settings = {"queue_policy": "block", "queue_limit": limit, "ping_interval": None}
+    settings |= {"block_limit": None, "queue_limit_bytes": None}  # the unbounded form, switched on by hand
     payloads = ({"id": str(i), "ts": 0.0, "body": "y" * 8192} for i in range(n))
     frames, m, held = asyncio.run(flood_slow_consumer(settings, payloads))
     assert held > 0, "the producer was blocked: messages waited beside the full queue"
     assert [f["offset"] for f in frames if f["op"] == "msg"] == list(range(1, n + 1))
-    assert m.messages_dropped_overflow == 0 and m.send_queue_depth_max == limit
+    assert m.value("messages_dropped_overflow") == 0 and m.send_queue_depth_max == limit
+
+
+def test_block_is_bounded_then_disconnects() -> None:
+    n, limit, block_limit = 1000, 20, 50
+    settings = {
+        "queue_policy": "block",
+        "queue_limit": limit,
+        "block_limit": block_limit,
+        "ping_interval": None,
+    }
+    payloads = ({"id": str(i), "ts": 0.0, "body": "y" * 8192} for i in range(n))
+    frames, m, held = asyncio.run(flood_slow_consumer(settings, payloads))
+    assert held == 0, "the backlog was freed when the client was cut"
+    assert m.value("slow_consumer_disconnects") == 1 and m.value("messages_dropped_overflow") == 0
+    offsets = [f["offset"] for f in frames if f["op"] == "msg"]
+    assert offsets == list(range(1, len(offsets) + 1)), "what it got, it got in order, without a hole"
+    assert m.queued_messages == 0 and m.buffered_bytes == 0

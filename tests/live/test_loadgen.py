@@ -56,7 +56,6 @@ def spec_for(port: int, clients: list[ClientPlan], end: float, backoff=("constan
         t0=time.time() + 0.05,
         time_scale=1.0,
         end=end,
-        secret=SECRET,
         **kw,
     )
 
@@ -78,9 +77,9 @@ def test_a_slow_reader_stops_reading_until_the_gateway_disconnects_it() -> None:
                 backoff=("constant", 5.0, 5.0, None),  # the slow client stays away once cut
                 publish=PublishPlan(rate=1500.0, start=0.3, stop=1.5, via="ws", size=2000),
             )
-            rec = await _Worker(spec).run()
+            rec = await _Worker(spec, SECRET).run()
             m = gw.metrics
-            return rec, m.slow_consumer_disconnects, m.send_queue_depth_max
+            return rec, m.value("slow_consumer_disconnects"), m.send_queue_depth_max
 
     rec, cut, depth_max = asyncio.run(main())
     assert not rec.error
@@ -102,7 +101,7 @@ def read_times(reader: Reader, phase: float = -1.0, n: int = 40) -> np.ndarray:
             spec = spec_for(
                 gw.port, clients, end=0.6 + 1.5 * n / reader.rate, slow_reader=reader, publish=burst
             )
-            return await _Worker(spec).run(), spec.t0
+            return await _Worker(spec, SECRET).run(), spec.t0
 
     rec, t0 = asyncio.run(main())
     assert not rec.error
@@ -133,7 +132,7 @@ def test_a_cut_client_reconnects_with_backoff_and_resumes_from_its_cursor() -> N
             spec = spec_for(
                 gw.port, clients, end=2.5, publish=PublishPlan(rate=60.0, start=0.2, stop=2.0, via="ws")
             )
-            worker = _Worker(spec)
+            worker = _Worker(spec, SECRET)
             task = asyncio.ensure_future(worker.run())
             await asyncio.sleep(0.8)
             for c in list(gw.clients):
@@ -164,7 +163,7 @@ def test_an_offline_period_closes_the_socket_and_the_client_resumes_afterwards()
             spec = spec_for(
                 gw.port, clients, end=2.0, publish=PublishPlan(rate=50.0, start=0.2, stop=1.6, via="ws")
             )
-            return await _Worker(spec).run(), clients
+            return await _Worker(spec, SECRET).run(), clients
 
     rec, clients = asyncio.run(main())
     kinds = [(kind, detail) for cid, _, kind, detail in rec.events if cid == 1]
@@ -197,7 +196,7 @@ def test_a_refused_attempt_waits_the_refused_cost_even_without_backoff() -> None
     """The simulator's floor: ``none`` retries a refused connect after ``refused_cost``, not at once."""
     policy = Reconnector(Backoff("none", 0.0, 0.0, 4), refused_cost=0.15)
     spec = spec_for(dead_port(), [ClientPlan(0, ["r0"], 0.0)], end=1.5, reconnect=policy)
-    gaps = attempt_gaps(asyncio.run(_Worker(spec).run()))
+    gaps = attempt_gaps(asyncio.run(_Worker(spec, SECRET).run()))
     assert len(gaps) == 4 and min(gaps) >= 0.149 and max(gaps) < 0.3
 
 
@@ -206,7 +205,7 @@ def test_a_503_is_retried_after_its_retry_after_to_the_millisecond() -> None:
         async with running_gateway(make_backplane("in_memory"), max_connections=0, retry_after=0.25) as gw:
             policy = Reconnector(Backoff("constant", 0.01, 0.01, 3), retry_after=5.0)
             spec = spec_for(gw.port, [ClientPlan(0, ["r0"], 0.0)], end=1.5, reconnect=policy)
-            return await _Worker(spec).run()
+            return await _Worker(spec, SECRET).run()
 
     rec = asyncio.run(main())
     gaps = attempt_gaps(rec)
@@ -219,7 +218,7 @@ def test_max_attempts_bounds_the_retries_against_a_dead_address() -> None:
         spec = spec_for(
             dead_port(), [ClientPlan(0, ["r0"], 0.0)], end=1.0, backoff=("constant", 0.05, 0.05, 3)
         )
-        return await _Worker(spec).run()
+        return await _Worker(spec, SECRET).run()
 
     rec = asyncio.run(main())
     kinds = [kind for _, _, kind, _ in rec.events]

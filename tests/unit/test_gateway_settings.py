@@ -9,6 +9,7 @@ import pytest
 from reference_impl.driver.harness import scaled_gateway_config
 from reference_impl.system.backplanes import Delivery
 from reference_impl.system.gateway import GatewaySettings, msg_frame, parse_settings
+from reference_impl.system.settings import INSECURE_DEV_SECRET, SECRET_ENV, load_key
 from wssim.config import load_config
 
 
@@ -26,7 +27,23 @@ def test_from_config_maps_the_scenario() -> None:
     s = GatewaySettings.from_config(cfg, port=1234)
     assert (s.queue_policy, s.queue_limit, s.max_connections) == ("disconnect", 77, 500)
     assert (s.max_per_resume, s.max_message_size, s.port) == (9, 2048, 1234)
-    assert s.secret == cfg.live.secret
+    assert s.secret is None and s.public_key is None, "a scenario never carries a key"
+
+
+def test_every_limit_is_on_by_default_and_listed() -> None:
+    limits = GatewaySettings().limits()
+    for name in (
+        "queue_limit_bytes",
+        "block_limit",
+        "memory_budget",
+        "max_rooms_per_connection",
+        "max_connections",
+        "max_connections_per_subject",
+        "auth_failure_rate",
+        "ping_timeout",
+    ):
+        assert limits[name] is not None and limits[name] > 0, name
+    assert "secret" not in repr(GatewaySettings(secret="s" * 40))
 
 
 @pytest.mark.parametrize(("burst", "expected"), [(None, 400.0), (20, 20.0)])
@@ -43,21 +60,37 @@ def test_admission_burst_is_a_count_the_live_clock_does_not_scale(burst, expecte
 
 
 @pytest.mark.parametrize(
-    ("interval", "timeout", "expected"),
-    [(25.0, None, (25.0, 25.0)), (10.0, 15.0, (10.0, 5.0)), (None, None, (None, None))],
+    ("interval", "timeout", "dead"), [(25.0, None, 50.0), (10.0, 15.0, 15.0), (None, None, None)]
 )
 def test_keepalive_dead_after_the_policy_timeout(
-    interval: float | None, timeout: float | None, expected: tuple[float | None, float | None]
+    interval: float | None, timeout: float | None, dead: float | None
 ) -> None:
-    # websockets closes ping_timeout after a ping sent ping_interval after the last pong
-    assert GatewaySettings(ping_interval=interval, ping_timeout=timeout).keepalive() == expected
+    assert GatewaySettings(ping_interval=interval, ping_timeout=timeout).keepalive().timeout == dead
 
 
 def test_parse_settings_types_and_errors() -> None:
     got = parse_settings(["queue_limit=5", "ping_interval=0.5", "gap_notice=false", "max_connections=none"])
     assert got == {"queue_limit": 5, "ping_interval": 0.5, "gap_notice": False, "max_connections": None}
+    assert parse_settings(["allowed_origins=https://a.example, https://b.example"]) == {
+        "allowed_origins": ("https://a.example", "https://b.example")
+    }
     with pytest.raises(SystemExit, match="unknown field"):
         parse_settings(["nope=1"])
+    with pytest.raises(SystemExit, match="never go on the command line"):
+        parse_settings(["secret=abc"])
+
+
+def test_a_key_is_required_and_never_built_in(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    with pytest.raises(SystemExit, match="no token key"):
+        load_key(None, None, False, "127.0.0.1")
+    with pytest.raises(SystemExit, match="loopback only"):
+        load_key(None, None, True, "0.0.0.0")
+    assert load_key(None, None, True, "127.0.0.1") == {"secret": INSECURE_DEV_SECRET}
+    monkeypatch.setenv(SECRET_ENV, "from-env")
+    assert load_key(None, None, False, "0.0.0.0") == {"secret": "from-env"}
+    (tmp_path / "k").write_text("from-file\n")
+    assert load_key(str(tmp_path / "k"), None, False, "0.0.0.0") == {"secret": "from-file"}
 
 
 def test_msg_frame_is_the_protocol_frame() -> None:

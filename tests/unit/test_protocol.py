@@ -21,6 +21,9 @@ from reference_impl.system import protocol as p
         p.resync("a"),
         p.gap("a", 2),
         p.error("nope"),
+        p.error("nope", room="a"),
+        p.refresh("t.o.k"),
+        p.refreshed(1e9),
     ],
 )
 def test_round_trip(frame: dict) -> None:
@@ -48,6 +51,17 @@ def test_encode_is_compact() -> None:
         '{"op":"publish","room":1,"body":"x"}',
         '{"op":"subscribe","rooms":[1]}',
         '{"op":"subscribe","rooms":["a"],"resume":{"a":{"epoch":"e"}}}',
+        '{"op":"subscribe","rooms":["a"],"resume":{"a":{"epoch":"e","offset":-1}}}',
+        '{"op":"subscribe","rooms":["a"],"resume":{"a":{"epoch":"e","offset":true}}}',
+        '{"op":"publish","room":"r","body":"b","ts":NaN}',
+        '{"op":"publish","room":"r","body":"b","ts":Infinity}',
+        '{"op":"publish","room":"r","body":"b","ts":1e999}',
+        '{"op":"subscribe","rooms":[""]}',
+        '{"op":"subscribe","rooms":["a\\u0000b"]}',
+        '{"op":"publish","room":"' + "r" * 201 + '","body":"b"}',
+        '{"op":"publish","room":"r","body":"b","id":"' + "i" * 201 + '"}',
+        '{"op":"refresh","token":7}',
+        "[" * 100_000 + "]" * 100_000,
     ],
 )
 def test_invalid_frames(text: str) -> None:

@@ -674,8 +674,11 @@ class Live(StrictModel):
     max_message_size: ByteSize = Field(
         "64KiB", description="Frames larger than this are refused (close 1009)."
     )
-    secret: str = Field("wssim-dev-secret", description="HMAC secret of the connect tokens.")
-    token_ttl: Duration = Field("1h", description="Lifetime of a connect token.")
+    token_ttl: Duration = Field(
+        "1h",
+        description="Lifetime of a client's connect token (wall clock; the run generates a fresh secret "
+        "and mints every token itself). A gateway closes a connection whose token expired (1008).",
+    )
 
 
 ToleranceName = Literal["exact", "interval", "relative", "rank"]

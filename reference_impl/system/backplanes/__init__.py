@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from reference_impl.system.backplanes.base import Backplane, BackplaneError, Callback, Delivery
+import re
+
+from reference_impl.system.backplanes.base import (
+    DEFAULT_RETENTION,
+    Backplane,
+    BackplaneError,
+    Callback,
+    Delivery,
+    redact_url,
+    room_token,
+)
 
 KINDS = ("in_memory", "redis_pubsub", "redis_streams", "nats", "jetstream")
 DEFAULT_URLS = {"redis": "redis://127.0.0.1:6379/0", "nats": "nats://127.0.0.1:4222"}
@@ -15,21 +25,28 @@ def make_backplane(
     namespace: str = "wssim",
     max_messages: int | None = 1000,
     max_age: float | None = None,
+    retention: float = DEFAULT_RETENTION,
 ) -> Backplane:
-    """A backplane of ``kind`` (``nats_core`` = ``nats``; ``none`` = in-memory); ``url`` of its server."""
+    """A backplane of ``kind`` (``nats_core`` = ``nats``; ``none`` = in-memory); ``url`` of its server.
+
+    ``retention``: seconds a room with no publication (and, in memory, no subscriber) keeps its
+    offsets and history; then they are freed (Redis keys expire; JetStream messages age out).
+    """
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", namespace):
+        raise BackplaneError(f"namespace {namespace!r} must hold only letters, digits, '_' and '-'")
     if kind in ("in_memory", "none"):  # "none": one gateway, local fan-out only
         from reference_impl.system.backplanes.in_memory import InMemoryBackplane
 
-        return InMemoryBackplane(max_messages=max_messages, max_age=max_age)
+        return InMemoryBackplane(max_messages=max_messages, max_age=max_age, retention=retention)
     if kind == "redis_pubsub":
         from reference_impl.system.backplanes.redis_pubsub import RedisPubSubBackplane
 
-        return RedisPubSubBackplane(url or DEFAULT_URLS["redis"], namespace=namespace)
+        return RedisPubSubBackplane(url or DEFAULT_URLS["redis"], namespace=namespace, retention=retention)
     if kind == "redis_streams":
         from reference_impl.system.backplanes.redis_streams import RedisStreamsBackplane
 
         return RedisStreamsBackplane(
-            url or DEFAULT_URLS["redis"], namespace=namespace, max_messages=max_messages
+            url or DEFAULT_URLS["redis"], namespace=namespace, max_messages=max_messages, retention=retention
         )
     if kind in ("nats", "nats_core"):
         from reference_impl.system.backplanes.nats_core import NatsCoreBackplane
@@ -39,7 +56,10 @@ def make_backplane(
         from reference_impl.system.backplanes.jetstream import JetStreamBackplane
 
         return JetStreamBackplane(
-            url or DEFAULT_URLS["nats"], namespace=namespace, max_messages=max_messages, max_age=max_age
+            url or DEFAULT_URLS["nats"],
+            namespace=namespace,
+            max_messages=max_messages,
+            max_age=max_age if max_age is not None else retention,
         )
     raise BackplaneError(
         f"backplane kind {kind!r} has no live implementation; choose one of {', '.join(KINDS)}"
@@ -47,4 +67,14 @@ def make_backplane(
     )
 
 
-__all__ = ["KINDS", "Backplane", "BackplaneError", "Callback", "Delivery", "make_backplane"]
+__all__ = [
+    "DEFAULT_RETENTION",
+    "KINDS",
+    "Backplane",
+    "BackplaneError",
+    "Callback",
+    "Delivery",
+    "make_backplane",
+    "redact_url",
+    "room_token",
+]

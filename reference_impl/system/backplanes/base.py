@@ -3,14 +3,36 @@
 A backplane assigns each published message an ``(epoch, offset)``: offsets grow by one per room within
 an epoch, and a fresh stream (restart, history lost) gets a new epoch, so a resume cursor from another
 epoch is answered with a resync. Durable kinds also serve :meth:`Backplane.history`.
+
+Room names are user data: every backplane builds its keys, subjects and stream names from
+:func:`room_token`, an injective escaping into ``[A-Za-z0-9_-]``, so no room can reach another room's
+data or metadata (room ``X:epoch`` is not room ``X``'s epoch key). Reads (``head``, ``history``) never
+create state; what a room holds is freed once it has been idle for ``retention`` seconds.
 """
 
 from __future__ import annotations
 
 import abc
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
+_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]*@")
+DEFAULT_RETENTION = 3600.0
+
+
+def room_token(room: str) -> str:
+    """``room`` as one token of ``[A-Za-z0-9_-]``: every other character (``_`` included) becomes its
+    UTF-8 bytes as ``_XX`` (upper-case hex), so distinct rooms give distinct tokens, none holding
+    ``:``, ``.``, ``*``, ``>``, ``%``, braces or spaces (JetStream refuses some of those in names)."""
+    return _UNSAFE.sub(lambda m: "".join(f"_{b:02X}" for b in m.group().encode()), room)
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the credentials of every URL in it (``redis://:password@host``) removed."""
+    return _CREDENTIALS.sub(r"\1[redacted]@", text)
 
 
 @dataclass(slots=True, frozen=True)
@@ -48,6 +70,10 @@ class Backplane(abc.ABC):
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect; idempotent."""
+
+    def sweep(self, now: float) -> None:  # noqa: B027 - optional hook
+        """Free the rooms idle past their retention (``now``: ``time.monotonic()``); servers that
+        expire keys themselves need nothing here."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Disconnect and release every subscription."""

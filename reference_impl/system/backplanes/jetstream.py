@@ -1,16 +1,19 @@
 """NATS JetStream backplane: a stream per room, offsets = the stream sequence, durable within limits.
 
-Stream ``{namespace}_{room}`` holds subject ``{namespace}.js.{room}`` with ``max_msgs`` / ``max_age``
-limits (the replay window). The epoch is a random id written into the stream's description when the
-stream is created, so a re-created stream (restart without storage, deletion) has a new epoch.
-Live delivery uses an ordered push consumer from "new"; replay uses an ephemeral pull consumer from
-``after_offset + 1``.
+Stream ``{namespace}_{token}`` holds subject ``{namespace}.js.{token}`` with ``max_msgs`` / ``max_age``
+limits (the replay window), ``token`` being the escaped room name (:func:`room_token`; a digest
+beyond 64 characters, since stream names become directory names). ``head`` and ``history`` of a room
+without a stream answer "empty" without creating one. The epoch is a random id written into the
+stream's description when the stream is created, so a re-created stream (restart without storage,
+deletion) has a new epoch. Live delivery uses an ordered push consumer from "new"; replay uses an
+ephemeral pull consumer from ``after_offset + 1``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from typing import Any
 
@@ -18,8 +21,8 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
-from reference_impl.system.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
-from reference_impl.system.backplanes.nats_core import NATS_OPTIONS, check_room
+from reference_impl.system.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch, room_token
+from reference_impl.system.backplanes.nats_core import MAX_PUBLISHED_ROOMS, NATS_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +48,13 @@ class JetStreamBackplane(Backplane):
         self._resubscribing: asyncio.Task[None] | None = None
 
     def subject(self, room: str) -> str:
-        return f"{self.ns}.js.{check_room(room)}"
+        return f"{self.ns}.js.{room_token(room)}"
 
     def stream(self, room: str) -> str:
-        return f"{self.ns}_{check_room(room)}"
+        token = room_token(room)
+        if len(token) > 64:  # "_h" never appears in a token (escapes are "_" + hex): no collision
+            token = "_h" + hashlib.sha256(room.encode()).hexdigest()[:40]
+        return f"{self.ns}_{token}"
 
     async def start(self) -> None:
         if self._nc is not None:
@@ -74,6 +80,8 @@ class JetStreamBackplane(Backplane):
         """Create the room's stream if needed; return its epoch."""
         if not refresh and room in self._epochs:
             return self._epochs[room]
+        if len(self._epochs) >= MAX_PUBLISHED_ROOMS:
+            self._epochs = {r: e for r, e in self._epochs.items() if r in self._callbacks}
         name = self.stream(room)
         try:
             info = await self._js.stream_info(name)
@@ -97,14 +105,24 @@ class JetStreamBackplane(Backplane):
         ack = await self._js.publish(self.subject(room), payload.encode())
         return epoch, ack.seq
 
+    async def _info(self, room: str) -> Any:
+        """The room's stream info (its epoch noted), or None without creating the stream."""
+        try:
+            info = await self._js.stream_info(self.stream(room))
+        except NotFoundError:
+            return None
+        self._epochs[room] = info.config.description or self.stream(room)
+        return info
+
     async def head(self, room: str) -> tuple[str, int]:
-        epoch = await self._ensure(room, refresh=True)
-        info = await self._js.stream_info(self.stream(room))
-        return epoch, info.state.last_seq
+        info = await self._info(room)
+        return ("", 0) if info is None else (self._epochs[room], info.state.last_seq)
 
     async def history(self, room: str, after_offset: int, limit: int) -> list[Delivery]:
-        epoch = await self._ensure(room)
-        info = await self._js.stream_info(self.stream(room))
+        info = await self._info(room)
+        if info is None:
+            return []
+        epoch = self._epochs[room]
         last = info.state.last_seq
         if limit <= 0 or after_offset >= last or info.state.messages == 0:
             return []
@@ -181,6 +199,7 @@ class JetStreamBackplane(Backplane):
                     await asyncio.sleep(0.2)
 
     async def _unsubscribe(self, room: str) -> None:
+        self._last.pop(room, None)
         sub = self._subs.pop(room, None)
         if sub is not None:
             await sub.unsubscribe()

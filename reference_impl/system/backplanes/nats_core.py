@@ -3,21 +3,20 @@
 NATS core assigns no sequence, and a publishing gateway cannot know the global order of a room, so
 the offset is a per-publisher counter per room and the epoch is the publisher's id. A client can
 detect a gap only among the messages of one publisher (``ordered = False``); every resume is a resync.
-Subjects are ``{namespace}.room.{room}``; room names must be valid subject tokens.
+Subjects are ``{namespace}.room.{room_token(room)}``: any room name is one escaped subject token.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import nats
 
-from reference_impl.system.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch
+from reference_impl.system.backplanes.base import Backplane, BackplaneError, Delivery, new_epoch, room_token
 
 log = logging.getLogger(__name__)
-_TOKEN = re.compile(r"^[^\s.*>]+$")
+MAX_PUBLISHED_ROOMS = 100_000  # per-room counters a publisher keeps before it starts a new epoch
 
 
 async def _log_error(exc: Exception) -> None:
@@ -37,12 +36,6 @@ NATS_OPTIONS = dict(
 )
 
 
-def check_room(room: str) -> str:
-    if not _TOKEN.match(room):
-        raise BackplaneError(f"room {room!r} is not a valid NATS subject token (no spaces, '.', '*', '>')")
-    return room
-
-
 class NatsCoreBackplane(Backplane):
     kind = "nats"
     durable = False
@@ -57,7 +50,7 @@ class NatsCoreBackplane(Backplane):
         self._seq: dict[str, int] = {}
 
     def subject(self, room: str) -> str:
-        return f"{self.ns}.room.{check_room(room)}"
+        return f"{self.ns}.room.{room_token(room)}"
 
     async def start(self) -> None:
         if self._nc is not None:
@@ -75,6 +68,8 @@ class NatsCoreBackplane(Backplane):
         self._callbacks.clear()
 
     async def publish(self, room: str, payload: str) -> tuple[str, int]:
+        if room not in self._seq and len(self._seq) >= MAX_PUBLISHED_ROOMS:
+            self.epoch, self._seq = new_epoch(), {}  # bounded memory: counters start again, new epoch
         offset = self._seq[room] = self._seq.get(room, 0) + 1
         await self._nc.publish(self.subject(room), f"{self.epoch}|{offset}|{payload}".encode())
         return self.epoch, offset

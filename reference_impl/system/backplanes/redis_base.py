@@ -8,20 +8,32 @@ import contextlib
 
 import redis.asyncio as aioredis
 
-from reference_impl.system.backplanes.base import Backplane, BackplaneError
+from reference_impl.system.backplanes.base import (
+    DEFAULT_RETENTION,
+    Backplane,
+    BackplaneError,
+    redact_url,
+    room_token,
+)
 
 MAX_CONNECTIONS = 64  # per client; more concurrent commands queue for a connection
 
 
 class RedisBackplane(Backplane):
-    """Connects on :meth:`start`, registers ``publish_script`` / ``head_script``, runs :meth:`_read`."""
+    """Connects on :meth:`start`, registers ``publish_script`` / ``head_script``, runs :meth:`_read`.
+
+    A room's keys are ``{namespace}:{{TOKEN}}:{part}`` with ``TOKEN`` = :func:`room_token` (no ``:``,
+    no braces): distinct rooms never share a key, and the hash tag keeps one room's keys in one
+    Redis Cluster slot, as its Lua scripts need. Every publish sets them to expire after ``retention``.
+    """
 
     publish_script: str
     head_script: str
 
-    def __init__(self, url: str, namespace: str) -> None:
+    def __init__(self, url: str, namespace: str, retention: float = DEFAULT_RETENTION) -> None:
         super().__init__()
         self.url, self.ns = url, namespace
+        self.retention_ms = max(1, int(retention * 1000))
         self._redis: aioredis.Redis | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -38,6 +50,10 @@ class RedisBackplane(Backplane):
         )
         return aioredis.Redis.from_pool(pool)
 
+    def key(self, room: str, part: str) -> str:
+        """The Redis key of one part (``seq``, ``epoch``, ``stream``, ``channel``) of ``room``."""
+        return f"{self.ns}:{{{room_token(room)}}}:{part}"
+
     @property
     def redis(self) -> aioredis.Redis:
         if self._redis is None:
@@ -51,7 +67,7 @@ class RedisBackplane(Backplane):
         try:
             await self._redis.ping()
         except Exception as exc:
-            raise BackplaneError(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise BackplaneError(f"cannot reach Redis at {redact_url(self.url)}: {exc}") from exc
         self._publish = self._redis.register_script(self.publish_script)
         self._head = self._redis.register_script(self.head_script)
         self._connected()

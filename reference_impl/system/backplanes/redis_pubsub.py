@@ -1,8 +1,8 @@
 """Redis Pub/Sub backplane: at-most-once, no history; a per-room INCR counter gives gap-detecting offsets.
 
 A Lua script increments the room's counter and PUBLISHes atomically, so channel order equals offset
-order. The epoch lives in a key beside the counter: a Redis restart without persistence loses both,
-and the next publish starts a new epoch at offset 1.
+order. The epoch lives in a key beside the counter: a Redis restart without persistence loses both (as
+does ``retention`` without a publication), and the next publish starts a new epoch at offset 1.
 """
 
 from __future__ import annotations
@@ -18,14 +18,16 @@ log = logging.getLogger(__name__)
 
 _PUBLISH = """
 local e = redis.call('GET', KEYS[2])
-if not e then e = ARGV[2]; redis.call('SET', KEYS[2], e) end
+if not e then e = ARGV[2] end
+redis.call('SET', KEYS[2], e, 'PX', ARGV[3])
 local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', KEYS[3], e .. '|' .. n .. '|' .. ARGV[1])
 return {e, n}
 """
 _HEAD = """
 local e = redis.call('GET', KEYS[2])
-if not e then e = ARGV[1]; redis.call('SET', KEYS[2], e) end
+if not e then return {'', 0} end
 return {e, tonumber(redis.call('GET', KEYS[1]) or '0')}
 """
 
@@ -37,20 +39,22 @@ def split_message(room: str, data: str) -> Delivery:
 
 
 class RedisPubSubBackplane(RedisBackplane):
-    """One channel per room, ``{namespace}:room:{room}``; one reader task for all subscriptions."""
+    """One channel per room (``{namespace}:{TOKEN}:channel``); one reader task for all subscriptions."""
 
     kind = "redis_pubsub"
     durable = False
     publish_script, head_script = _PUBLISH, _HEAD
 
-    def __init__(self, url: str = "redis://127.0.0.1:6379/0", namespace: str = "wssim") -> None:
-        super().__init__(url, namespace)
+    def __init__(
+        self, url: str = "redis://127.0.0.1:6379/0", namespace: str = "wssim", retention: float = 3600.0
+    ) -> None:
+        super().__init__(url, namespace, retention)
         self._pubsub = None
         self._lock = asyncio.Lock()
-        self._prefix_len = len(f"{namespace}:room:")
+        self._rooms: dict[str, str] = {}  # channel -> room
 
     def _keys(self, room: str) -> list[str]:
-        return [f"{self.ns}:{room}:seq", f"{self.ns}:{room}:epoch", f"{self.ns}:room:{room}"]
+        return [self.key(room, "seq"), self.key(room, "epoch"), self.key(room, "channel")]
 
     def _connected(self) -> None:
         self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -62,27 +66,32 @@ class RedisPubSubBackplane(RedisBackplane):
             self._pubsub = None
 
     async def publish(self, room: str, payload: str) -> tuple[str, int]:
-        epoch, offset = await self._publish(keys=self._keys(room), args=[payload, new_epoch()])
+        args = [payload, new_epoch(), self.retention_ms]
+        epoch, offset = await self._publish(keys=self._keys(room), args=args)
         return epoch, int(offset)
 
     async def head(self, room: str) -> tuple[str, int]:
-        epoch, offset = await self._head(keys=self._keys(room), args=[new_epoch()])
+        epoch, offset = await self._head(keys=self._keys(room))
         return epoch, int(offset)
 
     async def _subscribe(self, room: str) -> None:
         assert self._pubsub is not None, "backplane not started"
         # one at a time: concurrent first subscribes would each open a connection of their own and
         # keep only the last, and what was subscribed on the others would never be read
+        channel = self._keys(room)[2]
+        self._rooms[channel] = room
         async with self._lock:
-            await self._pubsub.subscribe(self._keys(room)[2])
+            await self._pubsub.subscribe(channel)
         self._start_reader()
 
     async def _unsubscribe(self, room: str) -> None:
+        channel = self._keys(room)[2]
+        self._rooms.pop(channel, None)
         if self._pubsub is not None:
-            await self._pubsub.unsubscribe(self._keys(room)[2])
+            await self._pubsub.unsubscribe(channel)
 
     async def _read(self) -> None:
-        pubsub, cut = self._pubsub, self._prefix_len
+        pubsub = self._pubsub
         assert pubsub is not None
         while True:
             try:
@@ -97,4 +106,6 @@ class RedisPubSubBackplane(RedisBackplane):
                 await asyncio.sleep(0.2)
                 continue
             if message is not None and message["type"] == "message":
-                self._deliver(split_message(message["channel"][cut:], message["data"]))
+                room = self._rooms.get(message["channel"])
+                if room is not None:
+                    self._deliver(split_message(room, message["data"]))

@@ -1,8 +1,9 @@
 """Redis Streams backplane: durable within a MAXLEN window; offsets are the stream's own entry ids.
 
-Each room is a stream ``{namespace}:stream:{room}``; entries are added with id ``0-*`` so Redis assigns
-the sequence ``0-1, 0-2, ...`` and the offset is that sequence. The epoch is created with the stream:
-if the stream is gone (restart without persistence, deletion), the next publish makes a new epoch.
+Each room is a stream ``{namespace}:{TOKEN}:stream`` (beside its ``...:epoch`` key; ``TOKEN`` is the
+escaped room name); entries are added with id ``0-*`` so Redis assigns the sequence ``0-1, 0-2, ...``
+and the offset is that sequence. The epoch is created with the stream: if the stream is gone (restart
+without persistence, deletion, ``retention`` without a publication), the next publish makes a new epoch.
 Live delivery is one reader task blocking on XREAD over every subscribed stream; replay is XRANGE.
 The window is the count ``max_messages`` (MAXLEN, exact); Redis 7.0 cannot trim these ids by age.
 """
@@ -34,6 +35,8 @@ if ARGV[3] == '' then
 else
   id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], '0-*', 'p', ARGV[1])
 end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return {e, id}
 """
 _HEAD = """
@@ -66,8 +69,9 @@ class RedisStreamsBackplane(RedisBackplane):
         namespace: str = "wssim",
         max_messages: int | None = 1000,
         block_ms: int = 100,
+        retention: float = 3600.0,
     ) -> None:
-        super().__init__(url, namespace)
+        super().__init__(url, namespace, retention)
         self.max_messages, self.block_ms = max_messages, block_ms
         self._reader_redis: aioredis.Redis | None = None
         self._cursors: dict[str, str] = {}  # stream key -> last id read
@@ -75,7 +79,7 @@ class RedisStreamsBackplane(RedisBackplane):
         self._epochs: dict[str, str] = {}  # room -> epoch of the last entry read
 
     def _keys(self, room: str) -> list[str]:
-        return [f"{self.ns}:stream:{room}", f"{self.ns}:stream:{room}:epoch"]
+        return [self.key(room, "stream"), self.key(room, "epoch")]
 
     def _connected(self) -> None:
         self._reader_redis = self._client()  # XREAD blocks: the reader gets a connection of its own
@@ -88,7 +92,8 @@ class RedisStreamsBackplane(RedisBackplane):
 
     async def publish(self, room: str, payload: str) -> tuple[str, int]:
         maxlen = "" if self.max_messages is None else str(self.max_messages)
-        epoch, entry_id = await self._publish(keys=self._keys(room), args=[payload, new_epoch(), maxlen])
+        args = [payload, new_epoch(), maxlen, self.retention_ms]
+        epoch, entry_id = await self._publish(keys=self._keys(room), args=args)
         return epoch, _seq(entry_id)
 
     async def head(self, room: str) -> tuple[str, int]:
