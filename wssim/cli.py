@@ -68,9 +68,8 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from wssim.errors import ConfigError
+        from wssim.errors import ConfigError, SweepError
         from wssim.lifetime import terminate_on_signals
-        from wssim.sweep import SweepError
 
         if kwargs.get("debug"):
             _state["debug"] = True
@@ -388,6 +387,65 @@ def validate(config: ConfigArg, set_: SetOpt = None, debug: DebugOpt = False) ->
         soft_wrap=True,
     )
     _print_notes(notes)
+
+
+@app.command()
+@guarded
+def check(
+    design: ConfigArg,
+    set_: SetOpt = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Arithmetic only, no probe: answers in well under a second.")
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on a warning too.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for check.json, check.html and the probes' configs (default: "
+            "runs/NAME-check-YYYYmmdd-HHMMSS; with --quick, nothing is written unless given).",
+            show_default=False,
+        ),
+    ] = None,
+    replications: Annotated[int, typer.Option(min=1, help="Replications of each probe.")] = 2,
+    max_clients: Annotated[
+        int, typer.Option(min=10, help="Simulated clients per probe: the design is scaled down to this.")
+    ] = 2000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Worker processes for the probes (default: one per core).", show_default=False
+        ),
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Review DESIGN against the senior checklist: per item a verdict, the evidence and the fix.
+
+    Static items are arithmetic on the config; dynamic items also run a short simulation derived from
+    the design (a probe). Exit 0 when nothing fails, 1 when an item fails (or warns, with --strict),
+    2 on a bad config.
+    """
+    from wssim.check import review, write_json
+    from wssim.check.render import print_review
+    from wssim.config import load_config
+
+    cfg = load_config(design, set_ or None)
+    if out is None and not quick:
+        from wssim.sweep import default_out
+
+        out = default_out(f"{cfg.name}-check")
+    options = {} if quick else {
+        "out": out, "replications": replications, "max_clients": max_clients, "workers": workers,
+        "progress": True, "console": err_console,
+    }  # fmt: skip
+    result = review(cfg, quick=quick, source=design, **options)
+    if out is not None:
+        write_json(result, out, strict)
+        if not quick:
+            from wssim.check.page import write_page
+
+            write_page(result, out)
+    print_review(result, out_console, out, strict)
+    raise typer.Exit(result.exit_code(strict))
 
 
 @app.command()

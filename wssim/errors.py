@@ -1,4 +1,4 @@
-"""User-facing config errors: one human paragraph, with the YAML line of every problem.
+"""User-facing errors: a config (one human paragraph, with the YAML line of every problem) or a sweep.
 
 ``ConfigError.message`` is what the CLI prints before exiting with code 2. The helpers here find
 where a dotted path sits in the YAML text (``yaml.compose`` keeps node marks) and join several
@@ -33,6 +33,14 @@ class ConfigError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class SweepError(Exception):
+    """A sweep cannot start or continue (a bad resume directory, an unknown engine); ``message`` says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,7 @@ __all__ = [
     "Location",
     "Mark",
     "Problem",
+    "SweepError",
     "nearest_mark",
     "paragraph",
     "raise_problems",

@@ -29,6 +29,7 @@ BackplaneKind = Literal[
 ]
 TopologyName = Literal["broadcast", "channel_per_room", "sharded", "registry"]
 TransportName = Literal["websocket", "sse", "long_poll", "poll"]
+LossCostName = Literal["harmless", "unacceptable"]
 
 BACKOFF_STRATEGIES: tuple[str, ...] = get_args(StrategyName)
 OVERFLOW_POLICIES: tuple[str, ...] = get_args(OverflowName)
@@ -556,6 +557,20 @@ class Transport(StrictModel):
         "bidirectional",
         description="Whether clients only receive (`server_push`) or also send (`bidirectional`).",
     )
+    restrictive_proxies: Fraction = Field(
+        0.0,
+        description=(
+            "Share of users behind corporate proxies or middleboxes that mishandle the WebSocket Upgrade "
+            "or kill idle sockets (read by `wssim check`; the simulator does not model it)."
+        ),
+    )
+    fallback: bool = Field(
+        False,
+        description=(
+            "The client library falls back to long-polling where a WebSocket cannot be opened "
+            "(Socket.IO, SockJS): read by `wssim check`."
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- faults
@@ -661,6 +676,53 @@ class Alerts(StrictModel):
         100.0,
         ge=0.0,
         description="Alert when the p99 send-queue depth exceeds this many messages (null = off).",
+    )
+
+
+class Expectations(StrictModel):
+    """What the design promises; `wssim check` judges the design against it (the simulator ignores it)."""
+
+    lost_message_cost: LossCostName = Field(
+        "unacceptable",
+        description=(
+            "What one lost message costs: `harmless` (presence, typing, cursors, scores: the next update "
+            "supersedes it) or `unacceptable` (chat, orders, notifications). It picks the backplane and the "
+            "overflow policy. Default `unacceptable`: a design that has not decided is reviewed as if every "
+            "message matters."
+        ),
+    )
+    loss_budget: Fraction | None = Field(
+        None,
+        description=(
+            "Share of the deliveries owed while a fault plays out (a backplane blip, a crash, a deploy) that "
+            "the design accepts losing. null: 0 when `lost_message_cost` is `unacceptable`, not judged "
+            "when `harmless`."
+        ),
+    )
+    latency_p99: Duration = Field(
+        "1s",
+        description=(
+            "Publish-to-client latency the design promises at the 99th percentile, spikes included. "
+            "Default 1 s: the bound under which the transport model calls traffic low-latency."
+        ),
+    )
+    reconnect_within: Duration = Field(
+        "60s",
+        description=(
+            "After a gateway dies (or a deploy), the fleet holds its connections again within this long. "
+            "Default 60 s: the largest backoff cap the checklist recommends (30–60 s); a jittered client "
+            "refused once tries again within one cap."
+        ),
+    )
+    resync_budget: Fraction = Field(
+        0.01,
+        description=(
+            "Share of resumes the replay window may fail to serve (the client then fetches a snapshot). "
+            "Default 1%: a window that serves 99 resumes in 100."
+        ),
+    )
+    monthly_budget: float | None = Field(
+        None, ge=0.0, description="USD per month the fleet may cost (null = not judged)."
     )
 
 
@@ -834,6 +896,9 @@ class Config(StrictModel):
     )
     costs: Costs = Field(default_factory=Costs, description="Prices for the cost estimate.")
     alerts: Alerts = Field(default_factory=Alerts, description="Alert thresholds.")
+    expectations: Expectations = Field(
+        default_factory=Expectations, description="What the design promises (judged by `wssim check`)."
+    )
     live: Live = Field(default_factory=Live, description="Live reference run settings.")
     crosscheck: Crosscheck = Field(
         default_factory=Crosscheck, description="Metrics `wssim crosscheck` compares, with tolerances."

@@ -12,20 +12,13 @@ from typing import Any
 
 import pandas as pd
 
+from wssim.errors import SweepError
 from wssim.metrics import RunResult
 from wssim.sweep.executors import progress_channel
 
 ENGINES = ("sim", "live")
 KEY_COLUMNS = ("point", "replication", "seed")
 STARTED = -1.0  # progress message: the run has started in a pool worker
-
-
-class SweepError(Exception):
-    """A sweep cannot start or continue (a bad resume directory, an unknown engine); ``message`` says why."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
