@@ -119,13 +119,14 @@ def budget_chart(config: Any, fig: Figures) -> dict[str, Any]:
 def kernel_chart(config: Any, fig: Figures) -> dict[str, Any]:
     """The share of each kernel limit the load needs (above 1: it does not fit)."""
     g, edge = config.gateways, config.edge
-    channels = fig.channels_at(fig.share_one_down)
     shares = {
-        "file descriptors": (fig.per_node_one_down * fig.fds + channels) / g.fd_limit,
-        "ephemeral ports": channels / g.ephemeral_ports,
+        "file descriptors": (fig.per_node_one_down * fig.fds + fig.upstream) / g.fd_limit,
+        "ephemeral ports": fig.upstream / g.ephemeral_ports,
     }
     if edge.conntrack_max is not None:
-        shares["conntrack"] = fig.connections / edge.conntrack_max
+        shares["conntrack (balancer)"] = fig.connections / edge.nodes / edge.conntrack_max
+    if g.conntrack_max is not None:
+        shares["conntrack (gateway)"] = fig.per_node_one_down / g.conntrack_max
     colours = [
         COLOURS["fail"] if v > 1 else COLOURS["warn"] if v > config.costs.headroom else COLOURS["pass"]
         for v in shares.values()

@@ -13,9 +13,9 @@ the largest share of the ring without it.
 
 Backplane. A room publication reaches ``G·(1−(1−1/G)^m)`` gateways in expectation with interest routing
 (``channel_per_room``, ``registry``), every gateway with ``broadcast``, the holders of its shard with
-``sharded`` (a shard of ``R/S`` rooms has ``m·R/S`` members). Interest-routed channel and shard
-topologies hold one upstream connection per subscribed channel (``docs/background/model.md``): the
-busiest gateway subscribes to ``R·(1−(1−s)^m)`` rooms when it holds a share ``s`` of the clients.
+``sharded`` (a shard of ``R/S`` rooms has ``m·R/S`` members). A gateway holds
+``gateways.backplane_connections`` connections to its backplane server (channels are multiplexed on
+them), none for ``none`` and ``in_memory``.
 
 Gateway CPU: :func:`reference_gateway_cpu` (a measured figure, until the config carries a CPU model).
 """
@@ -101,8 +101,7 @@ class Figures:
     backplane: float  # backplane deliveries (per gateway reached)
     useful_backplane: float  # ... to gateways holding a member
     capacity: float | None  # backplane deliveries/s before it saturates (None: unbounded)
-    channel_count: float  # channels a gateway may subscribe to: rooms, shards, or 0 (one connection)
-    channel_members: float  # members per channel (room or shard)
+    upstream: int  # connections one gateway holds to the backplane server (ephemeral ports, fds)
     accept_rate: float  # handshakes/s one gateway admits (handshake CPU and admission control)
     keeps_history: bool
     at_most_once: bool
@@ -127,15 +126,6 @@ class Figures:
             self.deliveries * multiplier * share, connections * self.pings_per_connection, 0.0, 0.0
         )
 
-    def channels_at(self, share: float) -> float:
-        """Upstream connections of a gateway holding ``share`` of the clients: one per channel it holds a
-        member of, ``C·(1−(1−s)^m)``, or a single connection without per-channel subscriptions."""
-        if not self.channel_count:
-            return 1.0
-        if share >= 1:
-            return self.channel_count
-        return self.channel_count * -math.expm1(self.channel_members * math.log1p(-share))
-
 
 def figures(config: Any) -> Figures:
     """The :class:`Figures` of ``config``."""
@@ -159,9 +149,6 @@ def figures(config: Any) -> Figures:
     else:
         hit = reach(G, members)
     capacity = bp.capacity if bp.capacity is not None else KIND_DEFAULTS[bp.kind][2]
-    per_channel = bp.topology in ("channel_per_room", "sharded") and bp.interest_routing and bp.kind != "none"
-    channel_count = float(min(R, bp.shards) if bp.topology == "sharded" else R) if per_channel else 0.0
-    channel_members = members * R / channel_count if channel_count else 0.0
     req, overheads, _ = transport_inputs(config)
     poll = config.transport.poll_interval if config.transport.kind == "poll" else None
     cost = transport_cost(config.transport.kind, replace_latency(req, config), overheads, poll)
@@ -187,8 +174,7 @@ def figures(config: Any) -> Figures:
         backplane=room_pubs * hit + direct * (G if broadcast else 1.0),
         useful_backplane=room_pubs * reach(G, members) + direct,
         capacity=capacity,
-        channel_count=channel_count,
-        channel_members=channel_members,
+        upstream=0 if bp.kind in ("none", "in_memory") else g.backplane_connections,
         accept_rate=min(accept, admission if admission is not None else math.inf),
         keeps_history=KEEPS_HISTORY[bp.kind],
         at_most_once=bp.kind in AT_MOST_ONCE,

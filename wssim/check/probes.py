@@ -14,12 +14,13 @@ Scaling. A fleet of ``n`` clients is simulated with ``n' = min(n, max_clients)``
 stands for ``s = n/n'`` real ones, and everything the fleet shares scales with them so that every
 gateway keeps its shape. Per gateway: the memory above ``base_memory``, the fd limit and the admission
 rate are divided by ``s``, handshake CPU multiplied by ``s`` (and its per-held-connection part by
-``s²``); the conntrack table is divided by ``s``. Rooms are divided by ``s`` as far as they go (at least
-100 are kept, so that there are publications to measure), and the publish rate per client is raised by
-the members each room lost, so a room publishes and a client receives as often as in the design; the
-backplane's capacity and the gateways' ephemeral ports scale with what they carry. Offline periods are
-left out: each probe measures its own fault, and the resyncs of absences are the replay check's closed
-form. Times, queue depths and per-client rates are then the design's; counts and rates of connections,
+``s²``); the conntrack tables (balancer nodes, gateway hosts) are divided by ``s``, TLS CPU at an L7
+balancer multiplied by it. Rooms are divided by ``s`` as far as they go (at least 100 are kept, so that
+there are publications to measure), and the publish rate per client is raised by the members each room
+lost, so a room publishes and a client receives as often as in the design; the backplane's capacity
+scales with what it carries (a gateway's own connections to it do not). Offline periods are left out:
+each probe measures its own fault, and the resyncs of absences are the replay check's closed form.
+Times, queue depths and per-client rates are then the design's; counts and rates of connections,
 handshakes and deliveries are multiplied back by ``s`` (memory above base too). Direct messages follow
 the per-client publish rate.
 
@@ -144,8 +145,9 @@ def scale_design(config: Any, max_clients: int = MAX_CLIENTS) -> tuple[dict[str,
             adm[key] /= s
     if adm.get("max_connections") is not None:
         adm["max_connections"] = _ceil_div(adm["max_connections"], s)
-    if e["conntrack_max"] is not None:
-        e["conntrack_max"] = _ceil_div(e["conntrack_max"], s)
+    for table in (e, g):
+        if table["conntrack_max"] is not None:
+            table["conntrack_max"] = _ceil_div(table["conntrack_max"], s)
     e["tls_handshake_cost"] *= s
     managed = raw["backplane"]["managed"]
     if managed["max_connections"] is not None:
@@ -153,9 +155,6 @@ def scale_design(config: Any, max_clients: int = MAX_CLIENTS) -> tuple[dict[str,
     real, small = figures(config), figures(load_config(raw))
     if real.capacity is not None and real.backplane > 0:
         raw["backplane"]["capacity"] = real.capacity * small.backplane / real.backplane
-    channels, sim_channels = real.channels_at(real.share), small.channels_at(small.share)
-    if channels > 1:
-        g["ephemeral_ports"] = _ceil_div(config.gateways.ephemeral_ports * sim_channels, channels)
     return raw, Scaling(n, sim, base)
 
 
@@ -208,8 +207,10 @@ def unprobed(config: Any, fig: Figures) -> str:
     g, edge = config.gateways, config.edge
     ceilings = {"memory": fig.memory_full, "the fd limit": g.fd_limit / fig.fds}
     short = [name for name, cap in ceilings.items() if fig.per_node > cap]
-    if edge.conntrack_max is not None and fig.connections > edge.conntrack_max:
-        short.append("the conntrack table")
+    if edge.conntrack_max is not None and fig.connections / edge.nodes > edge.conntrack_max:
+        short.append("the balancer's conntrack table")
+    if g.conntrack_max is not None and fig.per_node > g.conntrack_max:
+        short.append("the gateway's conntrack table")
     if short:
         return f"the fleet cannot hold its clients ({', '.join(short)}: see budget and kernel)"
     return ""

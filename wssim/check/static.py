@@ -376,10 +376,10 @@ def _nodes_and_cost(config: Any, fig: Figures) -> Check:
 
 
 def kernel(config: Any, fig: Figures) -> list[Check]:
-    """File descriptors per gateway, the conntrack table on the path, ephemeral ports to the backplane."""
+    """File descriptors per gateway, the conntrack tables (balancer nodes, gateway hosts), ephemeral ports to
+    the backplane."""
     g, edge, h = config.gateways, config.edge, _headroom(config)
-    channels = fig.channels_at(fig.share_one_down)
-    need_fds = fig.per_node_one_down * fig.fds + channels
+    need_fds = fig.per_node_one_down * fig.fds + fig.upstream
     fd_fix = Fix(
         "gateways.fd_limit", max(1 << 20, _pow2(need_fds / h)), "nofile raised for the load", "at_least"
     )
@@ -388,7 +388,7 @@ def kernel(config: Any, fig: Figures) -> list[Check]:
             "fds",
             _cap_verdict(need_fds, g.fd_limit, h),
             f"Busiest gateway after losing one: {_n(fig.per_node_one_down)} sockets × {fig.fds} fd + "
-            f"{_n(channels)} backplane connections = {_n(need_fds)} fds of nofile {_n(g.fd_limit)}",
+            f"{_n(fig.upstream)} backplane connections = {_n(need_fds)} fds of nofile {_n(g.fd_limit)}",
             need_fds,
             "fds",
             g.fd_limit * h,
@@ -396,45 +396,40 @@ def kernel(config: Any, fig: Figures) -> list[Check]:
             fixes=(fd_fix,),
         ),
     ]
-    source = f"{CHECKLIST}: the default table (~256k) overflows silently under a million and drops SYNs"
-    if edge.conntrack_max is None:
-        checks.append(
-            Check(
-                "conntrack",
-                "pass",
-                "No conntrack table on the path (NOTRACK)",
-                fig.connections,
-                "connections",
-                source=source,
-            )
+    per_balancer = fig.connections / edge.nodes
+    checks.append(
+        _conntrack(
+            "conntrack_balancer",
+            "edge.conntrack_max",
+            edge.conntrack_max,
+            per_balancer,
+            f"each of {edge.nodes} balancer node(s)",
+            h,
         )
-    else:
-        fix = Fix("edge.conntrack_max", _pow2(fig.connections / h), "nf_conntrack_max raised", "at_least")
-        checks.append(
-            Check(
-                "conntrack",
-                _cap_verdict(fig.connections, edge.conntrack_max, h),
-                f"{_n(fig.connections)} connections through a conntrack table of {_n(edge.conntrack_max)}",
-                fig.connections,
-                "connections",
-                edge.conntrack_max * h,
-                source,
-                fixes=(fix,),
-            )
+    )
+    checks.append(
+        _conntrack(
+            "conntrack_gateway",
+            "gateways.conntrack_max",
+            g.conntrack_max,
+            fig.per_node_one_down,
+            "the busiest gateway's host after losing one",
+            h,
         )
+    )
     ports = Fix(
         "gateways.ephemeral_ports",
-        int(_ceil_to(channels / h, PORTS_PER_SOURCE_IP)),
+        int(_ceil_to(fig.upstream / h, PORTS_PER_SOURCE_IP)),
         f"one more source IP per {PORTS_PER_SOURCE_IP:,} ports",
         "at_least",
     )
     checks.append(
         Check(
             "ephemeral_ports",
-            _cap_verdict(channels, g.ephemeral_ports, h),
-            f"Busiest gateway after losing one: {_n(channels)} upstream connections to the backplane "
-            f"({config.backplane.topology}) of {_n(g.ephemeral_ports)} ephemeral ports",
-            channels,
+            _cap_verdict(fig.upstream, g.ephemeral_ports, h),
+            f"{_n(fig.upstream)} connections from each gateway to the backplane server (channels "
+            f"multiplexed on them) of {_n(g.ephemeral_ports)} ephemeral ports",
+            fig.upstream,
             "ports",
             g.ephemeral_ports * h,
             f"{CHECKLIST}: ~28k–64k ports per source IP and destination, on the backplane fan-in",
@@ -442,6 +437,20 @@ def kernel(config: Any, fig: Figures) -> list[Check]:
         )
     )
     return checks
+
+
+def _conntrack(check_id: str, path: str, table: int | None, load: float, where: str, h: float) -> Check:
+    """One conntrack table against the connections it tracks."""
+    source = f"{CHECKLIST}: the default table (~256k) overflows silently under a million and drops SYNs"
+    if table is None:
+        return Check(
+            check_id, "pass", f"No conntrack table at {where} (NOTRACK)", load, "connections", source=source
+        )
+    fix = Fix(path, _pow2(load / h), "nf_conntrack_max raised (or null: NOTRACK)", "at_least")
+    text = f"{_n(load)} connections through the conntrack table of {where}: {_n(table)} entries"
+    return Check(
+        check_id, _cap_verdict(load, table, h), text, load, "connections", table * h, source, fixes=(fix,)
+    )
 
 
 # ----------------------------------------------------------------------------------------- disconnect
@@ -698,7 +707,7 @@ def dropped_message(config: Any, fig: Figures) -> list[Check]:
 
 def herd_floor(config: Any, fig: Figures, clients: float) -> tuple[float, float]:
     """(seconds the survivors need to admit ``clients``, their admission rate): every survivor at its
-    accept rate (handshake CPU, admission control), and an L7 balancer's TLS queue for all."""
+    accept rate (handshake CPU, admission control), and the L7 balancer nodes' TLS queues for all."""
     survivors = max(0, fig.gateways - 1)
     per_conn = config.gateways.handshake_cost_per_connection
     held = fig.per_node_one_down
@@ -707,7 +716,7 @@ def herd_floor(config: Any, fig: Figures, clients: float) -> tuple[float, float]
         accept = min(accept, 1.0 / (config.gateways.handshake_cost + per_conn * held))
     rate = survivors * accept
     if config.edge.layer == "L7" and config.edge.tls_handshake_cost > 0:
-        rate = min(rate, 1.0 / config.edge.tls_handshake_cost)
+        rate = min(rate, config.edge.nodes / config.edge.tls_handshake_cost)
     return (clients / rate if rate > 0 else math.inf), rate
 
 
@@ -803,7 +812,11 @@ def admission_fixes(config: Any, fig: Figures, seconds: float, wave: float | Non
     cpu_rate = 1.0 / g.handshake_cost if g.handshake_cost > 0 else math.inf
     fixes = []
     edge = config.edge
-    if edge.layer == "L7" and edge.tls_handshake_cost > 0 and clients / seconds > h / edge.tls_handshake_cost:
+    if (
+        edge.layer == "L7"
+        and edge.tls_handshake_cost > 0
+        and clients / seconds > h * edge.nodes / edge.tls_handshake_cost
+    ):
         fixes.append(Fix("edge.layer", "L4", "terminate TLS at the gateways, not in one L7 queue"))
     if g.admission.handshake_rate is not None and needed <= cpu_rate * h:
         fixes.append(
