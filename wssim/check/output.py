@@ -121,6 +121,7 @@ def review_json(review: Any, strict: bool = False) -> dict[str, Any]:
         "expectations": expectations_json(cfg),
         "items": [item_json(item, review.probes) for item in review.items],
         "fixes": [fix_json(f, owners[f.path]) for f in review.fixes],
+        "fixes_verified": review.verified,
         "rerun": review.rerun(),
         "wall_s": round(review.wall_s, 3),
     }

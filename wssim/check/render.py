@@ -69,7 +69,14 @@ def print_review(review: Any, console: Console, out: Path | None = None, strict:
     elif review.quick:
         console.print("--quick: arithmetic only; the dynamic items' probes did not run.", style="dim")
     if review.fixes:
-        console.print("Review the design with every fix applied:", soft_wrap=True)
+        checked = (
+            " (probed: they pass)"
+            if review.verified
+            else ""
+            if review.quick
+            else " (probed: not all pass yet)"
+        )
+        console.print(f"Review the design with every fix applied{checked}:", soft_wrap=True)
         console.print(f"  {review.rerun()}", style="cyan", soft_wrap=True, highlight=False)
     verdict = review.verdict
     code = review.exit_code(strict)

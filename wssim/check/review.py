@@ -4,7 +4,8 @@
 probes of the dynamic items (:mod:`wssim.check.probes`). :func:`fixed_design` applies every fix at once
 and reviews the result again, until no check asks for more: fixes interact (more gateways change the
 backplane's fan-out; a durable backplane brings a replay window to size), so the values printed are
-those of the fixed point, which pass together.
+those of the fixed point, which pass together. A full review then probes the fixed design, and adds
+what those probes still ask for (a fix sized on one fleet may not hold on the fixed one).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from wssim.check.items import ITEMS, Fix, ItemResult, Verdict, worst
 from wssim.check.static import STATIC
 
 MAX_ROUNDS = 8
+VERIFY_ROUNDS = 2
 
 
 @dataclass
@@ -105,24 +107,30 @@ def apply_fixes(config: Any, fixes: list[Fix]) -> Any:
     return load_config(config.model_dump(mode="json"), [fix.set_arg for fix in fixes])
 
 
-def fixed_design(config: Any, items: list[ItemResult]) -> tuple[Any, dict[str, Fix], dict[str, list[str]]]:
+def fixed_design(
+    config: Any, items: list[ItemResult], measured: list[tuple[str, Fix]] = ()
+) -> tuple[Any, dict[str, Fix], dict[str, list[str]]]:
     """The design with every fix applied, and those fixes at the values of the fixed point.
 
     Round by round: apply the fixes, review the result's arithmetic, and for every path already being
     fixed take the value its checks now give (the strictest of them, passing ones included: a fix sized
     on the broken design may be stricter than the fixed one needs), never less than what a probe asked
-    for; add the paths of checks that still fail or warn. Stop when nothing changes. Also returns, per
-    path, the items that asked for it.
+    for (the probes' failing checks, and ``measured``: (item id, fix) from probes of a fixed design);
+    add the paths of checks that still fail or warn; leave out what the design already satisfies. Stop
+    when nothing changes. Also returns, per path, the items that asked for it.
     """
-    fixes = merge([fix for item in items for fix in item.fixes])
-    pinned = [
-        fix
-        for item in items
-        for c in item.checks
+    probed = [
+        (i.spec.id, f)
+        for i in items
+        for c in i.checks
         if c.basis != "arithmetic" and c.verdict != "pass"
-        for fix in c.fixes
+        for f in c.fixes
     ]
+    pinned = [fix for _, fix in [*probed, *measured]]
     owners: dict[str, list[str]] = {}
+    for item_id, fix in measured:
+        owners.setdefault(fix.path, []).append(item_id)
+    fixes = _changes(config, merge([*(fix for item in items for fix in item.fixes), *pinned]))
     fixed, again = config, items
     for _ in range(MAX_ROUNDS):
         for item in again:
@@ -134,12 +142,16 @@ def fixed_design(config: Any, items: list[ItemResult]) -> tuple[Any, dict[str, F
         needed = merge([fix for item in again for fix in item.fixes])
         grown = {path: proposed.get(path, fix) for path, fix in fixes.items()}
         grown.update({path: fix for path, fix in needed.items() if path not in grown})
+        grown = _changes(config, grown)
         if {p: f.value for p, f in grown.items()} == {p: f.value for p, f in fixes.items()}:
             break
         fixes = grown
-    kept = {path: fix for path, fix in fixes.items() if not _already(config, fix)}
-    fixed = fixed if len(kept) == len(fixes) else apply_fixes(config, list(kept.values()))
-    return fixed, kept, {path: list(dict.fromkeys(owners.get(path, []))) for path in kept}
+    return fixed, fixes, {path: list(dict.fromkeys(owners.get(path, []))) for path in fixes}
+
+
+def _changes(config: Any, fixes: dict[str, Fix]) -> dict[str, Fix]:
+    """The fixes the design does not already satisfy."""
+    return {path: fix for path, fix in fixes.items() if not _already(config, fix)}
 
 
 def _already(config: Any, fix: Fix) -> bool:
@@ -164,19 +176,50 @@ def review(
     config = config.without_sweep() if getattr(config, "sweep", None) is not None else config
     items = static_items(config)
     probes = {} if quick else _probe(config, items, probe_options)
-    _, fixes, owners = fixed_design(config, items)
+    if quick:
+        _, fixes, owners = fixed_design(config, items)
+        verified = False
+    else:
+        fixes, owners, verified = _verified_fixes(config, items, probe_options)
     for item in items:
         item.changes = [fix for path, fix in fixes.items() if item.spec.id in owners[path]]
-    return Review(
-        config,
-        items,
-        list(fixes.values()),
-        quick,
-        name or config.name,
-        source,
-        time.perf_counter() - started,
-        probes,
-    )
+    result = Review(config, items, list(fixes.values()), quick, name or config.name, source, 0.0, probes)
+    result.verified = verified
+    result.wall_s = time.perf_counter() - started
+    return result
+
+
+def _verified_fixes(
+    config: Any, items: list[ItemResult], options: dict[str, Any]
+) -> tuple[dict[str, Fix], dict[str, list[str]], bool]:
+    """The fixes, checked by probing the fixed design: what its probes still ask for is added and the
+    fixed design probed again, up to :data:`VERIFY_ROUNDS` times. True when the last probes all passed."""
+    from wssim.check.probes import run_probes, unprobed
+
+    measured: list[tuple[str, Fix]] = []
+    fixed, fixes, owners = fixed_design(config, items)
+    for _ in range(VERIFY_ROUNDS):
+        if not fixes or unprobed(fixed, figures(fixed)):
+            return fixes, owners, not fixes
+        trial = static_items(fixed)
+        run_probes(
+            fixed.model_copy(update={"name": f"{config.name}-fixed"}), trial, **{**options, "out": None}
+        )
+        more = [
+            (i.spec.id, f)
+            for i in trial
+            for c in i.checks
+            if c.basis != "arithmetic" and c.verdict != "pass"
+            for f in c.fixes
+        ]
+        if not more:
+            return fixes, owners, True
+        before = {p: f.value for p, f in fixes.items()}
+        measured += more
+        fixed, fixes, owners = fixed_design(config, items, measured)
+        if {p: f.value for p, f in fixes.items()} == before:
+            break  # the probes fail for a reason no fix of theirs changes
+    return fixes, owners, False
 
 
 def _probe(config: Any, items: list[ItemResult], options: dict[str, Any]) -> dict[str, Any]:

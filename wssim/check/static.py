@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from statistics import NormalDist
 from typing import Any
 
 from wssim.analytic.transports import from_config as transport_inputs
@@ -903,10 +904,18 @@ def slow_consumers(config: Any, fig: Figures) -> list[Check]:
     return [_policy(config), _oom(config, fig), _resume_after_disconnect(config, fig), _alert(config, fig)]
 
 
+def backlog_age(limit: int, arrival: float, quantile: float) -> float:
+    """Seconds of messages a queue closed at ``limit`` holds, at the ``quantile``: the ``limit`` arrivals
+    of a Poisson stream of rate ``arrival`` take a Gamma(limit, arrival) time, whose quantile is about
+    ``(limit + z·√limit) / arrival`` (normal approximation, ``z`` the standard normal quantile)."""
+    z = NormalDist().inv_cdf(quantile)
+    return (limit + z * math.sqrt(limit)) / arrival
+
+
 def _resume_after_disconnect(config: Any, fig: Figures) -> Check:
-    """A slow reader closed at the bound resumes from a cursor ``limit/arrival`` seconds old (a FIFO
-    queue of depth ``d`` filled at rate ``λ`` holds ``d/λ`` seconds of messages), plus its backoff: the
-    replay window must still hold it, or the resume is a resync."""
+    """A slow reader closed at the bound resumes from a cursor as old as the messages it had queued (a
+    FIFO queue of depth ``d`` filled at rate ``λ`` holds about ``d/λ`` seconds of them), plus its backoff:
+    the replay window must still hold it — for all but ``resync_budget`` of them — or it resyncs."""
     q = config.gateways.send_queue
     source = f"{CHECKLIST}: disconnect the slow consumer and let it resume from a cursor"
     relevant = q.overflow == "disconnect" and config.clients.resume and fig.keeps_history and fig.arrival > 0
@@ -915,13 +924,18 @@ def _resume_after_disconnect(config: Any, fig: Figures) -> Check:
             "resume_after_disconnect", "pass", "No slow reader is disconnected to resume", None, source=source
         )
     window, gap = replay_window(config, fig), retry_gap(config)
-    age = q.limit / fig.arrival + gap
+    if not math.isfinite(window):
+        return Check("resume_after_disconnect", "pass", "The replay window has no bound", None, source=source)
+    quantile = 1 - max(config.expectations.resync_budget, 1e-6)
+    age = backlog_age(q.limit, fig.arrival, quantile) + gap
     text = (
-        f"A slow reader closed at {_n(q.limit)} queued messages resumes from a cursor {_n(age, 's')} old "
-        f"({_n(q.limit)} ÷ {_n(fig.arrival)}/s + up to {_n(gap, 's')} of backoff); the window holds "
-        f"{_n(window, 's')}"
+        f"A slow reader closed at {_n(q.limit)} queued messages ({_n(fig.arrival)}/s arriving) resumes "
+        f"from a cursor up to {_n(age, 's')} old ({quantile:.0%} of them), backoff included; the window "
+        f"holds {_n(window, 's')}"
     )
-    fits = math.floor((window - gap) * fig.arrival)
+    fits = 0
+    while backlog_age(fits + 1, fig.arrival, quantile) + gap <= window:
+        fits += 1
     fix = (
         Fix(
             "gateways.send_queue.limit", fits, "close the reader while its cursor is in the window", "at_most"
