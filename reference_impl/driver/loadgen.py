@@ -205,6 +205,12 @@ class _Worker:
                 await asyncio.wait_for(self.stopping.wait(), delay)
         return not self.stopping.is_set()
 
+    async def pause_until(self, t: float) -> None:
+        """Sleep until scenario time ``t`` (a reader's pace: its task is cancelled when the run ends)."""
+        delay = (self.spec.t0 + t * self.spec.time_scale) - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
     def room_ix(self, room: str) -> int:
         ix = self._room_ix.get(room)
         if ix is None:
@@ -400,17 +406,17 @@ class _Worker:
         loads = json.loads
         with contextlib.suppress(Exception):
             while True:
-                if reader is not None and not await self.sleep_until(reader.awake(phase, self.now())):
-                    return
+                if reader is not None:
+                    await self.pause_until(reader.awake(phase, self.now()))
                 f = loads(await ws.recv())
                 op = f.get("op")
                 if op != "msg":
                     self.on_control(plan.cid, state, inbox, op, f)
                     continue
                 if reader is not None:
-                    done = reader.finish(phase, self.now(), reader.work(self.rng) / reader.rate)
-                    if not await self.sleep_until(done):
-                        return
+                    await self.pause_until(
+                        reader.finish(phase, self.now(), reader.work(self.rng) / reader.rate)
+                    )
                 await self.on_msg(plan.cid, ws, state, inbox, f)
 
     async def on_msg(self, cid: int, ws: Any, state: Reconnection, inbox: _Inbox, f: dict[str, Any]) -> None:
