@@ -53,6 +53,12 @@ METRICS: dict[str, Metric] = {
     "emfile_rejections": Metric("connections", "Accepts refused at the file-descriptor limit."),
     "conntrack_drops": Metric("SYNs", "New connections dropped by a full conntrack table."),
     "slow_consumer_disconnects": Metric("connections", "Connections closed by the disconnect policy."),
+    "backplane_cut_at_s": Metric(
+        "s", "When the first subscription outage cut a gateway from the backplane.", "time"
+    ),
+    "backplane_restored_at_s": Metric(
+        "s", "When that gateway had every room with members subscribed again.", "time"
+    ),
     "first_slow_consumer_disconnect_s": Metric(
         "s", "When a gateway first closed a slow consumer (disconnect policy), from the start.", "time"
     ),

@@ -27,7 +27,14 @@ import numpy as np
 import pandas as pd
 
 from reference_impl.driver.loadgen import ClientPlan, WorkerRecord
-from reference_impl.system.event_log import ACCEPT, CLOSE, SLOW_DISCONNECT, read_events
+from reference_impl.system.event_log import (
+    ACCEPT,
+    BACKPLANE_CUT,
+    BACKPLANE_RESTORED,
+    CLOSE,
+    SLOW_DISCONNECT,
+    read_events,
+)
 from wssim.metrics import Recorder, bin_indices
 
 
@@ -269,6 +276,13 @@ def record_gateways(
     scn = lambda t: (np.asarray(t, dtype=float) - t0) / time_scale  # noqa: E731
     kinds = events["kind"].to_numpy()
     _rate(rec, "handshakes", scn(events.loc[kinds == ACCEPT, "t"].to_numpy()))
+    for name, kind in (
+        ("backplane_cut_at_s", BACKPLANE_CUT),
+        ("backplane_restored_at_s", BACKPLANE_RESTORED),
+    ):
+        at = events.loc[kinds == kind, "t"].to_numpy()
+        if len(at):  # the first subscription outage, as the gateway saw it
+            rec.set(name, float(scn(at.min())))
     slow = events.loc[kinds == SLOW_DISCONNECT, "t"].to_numpy()
     if len(slow):
         rec.set("first_slow_consumer_disconnect_s", float(scn(slow.min())))

@@ -531,54 +531,82 @@ class LiveRun:
     def worker_specs(
         self, plans: list[ClientPlan], spikes: list[tuple[float, float, float]]
     ) -> list[WorkerSpec]:
+        """One load generator per 9,000 clients (at least ``live.loadgen_processes``), clients dealt out
+        round-robin, each publishing on behalf of its own clients."""
         cfg, c = self.cfg, self.cfg.clients
         n_workers = max(cfg.live.loadgen_processes, math.ceil(len(plans) / MAX_CLIENTS_PER_PROCESS))
         n_workers = max(1, min(n_workers, len(plans)))
+        shares = [plans[w::n_workers] for w in range(n_workers)]
+        scheduled = self.scheduled_publishes(shares)
+        common = dict(
+            url=f"ws://{self.host}:{self.bal_port}/ws",
+            t0=0.0,  # set by the start signal
+            time_scale=self.s,
+            end=cfg.duration + self.settle / self.s,
+            reconnect=Reconnector.from_config(cfg),
+            token_ttl=cfg.live.token_ttl,
+            seed=cfg.seed,
+            replication=self.rep,
+            reader=Reader.from_config(cfg, slow=False),
+            slow_reader=Reader.from_config(cfg, slow=True),
+            scheduled=self.schedule is not None,
+            last_attempt=cfg.duration if self.schedule is not None else None,
+        )
+        return [
+            WorkerSpec(
+                index=w,
+                clients=mine,
+                publish=self.publish_plan(mine, spikes, scheduled[w] if scheduled else None),
+                source_host=f"127.0.0.{2 + w}" if len(plans) > SOURCE_SPLIT else None,
+                **common,  # type: ignore[arg-type]
+            )
+            for w, mine in enumerate(shares)
+        ]
+
+    def publish_plan(
+        self,
+        mine: list[ClientPlan],
+        spikes: list[tuple[float, float, float]],
+        scheduled: list[tuple[float, int, str]] | None,
+    ) -> PublishPlan | None:
+        """How one load generator publishes for its clients: the schedule's publications, or drawn."""
+        cfg, c = self.cfg, self.cfg.clients
+        if c.publish_rate <= 0 and not scheduled:
+            return None
         via = "ws" if self.kind == "in_memory" else "backplane"
+        max_age = cfg.backplane.replay.max_age
         bp = {
             "kind": self.kind,
             "url": self.backplane_url,
             "namespace": self.namespace,
             "max_messages": cfg.backplane.replay.max_messages,
-            "max_age": None
-            if cfg.backplane.replay.max_age is None
-            else cfg.backplane.replay.max_age * self.s,
+            "max_age": None if max_age is None else max_age * self.s,
         }
-        specs = []
-        end = cfg.duration + self.settle / self.s
-        for w in range(n_workers):
-            mine = plans[w::n_workers]
-            publish = None
-            if c.publish_rate > 0:
-                publish = PublishPlan(
-                    rate=c.publish_rate * sum(1 for p in mine if p.rooms),
-                    start=0.0,
-                    stop=cfg.duration,
-                    via=via,
-                    size=int(c.message_size),
-                    spikes=spikes,
-                    backplane=bp if via == "backplane" else None,
-                    periodic=c.publish_arrivals == "periodic",
-                )
-            specs.append(
-                WorkerSpec(
-                    index=w,
-                    url=f"ws://{self.host}:{self.bal_port}/ws",
-                    clients=mine,
-                    t0=0.0,  # set by the start signal
-                    time_scale=self.s,
-                    end=end,
-                    reconnect=Reconnector.from_config(cfg),
-                    token_ttl=cfg.live.token_ttl,
-                    seed=cfg.seed,
-                    replication=self.rep,
-                    reader=Reader.from_config(cfg, slow=False),
-                    slow_reader=Reader.from_config(cfg, slow=True),
-                    publish=publish,
-                    source_host=f"127.0.0.{2 + w}" if len(plans) > SOURCE_SPLIT else None,
-                )
-            )
-        return specs
+        return PublishPlan(
+            rate=c.publish_rate * sum(1 for p in mine if p.rooms),
+            start=0.0,
+            stop=cfg.duration,
+            via=via,
+            size=int(c.message_size),
+            spikes=spikes,
+            backplane=bp if via == "backplane" else None,
+            periodic=c.publish_arrivals == "periodic",
+            scheduled=scheduled,
+        )
+
+    def scheduled_publishes(
+        self, shares: list[list[ClientPlan]]
+    ) -> list[list[tuple[float, int, str]]] | None:
+        """The schedule's publications dealt to the load generator of their client (None: no schedule)."""
+        if self.schedule is None:
+            return None
+        worker = {p.cid: w for w, share in enumerate(shares) for p in share}
+        out: list[list[tuple[float, int, str]]] = [[] for _ in shares]
+        s = self.schedule
+        columns = (s.publish_time.tolist(), s.publish_room.tolist(), s.publish_client.tolist())
+        for t, room, cid in zip(*columns, strict=True):
+            out[worker.get(cid, 0)].append((t, cid, room_name(room)))
+        return out
 
     # -- faults --------------------------------------------------------------------------------
     def fault_targets(self, names: list[str]) -> list[list[str]]:

@@ -37,6 +37,7 @@ import sys
 import time
 from array import array
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ class PublishPlan:
     spikes: list[tuple[float, float, float]] = field(default_factory=list)  # (at, duration, multiplier)
     backplane: dict[str, Any] | None = None  # kwargs of reference_impl.system.backplanes.make_backplane
     periodic: bool = False  # exact gaps of 1/rate, clients and their rooms in turn (else Poisson, at random)
+    scheduled: list[tuple[float, int, str]] | None = None  # a schedule's (time, client, room), played as is
 
 
 @dataclass
@@ -98,6 +100,10 @@ class WorkerSpec:
     slow_reader: Reader | None = None  # slow consumers' reads and stalls
     publish: PublishPlan | None = None
     source_host: str | None = None  # bind client sockets to this loopback address
+    # the plans are a simulator schedule: every offline episode follows a connection, as it did there,
+    # and no connection attempt starts after the simulated run's end (``last_attempt``)
+    scheduled: bool = False
+    last_attempt: float | None = None
 
 
 @dataclass
@@ -162,6 +168,38 @@ def offline_periods(
         t += d
 
 
+def drawn_publishes(
+    plan: PublishPlan, clients: list[ClientPlan], rng: Any, start: float
+) -> Iterator[tuple[float, int, str]]:
+    """(scenario time, client, room) of each publication: a Poisson process (or exact gaps, ``periodic``)
+    at the plan's rate, multiplied during spikes, from a client of ``clients`` and one of its rooms."""
+    t, tick = max(plan.start, start), 0
+    while True:
+        rate, bound = plan.rate, plan.stop
+        for at, dur, m in plan.spikes:
+            if at <= t < at + dur:
+                rate = plan.rate * m
+            for edge in (at, at + dur):
+                if t < edge < bound:
+                    bound = edge
+        mean = 1.0 / rate if rate > 0 else math.inf
+        gap = mean if plan.periodic or rate <= 0 else rng.exponential(mean)
+        if t + gap >= bound:  # memoryless: restart the draw at the next rate change
+            t = bound
+            if t >= plan.stop:
+                return
+            continue
+        t += gap
+        if plan.periodic:
+            client = clients[tick % len(clients)]
+            room = client.rooms[(tick // len(clients)) % len(client.rooms)]
+            tick += 1
+        else:
+            client = clients[int(rng.integers(len(clients)))]
+            room = client.rooms[int(rng.integers(len(client.rooms)))]
+        yield t, client.cid, room
+
+
 # ------------------------------------------------------------------------------------- a client
 class _Inbox:
     """What the reader of one connection keeps between frames."""
@@ -190,6 +228,7 @@ class _Worker:
         self._room_ix: dict[str, int] = {}
         self._epoch_ix: dict[str, int] = {}
         self.sockets: dict[int, Any] = {}  # cid -> open connection (publishing via ws)
+        self.published = 0  # publications sent (their ids are numbered by worker and this count)
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Future[Any]] = set()
 
@@ -287,13 +326,16 @@ class _Worker:
         if not await self.sleep_until(plan.connect_at):
             return
         while not self.stopping.is_set():
-            # an offline episode that began while disconnected just delays the next attempt
-            while offline and offline[0][0] + offline[0][1] <= self.now():
-                offline.pop(0)
-            if offline and offline[0][0] <= self.now():
-                start, dur, _ = offline.pop(0)
-                if not await self.sleep_until(start + dur):
-                    return
+            if self.spec.scheduled:
+                if self.spec.last_attempt is not None and self.now() > self.spec.last_attempt:
+                    return  # the simulated run had ended: it starts no attempt either
+            else:  # an offline episode that began while disconnected just delays the next attempt
+                while offline and offline[0][0] + offline[0][1] <= self.now():
+                    offline.pop(0)
+                if offline and offline[0][0] <= self.now():
+                    start, dur, _ = offline.pop(0)
+                    if not await self.sleep_until(start + dur):
+                        return
             if state.attempting():
                 rec.counters["reconnect_attempts"] += 1
             self.event(cid, "attempt")
@@ -510,11 +552,16 @@ class _Worker:
 
     # ------------------------------------------------------------------------------ publishing
     async def publisher(self, plan: PublishPlan) -> None:
-        spec, rec = self.spec, self.rec
-        clients = [c for c in spec.clients if c.rooms]
-        if not clients or plan.rate <= 0:
+        """Publish the plan's messages: a schedule's as given, else drawn (only connected clients publish,
+        as in the simulator)."""
+        clients = [c for c in self.spec.clients if c.rooms]
+        if plan.scheduled is not None:
+            source: Iterator[tuple[float, int, str]] = iter(plan.scheduled)
+        elif clients and plan.rate > 0:
+            rng = generator(self.spec.seed, self.spec.replication, Stream.PUBLISHES, self.spec.index)
+            source = drawn_publishes(plan, clients, rng, self.now())
+        else:
             return
-        rng = generator(spec.seed, spec.replication, Stream.PUBLISHES, spec.index)
         bp = None
         if plan.via == "backplane":
             from reference_impl.system.backplanes import make_backplane
@@ -522,66 +569,43 @@ class _Worker:
             bp = make_backplane(**(plan.backplane or {}))
             await bp.start()
         body = "x" * max(0, plan.size - 120)
-        seq = tick = 0
-        t = max(plan.start, self.now())
         try:
-            while True:
-                rate = plan.rate
-                bound = plan.stop
-                for at, dur, m in plan.spikes:
-                    if at <= t < at + dur:
-                        rate = plan.rate * m
-                    for edge in (at, at + dur):
-                        if t < edge < bound:
-                            bound = edge
-                mean = 1.0 / rate if rate > 0 else math.inf
-                gap = mean if plan.periodic or rate <= 0 else rng.exponential(mean)
-                if t + gap >= bound:  # memoryless: restart the draw at the next rate change
-                    t = bound
-                    if t >= plan.stop:
-                        return
-                    continue
-                t += gap
+            for t, cid, room in source:
                 if not await self.sleep_until(t):
                     return
-                if plan.periodic:
-                    client = clients[tick % len(clients)]
-                    room = client.rooms[(tick // len(clients)) % len(client.rooms)]
-                    tick += 1
-                else:
-                    client = clients[int(rng.integers(len(clients)))]
-                    room = client.rooms[int(rng.integers(len(client.rooms)))]
-                if client.cid not in self.sockets:  # as in the simulator: only connected clients publish
-                    rec.counters["publish_skipped_offline"] += 1
+                if plan.scheduled is None and cid not in self.sockets:
+                    self.rec.counters["publish_skipped_offline"] += 1
                     continue
-                seq += 1
-                mid = spec.index * 1_000_000_000 + seq
-                ts = time.time()
-                if bp is not None:
-                    payload = protocol.encode({"id": str(mid), "ts": ts, "body": body})
-                    try:
-                        epoch, offset = await bp.publish(room, payload)
-                    except Exception:
-                        rec.counters["publish_errors"] += 1
-                        continue
-                    eix = self.epoch_ix(epoch)
-                else:
-                    ws = self.sockets[client.cid]
-                    try:
-                        await ws.send(protocol.encode(protocol.publish(room, str(mid), ts, body)))
-                    except Exception:
-                        rec.counters["publish_errors"] += 1
-                        continue
-                    eix, offset = -1, -1
-                rec.p_mid.append(mid)
-                rec.p_room.append(self.room_ix(room))
-                rec.p_ts.append(ts)
-                rec.p_epoch.append(eix)
-                rec.p_off.append(offset)
+                await self.publish(bp, cid, room, body)
         finally:
             if bp is not None:
                 with contextlib.suppress(Exception):
                     await bp.close()
+
+    async def publish(self, bp: Any, cid: int, room: str, body: str) -> None:
+        """One publication on behalf of client ``cid``: to the backplane (which numbers it), or through
+        the client's socket; logged with its id, room, time, epoch and offset."""
+        rec = self.rec
+        self.published += 1
+        mid = self.spec.index * 1_000_000_000 + self.published
+        ts = time.time()
+        try:
+            if bp is not None:
+                epoch, offset = await bp.publish(
+                    room, protocol.encode({"id": str(mid), "ts": ts, "body": body})
+                )
+                eix = self.epoch_ix(epoch)
+            else:
+                await self.sockets[cid].send(protocol.encode(protocol.publish(room, str(mid), ts, body)))
+                eix, offset = -1, -1
+        except Exception:
+            rec.counters["publish_errors"] += 1
+            return
+        rec.p_mid.append(mid)
+        rec.p_room.append(self.room_ix(room))
+        rec.p_ts.append(ts)
+        rec.p_epoch.append(eix)
+        rec.p_off.append(offset)
 
     async def run(self) -> WorkerRecord:
         spec = self.spec

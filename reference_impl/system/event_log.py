@@ -17,6 +17,8 @@ import time
 ACCEPT = 1  # a WebSocket handshake completed: the connection is established
 CLOSE = 2  # an established connection ended (either side)
 SLOW_DISCONNECT = 3  # the send-queue policy disconnected a slow consumer
+BACKPLANE_CUT = 4  # the backplane connection was dropped (a subscription outage begins)
+BACKPLANE_RESTORED = 5  # reconnected and every room with members subscribed again
 RECORD = struct.Struct("<dI")
 
 

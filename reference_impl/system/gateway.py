@@ -46,7 +46,14 @@ from reference_impl.system import protocol
 from reference_impl.system.admission import Admission, Refusal
 from reference_impl.system.auth import AuthError, Grants, TokenVerifier, redact
 from reference_impl.system.backplanes import Backplane, Delivery, make_backplane, redact_url
-from reference_impl.system.event_log import ACCEPT, CLOSE, SLOW_DISCONNECT, EventLog
+from reference_impl.system.event_log import (
+    ACCEPT,
+    BACKPLANE_CUT,
+    BACKPLANE_RESTORED,
+    CLOSE,
+    SLOW_DISCONNECT,
+    EventLog,
+)
 from reference_impl.system.gateway_metrics import CONTENT_TYPE, GatewayMetrics
 from reference_impl.system.settings import GatewaySettings, load_key, parse_settings
 from wssim.policies import Message, SendQueue, resume_decision
@@ -240,6 +247,7 @@ class Gateway:
         self.backplane_cut = True
         with contextlib.suppress(Exception):
             await self.backplane.close()
+        self.events.log(BACKPLANE_CUT)
 
     async def restore_backplane(self) -> None:
         """Reconnect and re-subscribe every room with local members (SIGUSR2: the outage ends)."""
@@ -248,6 +256,7 @@ class Gateway:
             for room in list(self.rooms):
                 await self.backplane.subscribe(room, self._on_delivery)
         self.backplane_cut = False
+        self.events.log(BACKPLANE_RESTORED)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)

@@ -10,6 +10,7 @@ from reference_impl.driver.harness import LiveRun, scheduled_plans
 from reference_impl.driver.loadgen import room_name
 from reference_impl.system.event_log import ACCEPT, CLOSE, RECORD
 from wssim.config import load_config
+from wssim.crosscheck import point_key
 from wssim.metrics import Recorder
 from wssim.schedule import Schedule, ScheduleError
 from wssim.sim import simulate
@@ -122,3 +123,11 @@ def test_live_connections_are_counted_at_the_gateways_and_a_kill_drops_them(tmp_
     assert rec.rate_series("handshakes") == {3: 2.0, 50: 1.0, 65: 2.0}
     assert m["connections_peak"] == 3 and m["connections_end"] == 2
     assert m["herd_convergence_s"] == pytest.approx(0.5)
+
+
+def test_each_sweep_point_has_its_own_schedule_key():
+    cfg = load_config("crosscheck/semantics")
+    points = [load_config(cfg.without_sweep().model_dump(mode="json"), [f"backplane.kind={k}"])
+              for k in ("redis_pubsub", "jetstream")]  # fmt: skip
+    keys = {point_key(p, ("backplane.kind",)) for p in points}
+    assert len(keys) == 2 and point_key(points[0], ()) == point_key(points[1], ())

@@ -125,10 +125,14 @@ def compare(sim: Results, live: Results) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------ engines
 def point_key(config: Any, paths: tuple[str, ...]) -> str:
     """A file-name key of a sweep point: a digest of its values at the swept ``paths``."""
-    from wssim.config.paths import resolve_path
+    from wssim.config.paths import split_path
 
-    dump = config.model_dump(mode="json")
-    values = [resolve_path(dump, p) for p in paths]
+    values = []
+    for path in paths:
+        node = config.model_dump(mode="json")
+        for part in split_path(path):
+            node = node[part]
+        values.append(node)
     return "p" + hashlib.sha1(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

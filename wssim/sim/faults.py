@@ -199,12 +199,16 @@ class Faults:
         w.rec.mark(w.env.now, "subscription outage: gateways " + ",".join(str(g.id) for g in gws))
         for g in gws:
             g.sub_down = True
+        if gws:
+            w.rec.values.setdefault("backplane_cut_at_s", w.env.now)
         w.call_at(w.env.now + f.duration, self._subscription_back, (gws, [g.incarnation for g in gws]))
 
     def _subscription_back(self, ev: Any) -> None:
         gws, incs = ev.value
         w = self.world
         w.rec.mark(w.env.now, "subscriptions back")
+        if gws:
+            w.rec.values.setdefault("backplane_restored_at_s", w.env.now)
         for g, inc in zip(gws, incs, strict=True):
             g.sub_down = False
             if g.incarnation == inc and g.serving and not w.backplane.at_most_once:

@@ -5,8 +5,9 @@ limits (the replay window), ``token`` being the escaped room name (:func:`room_t
 beyond 64 characters, since stream names become directory names). ``head`` and ``history`` of a room
 without a stream answer "empty" without creating one. The epoch is a random id written into the
 stream's description when the stream is created, so a re-created stream (restart without storage,
-deletion) has a new epoch. Live delivery uses an ordered push consumer from "new"; replay uses an
-ephemeral pull consumer from ``after_offset + 1``.
+deletion) has a new epoch. Live delivery uses an ordered push consumer from the head at subscription
+(or, re-subscribing after a cut, right after the last message delivered); replay uses an ephemeral
+pull consumer from ``after_offset + 1``.
 """
 
 from __future__ import annotations
@@ -152,7 +153,16 @@ class JetStreamBackplane(Backplane):
         return out[:limit]
 
     async def _subscribe(self, room: str, start: int | None = None) -> None:
-        """An ordered push consumer from ``start`` (a stream sequence), or from new messages."""
+        """An ordered push consumer from ``start`` (a stream sequence); by default from the stream's head,
+        or, re-made after its connection was cut, right after the last message this process was handed
+        (nothing published meanwhile is skipped; from 1 if the stream was re-created)."""
+        if start is None and room in self._last:
+            before = self._epochs.get(room)
+            start = self._last[room] + 1 if await self._ensure(room, refresh=True) == before else 1
+        elif start is None:  # from the head on: noted, so a cut before any message skips nothing either
+            await self._ensure(room, refresh=True)
+            self._last[room] = (await self._js.stream_info(self.stream(room))).state.last_seq
+            start = self._last[room] + 1
         await self._ensure(room)
 
         async def on_message(msg: Any) -> None:
@@ -160,11 +170,7 @@ class JetStreamBackplane(Backplane):
             self._last[room] = seq
             self._deliver(Delivery(room, self._epochs.get(room, ""), seq, msg.data.decode()))
 
-        if start is None:
-            options: dict[str, Any] = {"deliver_policy": DeliverPolicy.NEW}
-        else:
-            policy = DeliverPolicy.BY_START_SEQUENCE
-            options = {"config": ConsumerConfig(deliver_policy=policy, opt_start_seq=start)}
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
         self._subs[room] = await self._js.subscribe(
             self.subject(room),
             stream=self.stream(room),
@@ -172,7 +178,7 @@ class JetStreamBackplane(Backplane):
             ordered_consumer=True,
             pending_msgs_limit=1_000_000,
             pending_bytes_limit=1 << 30,
-            **options,
+            config=config,
         )
 
     async def _reconnected(self) -> None:
@@ -188,18 +194,15 @@ class JetStreamBackplane(Backplane):
                 await old.unsubscribe()
             for attempt in range(50):
                 try:
-                    before = self._epochs.get(room)
-                    epoch = await self._ensure(room, refresh=True)
-                    start = 1 if epoch != before else self._last.get(room, 0) + 1
                     if room in self._callbacks:
-                        await self._subscribe(room, start)
+                        await self._subscribe(room, None if room in self._last else 1)
                     break
                 except Exception as exc:  # JetStream may need a moment after a restart
                     log.warning("jetstream resubscribe %s (attempt %d): %s", room, attempt, exc)
                     await asyncio.sleep(0.2)
 
     async def _unsubscribe(self, room: str) -> None:
-        self._last.pop(room, None)
+        self._last.pop(room, None)  # no longer of interest: a later subscription starts afresh
         sub = self._subs.pop(room, None)
         if sub is not None:
             await sub.unsubscribe()

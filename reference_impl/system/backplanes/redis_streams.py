@@ -77,6 +77,7 @@ class RedisStreamsBackplane(RedisBackplane):
         self._cursors: dict[str, str] = {}  # stream key -> last id read
         self._rooms: dict[str, str] = {}  # stream key -> room
         self._epochs: dict[str, str] = {}  # room -> epoch of the last entry read
+        self._positions: dict[str, tuple[str, str]] = {}  # room -> (epoch, id) read up to, kept across a cut
 
     def _keys(self, room: str) -> list[str]:
         return [self.key(room, "stream"), self.key(room, "epoch")]
@@ -111,17 +112,23 @@ class RedisStreamsBackplane(RedisBackplane):
         return [Delivery(room, epoch or "", _seq(eid), fields["p"]) for eid, fields in entries]
 
     async def _subscribe(self, room: str) -> None:
+        """Read the room from its head; or, re-subscribing after the connection was cut, from where this
+        process had read up to (same epoch), so nothing published meanwhile is skipped."""
         key = self._keys(room)[0]
         epoch, last = await self.head(room)
         self._epochs[room] = epoch
         self._rooms[key] = room
-        self._cursors[key] = f"0-{last}"
+        done = self._positions.get(room)
+        same = done is not None and done[0] in ("", epoch)  # "": the stream did not exist yet
+        self._cursors[key] = done[1] if done is not None and same else f"0-{last}"
+        self._positions[room] = (epoch, self._cursors[key])
         self._start_reader()
 
     async def _unsubscribe(self, room: str) -> None:
         key = self._keys(room)[0]
         self._cursors.pop(key, None)
         self._rooms.pop(key, None)
+        self._positions.pop(room, None)  # no longer of interest: a later subscription starts afresh
 
     async def _epoch(self, room: str) -> str:
         epoch = await self.redis.get(self._keys(room)[1])
@@ -174,3 +181,5 @@ class RedisStreamsBackplane(RedisBackplane):
                 for entry_id, fields in entries:
                     self._deliver(Delivery(room, epoch, _seq(entry_id), fields["p"]))
                 self._cursors[key] = entries[-1][0]
+                if entries:
+                    self._positions[room] = (epoch, entries[-1][0])
