@@ -566,7 +566,7 @@ def crosscheck(
     if root.exists() and any(root.iterdir()):
         raise SweepError(f"{root} exists and is not empty: choose a new --out folder")
     calib = None
-    if str(calibration).lower() != "none":
+    if calibration is None or calibration.lower() != "none":
         path = Path(calibration) if calibration is not None else default_calibration()
         machine = check_machine(path)
         calib = Calibration.load(path)
@@ -602,7 +602,7 @@ def print_crosscheck(name: str, result: Any) -> None:
     t = Table(title=f"{name}: simulator vs live", title_style="bold", header_style="bold cyan")
     for col, just in (("point", "left"), ("metric", "left"), ("simulated (interval)", "right"),
                       ("live", "right"), ("tolerance", "left"), ("verdict", "left")):  # fmt: skip
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+        t.add_column(col, justify=just, no_wrap=col in ("metric", "verdict"))  # type: ignore[arg-type]
     for r in v.itertuples(index=False):
         if r.tolerance == "rank":
             sim, live = r.sim_text, r.live_text

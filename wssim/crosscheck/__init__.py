@@ -203,10 +203,11 @@ class CrosscheckResult:
 
 
 def _labels(sim: Results) -> dict[int, str]:
-    from wssim.report import point_label
+    """Each point's swept values (``none``, ``full_jitter``), or "" without a sweep."""
+    from wssim.report import point_values
 
     points = sorted(int(p) for p in sim.summary["point"].unique())
-    return {p: (point_label(sim, p, short=True) if sim.params else "") for p in points}
+    return {p: (point_values(sim, p) if sim.params else "") for p in points}
 
 
 def crosscheck(
