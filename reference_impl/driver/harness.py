@@ -533,7 +533,7 @@ class LiveRun:
     ) -> list[WorkerSpec]:
         """One load generator per 9,000 clients (at least ``live.loadgen_processes``), clients dealt out
         round-robin, each publishing on behalf of its own clients."""
-        cfg, c = self.cfg, self.cfg.clients
+        cfg = self.cfg
         n_workers = max(cfg.live.loadgen_processes, math.ceil(len(plans) / MAX_CLIENTS_PER_PROCESS))
         n_workers = max(1, min(n_workers, len(plans)))
         shares = [plans[w::n_workers] for w in range(n_workers)]
