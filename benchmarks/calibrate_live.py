@@ -72,7 +72,7 @@ def rss(pid: int) -> int:
 class Gateway:
     """One gateway child process on a free port, logging its connection events, behind a balancer."""
 
-    def __init__(self, kind: str, redis_url: str, nats_url: str, config: Path) -> None:
+    def __init__(self, kind: str, redis_url: str, nats_url: str, config: Path, send_buffer: int) -> None:
         self.port = free_port()
         self.events = config.parent / f".calibrate-events-{self.port}.bin"
         argv = [sys.executable, "-m", "reference_impl.system.gateway", "--port", str(self.port)]
@@ -80,7 +80,7 @@ class Gateway:
         argv += ["--backplane", kind, "--redis-url", redis_url, "--nats-url", nats_url]
         self.kind, self.url = kind, nats_url if kind in ("nats", "jetstream") else redis_url
         self.namespace = "cal" + uuid.uuid4().hex[:8]
-        argv += ["--namespace", self.namespace]
+        argv += ["--namespace", self.namespace, "--gw", f"send_buffer={send_buffer}"]
         env = dict(os.environ, WSSIM_TOKEN_SECRET=SECRET)
         self.proc = subprocess.Popen(
             argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
@@ -98,6 +98,7 @@ class Gateway:
             f"127.0.0.1:{self.lb_port}",
         ]
         argv += ["--admin", str(free_port()), "--upstream", f"g0=127.0.0.1:{self.port}"]
+        argv += ["--socket-buffer", str(send_buffer)]  # as live.send_buffer makes the harness start them
         self.balancer = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while not _listening(self.lb_port):
@@ -149,6 +150,48 @@ async def herd_service_time(gw: Gateway, n: int) -> float:
     return (accepts[-1] - accepts[0]) / (len(accepts) - 1)
 
 
+async def path_buffer(gw: Gateway, size: int) -> int:
+    """Bytes a reader that stopped reading holds between the gateway's send queue and its application:
+    connected through the balancer as the load generator's slow consumers are (a 4 KiB receive buffer,
+    a few frames queued in the client library), messages of ``size`` bytes published one at a time
+    until the gateway's queue holds one; the messages before it were on the path."""
+    from websockets.asyncio.client import connect
+
+    from reference_impl.driver.loadgen import SLOW_MAX_QUEUE, SLOW_RCVBUF
+    from reference_impl.system.backplanes import make_backplane
+    from reference_impl.system.gateway_metrics import sample
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", gw.lb_port))
+    ws = await connect(gw.uri("path", balanced=True), sock=sock, max_queue=SLOW_MAX_QUEUE, compression=None,
+                       max_size=None, proxy=None)  # fmt: skip
+    await _subscribe(ws, "path")
+    bp = make_backplane(gw.kind, gw.url, namespace=gw.namespace)
+    await bp.start()
+    body = "x" * (size - 120)
+    try:
+        for n in range(1, 10_000):
+            await bp.publish("path", json.dumps({"id": f"p{n}", "ts": time.time(), "body": body}))
+            await asyncio.sleep(0.05)
+            metrics = await asyncio.to_thread(_get, f"http://127.0.0.1:{gw.port}/metrics")
+            if sample(metrics, "wssim_queued_messages") > 0:
+                return (n - 1) * size
+        raise RuntimeError("the gateway never queued a message for a reader that stopped reading")
+    finally:
+        await ws.close()
+        await bp.close()
+
+
+def _get(url: str) -> str:
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=5) as r:
+        return r.read().decode()
+
+
 async def _subscribe(ws: Any, room: str) -> None:
     await ws.send(json.dumps({"op": "subscribe", "rooms": [room]}))
     while json.loads(await ws.recv())["op"] != "subscribed":
@@ -161,6 +204,7 @@ async def measure(gw: Gateway, args: argparse.Namespace) -> dict[str, float]:
     base = rss(pid)
     # handshakes: a herd through the balancer, then one at a time
     herd = statistics.median([await herd_service_time(gw, args.handshakes) for _ in range(args.herds)])
+    path = await path_buffer(gw, args.message_size)
     socks: list[Any] = []
     cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
     for i in range(args.handshakes):
@@ -208,6 +252,7 @@ async def measure(gw: Gateway, args: argparse.Namespace) -> dict[str, float]:
     q = statistics.quantiles(samples, n=100, method="inclusive")
     return {
         "handshake_herd_s": herd,
+        "path_buffer_bytes": path,
         "handshake_cpu_s": handshake_cpu,
         "handshake_wall_s": wall,
         "base_rss": base,
@@ -216,6 +261,10 @@ async def measure(gw: Gateway, args: argparse.Namespace) -> dict[str, float]:
         "latency_p99_s": q[98],
         "latency_samples": len(samples),
     }
+
+
+def fmt_bytes(n: float) -> str:
+    return f"{n / 1024:.0f} KiB"
 
 
 def fmt_duration(seconds: float) -> str:
@@ -261,6 +310,12 @@ def overlay(results: dict[str, dict[str, float]], args: argparse.Namespace) -> s
         f"gateways.per_connection.app: {round(med('per_connection_bytes'))}B",
         "gateways.per_connection.kernel: 0B",
         "gateways.per_connection.tls: 0B",
+        f"# The path to a reader that stopped reading held {fmt_bytes(med('path_buffer_bytes'))} with socket "
+        f"buffers of {args.send_buffer} B",
+        f"# ({args.message_size} B messages through the balancer).",
+        "per_send_buffer:",
+        f"  {args.send_buffer}:",
+        f"    gateways.send_queue.path_buffer: {round(med('path_buffer_bytes'))}B",
         "per_backplane:",
     ]
     for kind, r in results.items():
@@ -285,6 +340,8 @@ def main() -> None:
     ap.add_argument("--subscribers", type=int, default=100)
     ap.add_argument("--rate", type=float, default=50.0)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--send-buffer", type=int, default=8192, help="live.send_buffer the path is measured at")
+    ap.add_argument("--message-size", type=int, default=16384, help="bytes per message, for the path")
     ap.add_argument("--out", type=Path, default=ROOT / "data" / "calibration" / "loopback.yaml")
     args = ap.parse_args()
     results: dict[str, dict[str, float]] = {}
@@ -297,7 +354,7 @@ def main() -> None:
         config = Path(tmp) / "calibrate.yaml"
         config.write_text("name: calibrate\n")  # every default: no admission limit, default keepalive
         for kind in args.kinds:
-            gw = Gateway(kind, args.redis_url, args.nats_url, config)
+            gw = Gateway(kind, args.redis_url, args.nats_url, config, args.send_buffer)
             try:
                 results[kind] = asyncio.run(measure(gw, args))
             finally:

@@ -187,6 +187,8 @@ def balancer_options(config: Config, replication: int = 0) -> list[str]:
         check = (str(hc.interval * s), str(hc.timeout * s), str(hc.fall), str(hc.rise), passive)
     interval, timeout, fall, rise, passive = check
     args += ["--check", "http", "--check-interval", interval, "--check-timeout", timeout]
+    if config.live.send_buffer is not None:  # the proxy must not hold a slow reader's backlog either
+        args += ["--socket-buffer", str(int(config.live.send_buffer))]
     return [*args, "--fall", fall, "--rise", rise, passive]
 
 
@@ -401,6 +403,8 @@ class LiveRun:
         args += ["--id", name, "--backplane", self.kind, "--namespace", self.namespace]
         args += ["--config", str(self.workdir / "gateway-config.yaml")]
         args += ["--gw", f"event_log={self.event_log(name, instance)}"]
+        if self.cfg.live.send_buffer is not None:
+            args += ["--gw", f"send_buffer={int(self.cfg.live.send_buffer)}"]
         if self.backplane_url:
             args += [
                 "--nats-url" if self.kind in ("nats", "jetstream") else "--redis-url",

@@ -52,6 +52,7 @@ from wssim.randomness import Stream, generator
 
 MAX_CLIENTS_PER_PROCESS = 9000
 SLOW_RCVBUF = 4096  # bytes: a slow consumer's tiny receive buffer fills after a few frames
+SLOW_MAX_QUEUE = 4  # frames a slow consumer's client library reads ahead of its application
 
 
 # ------------------------------------------------------------------------------------------ plans
@@ -294,7 +295,7 @@ class _Worker:
                 ping_interval=None,  # the gateway pings; clients only answer
                 open_timeout=self.open_timeout,
                 close_timeout=1.0,
-                max_queue=4 if slow else 64,
+                max_queue=SLOW_MAX_QUEUE if slow else 64,
                 max_size=None,
                 **kwargs,
             )

@@ -30,6 +30,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -111,6 +112,7 @@ class Balancer:
         passive: bool = True,
         ring_salt: str = "",
         verifier: TokenVerifier | None = None,
+        socket_buffer: int | None = None,
     ) -> None:
         if check not in ("tcp", "http", "none"):
             raise ValueError("check must be tcp, http or none")
@@ -123,6 +125,7 @@ class Balancer:
         self.fall, self.rise = fall, rise
         self.passive = passive
         self.connect_timeout = connect_timeout
+        self.socket_buffer = socket_buffer
         self.conns: set[_Conn] = set()
         self.assignments: dict[str, str] = {}  # routing key -> upstream of its latest connection
         self.counters: Counter[str] = Counter()
@@ -211,9 +214,7 @@ class Balancer:
                 break
             up = self.upstreams[name]
             try:
-                up_reader, up_writer = await asyncio.wait_for(
-                    asyncio.open_connection(up.host, up.port), self.connect_timeout
-                )
+                up_reader, up_writer = await asyncio.wait_for(self._open(up), self.connect_timeout)
                 upstream = up
                 break
             except (OSError, TimeoutError):
@@ -225,6 +226,8 @@ class Balancer:
             self.counters["no_upstream"] += 1
             writer.close()
             return
+        if self.socket_buffer is not None:
+            self._bound(writer)
         self.assignments[key] = upstream.name
         upstream.active += 1
         upstream.total += 1
@@ -243,6 +246,29 @@ class Balancer:
             upstream.active -= 1
             for w in conn.writers:
                 w.close()
+
+    async def _open(self, up: Upstream) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Connect to an upstream; with ``socket_buffer``, its receive buffer is bounded before the
+        connect (so the window it advertises is small) and so is what is held for writing."""
+        if self.socket_buffer is None:
+            return await asyncio.open_connection(up.host, up.port)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.socket_buffer)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (up.host, up.port))
+            reader, writer = await asyncio.open_connection(sock=sock, limit=self.socket_buffer)
+        except BaseException:
+            sock.close()
+            raise
+        writer.transport.set_write_buffer_limits(high=self.socket_buffer)
+        return reader, writer
+
+    def _bound(self, writer: asyncio.StreamWriter) -> None:
+        """Bound a client socket's kernel send buffer and what the proxy holds to write to it."""
+        assert self.socket_buffer is not None
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_buffer)
+        writer.transport.set_write_buffer_limits(high=self.socket_buffer)
 
     @staticmethod
     async def _peek_line(reader: asyncio.StreamReader) -> bytes:
@@ -523,6 +549,13 @@ def main(argv: list[str] | None = None) -> None:
         "--passive", action=argparse.BooleanOptionalAction, default=True, help="drop on a refused connect"
     )
     ap.add_argument("--reuse-port", action="store_true", help="share the port with other balancers")
+    ap.add_argument(
+        "--socket-buffer",
+        type=int,
+        default=None,
+        help="bytes: bound the kernel and proxy buffers of each proxied connection, so a slow reader's "
+        "backlog stays at the gateway (default: the kernel autotunes, MiBs per socket)",
+    )
     ap.add_argument("--ready-file", default=None, help="write 'HOST PORT ADMINPORT' here once listening")
     args = ap.parse_args(argv)
     verifier = None
@@ -547,6 +580,7 @@ def main(argv: list[str] | None = None) -> None:
             fall=args.fall,
             rise=args.rise,
             passive=args.passive,
+            socket_buffer=args.socket_buffer,
         )
         host, _, port = args.listen.rpartition(":")
         await bal.start(host, int(port), args.admin, reuse_port=args.reuse_port)

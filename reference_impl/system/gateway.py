@@ -30,6 +30,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -444,6 +445,9 @@ class Gateway:
         client = Client(ws, ws.grants, asyncio.get_running_loop().time())  # type: ignore[attr-defined]
         self.clients.add(client)
         self.events.log(ACCEPT)
+        if self.settings.send_buffer is not None:  # bound what the kernel holds for a slow reader
+            sock = ws.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.settings.send_buffer)
         m = self.metrics
         m.handshakes.inc()
         m.connected(1)
@@ -745,7 +749,7 @@ class Gateway:
         res = q.offer(msg)
         m.queued_messages += q.depth - depth
         m.buffered_bytes += q.bytes - size
-        if res.dropped:
+        if res.dropped and not res.disconnect:  # disconnected: the client resumes, nothing is lost
             m.messages_dropped_overflow.inc(len(res.dropped))
         if res.conflated:
             m.messages_conflated.inc(res.conflated)

@@ -77,6 +77,7 @@ class GatewaySettings:
     # kernel accept queue: asyncio's default of 100 overflows when a herd arrives at once, and each SYN
     # dropped costs its client TCP's 1 s retransmission (the kernel caps it at net.core.somaxconn)
     listen_backlog: int = 4096
+    send_buffer: int | None = None  # SO_SNDBUF of client sockets; None: the kernel autotunes (MiBs)
 
     def keepalive(self) -> Keepalive:
         """The shared keepalive policy (ping interval, dead after ``timeout`` without a pong)."""

@@ -99,6 +99,8 @@ def test_disconnect_closes_the_slow_reader_and_spares_the_others(  # type: ignor
     while _metric(gp.port, "wssim_slow_consumer_disconnects_total") < 1 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _metric(gp.port, "wssim_slow_consumer_disconnects_total") == 1
+    # the message that overflowed is not dropped: the reader resumes from its cursor (as simulated)
+    assert _metric(gp.port, "wssim_messages_dropped_overflow_total") == 0
     assert _metric(gp.port, "wssim_send_queue_depth_max") <= 100
     assert max(s[0] for s in samples) <= 100
     # flat memory: far below what holding the slow reader's backlog (about 12 MiB) would take
@@ -121,3 +123,25 @@ def test_unbounded_queue_grows_without_limit(  # type: ignore[no-untyped-def]
     # the backlog lives in the gateway's memory
     growth = samples[-1][1] - rss0
     assert growth > 0.5 * queued[-1] * len(BODY), f"gateway grew only {growth / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize(("send_buffer", "queued"), [(None, False), (8192, True)])
+def test_a_bounded_kernel_buffer_lets_the_send_queue_see_a_slow_reader(gateway_process, send_buffer, queued):
+    """The kernel autotunes a slow reader's send buffer to ~2.7 MiB on loopback, so 40 frames of 16 KiB
+    never reach the send queue; with SO_SNDBUF at 8 KiB (``send_buffer``) the queue holds most of them."""
+    gw = gateway_process(*(["--gw", f"send_buffer={send_buffer}"] if send_buffer else []))
+
+    async def run() -> float:
+        slow = await asyncio.to_thread(raw_connect, gw.port, "slow")
+        raw_send_text(slow, p.encode(p.subscribe(["room"])))
+        async with connect(ws_uri(gw.port, "pub"), proxy=None) as publisher:
+            await asyncio.sleep(0.2)
+            for i in range(40):
+                await publisher.send(p.encode(p.publish("room", f"m{i}", time.time(), "x" * 16384)))
+            await asyncio.sleep(1.5)  # the gateway samples its queues every second
+            depth = _metric(gw.port, "wssim_queued_messages")
+        slow.close()
+        return depth
+
+    depth = asyncio.run(run())
+    assert (depth >= 30) if queued else (depth == 0), depth

@@ -340,6 +340,12 @@ class SendQueue(StrictModel):
     gap_notice: bool = Field(
         True, description="Tell the client how many messages were dropped (a `gap` frame)."
     )
+    path_buffer: ByteSize = Field(
+        "0B",
+        description="Bytes of a connection's messages held between the send queue and the reader "
+        "(kernel socket buffers, proxies, the client library) before the queue grows; whole messages "
+        "(0: the queue holds every unread message).",
+    )
 
 
 class Keepalive(StrictModel):
@@ -740,6 +746,12 @@ class Live(StrictModel):
         "1h",
         description="Lifetime of a client's connect token (wall clock; the run generates a fresh secret "
         "and mints every token itself). A gateway closes a connection whose token expired (1008).",
+    )
+    send_buffer: ByteSize | None = Field(
+        None,
+        description="Kernel send buffer (SO_SNDBUF) of each client socket of the gateways (null: the "
+        "kernel's autotuning, which lets a slow reader's socket hold up to ~2.7 MiB here before the send "
+        "queue sees any backpressure).",
     )
 
 

@@ -161,7 +161,7 @@ class Engine:
         if self.side == "sim" and self.calibration is not None:
             from wssim.config import load_config
 
-            overrides = self.calibration.overrides(config.backplane.kind, self.keep)
+            overrides = self.calibration.overrides(config.backplane.kind, self.keep, config.live.send_buffer)
             config = load_config(config.model_dump(mode="json"), overrides) if overrides else config
         if self.engine is not None:
             return self.engine(config, replication, progress)
@@ -261,7 +261,7 @@ def crosscheck(
                    out=out_dir / "live" if out_dir else None, progress=progress, console=console)  # fmt: skip
     labels = _labels(sim)
     verdicts = verdict_frame(evaluate(cfg.crosscheck.checks, sim.summary, live.summary, labels))
-    applied = calib.overrides(cfg.backplane.kind, keep) if calib else []
+    applied = calib.overrides(cfg.backplane.kind, keep, cfg.live.send_buffer) if calib else []
     result = CrosscheckResult(sim, live, compare(sim, live), verdicts, labels, applied, out_dir)
     if out_dir is not None:
         from wssim.crosscheck.page import write_page

@@ -1,8 +1,10 @@
 """Calibration overlays: the simulator's costs as measured on the machine the live run uses.
 
 An overlay is YAML: dotted config paths to values (``gateways.handshake_cost: 0.6ms``), values under
-``per_backplane: {KIND: {...}}`` applied only to that ``backplane.kind``, and a ``machine:`` mapping
-saying which machine it describes (host, CPU model, cores). A calibration describes one machine: the
+``per_backplane: {KIND: {...}}`` applied only to that ``backplane.kind``, values under
+``per_send_buffer: {BYTES: {...}}`` only when ``live.send_buffer`` is that many bytes (what the path to a
+slow reader holds depends on it), and a ``machine:`` mapping saying which machine it describes (host,
+CPU model, cores). A calibration describes one machine: the
 crosscheck refuses an overlay measured elsewhere, since its costs would compare another machine's
 model against this machine's live run.
 """
@@ -22,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CALIBRATION = ROOT / "data" / "calibration" / "loopback.yaml"
 CALIBRATION_ENV = "WSSIM_CALIBRATION"
 PER_BACKPLANE = "per_backplane"
+PER_SEND_BUFFER = "per_send_buffer"
 META = ("machine", "measured")  # keys that describe the measurement, not config paths
 IDENTITY = ("host", "cpu", "cores")  # what makes two machines the same one
 
@@ -68,6 +71,7 @@ class Calibration:
 
     everywhere: dict[str, Any] = field(default_factory=dict)
     per_backplane: dict[str, dict[str, Any]] = field(default_factory=dict)
+    per_send_buffer: dict[int, dict[str, Any]] = field(default_factory=dict)
     machine: dict[str, Any] | None = None
     source: str = ""
 
@@ -75,20 +79,22 @@ class Calibration:
     def load(cls, path: str | Path) -> Calibration:
         data = read_overlay(path)
         per_kind = data.pop(PER_BACKPLANE, None) or {}
+        per_buffer = {int(k): v for k, v in (data.pop(PER_SEND_BUFFER, None) or {}).items()}
         machine = data.get("machine")
         for key in META:
             data.pop(key, None)
-        return cls(data, per_kind, machine if isinstance(machine, dict) else None, str(path))
+        return cls(data, per_kind, per_buffer, machine if isinstance(machine, dict) else None, str(path))
 
     @classmethod
     def of(cls, overrides: Iterable[str]) -> Calibration:
         """The same ``path=value`` overrides for every backplane kind."""
         return cls(dict(o.split("=", 1) for o in overrides), source="overrides")
 
-    def overrides(self, kind: str, keep: Iterable[str] = ()) -> list[str]:
-        """``path=value`` overrides for a config whose backplane is ``kind``; paths in ``keep`` (set
-        explicitly by the user) are left out."""
-        entries = {**self.everywhere, **(self.per_backplane.get(kind) or {})}
+    def overrides(self, kind: str, keep: Iterable[str] = (), send_buffer: float | None = None) -> list[str]:
+        """``path=value`` overrides for a config whose backplane is ``kind`` (and whose live sockets'
+        send buffer is ``send_buffer`` bytes); paths in ``keep`` (set explicitly) are left out."""
+        by_buffer = self.per_send_buffer.get(int(send_buffer)) if send_buffer is not None else None
+        entries = {**self.everywhere, **(self.per_backplane.get(kind) or {}), **(by_buffer or {})}
         kept = {k.split("=", 1)[0].strip() for k in keep}
         return [f"{k}={v}" for k, v in entries.items() if k not in kept]
 

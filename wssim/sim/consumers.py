@@ -6,6 +6,12 @@ taking an exponential or a fixed time of mean ``1/drain rate``, none while stall
 a train tunnel). Draining is computed lazily whenever the gateway offers the client a new message: no
 event per drained message. A healthy client with no drain rate needs no queue at all and is delivered
 in bulk by its gateway.
+
+Between the send queue and the reader sit buffers the gateway does not count: kernel socket buffers,
+proxies, the client library (``gateways.send_queue.path_buffer`` bytes, whole messages). A reader's
+backlog fills them first: the queue grows, and its bounds apply, only beyond them. The state holds the
+whole backlog in one :class:`~wssim.policies.SendQueue` whose bounds are raised by the path's share;
+depths and the gateway's memory count only the part beyond it.
 """
 
 from __future__ import annotations
@@ -40,12 +46,16 @@ class Consumers:
         cfg = world.cfg
         self.world = world
         sq = cfg.gateways.send_queue
-        self._sq = (sq.overflow, sq.limit, sq.limit_bytes, sq.credit, sq.gap_notice)
+        self.size = cfg.clients.message_size
+        self.path = int(sq.path_buffer // self.size)  # messages the path holds beyond the queue
+        self.path_bytes = self.path * self.size
+        grow = lambda bound, by: None if bound is None else bound + by  # noqa: E731
+        limits = (grow(sq.limit, self.path), grow(sq.limit_bytes, self.path_bytes))
+        self._sq = (sq.overflow, *limits, sq.credit, sq.gap_notice)
         self.gap_notice = sq.gap_notice
         self.credit = sq.overflow == "credit"
         self.slow_reader = Reader.from_config(cfg, slow=True)
         self.reader = Reader.from_config(cfg, slow=False)
-        self.size = cfg.clients.message_size
         self.keys = cfg.clients.conflate_keys
         self.states: dict[int, QState] = {}
         self.live: set[int] = set()  # queued clients currently connected
@@ -79,7 +89,7 @@ class Consumers:
             return
         if drain:
             self.advance(c, st, now)
-        st.gw.charge_queue(-st.q.bytes)
+        st.gw.charge_queue(-self.held(st.q))
         st.q.close()
         st.q = None
         st.gw = None
@@ -111,7 +121,7 @@ class Consumers:
             st.carry = carry - work
             return
         w = self.world
-        before = q.bytes
+        before = self.held(q)
         draws = self._drain
         used = 0.0
         done = 0
@@ -137,7 +147,7 @@ class Consumers:
             rec = w.rec
             rec.count("deliveries_delivered", done)
             rec.rate("deliveries", now, done)
-        st.gw.charge_queue(q.bytes - before)
+        st.gw.charge_queue(self.held(q) - before)
         if st.blocked:
             self._unblock(c, st, now)
 
@@ -172,9 +182,9 @@ class Consumers:
         rec = w.rec
         q = st.q
         gw = st.gw
-        before = q.bytes
+        before = self.held(q)
         res = q.offer(msg)
-        gw.charge_queue(q.bytes - before)
+        gw.charge_queue(self.held(q) - before)
         if res.blocked:
             if not retry:  # waits upstream (the backplane's buffer) until the queue has room
                 st.blocked.append(msg)
@@ -191,8 +201,7 @@ class Consumers:
             if gap and self.gap_notice:
                 w.snapshot(1)
                 rec.count("gap_notices")
-        depth = len(q)
-        rec.peak("send_queue_depth_max", depth)
+        rec.peak("send_queue_depth_max", self.depth(q))
         if res.disconnect:
             # The dropped message is not lost: the client resumes from its cursor.
             q.take_gap()
@@ -203,11 +212,19 @@ class Consumers:
         gw.check_memory()
         return True
 
+    def depth(self, q: SendQueue) -> int:
+        """Messages in the send queue proper: the backlog beyond what the path holds."""
+        return max(0, len(q) - self.path)
+
+    def held(self, q: SendQueue) -> int:
+        """Bytes the gateway holds for a backlog: beyond what the path holds."""
+        return max(0, q.bytes - self.path_bytes)
+
     def depths(self) -> list[int]:
         """Current queue depths of the connected queued clients."""
         out = []
         for c in self.live:
             q = self.states[c].q
             if q is not None:
-                out.append(len(q))
+                out.append(self.depth(q))
         return out
