@@ -161,3 +161,25 @@ def test_a_durable_subscription_remade_after_a_cut_continues_where_it_left_off(
             await sub.close()
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("kind", DURABLE)
+def test_history_leaves_out_what_is_older_than_the_age_window(
+    kind: str, backplane_url: Callable[[str], str | None], namespace: str
+) -> None:
+    """An age-bounded window replays only what is younger than max_age (Redis Streams ignored it)."""
+
+    async def run() -> None:
+        bp = await _open(kind, backplane_url(kind), namespace, max_messages=None, max_age=1.0)
+        try:
+            for _ in range(3):
+                await bp.publish("aged", "{}")
+            await asyncio.sleep(1.3)
+            for _ in range(2):
+                await bp.publish("aged", "{}")
+            assert [d.offset for d in await bp.history("aged", 0, 100)] == [4, 5]
+            assert (await bp.head("aged"))[1] == 5
+        finally:
+            await bp.close()
+
+    asyncio.run(run())

@@ -46,7 +46,11 @@ def make_backplane(
         from reference_impl.system.backplanes.redis_streams import RedisStreamsBackplane
 
         return RedisStreamsBackplane(
-            url or DEFAULT_URLS["redis"], namespace=namespace, max_messages=max_messages, retention=retention
+            url or DEFAULT_URLS["redis"],
+            namespace=namespace,
+            max_messages=max_messages,
+            retention=retention,
+            max_age=max_age,
         )
     if kind in ("nats", "nats_core"):
         from reference_impl.system.backplanes.nats_core import NatsCoreBackplane

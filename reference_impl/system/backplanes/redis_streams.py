@@ -5,7 +5,10 @@ escaped room name); entries are added with id ``0-*`` so Redis assigns the seque
 and the offset is that sequence. The epoch is created with the stream: if the stream is gone (restart
 without persistence, deletion, ``retention`` without a publication), the next publish makes a new epoch.
 Live delivery is one reader task blocking on XREAD over every subscribed stream; replay is XRANGE.
-The window is the count ``max_messages`` (MAXLEN, exact); Redis 7.0 cannot trim these ids by age.
+The window is the count ``max_messages`` (MAXLEN, exact) and the age ``max_age``: each entry carries
+the server's time of its XADD (field ``t``); a replay leaves out what is older than ``max_age`` at the
+moment it is read (as :class:`wssim.policies.ReplayBuffer` does), and each publish deletes the entries
+past that age from the front (Redis 7.0 cannot trim these ids by age), so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from reference_impl.system.backplanes.redis_base import RedisBackplane
 log = logging.getLogger(__name__)
 
 _PUBLISH = """
+local now = redis.call('TIME')
+local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
 local e
 if redis.call('EXISTS', KEYS[1]) == 0 then
   e = ARGV[2]; redis.call('SET', KEYS[2], e)
@@ -31,9 +36,17 @@ else
 end
 local id
 if ARGV[3] == '' then
-  id = redis.call('XADD', KEYS[1], '0-*', 'p', ARGV[1])
+  id = redis.call('XADD', KEYS[1], '0-*', 'p', ARGV[1], 't', tostring(t))
 else
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], '0-*', 'p', ARGV[1])
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[3], '0-*', 'p', ARGV[1], 't', tostring(t))
+end
+if ARGV[5] ~= '' then
+  local cutoff = t - tonumber(ARGV[5])
+  while true do
+    local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+    if #first == 0 or tonumber(first[1][2][4] or t) >= cutoff then break end
+    redis.call('XDEL', KEYS[1], first[1][1])
+  end
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
@@ -70,9 +83,10 @@ class RedisStreamsBackplane(RedisBackplane):
         max_messages: int | None = 1000,
         block_ms: int = 100,
         retention: float = 3600.0,
+        max_age: float | None = None,
     ) -> None:
         super().__init__(url, namespace, retention)
-        self.max_messages, self.block_ms = max_messages, block_ms
+        self.max_messages, self.block_ms, self.max_age = max_messages, block_ms, max_age
         self._reader_redis: aioredis.Redis | None = None
         self._cursors: dict[str, str] = {}  # stream key -> last id read
         self._rooms: dict[str, str] = {}  # stream key -> room
@@ -93,7 +107,8 @@ class RedisStreamsBackplane(RedisBackplane):
 
     async def publish(self, room: str, payload: str) -> tuple[str, int]:
         maxlen = "" if self.max_messages is None else str(self.max_messages)
-        args = [payload, new_epoch(), maxlen, self.retention_ms]
+        age = "" if self.max_age is None else repr(float(self.max_age))
+        args = [payload, new_epoch(), maxlen, self.retention_ms, age]
         epoch, entry_id = await self._publish(keys=self._keys(room), args=args)
         return epoch, _seq(entry_id)
 
@@ -108,7 +123,11 @@ class RedisStreamsBackplane(RedisBackplane):
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(epoch_key)
             pipe.xrange(key, f"(0-{after_offset}", "+", count=limit)
-            epoch, entries = await pipe.execute()
+            pipe.time()
+            epoch, entries, (secs, usecs) = await pipe.execute()
+        if self.max_age is not None:  # older than the window now: as good as trimmed
+            cutoff = secs + usecs / 1e6 - self.max_age
+            entries = [(eid, f) for eid, f in entries if float(f.get("t", cutoff)) >= cutoff]
         return [Delivery(room, epoch or "", _seq(eid), fields["p"]) for eid, fields in entries]
 
     async def _subscribe(self, room: str) -> None:
