@@ -230,6 +230,7 @@ class _Worker:
         self._epoch_ix: dict[str, int] = {}
         self.sockets: dict[int, Any] = {}  # cid -> open connection (publishing via ws)
         self.published = 0  # publications sent (their ids are numbered by worker and this count)
+        self.back: dict[int, float] = {}  # client -> the scheduled end of the offline episode it ended
         self.stopping = asyncio.Event()
         self._tasks: set[asyncio.Future[Any]] = set()
 
@@ -324,11 +325,12 @@ class _Worker:
         cid, rec = plan.cid, self.rec
         state = Reconnection(self.spec.reconnect)
         offline = list(plan.offline)
-        if not await self.sleep_until(plan.connect_at):
+        due = plan.connect_at  # when the next attempt is due (on the schedule's clock, when playing one)
+        if not await self.sleep_until(due):
             return
         while not self.stopping.is_set():
             if self.spec.scheduled:
-                if self.spec.last_attempt is not None and self.now() > self.spec.last_attempt:
+                if self.spec.last_attempt is not None and due > self.spec.last_attempt:
                     return  # the simulated run had ended: it starts no attempt either
             else:  # an offline episode that began while disconnected just delays the next attempt
                 while offline and offline[0][0] + offline[0][1] <= self.now():
@@ -358,7 +360,10 @@ class _Worker:
             if wait is None:
                 self.event(cid, "give_up")
                 return
-            if not await self.sleep_until(self.now() + wait):
+            # back from an episode, the schedule's clock is its end: a late start must not push the
+            # reconnect past the end of the simulated run
+            due = self.back.pop(cid, self.now()) + wait
+            if not await self.sleep_until(due):
                 return
 
     def failure(self, cid: int, exc: Exception) -> tuple[int, float | None]:
@@ -372,6 +377,19 @@ class _Worker:
             return REFUSED, None
         told = retry_after(response.headers)
         return UNAVAILABLE, None if told is None else told / self.spec.time_scale
+
+    async def offline_due(self, start: float, state: Reconnection, rooms: list[str]) -> bool:
+        """Sleep until an offline episode starts; played from a schedule, not before the client holds a
+        cursor for each of its rooms (the simulated client had joined them when its episode began, so
+        its return is a resume). False if the run ends first."""
+        if not await self.sleep_until(start):
+            return False
+        deadline = time.monotonic() + 1.0
+        while (
+            self.spec.scheduled and any(r not in state.cursors for r in rooms) and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.005)  # the subscribed reply is a round trip away
+        return True
 
     async def session(
         self,
@@ -394,7 +412,7 @@ class _Worker:
             waits: set[asyncio.Future[Any]] = {reader, stopper}
             timer = None
             if next_off is not None:
-                timer = asyncio.ensure_future(self.sleep_until(next_off[0]))
+                timer = asyncio.ensure_future(self.offline_due(next_off[0], state, rooms))
                 waits.add(timer)
             done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             if timer is not None:
@@ -424,6 +442,8 @@ class _Worker:
                     await asyncio.wait_for(ws.close(), 1.0)
                 await self.sleep_until(start + dur)
             self.event(cid, "close", "offline")
+            if self.spec.scheduled:
+                self.back[cid] = start + dur
             return "offline" if not self.stopping.is_set() else "stop"
         except Exception as exc:  # connection died while sending the subscription
             self.event(cid, "close", type(exc).__name__)
