@@ -57,6 +57,14 @@ def test_rank_compares_the_order_of_the_points():
     assert order_text(["none", "full_jitter"], [3000.0, 1095.0]) == "none > full_jitter"
 
 
+def test_a_check_applies_where_its_swept_values_match():
+    m = "herd_convergence_s"
+    sim = pd.DataFrame({"point": [0, 1], "replication": [0, 0], "s": ["none", "full_jitter"], m: [1.0, 2.0]})
+    check = Check(metric=m, tolerance="exact", where={"s": "full_jitter"}, reason="r")
+    rows = evaluate([check], sim, sim.copy(), {0: "none", 1: "full_jitter"})
+    assert [(r.point, r.passed) for r in rows] == [(1, True)]
+
+
 def test_evaluate_gives_one_row_per_check_and_point_and_one_per_rank():
     sim = pd.DataFrame({"point": [0, 0, 1, 1], "replication": [0, 1, 0, 1], "m": [5.0, 6.0, 2.0, 2.5]})
     sim = sim.rename(columns={"m": "peak_handshake_rate"})
@@ -86,6 +94,9 @@ def test_checks_are_validated_with_the_config():
     rank = {"crosscheck": {"checks": [{**ok, "tolerance": "rank"}]}}
     with pytest.raises(ConfigError, match="has no `sweep`"):
         crosscheck(rank, progress=False, sim_engine=standin, live_engine=standin)
+    where = {"crosscheck": {"checks": [{**ok, "where": {"gateways.count": 2}}]}}
+    with pytest.raises(ConfigError, match=r"names gateways\.count, which the sweep does not vary"):
+        crosscheck(where, progress=False, sim_engine=standin, live_engine=standin)
 
 
 def test_a_missed_check_fails_the_crosscheck(tmp_path):

@@ -771,6 +771,11 @@ class Check(StrictModel):
     within: float | None = Field(
         None, gt=0.0, description="The relative tolerance of `tolerance: relative` (0.2 = 20%)."
     )
+    where: dict[str, Any] | None = Field(
+        None,
+        description="Only the sweep points with these swept values, e.g. "
+        "`{clients.reconnect.strategy: full_jitter}` (null: every point).",
+    )
     reason: str = Field(min_length=1, description="Why this tolerance: where its width comes from.")
 
     @field_validator("metric")

@@ -210,6 +210,27 @@ def _labels(sim: Results) -> dict[int, str]:
     return {p: (point_values(sim, p) if sim.params else "") for p in points}
 
 
+def check_declarations(cfg: Any) -> None:
+    """:class:`ConfigError` for a check that cannot be judged: a rank without a sweep, a ``where`` that
+    names a path the sweep does not vary."""
+    from wssim.sweep.tasks import plan, sweep_params
+
+    swept = sweep_params(plan(cfg, 1))
+    for i, check in enumerate(cfg.crosscheck.checks):
+        if check.tolerance == "rank" and not swept:
+            raise ConfigError(
+                f"{cfg.name}: `crosscheck.checks.{i}` ranks sweep points by {check.metric}, but the config "
+                "has no `sweep`: add one (e.g. `sweep: {clients.reconnect.strategy: [none, full_jitter]}`) "
+                "or use another tolerance"
+            )
+        unknown = sorted(set(check.where or {}) - set(swept))
+        if unknown:
+            raise ConfigError(
+                f"{cfg.name}: `crosscheck.checks.{i}.where` names {', '.join(unknown)}, which the sweep does "
+                f"not vary (swept: {', '.join(swept) or 'nothing'}): name swept paths, or drop `where`"
+            )
+
+
 def crosscheck(
     config: Any,
     replications: int | None = None,
@@ -234,13 +255,7 @@ def crosscheck(
 
     source = config.model_dump(mode="json") if hasattr(config, "model_dump") else config
     cfg = load_config(source, overrides or None)
-    ranked = [c.metric for c in cfg.crosscheck.checks if c.tolerance == "rank"]
-    if ranked and cfg.sweep is None:
-        raise ConfigError(
-            f"{cfg.name}: `crosscheck.checks` ranks sweep points by {', '.join(ranked)}, but the config "
-            "has no `sweep`: add one (e.g. `sweep: {clients.reconnect.strategy: [none, full_jitter]}`) "
-            "or use another tolerance"
-        )
+    check_declarations(cfg)
     calib = Calibration.of(calibration) if isinstance(calibration, list) else calibration
     keep = tuple(overrides or ())
     out_dir = Path(out) if out is not None else None

@@ -116,16 +116,27 @@ def same_order(sim: list[float], live: list[float]) -> bool:
     return True
 
 
+def selected(check: Any, sim: pd.DataFrame) -> list[int]:
+    """The points a check applies to: those whose swept values match its ``where`` (all without one)."""
+    points = sorted(int(p) for p in sim["point"].unique())
+    where = getattr(check, "where", None) or {}
+    for path, value in where.items():
+        if path not in sim.columns:
+            raise ValueError(f"`where` names {path}, which is not swept")
+        points = [p for p in points if (sim.loc[sim["point"] == p, path] == value).all()]
+    return points
+
+
 def evaluate(
     checks: list[Any], sim: pd.DataFrame, live: pd.DataFrame, labels: dict[int, str]
 ) -> list[Verdict]:
-    """Every declared check at every point (and once over the points for ``rank``).
+    """Every declared check at every point it applies to (and once over the points for ``rank``).
 
-    ``sim`` and ``live`` are summaries (one row per run, ``point`` and ``replication`` columns).
+    ``sim`` and ``live`` are summaries (one row per run, ``point``, ``replication`` and swept columns).
     """
     rows: list[Verdict] = []
-    points = sorted(sim["point"].unique())
     for check in checks:
+        points = selected(check, sim)
         m, unit = check.metric, METRICS[check.metric].unit
         means, lives = [], []
         for p in points:
