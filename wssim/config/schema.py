@@ -765,7 +765,8 @@ class Check(StrictModel):
     tolerance: ToleranceName = Field(
         description="`exact`: live equals the simulated run whose schedule it played (a count the "
         "schedule fixes); `interval`: live lies in the simulator's 95% prediction interval over "
-        "replications; `relative`: |live − simulated mean| ≤ `within` × |simulated mean|; `rank`: "
+        "replications; `relative`: live within `within` (a fraction) of the simulated run whose schedule "
+        "it played; `rank`: "
         "the sweep points are in the same order by this metric in both engines."
     )
     within: float | None = Field(

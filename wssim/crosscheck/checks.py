@@ -7,7 +7,8 @@ tolerance         passes when                                          simulated
                   the live run played (a count the schedule fixes)
 ``interval``      live ∈ mean ± t(0.975, n−1)·s·√(1 + 1/n), the 95%    mean [low, high]
                   prediction interval for one more replication
-``relative``      |live − mean| ≤ within · |mean|                      mean [low, high] of the tolerance
+``relative``      |live − played| ≤ within · |played|, against the     that replication's value [low,
+                  replication whose schedule the live run played       high] of the tolerance
 ``rank``          the sweep points are in the same order by the        the simulated order
                   metric in both engines (every pair the simulator
                   orders strictly, live orders the same way)
@@ -88,8 +89,8 @@ def judge(tolerance: str, within: float | None, values: np.ndarray, played: floa
         return mean, low, high, bool(low - eps <= live <= high + eps)
     if tolerance == "relative":
         assert within is not None
-        low, high = sorted((mean * (1 - within), mean * (1 + within)))
-        return mean, low, high, bool(abs(live - mean) <= within * abs(mean) or _same(live, mean))
+        low, high = sorted((played * (1 - within), played * (1 + within)))
+        return played, low, high, bool(abs(live - played) <= within * abs(played) or _same(live, played))
     raise ValueError(f"not a point-wise tolerance: {tolerance}")
 
 
