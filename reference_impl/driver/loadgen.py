@@ -384,7 +384,7 @@ class _Worker:
         its return is a resume). False if the run ends first."""
         if not await self.sleep_until(start):
             return False
-        deadline = time.monotonic() + 1.0
+        deadline = time.monotonic() + 5.0  # a reply this late means a gateway in trouble: go anyway
         while (
             self.spec.scheduled and any(r not in state.cursors for r in rooms) and time.monotonic() < deadline
         ):
