@@ -13,15 +13,17 @@ everything published after its planned connect time. Then:
 
 Order is checked per (client, room): after dropping repeated ids, offsets of one epoch must increase.
 
-The connections held, the handshake rate, the herd's convergence and the first slow-consumer
-disconnect come from the gateways' event logs instead (:func:`record_gateways`): the simulator counts
-them at its gateways, and a client's view lags its gateway's by its own event loop's delay.
+The connections held (sampled per gateway as the simulator samples them), the handshake rate, the
+herd's convergence and the first slow-consumer disconnect come from the gateways' event logs instead
+(:func:`record_gateways`): the simulator counts them at its gateways, and a client's view lags its
+gateway's by its own event loop's delay.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +37,7 @@ from reference_impl.system.event_log import (
     SLOW_DISCONNECT,
     read_events,
 )
-from wssim.metrics import Recorder, bin_indices
+from wssim.metrics import BIN_EPSILON, Recorder, bin_indices
 
 
 @dataclass
@@ -259,6 +261,26 @@ def record(ledger: Ledger, rec: Recorder, t0: float, time_scale: float) -> None:
     rec.set("peak_connect_attempt_rate", rec.peak_rate("connect_attempts"))
 
 
+def sample_connections(rec: Recorder, changes: pd.DataFrame, scn: Any, duration: float) -> None:
+    """The connections held, sampled as the simulator samples them: each gateway's at every interval's
+    start (the ``connections`` series), the fleet's mean over the samples from the warm-up on and its
+    level at the end."""
+    step = rec.interval
+    grid = np.arange(0, int(np.floor(duration / step + BIN_EPSILON)) + 1) * step
+    fleet = np.zeros(len(grid))
+    for name, part in changes.groupby("gateway"):
+        at = np.searchsorted(scn(part["t"].to_numpy()), grid, side="right")
+        level = np.concatenate(([0], np.cumsum(part["delta"].to_numpy())))[at]
+        fleet += level
+        for t, n in zip(grid, level, strict=True):
+            rec.gauge("connections", float(t), float(n), label=str(name).removeprefix("g"))
+    kept = grid >= rec.warmup
+    rec.set("connections_mean", float(fleet[kept].mean()) if kept.any() else 0.0)
+    st = scn(changes["t"].to_numpy())
+    end = int(np.searchsorted(st, duration, side="right"))
+    rec.set("connections_end", float(np.cumsum(changes["delta"].to_numpy())[end - 1]) if end else 0.0)
+
+
 def record_gateways(
     events: pd.DataFrame,
     rec: Recorder,
@@ -289,17 +311,8 @@ def record_gateways(
     changes = events[events["delta"] != 0]
     times, level = changes["t"].to_numpy(), np.cumsum(changes["delta"].to_numpy())
     rec.peak("connections_peak", float(level.max()) if len(level) else 0.0)
-    if not len(level):
-        return
-    st = scn(times)
-    last = pd.Series(level).groupby(bin_indices(st, rec.interval)).last()
-    for b, n in last.items():  # one sample per interval: the level at its end
-        rec.gauge("clients_connected", float(b) * rec.interval, float(n))
     if duration:
-        end = int(np.searchsorted(st, duration, side="right"))
-        rec.set("connections_end", float(level[end - 1]) if end else 0.0)
-        edges = np.clip(np.append(st, duration), 0.0, duration)  # time-weighted mean over [0, duration]
-        rec.set("connections_mean", float(np.sum(level * np.diff(edges)) / duration))
+        sample_connections(rec, changes, scn, duration)
     if crash_at is not None:
         opens = changes["kind"].to_numpy() == ACCEPT
         conv = herd_convergence(times, level, opens, crash_at)

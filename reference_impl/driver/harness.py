@@ -733,18 +733,13 @@ class LiveRun:
 
     # -- monitoring ----------------------------------------------------------------------------
     def monitor(self) -> None:
-        """Every interval: connections per gateway (balancer), gateway metrics (memory, counters)."""
+        """Every interval: the gateways' metrics (memory, queues, counters); their connections come
+        from their event logs afterwards (:func:`accounting.record_gateways`)."""
         from reference_impl.system.gateway_metrics import scrape
 
         period = self.cfg.interval * self.s
         while not self._stop.wait(period):
             t = self.scn(time.time())
-            totals: dict[str, float] = {}
-            for stats in self.balancer_call("/stats"):
-                for name, u in stats.get("upstreams", {}).items():
-                    totals[name] = totals.get(name, 0) + u["active"]
-            for name, n in totals.items():
-                self.rec.gauge("connections", t, n, label=name)
             alive = sum(1 for p in list(self.gateways.values()) if p.alive())
             self.gateways_peak = max(self.gateways_peak, alive)
             for name, proc in list(self.gateways.items()):

@@ -806,7 +806,7 @@ class Crosscheck(StrictModel):
         "engines measure is shown, none is judged.",
     )
     series: list[str] = Field(
-        default_factory=lambda: ["handshakes", "clients_connected"],
+        default_factory=lambda: ["handshakes", "connections"],
         description="Time series the overlay page draws for both engines.",
     )
     schedule: bool = Field(

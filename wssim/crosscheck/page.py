@@ -1,13 +1,15 @@
 """The crosscheck page: the verdict table and, per sweep point, each chosen time series of both engines.
 
 The simulator's replications are drawn as a band (lowest to highest value of each bin) around their
-mean, the live run as one line on top; dashed verticals mark the faults of the live run. One
-self-contained HTML file (plotly.js inline), written beside the crosscheck's CSV.
+mean, the live run as one line on top (up to the end of the simulated run: its settle period is left
+out); dashed verticals mark the faults of the live run. One self-contained HTML file (plotly.js
+inline), written beside the crosscheck's CSV.
 """
 
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +41,7 @@ def overlay_spec(sim: Results, live: Results, series: str, point: int, title: st
     s = combined_series(sim, series)
     s = s[s["point"] == point]
     lv = combined_series(live, series)
-    lv = lv[lv["point"] == point]
+    lv = lv[(lv["point"] == point) & (lv["time"] <= float(sim.config.get("duration", math.inf)))]
     traces: list[dict[str, Any]] = []
     if len(s):
         by_time = s.groupby("time")["value"]
