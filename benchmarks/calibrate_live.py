@@ -97,9 +97,11 @@ class Gateway:
             "--listen",
             f"127.0.0.1:{self.lb_port}",
         ]
-        argv += ["--admin", str(free_port()), "--upstream", f"g0=127.0.0.1:{self.port}"]
+        argv += ["--upstream", f"g0=127.0.0.1:{self.port}"]
         argv += ["--socket-buffer", str(send_buffer)]  # as live.send_buffer makes the harness start them
-        self.balancer = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.balancer = subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
         deadline = time.monotonic() + 20
         while not _listening(self.lb_port):
             if self.balancer.poll() is not None or time.monotonic() > deadline:
@@ -157,7 +159,9 @@ async def path_buffer(gw: Gateway, size: int) -> int:
     until the gateway's queue holds one; the messages before it were on the path."""
     from websockets.asyncio.client import connect
 
+    from reference_impl.driver.harness import http_get
     from reference_impl.driver.loadgen import SLOW_MAX_QUEUE, SLOW_RCVBUF
+    from reference_impl.system.auth import mint_token
     from reference_impl.system.backplanes import make_backplane
     from reference_impl.system.gateway_metrics import sample
 
@@ -171,25 +175,18 @@ async def path_buffer(gw: Gateway, size: int) -> int:
     bp = make_backplane(gw.kind, gw.url, namespace=gw.namespace)
     await bp.start()
     body = "x" * (size - 120)
+    token = mint_token(SECRET, "calibrate", 600.0, rooms=None, scope="metrics")
     try:
         for n in range(1, 10_000):
             await bp.publish("path", json.dumps({"id": f"p{n}", "ts": time.time(), "body": body}))
             await asyncio.sleep(0.05)
-            metrics = await asyncio.to_thread(_get, f"http://127.0.0.1:{gw.port}/metrics")
-            if sample(metrics, "wssim_queued_messages") > 0:
+            metrics = await asyncio.to_thread(http_get, f"http://127.0.0.1:{gw.port}/metrics", 5.0, token)
+            if metrics and sample(metrics, "wssim_queued_messages") > 0:
                 return (n - 1) * size
         raise RuntimeError("the gateway never queued a message for a reader that stopped reading")
     finally:
         await ws.close()
         await bp.close()
-
-
-def _get(url: str) -> str:
-    import urllib.request
-
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(url, timeout=5) as r:
-        return r.read().decode()
 
 
 async def _subscribe(ws: Any, room: str) -> None:
