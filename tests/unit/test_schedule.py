@@ -131,3 +131,15 @@ def test_each_sweep_point_has_its_own_schedule_key():
               for k in ("redis_pubsub", "jetstream")]  # fmt: skip
     keys = {point_key(p, ("backplane.kind",)) for p in points}
     assert len(keys) == 2 and point_key(points[0], ()) == point_key(points[1], ())
+
+
+def test_a_quiet_window_holds_no_publication(tmp_path):
+    """A publication drawn before a rate change used to land after it, inside a quiet window."""
+    quiet = [
+        {"kind": "spike", "at": f"{a}s", "duration": "300ms", "publish_multiplier": 0} for a in (10, 15, 20)
+    ]
+    cfg = config(faults=quiet)
+    simulate(cfg, 0, schedule_to=tmp_path / "s.npz")
+    t = Schedule.read(tmp_path / "s.npz").publish_time
+    assert len(t) > 100
+    assert not any(a <= x < a + 0.3 for x in t for a in (10, 15, 20))

@@ -8,11 +8,15 @@ rooms in turn): each connected client publishes exactly every ``1 / publish_rate
 traffic for exact checks. A publication goes to one of the client's rooms, or with probability
 ``direct_fraction`` to one other client (1:1 messaging), which takes the same path as a room message:
 the backplane's capacity and latency, the recipient's send queue, the producer buffer in an outage.
+A change of the rate (a spike, or a quiet window at multiplier 0) interrupts the wait for the next
+publication, which is drawn again at the new rate (memoryless): none lands inside a quiet window.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import simpy
 
 from wssim.randomness import Stream
 from wssim.sim.clients import CONNECTED, GONE
@@ -31,15 +35,18 @@ class Traffic:
         self.multiplier = 1.0
         self.draws = world.streams.draws(Stream.PUBLISHES)
         self._wake: Any = None
+        self._proc: simpy.Process | None = None
 
     def start(self) -> None:
         """Start publishing (nothing to do at rate 0)."""
         if self.rate > 0:
-            self.world.env.process(self._run())
+            self._proc = self.world.env.process(self._run())
 
     def set_multiplier(self, m: float) -> None:
-        """Scale every client's publish rate (a traffic spike)."""
+        """Scale every client's publish rate (a traffic spike): the next publication is drawn again."""
         self.multiplier = m
+        if self._proc is not None and self._proc.is_alive:
+            self._proc.interrupt()
 
     def _run(self) -> Any:
         w = self.world
@@ -50,12 +57,15 @@ class Traffic:
         tick = 0
         while True:
             total = self.rate * self.multiplier * cl.population
-            if total <= 0:
-                self._wake = env.timeout(1.0)
+            try:
+                if total <= 0:
+                    self._wake = env.timeout(1.0)
+                    yield self._wake
+                    continue
+                self._wake = env.timeout((1.0 if periodic else d.exponential()) / total)
                 yield self._wake
-                continue
-            self._wake = env.timeout((1.0 if periodic else d.exponential()) / total)
-            yield self._wake
+            except simpy.Interrupt:
+                continue  # the rate changed: draw again at the new one
             if periodic:
                 c, turn = tick % cl.population, tick // cl.population
                 tick += 1
