@@ -11,6 +11,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 import jwt
 import pytest
@@ -62,24 +63,26 @@ def _claims(ttl: float = 60.0) -> dict[str, object]:
     return {"sub": "direct", "exp": int(time.time() + ttl), "rooms": [{"match": "*", "allow": ["subscribe"]}]}
 
 
-@pytest.mark.parametrize(
-    ("case", "query", "reason"),
-    [
-        ("missing", "", "missing"),
-        ("expired", "?token=" + token("a", ttl=-60), "expired"),  # beyond the 5 s leeway
-        ("not yet valid", "?token=" + token("a", nbf=time.time() + 120), "not_yet_valid"),
-        ("forged", "?token=" + mint_token("w" * 40, "a", 60), "forged"),
-        ("garbage", "?token=abc", "malformed"),
-        ("alg none", "?token=" + jwt.encode(_claims(), None, algorithm="none"), "forged"),
-        ("no exp", "?token=" + jwt.encode({"sub": "a"}, SECRET, algorithm="HS256"), "malformed"),
-    ],
-)
-def test_bad_tokens_are_refused_with_401_and_their_reason_before_upgrade(
-    case: str, query: str, reason: str
-) -> None:
+# Tokens are minted when the test runs, not when it is collected: a suite longer than a token's
+# lifetime would otherwise send an expired token where it means a not-yet-valid one.
+BAD_TOKENS: dict[str, tuple[Callable[[], str], str]] = {
+    "missing": (lambda: "", "missing"),
+    "expired": (lambda: "?token=" + token("a", ttl=-60), "expired"),  # beyond the 5 s leeway
+    "not yet valid": (lambda: "?token=" + token("a", nbf=time.time() + 120), "not_yet_valid"),
+    "forged": (lambda: "?token=" + mint_token("w" * 40, "a", 60), "forged"),
+    "garbage": (lambda: "?token=abc", "malformed"),
+    "alg none": (lambda: "?token=" + jwt.encode(_claims(), None, algorithm="none"), "forged"),
+    "no exp": (lambda: "?token=" + jwt.encode({"sub": "a"}, SECRET, algorithm="HS256"), "malformed"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TOKENS))
+def test_bad_tokens_are_refused_with_401_and_their_reason_before_upgrade(case: str) -> None:
+    make_query, reason = BAD_TOKENS[case]
+
     async def run() -> None:
         async with running_gateway(make_backplane("in_memory")) as gw:
-            status, body = await _refused(gw.port, query)
+            status, body = await _refused(gw.port, make_query())
             assert status == 401 and body.startswith(reason + ":"), body
             assert gw.metrics.value("requests_rejected", reason="unauthorized") == 1
             assert gw.metrics.value("handshakes") == 0
