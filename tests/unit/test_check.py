@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -51,16 +52,30 @@ def test_the_bad_design_passes_validate_but_fails_every_item_each_with_a_fix(tmp
     assert "FAIL" in proc.stdout and "--set transport.kind=sse" in proc.stdout
 
 
+def printed_rerun(stdout: str) -> list[str]:
+    """The arguments of the ``wssim check ... --set ...`` line printed under the table."""
+    lines = stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("Review the design with every fix"))
+    command = shlex.split(lines[at + 1])
+    assert command[:2] == ["wssim", "check"], command
+    return command[2:]
+
+
 def test_the_printed_fixes_make_every_arithmetic_check_pass(tmp_path):
-    doc_path = tmp_path / "bad"
-    assert wssim_cli("check", DESIGNS / "bad.yaml", "--quick", "--out", doc_path).returncode == 1
-    sets = [
-        arg for f in json.loads((doc_path / "check.json").read_text())["fixes"] for arg in ("--set", f["set"])
-    ]
-    proc = wssim_cli("check", DESIGNS / "bad.yaml", "--quick", "--out", tmp_path / "fixed", *sets)
+    """The command printed under the table, run as printed: every item passes (each fix is a `--set`)."""
+    proc = wssim_cli("check", DESIGNS / "bad.yaml", "--quick", "--out", tmp_path / "bad")
+    assert proc.returncode == 1
+    printed = printed_rerun(proc.stdout)
+    doc = json.loads((tmp_path / "bad" / "check.json").read_text())
+    assert printed[1::2] == ["--set"] * len(doc["fixes"])
+    assert printed[2::2] == [f["set"] for f in doc["fixes"]]
+    for item in doc["items"]:  # every failing item contributes at least one of the printed fixes
+        assert {f["set"] for f in item["fixes"]} <= set(printed[2::2]), item["id"]
+    proc = wssim_cli("check", printed[0], "--quick", "--out", tmp_path / "fixed", *printed[1:])
     assert proc.returncode == 0, proc.stdout
     doc = json.loads((tmp_path / "fixed" / "check.json").read_text())
-    assert {i["verdict"] for i in doc["items"]} == {"pass"}
+    assert {i["verdict"] for i in doc["items"]} == {"pass"} and doc["fixes"] == []
+    assert "every fix applied" not in proc.stdout
 
 
 def test_check_json_validates_against_the_shipped_schema(tmp_path):
@@ -220,3 +235,93 @@ def test_scaling_keeps_what_each_room_and_client_sees():
     small_per_conn = (small.gateways.memory - small.gateways.base_memory) / sim.conn_bytes / sim.connections
     assert small_per_conn == pytest.approx(per_conn, rel=1e-3)  # gateways as full, relatively
     assert small.gateways.handshake_cost == pytest.approx(cfg.gateways.handshake_cost * scaling.factor)
+
+
+# ------------------------------------------------------------------ expectations: stated, else defaults
+
+
+def quick_review(tmp_path: Path, design_path: Path, *sets: str) -> tuple[int, dict, dict]:
+    """The quick review through the CLI: (exit code, check.json, {check id: check})."""
+    out = tmp_path / f"q{len(list(tmp_path.iterdir()))}"
+    proc = wssim_cli("check", design_path, "--quick", "--out", out, *(a for s in sets for a in ("--set", s)))
+    assert proc.returncode in (0, 1), proc.stderr
+    doc = json.loads((out / "check.json").read_text())
+    jsonschema.validate(doc, schema())
+    return proc.returncode, doc, {c["id"]: c for item in doc["items"] for c in item["checks"]}
+
+
+def without_expectation(tmp_path: Path, name: str) -> Path:
+    """good.yaml with ``expectations.NAME`` left out (so the guide's default applies)."""
+    import yaml
+
+    raw = yaml.safe_load((DESIGNS / "good.yaml").read_text())
+    raw["expectations"].pop(name, None)
+    path = tmp_path / f"good-without-{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_a_monthly_budget_is_judged_only_when_stated(tmp_path):
+    code, doc, c = quick_review(tmp_path, DESIGNS / "good.yaml")
+    assert not doc["expectations"]["monthly_budget"]["stated"]
+    cost = c["nodes_and_cost"]["value"]  # (gateways needed + 1 spare) × gateway price + the backplane
+    assert code == 0 and c["nodes_and_cost"]["verdict"] == "pass" and c["nodes_and_cost"]["limit"] is None
+    code, doc, c = quick_review(tmp_path, DESIGNS / "good.yaml", f"expectations.monthly_budget={cost - 1}")
+    assert code == 1 and doc["expectations"]["monthly_budget"] == {"value": cost - 1, "stated": True}
+    assert c["nodes_and_cost"]["verdict"] == "fail" and c["nodes_and_cost"]["limit"] == cost - 1
+    assert quick_review(tmp_path, DESIGNS / "good.yaml", f"expectations.monthly_budget={cost}")[0] == 0
+
+
+def test_reconnect_within_defaults_to_the_largest_recommended_cap(tmp_path):
+    code, doc, c = quick_review(tmp_path, without_expectation(tmp_path, "reconnect_within"))
+    assert doc["expectations"]["reconnect_within"] == {"value": 60.0, "stated": False}
+    herd = c["herd_floor"]  # the busiest gateway's clients over the survivors' admission rate + the cap
+    assert code == 0 and herd["limit"] == 60.0 and herd["verdict"] == "pass"
+    tight = math.floor(herd["value"]) - 1
+    code, doc, c = quick_review(tmp_path, DESIGNS / "good.yaml", f"expectations.reconnect_within={tight}s")
+    assert code == 1 and c["herd_floor"]["verdict"] == "fail" and c["herd_floor"]["limit"] == tight
+    fixed = [f["set"] for f in doc["fixes"]]
+    promise = f"expectations.reconnect_within={tight}s"
+    code, _, c = quick_review(tmp_path, DESIGNS / "good.yaml", promise, *fixed)
+    assert c["herd_floor"]["verdict"] == "pass"
+
+
+def test_a_p99_promise_above_a_second_is_not_low_latency_traffic(tmp_path):
+    """The four-part test's low-latency part is the design's p99 promise (default 1 s, the transport
+    model's bound); the spike's backlog is judged against the same promise."""
+    code, doc, c = quick_review(tmp_path, DESIGNS / "good.yaml")
+    assert doc["expectations"]["latency_p99"] == {"value": 1.0, "stated": False}
+    assert code == 0 and c["four_part_test"]["verdict"] == "pass" and c["backplane_at_spike"]["limit"] == 1.0
+    code, doc, c = quick_review(tmp_path, DESIGNS / "good.yaml", "expectations.latency_p99=5s")
+    assert code == 1 and c["four_part_test"]["verdict"] == "fail"
+    assert "low latency no" in c["four_part_test"]["text"] and c["backplane_at_spike"]["limit"] == 5.0
+    assert "transport.kind=sse" in [f["set"] for f in doc["fixes"]]
+
+
+def test_a_loss_budget_judges_an_outage_longer_than_the_window(tmp_path):
+    """Harmless losses are not judged unless the design states a loss budget; then a subscription
+    outage longer than the replay window fails (what falls out of the window is lost)."""
+    short = ("expectations.lost_message_cost=harmless", "backplane.replay.max_age=5s")
+    _, doc, c = quick_review(tmp_path, DESIGNS / "good.yaml", *short)
+    assert doc["expectations"]["loss_budget"] == {"value": None, "stated": False}
+    assert c["outage_window"]["verdict"] == "pass" and "not judged" in c["outage_window"]["text"]
+    _, doc, c = quick_review(tmp_path, DESIGNS / "good.yaml", *short, "expectations.loss_budget=0.01")
+    assert doc["expectations"]["loss_budget"] == {"value": 0.01, "stated": True}
+    window = c["outage_window"]
+    assert window["verdict"] == "fail" and window["value"] > window["limit"]
+    assert "backplane.replay.max_age" in [f["path"] for f in doc["fixes"]]
+    _, doc, c = quick_review(tmp_path, DESIGNS / "good.yaml", "backplane.replay.max_age=5s")
+    assert doc["expectations"]["loss_budget"]["stated"] is False  # unacceptable: a budget of 0
+    assert c["outage_window"]["verdict"] == "fail" and "loss budget 0" in c["outage_window"]["text"]
+
+
+def test_the_how_to_documents_every_field_of_the_schema():
+    """The stable field names of check.json, as the how-to lists them, are the schema's."""
+    howto = (DESIGNS.parents[1] / "docs" / "howto" / "review-a-design.md").read_text()
+    table = howto.split("## The fields of `check.json`", 1)[1].split("\n## ", 1)[0]
+    s = schema()
+    names = [*s["properties"], *s["properties"]["design"]["properties"]]
+    for part in ("item", "check", "fix", "probe"):
+        names += list(s["$defs"][part]["properties"])
+    missing = [n for n in dict.fromkeys(names) if f"`{n}`" not in table and f"`{n}[]`" not in table]
+    assert not missing, f"fields of check.schema.json missing from the how-to: {missing}"

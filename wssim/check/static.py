@@ -683,7 +683,16 @@ def dropped_message(config: Any, fig: Figures) -> list[Check]:
     window = replay_window(config, fig) if fig.keeps_history else 0.0
     if fig.at_most_once or bp.kind in ("jetstream", "kafka", "managed"):
         return checks
-    verdict = "pass" if outage <= window or loss_budget(config) is None else "fail"
+    budget = loss_budget(config)
+    verdict = "pass" if outage <= window or budget is None else "fail"
+    default = (
+        "" if config.expectations.loss_budget is not None else ", the default where a loss is unacceptable"
+    )
+    judged = (
+        "a lost message is harmless: not judged"
+        if budget is None
+        else f"loss budget {_n(budget, 'fraction')}{default}"
+    )
     fix = Fix(
         "backplane.replay.max_age", duration_text(math.ceil(2 * outage)), "outlast the outage", "at_least"
     )
@@ -692,7 +701,7 @@ def dropped_message(config: Any, fig: Figures) -> list[Check]:
             "outage_window",
             verdict,
             f"A {_n(outage, 's')} subscription outage against a "
-            f"{_n(window, 's')} replay window the gateway catches up from",
+            f"{_n(window, 's')} replay window the gateway catches up from ({judged})",
             outage,
             "s",
             window,
