@@ -135,7 +135,12 @@ METRICS: dict[str, Metric] = {
     "backplane_deliveries_lost": Metric("messages", "Backplane deliveries lost (subscription or node down)."),
     "publishes_failed": Metric("messages", "Publications refused while the backplane was down."),
     "live_gaps": Metric("gaps", "Offset gaps a gateway saw on a live subscription."),
-    "deliveries_to_dead_peers": Metric("messages", "Messages written into half-open sockets."),
+    "deliveries_to_dead_peers": Metric(
+        "messages", "Messages written into half-open sockets (held in their send queues until reclaimed)."
+    ),
+    "dead_peer_overflow_closes": Metric(
+        "connections", "Half-open sockets closed because their send queue overflowed (disconnect policy)."
+    ),
     "messages_replayed": Metric("messages", "Deliveries served from the replay window on resume."),
     "snapshot_bytes": Metric("bytes", "Bytes of snapshots fetched by resyncing clients."),
     "snapshot_seconds": Metric("s", "Client time spent fetching snapshots, queueing included (sum)."),

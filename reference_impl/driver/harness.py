@@ -658,6 +658,8 @@ class LiveRun:
                 actions += self.backplane_outage(f.at, f.duration, names)
             elif f.kind == "spike":
                 actions.append((f.at, "spike", lambda: None))
+            elif f.kind == "half_open":  # its clients vanish through the schedule's offline episodes
+                actions.append((f.at, "half-open clients", lambda: None))
         return sorted(actions, key=lambda a: a[0])
 
     def crash(self, name: str, restart: bool) -> None:

@@ -196,6 +196,7 @@ def test_faults_discriminated_by_kind() -> None:
                 {"kind": "subscription_outage", "at": 1, "duration": 2},
                 {"kind": "add_gateways", "at": 1},
                 {"kind": "remove_gateways", "at": 1, "drain": False},
+                {"kind": "half_open", "at": 1, "fraction": 0.5},
             ]
         }
     )

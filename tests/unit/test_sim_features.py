@@ -140,6 +140,36 @@ def test_half_open_sockets_are_reclaimed_by_keepalive():
     assert silent["half_open_leaked"] == silent["half_open_disappearances"]
 
 
+def test_half_open_sockets_hold_what_is_written_to_them_until_the_gateway_runs_out():
+    """Deliveries to dead peers cost memory: without pings, clients vanishing without a FIN (offline
+    episodes) keep receiving into their unbounded queues until the gateway runs out of memory."""
+    traffic = (
+        "clients.offline.rate=2/min",
+        "clients.offline.mean=200s",
+        "clients.publish_rate=2/s",
+        "clients.message_size=50KiB",
+        "gateways.memory=300MiB",
+        "gateways.base_memory=256MiB",
+        "gateways.keepalive.ping_interval=null",
+        "gateways.send_queue.overflow=unbounded",
+        "duration=120s",
+    )
+    dead = run(*traffic, "clients.offline.half_open_fraction=1")
+    closed = run(*traffic, "clients.offline.half_open_fraction=0")
+    assert dead["deliveries_to_dead_peers"] > 0
+    assert dead["gateway_oom_crashes"] >= 1
+    assert closed["gateway_oom_crashes"] == 0
+    # A bounded queue that disconnects on overflow closes the dead peer instead.
+    bounded = run(
+        *traffic,
+        "clients.offline.half_open_fraction=1",
+        "gateways.send_queue.overflow=disconnect",
+        "gateways.send_queue.limit=50",
+    )
+    assert bounded["gateway_oom_crashes"] == 0
+    assert bounded["dead_peer_overflow_closes"] > 0
+
+
 def test_graceful_drain_spreads_the_herd():
     common = (
         "clients.count=1000",

@@ -647,8 +647,25 @@ class RemoveGateways(StrictModel):
     drain: bool = Field(True, description="Drain them gracefully instead of cutting connections.")
 
 
+class HalfOpen(StrictModel):
+    """Connected clients drop off the network at once without a FIN or RST (a carrier NAT or a Wi-Fi
+    access point loses them): their sockets stay half-open on the gateways until keepalive notices."""
+
+    kind: Literal["half_open"] = Field(description="Fault kind.")
+    at: Duration = Field(description="When the clients vanish.")
+    fraction: Fraction = Field(0.1, description="Share of the connected clients that vanish.")
+    duration: Duration = Field("30s", description="How long they stay offline before reconnecting.")
+
+
 Fault = Annotated[
-    GatewayCrash | Deploy | BackplaneOutage | SubscriptionOutage | Spike | AddGateways | RemoveGateways,
+    GatewayCrash
+    | Deploy
+    | BackplaneOutage
+    | SubscriptionOutage
+    | Spike
+    | AddGateways
+    | RemoveGateways
+    | HalfOpen,
     Field(discriminator="kind"),
 ]
 FAULT_MODELS: dict[str, type[StrictModel]] = {
@@ -659,6 +676,7 @@ FAULT_MODELS: dict[str, type[StrictModel]] = {
     "spike": Spike,
     "add_gateways": AddGateways,
     "remove_gateways": RemoveGateways,
+    "half_open": HalfOpen,
 }
 
 

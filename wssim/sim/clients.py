@@ -325,12 +325,16 @@ class Clients:
         c, gen = ev.value
         if self.gen[c] != gen or self.state[c] != CONNECTED:
             return
-        w = self.world
-        now = w.env.now
         off = self.off
         d = off.mean if off.distribution == "fixed" else off.mean * self.odraws.exponential()
-        w.rec.count("offline_periods")
         half_open = off.half_open_fraction > 0 and self.odraws.random() < off.half_open_fraction
+        self.go_offline(c, d, half_open)
+
+    def go_offline(self, c: int, d: float, half_open: bool) -> None:
+        """Connected client ``c`` drops off the network for ``d`` seconds, without a FIN if ``half_open``."""
+        w = self.world
+        now = w.env.now
+        w.rec.count("offline_periods")
         if w.schedule is not None:
             w.schedule.offline(c, now, d, half_open)
         if half_open:
@@ -342,15 +346,15 @@ class Clients:
         w.call_at(now + d, self._back_online, (c, self.gen[c]))
 
     def vanish(self, c: int, now: float) -> None:
-        """Client ``c`` disappears without a FIN: its socket stays on the gateway as a half-open zombie."""
+        """Client ``c`` disappears without a FIN: its socket stays on the gateway as a half-open zombie,
+        its send queue (what it had not read, and every delivery from now on) in the gateway's memory."""
         w = self.world
         g = w.gateways[self.gw[c]]
-        self.save_cursors(c, g)
         queued = self.queued[c]
-        if queued:
-            w.consumers.detach(c, now, drain=True)
+        q = w.consumers.hand_over(c, now) if queued else w.consumers.new_queue()
+        self.save_cursors(c, g)
         k = self.k
-        zid = g.vanish(c, tuple(self.rooms[c * k : c * k + k]), queued)
+        zid = g.vanish(c, tuple(self.rooms[c * k : c * k + k]), queued, q)
         self.connected -= 1
         self.gw[c] = -1
         w.faults.zombie(g, zid, self.since[c], now)

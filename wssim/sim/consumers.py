@@ -71,11 +71,15 @@ class Consumers:
         return st
 
     # -- connection life --------------------------------------------------------------------
+    def new_queue(self) -> SendQueue:
+        """An empty send queue with the gateway's policy (bounds raised by the path's share)."""
+        policy, limit, limit_bytes, credit, gap = self._sq
+        return SendQueue(policy, limit, limit_bytes, credit, gap)
+
     def attach(self, c: int, gw: Any, now: float) -> None:
         """Client ``c`` is connected to ``gw``: a fresh, empty send queue."""
         st = self.states[c]
-        policy, limit, limit_bytes, credit, gap = self._sq
-        st.q = SendQueue(policy, limit, limit_bytes, credit, gap)
+        st.q = self.new_queue()
         st.t = now
         st.carry = st.reader.work(self._drain)
         st.gw = gw
@@ -95,6 +99,44 @@ class Consumers:
         st.gw = None
         st.blocked = []
         self.live.discard(c)
+
+    def hand_over(self, c: int, now: float) -> SendQueue:
+        """Client ``c`` vanished without a FIN: what it read until ``now`` is drained; the rest of its
+        queue stays on the gateway (still charged there) as the half-open socket's queue."""
+        st = self.states[c]
+        self.advance(c, st, now)
+        q = st.q
+        assert q is not None
+        st.q = None
+        st.gw = None
+        st.blocked = []
+        self.live.discard(c)
+        return q
+
+    def to_dead_peers(self, gw: Any, room: int, offset: int, t_pub: float) -> None:
+        """``gw`` writes publication ``offset`` of ``room`` to its half-open members: nobody reads it,
+        so it stays in their send queues (and in the gateway's memory) until keepalive reclaims them;
+        the queue's overflow policy bounds it (``disconnect`` closes the dead peer)."""
+        w = self.world
+        zids = gw.zroom.get(room)
+        if not zids:
+            return
+        w.rec.count("deliveries_to_dead_peers", len(zids))
+        key = room * self.keys + offset % self.keys
+        grew = False
+        for zid in list(zids):
+            q = gw.zombies[zid][2]
+            before = self.held(q)
+            res = q.offer(Message(offset, self.size, key, (t_pub, room)))
+            after = self.held(q)
+            if after != before:
+                gw.charge_queue(after - before)
+                grew = grew or after > before
+            if res.disconnect:
+                w.rec.count("dead_peer_overflow_closes")
+                gw.reclaim(zid)
+        if grew:
+            gw.check_memory()
 
     # -- draining ---------------------------------------------------------------------------
     def advance(self, c: int, st: QState, now: float) -> None:

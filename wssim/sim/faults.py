@@ -16,7 +16,10 @@
 - ``spike``: publish rate × ``publish_multiplier`` and ``connect_clients`` extra clients arriving.
 - ``add_gateways`` / ``remove_gateways``: change the pool; ``connections_moved_fraction`` is the share
   of open connections whose balancer node would now pick another gateway than the one they are on.
-- Half-open sockets (clients vanishing without FIN) are reclaimed by the keepalive timeout.
+- ``half_open``: a share of the connected clients (spread evenly over them by id) vanish at once
+  without FIN, as an offline episode of ``duration`` whose socket stays half-open.
+- Half-open sockets (clients vanishing without FIN) are reclaimed by the keepalive timeout; until then
+  the gateway keeps writing into their send queues, which hold what they are sent in its memory.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import math
 from typing import Any
 
 from wssim.randomness import Stream
+from wssim.sim.clients import CONNECTED
 from wssim.sim.gateway import DOWN, DRAINING, SPARE, UP
 
 MOVED_SAMPLE = 200_000  # clients checked for connections_moved_fraction (evenly strided)
@@ -231,6 +235,16 @@ class Faults:
         w = self.world
         w.traffic.set_multiplier(1.0)
         w.rec.mark(w.env.now, "spike end")
+
+    def _half_open(self, f: Any, _: list[int]) -> None:
+        w = self.world
+        cl = w.clients
+        connected = [c for c in range(cl.total) if cl.state[c] == CONNECTED]
+        n = round(f.fraction * len(connected))
+        chosen = [connected[int(i * len(connected) / n)] for i in range(n)]  # spread evenly
+        w.rec.mark(w.env.now, f"{n} clients vanish (half-open)")
+        for c in chosen:
+            cl.go_offline(c, f.duration, True)
 
     def _sample(self) -> list[int]:
         conns = sorted(c for g in self.world.gateways for c in g.conns)

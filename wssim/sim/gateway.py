@@ -36,7 +36,9 @@ class Gateway:
         self.state = UP if gid < cfg.gateways.count else SPARE
         self.incarnation = 0
         self.conns: set[int] = set()  # registry: clients holding a socket here (handshaking or open)
-        self.zombies: dict[int, tuple[int, tuple[int, ...]]] = {}  # half-open: zombie id -> (client, rooms)
+        # Half-open sockets: zombie id -> (client, rooms, send queue); the queue fills until reclaimed.
+        self.zombies: dict[int, tuple[int, tuple[int, ...], Any]] = {}
+        self.zroom: dict[int, set[int]] = {}  # room -> zombie ids subscribed to it
         self.zseq = 0
         self.n = 0  # sockets held (conns + zombies)
         self.queued_bytes = 0
@@ -163,6 +165,7 @@ class Gateway:
         self.world.edge.forget(self)
         self.conns = set()
         self.zombies = {}
+        self.zroom = {}
         self.n = 0
         self.queued_bytes = 0
         self.held_bytes = 0
@@ -224,27 +227,32 @@ class Gateway:
         self.n -= 1
         self.world.edge.closed(self, c)
 
-    def vanish(self, c: int, rooms: tuple[int, ...], queued: bool) -> int:
-        """Client ``c`` left without a FIN: its socket stays as a half-open zombie; returns its id."""
+    def vanish(self, c: int, rooms: tuple[int, ...], queued: bool, q: Any) -> int:
+        """Client ``c`` left without a FIN: its socket stays as a half-open zombie whose send queue ``q``
+        (what it had not read, still in this gateway's memory) keeps filling; returns its id."""
+        zid = self.zseq
+        self.zseq += 1
         for r in rooms:
             if queued:
                 self.queued[r].discard(c)
             else:
                 self.fast[r] -= 1
             self.zmembers[r] += 1
+            self.zroom.setdefault(r, set()).add(zid)
         self.conns.discard(c)
-        zid = self.zseq
-        self.zseq += 1
-        self.zombies[zid] = (c, rooms)
+        self.zombies[zid] = (c, rooms, q)
         return zid
 
     def reclaim(self, zid: int) -> bool:
-        """Keepalive (or an idle timer) declared zombie ``zid`` dead: free it. False if already gone."""
+        """Keepalive (or an idle timer) declared zombie ``zid`` dead: free it and its queue. False if
+        already gone."""
         zombie = self.zombies.pop(zid, None)
         if zombie is None:
             return False
-        c, rooms = zombie
+        c, rooms, q = zombie
+        self.charge_queue(-self.world.consumers.held(q))
         for r in rooms:
+            self.zroom[r].discard(zid)
             self.leave(r, zombie=True)
         self.n -= 1
         self.world.edge.closed(self, c)
@@ -283,9 +291,10 @@ class Gateway:
             w.lost(gap * (fast + nq))
             w.snapshot(fast + nq)
             w.rec.count("live_gaps")
-        z = self.zmembers[room]
-        if z:
-            self.world.rec.count("deliveries_to_dead_peers", z)
+        if self.zmembers[room]:
+            self.world.consumers.to_dead_peers(self, room, offset, t_pub)
+            if not self.serving:
+                return 0  # their queues ran the gateway out of memory
         if nq:
             offer = self.world.consumers.offer
             for c in list(queued):
