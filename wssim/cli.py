@@ -70,6 +70,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from wssim.errors import ConfigError, SweepError
         from wssim.lifetime import terminate_on_signals
+        from wssim.sweep.tasks import describe
 
         if kwargs.get("debug"):
             _state["debug"] = True
@@ -86,7 +87,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             if _state["debug"]:
                 traceback.print_exc()
             hint = "" if _state["debug"] else " (run with --debug for the traceback)"
-            _fail(f"error: {type(exc).__name__}: {exc}{hint}", 1)
+            _fail(f"error: {describe(exc)}{hint}", 1)
 
     return wrapper
 
@@ -197,9 +198,11 @@ def run_cmd(
 ) -> None:
     """Run every sweep point × replication of CONFIG and write the results to a folder."""
     from wssim.sweep import run
+    from wssim.sweep.runner import footprint_notes
 
     _check_run_options(executor, scheduler, out, resume)
     plan = _plan_run(config, set_, engine, resume, out)
+    plan.notes += footprint_notes(plan.config, plan.engine, executor, workers, scheduler, replications)
     if not quiet:
         _print_notes(plan.notes)
     started = time.time()
@@ -372,10 +375,14 @@ def _short(value: Any) -> str:
 def validate(config: ConfigArg, set_: SetOpt = None, debug: DebugOpt = False) -> None:
     """Check CONFIG against the schema; print what it would run, and anything worth noting."""
     from wssim.config import load_config_with_notes
-    from wssim.sweep import plan, sweep_params
+    from wssim.sweep import footprint, plan, sweep_params
+    from wssim.sweep.executors import default_workers
 
     cfg, notes = load_config_with_notes(config, set_ or None)
     runs = plan(cfg)
+    if cfg.transport.kind == "websocket":
+        footprint.check_memory(runs, 1)  # a run that cannot fit alone is refused by `wssim run`
+        notes += footprint.time_notes(runs, default_workers())
     points = len({r.point for r in runs})
     params = sweep_params(runs)
     swept = f", sweeping {', '.join(params)}" if params else ""

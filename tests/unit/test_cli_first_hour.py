@@ -107,3 +107,73 @@ def test_the_help_shows_what_to_type_not_python_types():
         assert "<" not in options, (command, options)
     run = wssim("run", "--help").stdout
     assert "--set PATH=VALUE" in run and "--resume DIR" in run and "--workers N" in run
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "absurd"
+    for argv in (["validate", "quickstart"], ["run", "quickstart", "--out", out]):
+        refused = wssim(*argv, "--set", "clients.count=1000000000")
+        assert refused.returncode == 2, refused
+        assert "Traceback" not in refused.stderr and "MemoryError" not in refused.stderr
+        assert "clients.count = 1,000,000,000" in refused.stderr, refused.stderr
+        assert "of memory" in refused.stderr and "available" in refused.stderr
+        assert "lower clients.count to at most about" in refused.stderr
+        assert "Results in" not in refused.stdout and "report.html" not in refused.stdout
+    assert not out.exists()
+
+
+def test_a_long_run_says_how_long_before_it_starts(tmp_path):
+    argv = ["herd", "--set", "clients.count=200000", "--replications", "10", "--workers", "2"]
+    checked = wssim("validate", "herd", "--set", "clients.count=200000", "--set", "replications=10")
+    assert checked.returncode == 0, checked.stderr
+    assert "note: this will take about" in checked.stderr and " min: 60 runs of about " in checked.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wssim", "run", *argv, "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        first = proc.stderr.readline() if proc.stderr else ""
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    assert first.startswith("note: this will take about"), first
+    assert "60 runs of about" in first and "2 at a time" in first
+    short = wssim("validate", "herd")
+    assert "will take" not in short.stderr  # a run of a few seconds says nothing
+
+
+def test_runs_that_fit_alone_but_not_together_are_refused_with_the_workers_that_fit():
+    from wssim.config import load_config
+    from wssim.sweep import SweepError, footprint, plan
+
+    runs = plan(load_config("herd", ["clients.count=1000000"]))
+    one = footprint.estimate(runs[0].config).memory
+    machine = (int(one * 2.5), int(one * 3))  # available, total: two runs fit in 90% of it
+    footprint.check_memory(runs, 2, machine)
+    with pytest.raises(SweepError, match=r"3 runs at a time need about .* Run with --workers 2"):
+        footprint.check_memory(runs, 3, machine)
+    with pytest.raises(SweepError, match=r"lower clients\.count to at most about"):
+        footprint.check_memory(runs, 1, (int(one * 0.5), int(one)))
+
+
+def test_an_empty_config_is_refused_through_the_cli(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    for command in ("validate", "run"):
+        result = wssim(command, empty, *(["--out", tmp_path / "out"] if command == "run" else []))
+        assert result.returncode == 2 and "is empty" in result.stderr, result
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_readme_lists_every_output_file():
+    from wssim.cli import OUTPUT_FILES
+
+    readme = (UNIT.parent.parent / "README.md").read_text(encoding="utf-8")
+    quickstart = readme[readme.index("## Quickstart") : readme.index("## What you can do")]
+    for name, _ in OUTPUT_FILES:
+        if name != "`partial/`":  # only while a run is in flight
+            assert name in quickstart, name

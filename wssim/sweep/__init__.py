@@ -6,6 +6,7 @@ module         its one job
 runner         run a sweep: plan, submit, gather, write the files, show progress
 tasks          one run: the (point, replication) plan and executing it in a worker
 executors      the ``concurrent.futures`` seam: a process pool or a Dask cluster
+footprint      a sweep's memory and time, estimated before it starts (refuse what cannot fit)
 statistics     confidence intervals over replications and paired differences vs point 0
 store          the files of a run folder (summary, aggregate, time series, manifest)
 results        :class:`Results`, what notebooks and the report read

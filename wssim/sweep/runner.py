@@ -38,7 +38,8 @@ import yaml
 
 from wssim.metrics import RunResult
 from wssim.notes import Note, unique
-from wssim.sweep.executors import ExecutorHandle, make_executor
+from wssim.sweep import footprint
+from wssim.sweep.executors import ExecutorHandle, default_workers, make_executor
 from wssim.sweep.progress import Display, progress_display
 from wssim.sweep.results import Results
 from wssim.sweep.statistics import CONFIDENCE
@@ -50,6 +51,7 @@ from wssim.sweep.tasks import (
     RunOutcome,
     RunSpec,
     SweepError,
+    describe,
     execute_run,
     plan,
     resolve_engine,
@@ -190,6 +192,8 @@ def run(
         executor = "serial"  # a live run owns the machine's sockets and cores
     if isinstance(engine, str) and engine not in ENGINES:
         resolve_engine(engine)  # fail early on an unknown or unimportable engine
+    if engine == "sim" and not scheduler:
+        footprint.check(specs, _parallel(executor, workers))  # refuse what cannot fit, before any file
     out_dir = _output_folder(out, resume)
     store = RunStore(out_dir, params)
     if resume is not None:
@@ -225,6 +229,11 @@ def run(
     )
     _warn_failures(results.failures)
     return results
+
+
+def _parallel(executor: str, workers: int | None) -> int:
+    """How many runs execute at once on ``executor``."""
+    return 1 if executor == "serial" else workers or default_workers()
 
 
 def _output_folder(out: str | Path | None, resume: str | Path | None) -> Path | None:
@@ -383,7 +392,7 @@ def _submit_and_gather(
                 broken.append(spec)
                 continue
             except Exception as exc:
-                outcome = RunOutcome(spec.point, spec.replication, error=f"{type(exc).__name__}: {exc}")
+                outcome = RunOutcome(spec.point, spec.replication, error=describe(exc))
             store.add(spec, outcome)
             bar.run_done(spec.run_id)
     return sorted(broken, key=lambda s: (s.replication, s.point))
@@ -403,4 +412,22 @@ def _drain(handle: ExecutorHandle, bar: Display, started: set[str]) -> None:
         bar.run_progress(rid, fraction)
 
 
-__all__ = ["default_out", "run", "saved_run"]
+def footprint_notes(
+    cfg: Any,
+    engine: Any,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    replications: int | None = None,
+) -> list[Note]:
+    """Refuse a simulator sweep that cannot fit in this machine's memory; note one that will take long.
+
+    Runs on a remote Dask ``scheduler`` use its machines' memory, and other engines have their own
+    costs: nothing is estimated for them.
+    """
+    if engine != "sim" or scheduler:
+        return []
+    return footprint.check(plan(_as_config(cfg, None, replications)), _parallel(executor, workers))
+
+
+__all__ = ["default_out", "footprint_notes", "run", "saved_run"]

@@ -145,9 +145,7 @@ def execute_run(
     try:
         result = resolve_engine(engine)(config, replication, progress)
     except Exception as exc:
-        return RunOutcome(
-            point, replication, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
-        )
+        return RunOutcome(point, replication, error=describe(exc), traceback=traceback.format_exc())
     info = dict(result.info)
     info.setdefault("wall_s", time.perf_counter() - start)
     info.setdefault("cpu_s", time.process_time() - cpu_start)
@@ -157,3 +155,12 @@ def execute_run(
     metrics = {str(k): float(v) for k, v in result.metrics.items()}
     markers = [(float(t), str(label)) for t, label in result.markers]
     return RunOutcome(point, replication, metrics, ts, markers, info)
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of an error; one without a message (a bare MemoryError) says what it means."""
+    text = str(exc) or {
+        MemoryError: "out of memory (fewer clients per run, or fewer --workers, needs less)",
+        RecursionError: "too deep a recursion",
+    }.get(type(exc), "(no message)")
+    return f"{type(exc).__name__}: {text}"
