@@ -177,3 +177,15 @@ def test_the_readme_lists_every_output_file():
     for name, _ in OUTPUT_FILES:
         if name != "`partial/`":  # only while a run is in flight
             assert name in quickstart, name
+
+
+def test_a_run_into_a_log_prints_plain_progress_lines(tmp_path):
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "grid", "duration": 60, "sweep": {"gateways.count": [1, 2]}}))
+    logged = wssim("run", cfg, "--replications", "5", "--out", tmp_path / "out", "--workers", "2", *ENGINE)
+    assert logged.returncode == 0, logged.stderr
+    lines = [line for line in logged.stderr.splitlines() if "runs done" in line]
+    assert len(lines) == 10, logged.stderr  # one at each tenth of the 10 runs
+    assert lines[0].startswith("grid: 10 runs: 1/10 runs done (10%), ") and "elapsed, about" in lines[0]
+    assert lines[-1].startswith("grid: 10 runs: 10/10 runs done (100%), ") and "to go" not in lines[-1]
+    assert "━" not in logged.stderr  # no bar drawn into a file
