@@ -13,9 +13,7 @@ import base64
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,25 +21,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
+from devtools import DevTools, launch, page_problems, page_target, require_chromium
 from test_sweep_engine import standin
 
 import wssim
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--remote-debugging-port=0",
-    "--remote-debugging-address=127.0.0.1",
-    "--window-size=1400,1000",
-]
 
 CHECK_JS = """
 (() => {
@@ -62,50 +47,10 @@ CHECK_JS = """
 """
 
 
-def chromium() -> str | None:
-    for name in ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-class DevTools:
-    """A minimal Chrome DevTools protocol client over one page target."""
-
-    def __init__(self, ws) -> None:
-        self.ws, self.next_id, self.events = ws, 0, []
-
-    async def call(self, method: str, **params):
-        self.next_id += 1
-        mid = self.next_id
-        await self.ws.send(json.dumps({"id": mid, "method": method, "params": params}))
-        while True:
-            msg = json.loads(await asyncio.wait_for(self.ws.recv(), timeout=30))
-            if msg.get("id") == mid:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-            self.events.append(msg)
-
-    async def pump(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            try:
-                self.events.append(json.loads(await asyncio.wait_for(self.ws.recv(), timeout=left)))
-            except TimeoutError:
-                return
-
-
 async def inspect_page(url: str, port: int, shot: Path) -> tuple[dict, list[dict]]:
-    import urllib.request
-
     import websockets
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
-        targets = json.loads(resp.read())
-    page = next(t for t in targets if t.get("type") == "page")
-    async with websockets.connect(page["webSocketDebuggerUrl"], max_size=2**28, proxy=None) as ws:
+    async with websockets.connect(page_target(port), max_size=2**28, proxy=None) as ws:
         dt = DevTools(ws)
         await dt.call("Runtime.enable")
         await dt.call("Log.enable")
@@ -127,53 +72,13 @@ async def inspect_page(url: str, port: int, shot: Path) -> tuple[dict, list[dict
         await dt.pump(1.0)
         png = await dt.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         shot.write_bytes(base64.b64decode(png["data"]))
-        problems = []
-        for ev in dt.events:
-            method, params = ev.get("method"), ev.get("params", {})
-            if method == "Runtime.exceptionThrown":
-                problems.append(
-                    {"kind": "exception", "text": json.dumps(params.get("exceptionDetails"))[:500]}
-                )
-            elif method == "Runtime.consoleAPICalled" and params.get("type") in (
-                "error",
-                "assert",
-                "warning",
-            ):
-                args = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
-                problems.append({"kind": f"console.{params['type']}", "text": args[:500]})
-            elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
-                problems.append({"kind": "log", "text": params["entry"].get("text", "")[:500]})
-        return check, problems
+        return check, page_problems(dt.events)
 
 
 def open_in_chromium(report: Path, shot: Path) -> tuple[dict, list[dict]]:
-    browser = chromium()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI for the report test (apt-get install chromium)")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    with tempfile.TemporaryDirectory() as profile:
-        proc = subprocess.Popen(
-            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            port_file = Path(profile) / "DevToolsActivePort"
-            deadline = time.monotonic() + 30
-            while not (port_file.exists() and port_file.read_text().strip()):
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("chromium did not start its DevTools endpoint")
-                time.sleep(0.1)
-            port = int(port_file.read_text().split()[0])
-            return asyncio.run(inspect_page(report.resolve().as_uri(), port, shot))
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    browser = require_chromium("the report test")
+    with launch(browser) as port:
+        return asyncio.run(inspect_page(report.resolve().as_uri(), port, shot))
 
 
 def keep_screenshot(shot: Path) -> None:
