@@ -1,0 +1,69 @@
+"""The chapters' own analysis: closed forms and the small helpers the notebooks call."""
+
+from __future__ import annotations
+
+import pytest
+
+from wssim.lessons import edge, history_loss
+
+
+@pytest.fixture(scope="module")
+def edge_cfg():
+    return edge.fleet(1_000, 4, "20s", "40s", "0/s", "10s")
+
+
+def test_edge_fleet_crashes_gateway_zero_behind_the_default_health_check(edge_cfg):
+    assert [f.kind for f in edge_cfg.faults] == ["gateway_crash"]
+    assert edge_cfg.faults[0].gateway == 0 and edge_cfg.faults[0].at == 20
+    hc = edge_cfg.edge.health_check
+    assert (hc.interval, hc.fall, hc.rise, hc.passive) == (1.0, 2, 2, False)
+
+
+def test_detection_closed_form_is_fall_minus_a_half_intervals(edge_cfg):
+    assert edge.detection_closed_form(edge_cfg, 5.0) == pytest.approx(7.5)
+    assert edge.detection_closed_form(edge.configure(edge_cfg, ["edge.health_check.fall=3"]), 2.0) == 5.0
+
+
+def test_l7_node_holds_tls_and_two_kernel_buffers_per_connection(edge_cfg):
+    # quickstart's per-connection budget: 20 KiB TLS, 8 KiB kernel buffers per socket
+    assert edge.edge_memory_closed_form(edge_cfg) == 1_000 * (20 + 2 * 8) * 1024
+    two_nodes = edge.configure(edge_cfg, ["edge.nodes=2"])
+    assert edge.edge_memory_closed_form(two_nodes) == 500 * 36 * 1024
+
+
+def test_health_check_labels_read_as_settings():
+    assert edge.label(1.0, False) == "every 1 s"
+    assert edge.label(0.5, True) == "every 0.5 s + passive"
+
+
+def test_sticky_sessions_leave_the_restarted_gateway_short_of_its_share(edge_cfg):
+    cfg = edge.configure(edge_cfg, ["duration=80s", "clients.offline.rate=2/min"])
+    res = edge.stickiness(cfg)
+    assert edge.restarted_share(res, "sticky") < 0.5 < edge.restarted_share(res, "consistent_hash")
+
+
+def test_history_loss_fleet_puts_the_crash_after_the_backplane_returns():
+    cfg = history_loss.fleet(1_000, "20s", "5s", "3s", "100/s", "1/min", "60s")
+    outage, crash = cfg.faults
+    assert (outage.kind, outage.at, outage.duration) == ("backplane_outage", 20, 5)
+    assert (crash.kind, crash.at, crash.gateway) == ("gateway_crash", 28, 0)
+    assert cfg.clients.snapshot.rate == 100
+    moved = history_loss.with_faults(cfg, 10, 2, 0)
+    assert [f.at for f in moved.faults] == [10, 12]
+
+
+def test_the_whole_herd_at_once_waits_herd_over_rate():
+    cfg = history_loss.fleet(2_000, "20s", "5s", "5s", "100/s", "1/min", "60s")
+    assert history_loss.herd_size(cfg) == 500
+    assert history_loss.queue_closed_form(cfg) == 5.0
+    unlimited = history_loss.configure(cfg, ["clients.snapshot.rate=null"])
+    assert history_loss.queue_closed_form(unlimited) == 0.0
+
+
+def test_a_lost_history_turns_later_resumes_into_resyncs_a_kept_one_does_not():
+    cfg = history_loss.fleet(600, "10s", "3s", "2s", "50/s", "2/min", "40s")
+    table = history_loss.costs(history_loss.kinds(cfg))
+    lost, kept = table.loc["redis_streams"], table.loc["jetstream"]
+    assert kept["resyncs"] == 0 and kept["served_fraction"] == 1.0
+    assert lost["resyncs"] > 0 and lost["served_fraction"] < 1.0
+    assert lost["snapshot_bytes"] == lost["resyncs"] * 64 * 1024
