@@ -9,7 +9,6 @@ continue with ``--resume DIR``).
 from __future__ import annotations
 
 import functools
-import math
 import os
 import shlex
 import sys
@@ -311,54 +310,85 @@ def _count_rows(path: Path) -> int:
 
 
 def print_aggregate(results: Any, console: Console | None = None, max_points: int = 8) -> None:
-    """A rich table of the key metrics (mean ± 95% CI half-width) at each sweep point."""
-    from wssim.report import KEY_METRICS, unit_of, varying_metrics
-    from wssim.units import human
+    """A rich table of the key metrics (mean ± 95% CI half-width) at each sweep point.
+
+    Each metric is shown in one unit (its row's), the interval to one significant figure and the mean
+    to the same place; an interval too wide to mean much is marked; metrics that are zero, or empty
+    because the warm-up left their samples out, are named below the table.
+    """
+    from wssim.report import KEY_METRICS, empty_metrics, varying_metrics
+    from wssim.units import WIDE_NOTE
 
     console = console or out_console
     agg = results.aggregate()
     if agg.empty:
         console.print("No finished runs.")
         return
-    half = next(c for c in agg.columns if c.endswith("_half_width"))
-    points = sorted(agg["point"].unique())[:max_points]
-    means = agg.set_index(["metric", "point"])
     present = [
         m for m in KEY_METRICS if m in results.metrics and agg[agg["metric"] == m]["mean"].notna().any()
     ]
     metrics = present + [m for m in varying_metrics(results) if m not in present]
-    zero = [m for m in metrics if (agg.loc[agg["metric"] == m, "mean"].fillna(0) == 0).all()]
-    metrics = [m for m in metrics if m not in zero]
+    zero, warm = empty_metrics(results, agg, metrics + list(KEY_METRICS))
+    metrics = [m for m in metrics if m not in zero and m not in warm]
+    points = sorted(agg["point"].unique())[:max_points]
+    name_width = max((len(m) for m in metrics), default=6) + 7
+    per_table = max(1, (console.width - name_width) // 19)
+    wide = False
+    for start in range(0, len(points), per_table):
+        table, marked = _aggregate_table(results, agg, metrics, points[start : start + per_table], start == 0)
+        wide = wide or marked
+        console.print(table)
+    for line in [WIDE_NOTE] * wide + _empty_lines(results, zero, warm):
+        console.print(line, style="dim", soft_wrap=True, markup=False)
+    if agg["point"].nunique() > max_points:
+        console.print(f"(first {max_points} of {agg['point'].nunique()} points; all are in aggregate.csv)")
+
+
+def _aggregate_table(
+    results: Any, agg: Any, metrics: list[str], points: list[int], titled: bool
+) -> tuple[Table, bool]:
+    """One table of ``metrics`` × ``points``; also whether a cell is marked too wide."""
+    from wssim.metrics import display_scale
+    from wssim.units import too_wide, with_interval
+
+    half = next(c for c in agg.columns if c.endswith("_half_width"))
     n = int(results.summary.groupby("point")["replication"].nunique().max())
     reps = f"{n} replication{'s' * (n != 1)}"
     title = f"{results.config.get('name', '')}: " + (f"mean ± 95% CI over {reps}" if n > 1 else reps)
     if results.params:
         title += f", by {', '.join(results.params)}"
     pts = results.points().set_index("point")
-    name_width = max((len(m) for m in metrics), default=6) + 7
-    per_table = max(1, (console.width - name_width) // 19)
-    for start in range(0, len(points), per_table):
-        chunk = points[start : start + per_table]
-        table = Table(title=title if start == 0 else None, title_style="bold", header_style="bold cyan")
-        table.add_column("metric", style="bold", no_wrap=True)
-        for p in chunk:
-            head = ", ".join(_short(pts.loc[p, k]) for k in results.params) if results.params else "value"
-            table.add_column(head, justify="right", no_wrap=True)
-        for m in metrics:
-            cells = []
-            unit = unit_of(m)
-            for p in chunk:
-                r = means.loc[(m, p)]
-                text = human(r["mean"], unit)
-                if not math.isnan(float(r[half])) and float(r[half]) > 0:
-                    text += f" ± {human(r[half], unit)}"
-                cells.append(text)
-            table.add_row(m, *cells)
-        console.print(table)
-    if zero:
-        console.print(f"[dim]zero at every point: {', '.join(zero)}[/dim]", soft_wrap=True)
-    if agg["point"].nunique() > max_points:
-        console.print(f"(first {max_points} of {agg['point'].nunique()} points; all are in aggregate.csv)")
+    table = Table(title=title if titled else None, title_style="bold", header_style="bold cyan")
+    table.add_column("metric", style="bold", no_wrap=True)
+    for p in points:
+        head = ", ".join(_short(pts.loc[p, k]) for k in results.params) if results.params else "value"
+        table.add_column(head, justify="right", no_wrap=True)
+    means = agg.set_index(["metric", "point"])
+    marked = False
+    for m in metrics:
+        scale = display_scale(m, agg.loc[agg["metric"] == m, "mean"])
+        cells = []
+        for p in points:
+            r = means.loc[(m, p)]
+            wide = too_wide(r["n"], r["mean"], r[half])
+            marked = marked or wide
+            cells.append(with_interval(r["mean"], r[half], scale, wide))
+        table.add_row(m, *cells)
+    return table, marked
+
+
+def _empty_lines(results: Any, zero: list[str], warm: list[str]) -> list[str]:
+    """What the table leaves out: metrics zero at every point, and those the warm-up left empty."""
+    from wssim.units import human
+
+    lines = [f"zero at every point: {', '.join(zero)}"] if zero else []
+    if warm:
+        warmup = human(results.config.get("warmup", 0), "s")
+        lines.append(
+            f"empty after the {warmup} warm-up (steady-state figures count only what happens after it; "
+            f"warmup: 0 counts the start too): {', '.join(warm)}"
+        )
+    return lines
 
 
 def _short(value: Any) -> str:
@@ -601,30 +631,30 @@ def crosscheck(
         raise typer.Exit(1)
 
 
-def print_crosscheck(name: str, result: Any) -> None:
-    """The verdict table of one crosscheck (or, with no declared check, the informational comparison)."""
-    from wssim.units import human
+def print_crosscheck(name: str, result: Any, console: Console | None = None) -> None:
+    """The verdict table of one crosscheck (or, with no declared check, the informational comparison).
 
+    Metric names are never cut short; on a narrow console the other columns fold onto more lines.
+    """
+    from wssim.crosscheck.page import sim_live_text
+
+    out = console or out_console
     v = result.verdicts
     t = Table(title=f"{name}: simulator vs live", title_style="bold", header_style="bold cyan")
-    for col, just in (("point", "left"), ("metric", "left"), ("simulated (interval)", "right"),
-                      ("live", "right"), ("tolerance", "left"), ("verdict", "left")):  # fmt: skip
-        t.add_column(col, justify=just, no_wrap=col in ("metric", "verdict"))  # type: ignore[arg-type]
+    longest = max((len(str(m)) for m in v["metric"]), default=6) if len(v) else 6
+    t.add_column("point", overflow="fold")
+    t.add_column("metric", no_wrap=True, min_width=longest)
+    for col, just in (("simulated (interval)", "right"), ("live", "right"), ("tolerance", "left"),
+                      ("verdict", "left")):  # fmt: skip
+        t.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
     for r in v.itertuples(index=False):
-        if r.tolerance == "rank":
-            sim, live = r.sim_text, r.live_text
-        else:
-            sim, live = human(r.sim, r.unit), human(r.live, r.unit)
-            if r.sim_low != r.sim_high:
-                sim += f" [{human(r.sim_low, r.unit)}, {human(r.sim_high, r.unit)}]"
+        sim, live = sim_live_text(r)
         verdict = "[green]pass[/green]" if r.passed else "[bold red]MISS[/bold red]"
         t.add_row(r.label or "–", r.metric, sim, live, r.tolerance, verdict)
     if len(v):
-        out_console.print(t)
+        out.print(t)
     else:
-        out_console.print(
-            f"{name}: no checks declared (crosscheck.checks); the comparison is in comparison.csv"
-        )
+        out.print(f"{name}: no checks declared (crosscheck.checks); the comparison is in comparison.csv")
     for engine_name, failed in result.failures.items():
         for f in failed:
             sys.stderr.write(f"{engine_name} run failed: point {f['point']} {f['params']}: {f['error']}\n")

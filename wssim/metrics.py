@@ -202,6 +202,21 @@ QUANTILES: dict[str, dict[str, float]] = {
     "send_queue_depth": {"send_queue_depth_p99": 0.99},
 }
 
+# Steady-state figures: their samples (and the handshake and attempt rates they peak over) count only
+# from ``config.warmup`` on, so a run whose activity all fell in the warm-up leaves them empty.
+AFTER_WARMUP: frozenset[str] = frozenset(
+    [name for names in QUANTILES.values() for name in names]
+    + ["peak_handshake_rate", "peak_connect_attempt_rate"]
+)
+
+
+def display_scale(metric: str, values: Any = ()) -> Any:
+    """The :class:`wssim.units.Scale` a table shows ``metric`` in, chosen once for all its ``values``."""
+    from wssim.units import scale_for
+
+    m = METRICS.get(metric)
+    return scale_for(m.unit if m else "", values, m.kind if m else "")
+
 
 @dataclass
 class RunResult:

@@ -19,8 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import yaml
 
-from wssim.metrics import METRICS
-from wssim.units import human
+from wssim.metrics import AFTER_WARMUP, METRICS, display_scale
+from wssim.units import WIDE_NOTE, human, too_wide, with_interval, with_range
 
 if TYPE_CHECKING:  # pragma: no cover
     from wssim.sweep import Results
@@ -437,6 +437,23 @@ def _verdict_table(results: Results) -> str:
     )
 
 
+def empty_metrics(results: Results, agg: pd.DataFrame, metrics: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Of ``metrics`` (each once, in order): those zero at every point, and the steady-state ones
+    (:data:`wssim.metrics.AFTER_WARMUP`) left zero or empty at every point by a warm-up."""
+    warmup = float(results.config.get("warmup") or 0)
+    zero: list[str] = []
+    warm: list[str] = []
+    for m in dict.fromkeys(metrics):
+        if m not in results.metrics:
+            continue
+        means = agg.loc[agg["metric"] == m, "mean"]
+        if warmup > 0 and m in AFTER_WARMUP and (means.fillna(0) == 0).all():
+            warm.append(m)
+        elif means.notna().any() and (means.fillna(0) == 0).all():
+            zero.append(m)
+    return zero, warm
+
+
 def _summary_table(results: Results) -> str:
     agg = results.aggregate()
     if agg.empty:
@@ -452,25 +469,38 @@ def _summary_table(results: Results) -> str:
     )
     body = []
     idx = agg.set_index(["metric", "point"])
-    zero = [m for m in metrics if (agg.loc[agg["metric"] == m, "mean"].fillna(0) == 0).all()]
-    metrics = [m for m in metrics if m not in zero]
+    zero, warm = empty_metrics(results, agg, list(results.metrics))
+    metrics = [m for m in metrics if m not in zero and m not in warm]
+    wide = False
     for m in metrics:
-        unit = unit_of(m)
+        scale = display_scale(m, agg.loc[agg["metric"] == m, "mean"])
         cells = []
         for p in points:
             r = idx.loc[(m, p)]
-            text = human(r["mean"], unit)
-            if not math.isnan(float(r[half])) and float(r[half]) > 0:
-                text += f" <span class='ci'>± {human(r[half], unit)}</span>"
+            marked = too_wide(r["n"], r["mean"], r[half])
+            wide = wide or marked
+            text = html.escape(with_interval(r["mean"], r[half], scale, marked))
+            text = text.replace(" ± ", " <span class='ci'>± ", 1) + "</span>" if " ± " in text else text
             cells.append(f"<td class='num'>{text}</td>")
         meaning = METRICS[m].meaning if m in METRICS else ""
         body.append(f"<tr><th class='metric' title='{html.escape(meaning)}'>{m}</th>{''.join(cells)}</tr>")
-    zeros = ", ".join(f"<code>{m}</code>" for m in zero)
+    notes = [WIDE_NOTE] * wide + _empty_notes(results, zero, warm)
     return (
         f"<div class='scroll'><table class='data'><thead><tr><th>{_corner(results)}</th>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table></div>"
-        + (f"<p class='muted'>Zero at every point: {zeros}.</p>" if zero else "")
+        + "".join(f"<p class='muted'>{html.escape(n)}</p>" for n in notes)
     )
+
+
+def _empty_notes(results: Results, zero: list[str], warm: list[str]) -> list[str]:
+    notes = [f"Zero at every point: {', '.join(zero)}."] if zero else []
+    if warm:
+        warmup = human(results.config.get("warmup", 0), "s")
+        notes.append(
+            f"Empty after the {warmup} warm-up (steady-state figures count only what happens after it; "
+            f"warmup: 0 counts the start too): {', '.join(warm)}."
+        )
+    return notes
 
 
 def _paired_table(results: Results) -> str:
@@ -488,18 +518,14 @@ def _paired_table(results: Results) -> str:
     head = "".join(f"<th class='num'>{html.escape(point_values(results, p))}</th>" for p in points)
     body = []
     for m in metrics:
-        unit = unit_of(m)
+        scale = display_scale(m, agg.loc[m, "diff_vs_point0"].abs())
         cells = []
         for p in points:
             r = agg.loc[(m, p)]
             d, lo, hi = float(r["diff_vs_point0"]), float(r[low]), float(r[high])
-            sign = "+" if d > 0 else ""
-            text = f"{sign}{human(d, unit)}"
-            if math.isnan(lo):
-                cls = ""
-            else:
-                text += f" <span class='ci'>[{human(lo, unit)}, {human(hi, unit)}]</span>"
-                cls = " sig" if (lo > 0 or hi < 0) else ""
+            text = ("+" if d > 0 else "") + html.escape(with_range(d, lo, hi, scale))
+            text = text.replace(" [", " <span class='ci'>[", 1) + "</span>" if " [" in text else text
+            cls = " sig" if not math.isnan(lo) and (lo > 0 or hi < 0) else ""
             cells.append(f"<td class='num{cls}'>{text}</td>")
         body.append(f"<tr><th class='metric'>{m}</th>{''.join(cells)}</tr>")
     base = html.escape(point_label(results, sorted(summary["point"].unique())[0], True))

@@ -16,6 +16,8 @@ import difflib
 import html
 import math
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, WithJsonSchema
@@ -286,15 +288,150 @@ Rate = Annotated[
 UNIT_OF: dict[Any, str] = {Duration: "seconds", ByteSize: "bytes", Rate: "per second"}
 
 __all__ = [
+    "WIDE_MARK",
+    "WIDE_NOTE",
     "ByteSize",
     "Duration",
     "Rate",
+    "Scale",
     "bytes_text",
     "decimal_sizes",
     "duration_text",
     "human",
+    "number",
     "parse_bytes",
     "parse_duration",
     "parse_rate",
+    "range_decimals",
     "rate_text",
+    "scale_for",
+    "too_wide",
+    "with_interval",
+    "with_range",
 ]
+
+
+# ---------------------------------------------------------------------------------- tables of results
+
+WIDE_MARK = "†"
+WIDE_NOTE = (
+    f"{WIDE_MARK} too wide to mean much: from fewer than 3 replications, or wider than the value itself "
+    "(more --replications narrow it)"
+)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How a metric's values are shown in a table: divided by ``div``, with ``prefix`` and ``suffix``."""
+
+    div: float = 1.0
+    suffix: str = ""
+    prefix: str = ""
+
+
+def scale_for(unit: str, values: Iterable[Any] = (), kind: str = "") -> Scale:
+    """One display unit for all the values of a metric (a row), chosen from the largest of them.
+
+    Durations of things that happen once (``kind`` ``time``: a convergence, a detection) are in
+    seconds, or minutes past 10 min; other durations (latencies) in ms below 1 s. Bytes in the largest
+    binary unit; rates (``…/s``) per second; fractions in %; counts plain.
+    """
+    finite = [abs(float(v)) for v in values if _finite(v)]
+    top = max(finite, default=0.0)
+    if unit == "s":
+        if top >= 600:
+            return Scale(60.0, " min") if top < 36_000 else Scale(3600.0, " h")
+        return Scale(1.0, " s") if kind == "time" or top >= 1 else Scale(1e-3, " ms")
+    if unit in ("bytes", "bytes/s"):
+        per = "/s" if unit == "bytes/s" else ""
+        for div, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+            if top >= div:
+                return Scale(float(div), f" {suffix}{per}")
+        return Scale(1.0, f" B{per}")
+    if unit.endswith("/s") or unit == "per second":
+        return Scale(1.0, " /s")
+    if unit == "fraction":
+        return Scale(0.01, "%")
+    if unit == "USD/month":
+        return Scale(1.0, "/mo", "$")
+    return Scale()
+
+
+def _finite(v: Any) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _decimals(half: float) -> int:
+    """Decimal places that show ``half`` to one significant figure (negative: round to tens, ...)."""
+    d = -math.floor(math.log10(half))
+    if round(half, d) >= 10.0 ** (1 - d):  # 0.00096 rounds up to 0.001: one place fewer
+        d -= 1
+    return d
+
+
+def _fixed(x: float, decimals: int) -> str:
+    if decimals <= 0:
+        return f"{round(x, decimals):,.0f}"
+    return f"{x:,.{decimals}f}"
+
+
+def _plain(x: float) -> str:
+    if x.is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
+
+
+def with_interval(value: Any, half: Any, scale: Scale, wide: bool = False) -> str:
+    """``0.1690 ± 0.0002 ms``: the half-width to one significant figure, the value to the same place
+    (to two figures at least when the interval is wider than the value), the unit once; without a
+    usable half-width, the value to three significant figures. ``wide`` appends :data:`WIDE_MARK`."""
+    if not _finite(value):
+        return "–"
+    v = float(value) / scale.div
+    h = float(half) / scale.div if _finite(half) else 0.0
+    p, s = scale.prefix, scale.suffix
+    if h <= 0 or h < abs(v) * 1e-6:  # no interval, or one far below the value's precision
+        return f"{p}{_plain(v)}{s}"
+    d = _decimals(h)
+    if 0 < abs(v) < h:  # an interval wider than the value: keep the value's first two figures
+        d = max(d, 1 - math.floor(math.log10(abs(v))))
+    text = f"{p}{_fixed(v, d)} ± {_fixed(h, d)}{s}"
+    return f"{text} {WIDE_MARK}" if wide else text
+
+
+def range_decimals(low: Any, high: Any, scale: Scale) -> int | None:
+    """Decimal places that show the interval [low, high] (its half-width to one significant figure)."""
+    if not (_finite(low) and _finite(high)) or float(high) <= float(low):
+        return None
+    return _decimals((float(high) - float(low)) / 2 / scale.div)
+
+
+def number(value: Any, scale: Scale, decimals: int | None = None) -> str:
+    """``value`` in ``scale``: to ``decimals`` places, or three significant figures."""
+    if not _finite(value):
+        return "–"
+    v = float(value) / scale.div
+    text = _plain(v) if decimals is None else _fixed(v, decimals)
+    return f"{scale.prefix}{text}{scale.suffix}"
+
+
+def with_range(value: Any, low: Any, high: Any, scale: Scale) -> str:
+    """``12.3 [11.9, 12.8] ms``: the value and its interval, to the interval's precision, unit once."""
+    d = range_decimals(low, high, scale)
+    if d is None or not _finite(value):
+        return number(value, scale)
+    bare = Scale(scale.div)
+    low_high = f"[{number(low, bare, d)}, {number(high, bare, d)}]"
+    return f"{scale.prefix}{number(value, bare, d)} {low_high}{scale.suffix}"
+
+
+def too_wide(n: Any, value: Any, half: Any) -> bool:
+    """An interval too wide to mean much: from fewer than 3 replications, or wider than the value."""
+    if not (_finite(half) and float(half) > 0):
+        return False
+    return (_finite(n) and float(n) < 3) or (_finite(value) and float(half) > abs(float(value)))

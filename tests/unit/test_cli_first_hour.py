@@ -189,3 +189,55 @@ def test_a_run_into_a_log_prints_plain_progress_lines(tmp_path):
     assert lines[0].startswith("grid: 10 runs: 1/10 runs done (10%), ") and "elapsed, about" in lines[0]
     assert lines[-1].startswith("grid: 10 runs: 10/10 runs done (100%), ") and "to go" not in lines[-1]
     assert "━" not in logged.stderr  # no bar drawn into a file
+
+
+def _table_rows(stdout: str) -> dict[str, list[str]]:
+    """The end table's rows: metric -> its cells."""
+    rows = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        if len(cells) > 1 and cells[0].replace("_", "").isalnum():
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_the_end_table_shows_figures_as_precise_as_their_interval_with_units(tmp_path):
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "grid", "duration": 60, "sweep": {"gateways.count": [1, 2]}}))
+    two = wssim("run", cfg, "--replications", "2", "--out", tmp_path / "two", *ENGINE)
+    assert two.returncode == 0, two.stderr
+    rows = _table_rows(two.stdout)
+    for metric, cells in rows.items():
+        for cell in cells:
+            if "±" not in cell:
+                continue
+            value, rest = cell.split(" ± ")
+            half = rest.split(" ")[0]
+            decimals = len(half.split(".")[1]) if "." in half else 0
+            assert (len(value.split(".")[1]) if "." in value else 0) >= decimals, (metric, cell)
+            if abs(float(value.replace(",", ""))) >= float(half.replace(",", "")):
+                assert half.replace("0", "").replace(".", "").replace(",", "") != "", cell
+                assert len(half.replace(".", "").replace(",", "").strip("0")) == 1, (metric, cell)
+    assert all(c.endswith(" /s †") for c in rows["peak_handshake_rate"])  # a rate says per second
+    assert all(" s" in c and " ms" not in c for c in rows["herd_convergence_s"])
+    assert all(" ms" in c for c in rows["latency_p99_s"])  # one unit for the row
+    assert all(c.endswith("†") for cells in rows.values() for c in cells if "±" in c)  # n = 2
+    assert "† too wide to mean much: from fewer than 3 replications" in two.stdout
+
+    five = wssim("run", cfg, "--replications", "5", "--out", tmp_path / "five", *ENGINE)
+    rows = _table_rows(five.stdout)
+    assert any("±" in c and "†" not in c for c in rows["herd_convergence_s"]), five.stdout
+
+
+def test_a_metric_emptied_by_the_warm_up_is_not_called_zero(tmp_path):
+    cfg = tmp_path / "warm.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "warm", "duration": 60, "warmup": 59}))
+    result = wssim("run", cfg, "--out", tmp_path / "out", *ENGINE)  # every handshake before 59 s
+    assert result.returncode == 0, result.stderr
+    zero = next(line for line in result.stdout.splitlines() if line.startswith("zero at every point"))
+    assert "peak_handshake_rate" not in zero and "latency_p99_s" not in zero
+    warm = next(line for line in result.stdout.splitlines() if line.startswith("empty after the 59 s"))
+    assert "peak_handshake_rate" in warm and "latency_p99_s" in warm and "warmup: 0" in warm
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "Empty after the 59 s warm-up" in report
+    assert "peak_handshake_rate" not in report.split("Zero at every point:")[1].split("</p>")[0]

@@ -60,3 +60,30 @@ def test_crosscheck_compares_every_measured_metric(tmp_path):
     assert (tmp_path / "cc" / "sim" / "summary.csv").exists() and (
         tmp_path / "cc" / "live" / "summary.csv"
     ).exists()
+
+
+def test_the_crosscheck_table_keeps_whole_names_and_one_unit_per_row(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from wssim.cli import print_crosscheck
+
+    checks = [
+        {"metric": m, "tolerance": "interval", "reason": "stand-in"}
+        for m in ("herd_convergence_s", "latency_p50_s", "peak_handshake_rate", "connections_peak")
+    ]
+    cfg = {"name": "cc", "duration": 60, "replications": 4, "clients": {"count": 150},
+           "crosscheck": {"checks": checks}}  # fmt: skip
+    result = crosscheck(
+        cfg, out=tmp_path / "cc", progress=False, workers=1, sim_engine=standin, live_engine=live_standin
+    )
+    buffer = io.StringIO()
+    print_crosscheck("cc", result, Console(file=buffer, width=70, force_terminal=False))
+    text = buffer.getvalue()
+    assert "…" not in text
+    rows = {line.split("│")[2].strip(): line for line in text.splitlines() if line.count("│") > 4}
+    for check in checks:
+        assert check["metric"] in rows, text
+    assert rows["herd_convergence_s"].count(" s") >= 1 and " ms" not in rows["herd_convergence_s"]
+    assert " ms" in rows["latency_p50_s"] and "/s" in rows["peak_handshake_rate"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from wssim.metrics import display_scale
 from wssim.report import (
     CSS,
     PALETTE,
@@ -26,7 +27,7 @@ from wssim.report import (
     _layout,
     combined_series,
 )
-from wssim.units import human
+from wssim.units import number, range_decimals, with_range
 
 if TYPE_CHECKING:  # pragma: no cover
     from wssim.crosscheck import CrosscheckResult
@@ -70,8 +71,14 @@ def overlay_spec(sim: Results, live: Results, series: str, point: int, title: st
     return {"data": traces, "layout": layout}
 
 
-def _cell(value: float, unit: str) -> str:
-    return html.escape(human(value, unit))
+def sim_live_text(row: Any) -> tuple[str, str]:
+    """A verdict row's simulated value with its interval and its live value, in one unit chosen for
+    the metric, both to the interval's precision: ``0.27 [0.20, 0.35] s`` and ``0.14 s``."""
+    if row.tolerance == "rank":
+        return str(row.sim_text), str(row.live_text)
+    scale = display_scale(row.metric, [row.sim, row.live])
+    decimals = range_decimals(row.sim_low, row.sim_high, scale)
+    return with_range(row.sim, row.sim_low, row.sim_high, scale), number(row.live, scale, decimals)
 
 
 def verdict_table(verdicts: pd.DataFrame) -> str:
@@ -82,14 +89,7 @@ def verdict_table(verdicts: pd.DataFrame) -> str:
     head = "".join(f"<th>{h}</th>" for h in names)
     body = []
     for r in verdicts.itertuples(index=False):
-        if r.tolerance == "rank":
-            sim, live = html.escape(r.sim_text), html.escape(r.live_text)
-        else:
-            sim = _cell(r.sim, r.unit)
-            if r.sim_low != r.sim_high:
-                low, high = _cell(r.sim_low, r.unit), _cell(r.sim_high, r.unit)
-                sim += f" <span class='muted'>[{low}, {high}]</span>"
-            live = _cell(r.live, r.unit)
+        sim, live = (html.escape(text) for text in sim_live_text(r))
         body.append(
             f"<tr><td>{html.escape(r.label)}</td><td><code>{r.metric}</code></td><td>{sim}</td>"
             f"<td>{live}</td><td>{html.escape(r.tolerance)}</td>"
