@@ -143,60 +143,68 @@ class RunPlan:
         return f"wssim run --resume {shlex.quote(str(self.target))}"
 
 
+RunConfigArg = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="CONFIG",
+        help="A config YAML path or a built-in scenario name (not needed with --resume).",
+        show_default=False,
+    ),
+]
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        metavar="local|dask|serial",
+        help="Where runs execute: local (process pool), dask, or serial (this process).",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="tcp://HOST:PORT",
+        help="Dask scheduler address (default: a private local cluster).",
+        show_default=False,
+    ),
+]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="sim|live|MODULE:FUNCTION",
+        help="sim (the simulator), live (the reference implementation), or module:function "
+        "(default: sim; with --resume, the engine of the run resumed).",
+        show_default=False,
+    ),
+]
+ResumeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR",
+        help="Continue an earlier run in DIR with its own config, --set values, replications and "
+        "engine; finished runs are skipped.",
+        show_default=False,
+    ),
+]
+NoReportOpt = Annotated[bool, typer.Option("--no-report", help="Do not write report.html.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no notes and no table.")]
+
+
 @app.command("run")
 @guarded
 def run_cmd(
-    config: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="CONFIG",
-            help="A config YAML path or a built-in scenario name (not needed with --resume).",
-            show_default=False,
-        ),
-    ] = None,
+    config: RunConfigArg = None,
     out: OutOpt = None,
     set_: SetOpt = None,
     replications: ReplicationsOpt = None,
     workers: WorkersOpt = None,
-    executor: Annotated[
-        str,
-        typer.Option(
-            metavar="local|dask|serial",
-            help="Where runs execute: local (process pool), dask, or serial (this process).",
-        ),
-    ] = "local",
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            metavar="tcp://HOST:PORT",
-            help="Dask scheduler address (default: a private local cluster).",
-            show_default=False,
-        ),
-    ] = None,
-    engine: Annotated[
-        str | None,
-        typer.Option(
-            metavar="sim|live|MODULE:FUNCTION",
-            help="sim (the simulator), live (the reference implementation), or module:function "
-            "(default: sim; with --resume, the engine of the run resumed).",
-            show_default=False,
-        ),
-    ] = None,
-    resume: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="DIR",
-            help="Continue an earlier run in DIR with its own config, --set values, replications and "
-            "engine; finished runs are skipped.",
-            show_default=False,
-        ),
-    ] = None,
-    no_report: Annotated[bool, typer.Option("--no-report", help="Do not write report.html.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no notes and no table.")] = False,
+    executor: ExecutorOpt = "local",
+    scheduler: SchedulerOpt = None,
+    engine: EngineOpt = None,
+    resume: ResumeOpt = None,
+    no_report: NoReportOpt = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Run every sweep point × replication of CONFIG and write the results to a folder."""
-    from wssim.sweep import run
     from wssim.sweep.runner import footprint_notes
 
     _check_run_options(executor, scheduler, out, resume)
@@ -208,20 +216,7 @@ def run_cmd(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # failures are reported below
-            results = run(
-                plan.config,
-                replications=replications,
-                workers=workers,
-                executor=executor,
-                engine=plan.engine,
-                out=None if resume is not None else plan.target,
-                resume=resume,
-                progress=not quiet,
-                scheduler=scheduler,
-                report=not no_report,
-                console=err_console,
-                notes=plan.notes,
-            )
+            results = _run_plan(plan, replications, workers, executor, scheduler, resume, no_report, quiet)
     except KeyboardInterrupt as exc:
         how, code = _how_stopped(exc)
         kept = _count_rows(plan.target / "summary.csv")
@@ -231,6 +226,35 @@ def run_cmd(
         )
         return
     _show_results(results, plan, quiet, started)
+
+
+def _run_plan(
+    plan: RunPlan,
+    replications: int | None,
+    workers: int | None,
+    executor: str,
+    scheduler: str | None,
+    resume: Path | None,
+    no_report: bool,
+    quiet: bool,
+) -> Any:
+    """:func:`wssim.sweep.run` of a planned run, its progress and notes on stderr."""
+    from wssim.sweep import run
+
+    return run(
+        plan.config,
+        replications=replications,
+        workers=workers,
+        executor=executor,
+        engine=plan.engine,
+        out=None if resume is not None else plan.target,
+        resume=resume,
+        progress=not quiet,
+        scheduler=scheduler,
+        report=not no_report,
+        console=err_console,
+        notes=plan.notes,
+    )
 
 
 def _check_run_options(executor: str, scheduler: str | None, out: Path | None, resume: Path | None) -> None:
@@ -544,56 +568,63 @@ def report(
     out_console.print(f"Report written to [bold]{path}[/bold]")
 
 
+CrosscheckConfigsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Config YAML paths or scenario names (default: the five crosscheck scenarios, "
+        "crosscheck/herd, crosscheck/backpressure, crosscheck/replay, crosscheck/fanout, "
+        "crosscheck/semantics).",
+        show_default=False,
+    ),
+]
+SimReplicationsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        metavar="N",
+        help="Simulator replications per point (default: the config's).",
+        show_default=False,
+    ),
+]
+SimWorkersOpt = Annotated[
+    int | None, typer.Option(min=1, metavar="N", help="Simulator worker processes.", show_default=False)
+]
+CrosscheckOutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR",
+        help="Output folder (default: runs/crosscheck-YYYYmmdd-HHMMSS): per scenario sim/, live/, "
+        "schedules/, crosscheck.csv and the overlay page crosscheck.html.",
+        show_default=False,
+    ),
+]
+CalibrationOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="FILE|none",
+        help="Calibration measured on this machine, applied to the simulator only (default: "
+        "$WSSIM_CALIBRATION, else data/calibration/loopback.yaml; refused if it describes another "
+        "machine; 'none' for the uncalibrated model). --set wins over it.",
+        show_default=False,
+    ),
+]
+
+
 @app.command()
 @guarded
 def crosscheck(
-    configs: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="Config YAML paths or scenario names (default: the five crosscheck scenarios, "
-            "crosscheck/herd, crosscheck/backpressure, crosscheck/replay, crosscheck/fanout, "
-            "crosscheck/semantics).",
-            show_default=False,
-        ),
-    ] = None,
+    configs: CrosscheckConfigsArg = None,
     set_: SetOpt = None,
-    replications: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            metavar="N",
-            help="Simulator replications per point (default: the config's).",
-            show_default=False,
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, metavar="N", help="Simulator worker processes.", show_default=False)
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="DIR",
-            help="Output folder (default: runs/crosscheck-YYYYmmdd-HHMMSS): per scenario sim/, live/, "
-            "schedules/, crosscheck.csv and the overlay page crosscheck.html.",
-            show_default=False,
-        ),
-    ] = None,
-    calibration: Annotated[
-        str | None,
-        typer.Option(
-            metavar="FILE|none",
-            help="Calibration measured on this machine, applied to the simulator only (default: "
-            "$WSSIM_CALIBRATION, else data/calibration/loopback.yaml; refused if it describes another "
-            "machine; 'none' for the uncalibrated model). --set wins over it.",
-            show_default=False,
-        ),
-    ] = None,
+    replications: SimReplicationsOpt = None,
+    workers: SimWorkersOpt = None,
+    out: CrosscheckOutOpt = None,
+    calibration: CalibrationOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Run each config on the simulator and on the live reference implementation, playing the same
     schedule, and judge the checks it declares. Exit 1 when a check misses or a run fails."""
     from wssim.config import load_config
-    from wssim.crosscheck import SUITE, Calibration, check_machine, default_calibration
+    from wssim.crosscheck import SUITE
     from wssim.crosscheck import crosscheck as do_crosscheck
     from wssim.sweep import SweepError, default_out
 
@@ -602,12 +633,7 @@ def crosscheck(
     root = out if out is not None else default_out("crosscheck")
     if root.exists() and any(root.iterdir()):
         raise SweepError(f"{root} exists and is not empty: choose a new --out folder")
-    calib = None
-    if calibration is None or calibration.lower() != "none":
-        path = Path(calibration) if calibration is not None else default_calibration()
-        machine = check_machine(path)
-        calib = Calibration.load(path)
-        err_console.print(f"calibration {path} (measured on {machine.get('host')}), simulator side only")
+    calib = _calibration(calibration)
     passed = True
     for cfg in cfgs:
         folder = root / cfg.name if len(cfgs) > 1 else root
@@ -629,6 +655,19 @@ def crosscheck(
     )
     if not passed:
         raise typer.Exit(1)
+
+
+def _calibration(calibration: str | None) -> Any:
+    """The calibration ``--calibration`` names (None for ``none``), checked to describe this machine."""
+    from wssim.crosscheck import Calibration, check_machine, default_calibration
+
+    if calibration is not None and calibration.lower() == "none":
+        return None
+    path = Path(calibration) if calibration is not None else default_calibration()
+    machine = check_machine(path)
+    calib = Calibration.load(path)
+    err_console.print(f"calibration {path} (measured on {machine.get('host')}), simulator side only")
+    return calib
 
 
 def print_crosscheck(name: str, result: Any, console: Console | None = None) -> None:

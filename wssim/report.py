@@ -567,26 +567,34 @@ def _failures_html(results: Results) -> str:
     return f"<div class='card warn'><h3>Failed runs</h3><ul>{items}</ul></div>"
 
 
-def build_html(results: Results) -> str:
-    """The whole report as one HTML string."""
-    from plotly.offline import get_plotlyjs
-
-    cfg = results.config or {}
-    name = str(cfg.get("name", "run"))
-    n_runs = len(results.summary)
-    n_points = len(results.info.get("points") or []) or (results.summary["point"].nunique() if n_runs else 0)
-    reps = int(results.summary.groupby("point")["replication"].nunique().max()) if n_runs else 0
-    figs: list[tuple[str, str]] = []  # (section, html)
-
+def _sweep_block(results: Results) -> tuple[str, int]:
+    """The charts of each varying metric against each swept parameter, and how many there are."""
     sweep_html = []
     metrics = varying_metrics(results)
     agg = results.aggregate(metrics) if metrics else None
     for x in results.params:
         for m in metrics:
-            div = f"m-{len(figs)}"
-            figs.append(("sweep", div))
+            div = f"m-{len(sweep_html)}"
             spec = metric_spec(results, m, x=x, agg=agg)
             sweep_html.append(f"<div class='chart'>{_figure_html(spec, div)}</div>")
+    if not results.params:
+        return "", len(sweep_html)
+    params = ", ".join(f"<code>{html.escape(p)}</code>" for p in results.params)
+    sweep_section = (
+        f"<div class='grid'>{''.join(sweep_html)}</div>"
+        if sweep_html
+        else "<p class='muted'>No metric differs between the sweep points.</p>"
+    )
+    block = f"""<section><h2>Metrics against swept parameters</h2>
+<p class="muted">Swept: {params}. Points: mean over replications; bars: 95% confidence interval (Student t).
+Replication r of every point shares its random streams (common random numbers), so differences between
+points are sharper than the bars suggest: see the paired differences below.</p>
+{sweep_section}</section>"""
+    return block, len(sweep_html)
+
+
+def _timeseries_block(results: Results, first: int) -> tuple[str, str]:
+    """The time-series charts (div ids from ``first`` on) and a note when only some runs are drawn."""
     ts_html = []
     present = list(dict.fromkeys(results.timeseries["series"])) if len(results.timeseries) else []
     ordered = [s for s in SERIES if s in present] + sorted(s for s in present if s not in SERIES)
@@ -594,14 +602,21 @@ def build_html(results: Results) -> str:
     note = ""
     if len(runs) > MAX_TRACES:
         runs = [r for r in runs if r.endswith("-r000")][:MAX_TRACES]
-        note = f"<p class='muted'>{n_runs} runs: showing replication 0 of each point.</p>"
+        note = f"<p class='muted'>{len(results.summary)} runs: showing replication 0 of each point.</p>"
     for s in ordered:
-        div = f"t-{len(figs)}"
-        figs.append(("ts", div))
+        div = f"t-{first + len(ts_html)}"
         ts_html.append(
             f"<div class='chart'>{_figure_html(timeseries_spec(results, s, runs=runs), div)}</div>"
         )
+    return "".join(ts_html), note
 
+
+def _meta_html(results: Results) -> str:
+    """The header's facts: engine, executor, points, replications, runs, seed, times."""
+    cfg = results.config or {}
+    n_runs = len(results.summary)
+    n_points = len(results.info.get("points") or []) or (results.summary["point"].nunique() if n_runs else 0)
+    reps = int(results.summary.groupby("point")["replication"].nunique().max()) if n_runs else 0
     meta = [
         ("engine", results.info.get("engine", "")),
         ("executor", results.info.get("executor", "")),
@@ -612,28 +627,23 @@ def build_html(results: Results) -> str:
         ("simulated time", human(cfg.get("duration", math.nan), "s")),
         ("warm-up", human(cfg.get("warmup", 0), "s")),
     ]
-    meta_html = "".join(
+    return "".join(
         f"<div><span>{html.escape(k)}</span><b>{html.escape(str(v))}</b></div>" for k, v in meta if v != ""
     )
+
+
+def build_html(results: Results) -> str:
+    """The whole report as one HTML string."""
+    from plotly.offline import get_plotlyjs
+
+    cfg = results.config or {}
+    name = str(cfg.get("name", "run"))
+    sweep_block, n_sweep = _sweep_block(results)
+    ts_html, note = _timeseries_block(results, n_sweep)
     description = html.escape(str(cfg.get("description", "") or ""))
-    params = ", ".join(f"<code>{html.escape(p)}</code>" for p in results.params) or "none (a single point)"
     interrupted = (
         "<div class='card warn'>This run was interrupted: the report shows the runs that finished.</div>"
         if results.info.get("interrupted")
-        else ""
-    )
-    sweep_section = (
-        f"<div class='grid'>{''.join(sweep_html)}</div>"
-        if sweep_html
-        else "<p class='muted'>No metric differs between the sweep points.</p>"
-    )
-    sweep_block = (
-        f"""<section><h2>Metrics against swept parameters</h2>
-<p class="muted">Swept: {params}. Points: mean over replications; bars: 95% confidence interval (Student t).
-Replication r of every point shares its random streams (common random numbers), so differences between
-points are sharper than the bars suggest: see the paired differences below.</p>
-{sweep_section}</section>"""
-        if results.params
         else ""
     )
     config_yaml = html.escape(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
@@ -645,7 +655,7 @@ points are sharper than the bars suggest: see the paired differences below.</p>
 <script type="text/javascript">{get_plotlyjs()}</script>
 </head><body>
 <header><div class="wrap"><h1>wssim report <span>{html.escape(name)}</span></h1>
-<p class="desc">{description}</p><div class="meta">{meta_html}</div></div></header>
+<p class="desc">{description}</p><div class="meta">{_meta_html(results)}</div></div></header>
 <main class="wrap">
 {interrupted}{_failures_html(results)}
 <section><h2>Verdict</h2><p class="muted">Per sweep point, over its replications.</p>
@@ -653,7 +663,7 @@ points are sharper than the bars suggest: see the paired differences below.</p>
 {sweep_block}
 <section><h2>Time series</h2>
 <p class="muted">One line per run; dashed verticals mark injected faults.</p>{note}
-<div class="grid">{"".join(ts_html) or "<p class='muted'>No time series recorded.</p>"}</div></section>
+<div class="grid">{ts_html or "<p class='muted'>No time series recorded.</p>"}</div></section>
 <section><h2>Summary</h2>
 <p class="muted">Mean ± 95% CI half-width over replications; hover a metric for its meaning.</p>
 {_summary_table(results)}{_paired_table(results)}</section>
