@@ -19,7 +19,10 @@ time per publication   ~15 µs                publish_rate 2 → 60/min at 10k c
 per slow consumer      ~1 µs per interval    slow_consumers.fraction 0.01 → 0.5 at 40k clients
 =====================  ====================  ========================================================
 
-A storm's retries grow faster than the fleet (the herd: ~70 µs per client at 20k, ~200 µs at 200k),
+Measured again at a load average of 12 (other work on both cores), memory came out the same (973 B
+per client, 51 B per slot, 1.7 KiB per slow consumer, 99 B per publication) and time 2.5 to 3 times
+longer (128 µs per client, 45 µs per publication): on a busy machine, expect that. A storm's retries
+grow faster than the fleet (the herd: ~70 µs per client at 20k, ~200 µs at 200k),
 so the time is an estimate to plan by, not a promise. :func:`estimate` turns a config into these figures;
 :func:`check` refuses a sweep whose runs in flight cannot fit in this machine's memory and notes one
 that will take long.
