@@ -69,7 +69,6 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from wssim.errors import ConfigError, SweepError
         from wssim.lifetime import terminate_on_signals
-        from wssim.sweep.tasks import describe
 
         if kwargs.get("debug"):
             _state["debug"] = True
@@ -85,6 +84,8 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             if _state["debug"]:
                 traceback.print_exc()
+            from wssim.sweep.tasks import describe  # here: importing the sweep package costs ~1 s
+
             hint = "" if _state["debug"] else " (run with --debug for the traceback)"
             _fail(f"error: {describe(exc)}{hint}", 1)
 

@@ -325,3 +325,20 @@ def test_the_how_to_documents_every_field_of_the_schema():
         names += list(s["$defs"][part]["properties"])
     missing = [n for n in dict.fromkeys(names) if f"`{n}`" not in table and f"`{n}[]`" not in table]
     assert not missing, f"fields of check.schema.json missing from the how-to: {missing}"
+
+
+def test_the_quick_review_loads_no_data_frame_or_statistics_library():
+    """--quick answers in well under a second (benchmarks/bench_check.py) because it is arithmetic on
+    the config: the CLI's start-up must not import pandas or scipy (the sweep package), which alone
+    took over a second of the process's CPU when the error handler imported it up front."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "wssim", "check", str(DESIGNS / "good.yaml"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "wssim.check.static" in imported  # the measurement saw the review's imports
+    heavy = sorted(m for m in imported if m.split(".")[0] in ("pandas", "scipy", "pyarrow", "plotly"))
+    assert not heavy, heavy[:10]
