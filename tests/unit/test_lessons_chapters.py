@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wssim.lessons import edge, history_loss
+from wssim.lessons import edge, history_loss, keepalive
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +67,67 @@ def test_a_lost_history_turns_later_resumes_into_resyncs_a_kept_one_does_not():
     assert kept["resyncs"] == 0 and kept["served_fraction"] == 1.0
     assert lost["resyncs"] > 0 and lost["served_fraction"] < 1.0
     assert lost["snapshot_bytes"] == lost["resyncs"] * 64 * 1024
+
+
+def test_a_dead_socket_is_held_the_pong_timeout_less_half_an_interval():
+    assert keepalive.held_closed_form(25) == 37.5  # default timeout: 2 × interval
+    assert keepalive.held_closed_form(10, 15) == 10.0
+
+
+def test_keepalive_fleet_leaves_only_the_keepalive_to_notice():
+    cfg = keepalive.fleet(500, "1/min", "30s", 0.3, "60s")
+    assert cfg.edge.idle_timeout is None and cfg.faults == []
+    assert cfg.clients.offline.half_open_fraction == 0.3
+    assert keepalive.per_socket(cfg) == (8 + 20 + 4) * 1024
+    assert keepalive.name(None) == "no pings" and keepalive.name(25.0) == "pings every 25 s"
+
+
+def test_without_pings_every_half_open_socket_leaks_and_pings_reclaim_them():
+    cfg = keepalive.fleet(600, "2/min", "20s", 0.5, "60s")
+    table = keepalive.costs(keepalive.settings(cfg, [None, "5s"]), cfg)
+    off, on = table.loc["no pings"], table.loc["pings every 5 s"]
+    assert off["half_open_disappearances"] > 0
+    assert off["half_open_leaked"] == off["half_open_disappearances"] and off["dead_peer_reclaims"] == 0
+    assert on["half_open_leaked"] < off["half_open_leaked"] and on["reclaimed_fraction"] > 0.5
+    assert off["leaked_bytes"] == off["half_open_leaked"] * 32 * 1024
+    assert on["deliveries_to_dead_peers"] < off["deliveries_to_dead_peers"]
+
+
+def test_the_answer_key_reads_questions_answers_and_findings_from_an_executed_notebook():
+    import nbformat.v4 as v4
+
+    from wssim.lessons import answer_key
+    from wssim.lessons.exercises import reveal
+
+    bundle = reveal("12.1", 100, 1_764.0, "attempts", why="Probes every 5 s.")._repr_mimebundle_()
+    nb = v4.new_notebook(
+        cells=[
+            v4.new_markdown_cell(
+                "## 1. Health checks\n\n### Exercise 12.1 · Attempts sent to a dead gateway\n"
+            ),
+            v4.new_code_cell("prediction_1 = None"),
+            v4.new_code_cell("reveal(...)", outputs=[v4.new_output("display_data", data=bundle)]),
+            v4.new_markdown_cell("## What you should have seen"),
+            v4.new_code_cell(
+                "print(...)", outputs=[v4.new_output("stream", name="stdout", text="- 1,764\n")]
+            ),
+            v4.new_markdown_cell("## Try it"),
+            v4.new_code_cell(
+                "explore(...)", outputs=[v4.new_output("stream", name="stdout", text="ignored")]
+            ),
+        ]
+    )
+    assert answer_key.questions(nb) == {"12.1": "Attempts sent to a dead gateway"}
+    assert answer_key.answers(nb) == [{"key": "12.1", "text": "1,764 attempts", "why": "Probes every 5 s."}]
+    assert answer_key.findings(nb) == "- 1,764"
+    text = answer_key.markdown(answer_key.NOTEBOOK_DIR / "12_edge_and_health_checks.py", nb)
+    assert "| 12.1 Attempts sent to a dead gateway | **1,764 attempts** | Probes every 5 s. |" in text
+    assert "```text\n- 1,764\n```" in text and "ignored" not in text
+
+
+def test_a_blackout_leaves_only_the_keepalive_between_dead_sockets_and_an_oom():
+    cfg = keepalive.blackout(1_000, 0.5, "20s", "32KiB", "512MiB", "60s")
+    (fault,) = cfg.faults
+    assert (fault.kind, fault.at, fault.fraction) == ("half_open", 20, 0.5)
+    assert cfg.gateways.send_queue.overflow == "unbounded" and cfg.edge.idle_timeout is None
+    assert cfg.clients.slow_consumers.fraction == 0 and cfg.clients.offline.rate == 0
