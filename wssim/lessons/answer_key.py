@@ -1,0 +1,95 @@
+"""The facilitator's answer key: the answers the notebooks give, collected by running them.
+
+``python -m wssim.lessons.answer_key`` executes every notebook headless (as CI does: jupytext, then
+nbclient on the ``python3`` kernel) and prints, as Markdown, each exercise's question, the model's
+answer and its one-line explanation, then the notebook's closing findings. ``python -m
+wssim.lessons.answer_key 04 12`` does the same for some notebooks. Nothing is typed by hand: the
+answers are the ones :func:`wssim.lessons.exercises.reveal` displays for the notebook's parameters.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from wssim.lessons.exercises import ANSWER_MIME
+from wssim.lessons.lab import NOTEBOOK_DIR, find_notebook
+
+CELL_TIMEOUT_S = 300
+
+
+def execute(path: Path) -> Any:
+    """The notebook at ``path`` (jupytext percent format), every cell run, working directory its folder."""
+    import jupytext
+    import nbclient
+
+    nb = jupytext.read(path)
+    client = nbclient.NotebookClient(
+        nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    client.execute()
+    return nb
+
+
+def questions(nb: Any) -> dict[str, str]:
+    """Each exercise's title by key, from its ``### Exercise NN.k · Title`` heading."""
+    found = {}
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for key, title in re.findall(r"^### Exercise (\d\d\.\d+) · (.+)$", cell.source, re.MULTILINE):
+                found[key] = title.strip()
+    return found
+
+
+def answers(nb: Any) -> list[dict[str, str]]:
+    """The answers the executed notebook revealed, in order: key, text, why."""
+    return [
+        out["data"][ANSWER_MIME]
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if ANSWER_MIME in out.get("data", {})
+    ]
+
+
+def findings(nb: Any) -> str:
+    """What the code cells under the "What you should have seen" heading printed."""
+    out, inside = [], False
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            inside = "What you should have seen" in cell.source
+        elif inside:
+            out += [o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream"]
+    return "".join(out).strip()
+
+
+def markdown(path: Path, nb: Any, seconds: float | None = None) -> str:
+    """The answer key of one executed notebook as Markdown."""
+    titles = questions(nb)
+    took = f" (ran in {seconds:.0f} s)" if seconds is not None else ""
+    lines = [f"### `{path.stem}`{took}", "", "| exercise | the model's answer | why |", "|---|---|---|"]
+    for a in answers(nb):
+        title = titles.get(a["key"], "")
+        lines.append(f"| {a['key']} {title} | **{a['text']}** | {a['why']} |")
+    closing = findings(nb)
+    if closing:
+        lines += ["", "```text", closing, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the answer key of the notebooks named in ``argv`` (numbers or names; all if none)."""
+    names = sys.argv[1:] if argv is None else argv
+    paths = [find_notebook(n) for n in names] or sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
+    for path in paths:
+        started = time.perf_counter()
+        nb = execute(path)
+        print(markdown(path, nb, time.perf_counter() - started), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
