@@ -115,6 +115,9 @@ def test_the_answer_key_reads_questions_answers_and_findings_from_an_executed_no
             v4.new_code_cell(
                 "explore(...)", outputs=[v4.new_output("stream", name="stdout", text="ignored")]
             ),
+            v4.new_markdown_cell(
+                "## Takeaway\n\nProbe often.\n\n## For discussion\n\nWhy not\nprobe faster?"
+            ),
         ]
     )
     assert answer_key.questions(nb) == {"12.1": "Attempts sent to a dead gateway"}
@@ -123,6 +126,7 @@ def test_the_answer_key_reads_questions_answers_and_findings_from_an_executed_no
     text = answer_key.markdown(answer_key.NOTEBOOK_DIR / "12_edge_and_health_checks.py", nb)
     assert "| 12.1 Attempts sent to a dead gateway | **1,764 attempts** | Probes every 5 s. |" in text
     assert "```text\n- 1,764\n```" in text and "ignored" not in text
+    assert text.endswith("**For discussion.** Why not probe faster?\n")
 
 
 def test_a_blackout_leaves_only_the_keepalive_between_dead_sockets_and_an_oom():

@@ -2,7 +2,7 @@
 
 ``python -m wssim.lessons.answer_key`` executes every notebook headless (as CI does: jupytext, then
 nbclient on the ``python3`` kernel) and prints, as Markdown, each exercise's question, the model's
-answer and its one-line explanation, then the notebook's closing findings. ``python -m
+answer and its one-line explanation, the notebook's closing findings and its open question. ``python -m
 wssim.lessons.answer_key 04 12`` does the same for some notebooks. Nothing is typed by hand: the
 answers are the ones :func:`wssim.lessons.exercises.reveal` displays for the notebook's parameters.
 """
@@ -66,6 +66,12 @@ def findings(nb: Any) -> str:
     return "".join(out).strip()
 
 
+def discussion(nb: Any) -> str:
+    """The open question the notebook closes on (the text under its ``## For discussion`` heading)."""
+    last = nb.cells[-1].source if nb.cells else ""
+    return " ".join(last.split("## For discussion", 1)[1].split()) if "## For discussion" in last else ""
+
+
 def markdown(path: Path, nb: Any, seconds: float | None = None) -> str:
     """The answer key of one executed notebook as Markdown."""
     titles = questions(nb)
@@ -77,6 +83,9 @@ def markdown(path: Path, nb: Any, seconds: float | None = None) -> str:
     closing = findings(nb)
     if closing:
         lines += ["", "```text", closing, "```"]
+    question = discussion(nb)
+    if question:
+        lines += ["", f"**For discussion.** {question}"]
     return "\n".join(lines) + "\n"
 
 
