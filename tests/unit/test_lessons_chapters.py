@@ -135,3 +135,23 @@ def test_a_blackout_leaves_only_the_keepalive_between_dead_sockets_and_an_oom():
     assert (fault.kind, fault.at, fault.fraction) == ("half_open", 20, 0.5)
     assert cfg.gateways.send_queue.overflow == "unbounded" and cfg.edge.idle_timeout is None
     assert cfg.clients.slow_consumers.fraction == 0 and cfg.clients.offline.rate == 0
+
+
+def test_the_answer_key_sets_parameters_and_refuses_unknown_ones(capsys):
+    import nbformat.v4 as v4
+
+    from wssim.lessons import answer_key
+
+    params = v4.new_code_cell("CLIENTS = 2_000  # clients\nGATEWAYS = 4", metadata={"tags": ["parameters"]})
+    nb = answer_key.set_parameters(v4.new_notebook(cells=[params]), {"GATEWAYS": "8"})
+    assert nb.cells[0].source == "CLIENTS = 2_000  # clients\nGATEWAYS = 8"
+    with pytest.raises(
+        answer_key.ParameterError, match="no parameter `NODES`; its parameters are CLIENTS, GATEWAYS"
+    ):
+        answer_key.set_parameters(nb, {"NODES": "3"})
+    assert answer_key.main(["12", "--set", "NODES=3"]) == 2
+    assert answer_key.main(["12", "--set", "NODES"]) == 2
+    assert answer_key.main(["99"]) == 2
+    err = capsys.readouterr().err
+    assert "no parameter `NODES`" in err and "--set takes NAME=VALUE" in err and "no notebook `99`" in err
+    assert "Traceback" not in err
