@@ -241,3 +241,15 @@ def test_a_metric_emptied_by_the_warm_up_is_not_called_zero(tmp_path):
     report = (tmp_path / "out" / "report.html").read_text()
     assert "Empty after the 59 s warm-up" in report
     assert "peak_handshake_rate" not in report.split("Zero at every point:")[1].split("</p>")[0]
+
+
+def test_results_point_at_a_report_only_when_one_was_written(tmp_path):
+    cfg = tmp_path / "one.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "one", "duration": 60}))
+    bare = wssim("run", cfg, "--no-report", "--out", tmp_path / "bare", *ENGINE)
+    assert bare.returncode == 0, bare.stderr
+    assert f"Results in {tmp_path / 'bare'}" in bare.stdout and "report.html" not in bare.stdout
+    assert not (tmp_path / "bare" / "report.html").exists()
+    failed = wssim("run", cfg, "--set", "clients.count=13", "--out", tmp_path / "failed", *ENGINE)
+    assert failed.returncode == 1 and "report.html" not in failed.stdout, failed.stdout
+    assert not (tmp_path / "failed" / "report.html").exists()

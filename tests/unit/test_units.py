@@ -185,3 +185,23 @@ def test_rate_text_parses_back(per_second: float) -> None:
 )  # fmt: skip
 def test_config_text_picks_the_largest_whole_unit(text: str, value: str) -> None:
     assert text == value
+
+
+@pytest.mark.parametrize(
+    ("value", "half", "unit", "kind", "n", "expected"),
+    [
+        (0.000169, 0.00000018, "s", "quantile", 5, "0.1690 ± 0.0002 ms"),
+        (12.5, 2.26e-14, "s", "time", 5, "12.5 s"),  # an interval far below the value's precision
+        (4.5, 6.35, "crashes", "count", 2, "4.5 ± 6.3 †"),  # wider than the value: two figures kept
+        (0.13, 0.012, "s", "time", 5, "0.13 ± 0.01 s"),  # herd_convergence_s stays in seconds
+        (3012.4, 123.0, "handshakes/s", "peak", 5, "3,000 ± 100 /s"),
+        (0.000169, 0.00000096, "s", "quantile", 5, "0.169 ± 0.001 ms"),  # 0.00096 rounds up a place
+        (2.5e9, 1.1e8, "bytes", "peak", 5, "2.3 ± 0.1 GiB"),
+        (float("nan"), 1.0, "s", "time", 5, "–"),
+    ],
+)
+def test_a_value_is_shown_to_the_precision_of_its_interval(value, half, unit, kind, n, expected):
+    from wssim.units import scale_for, too_wide, with_interval
+
+    scale = scale_for(unit, [value], kind)
+    assert with_interval(value, half, scale, too_wide(n, value, half)) == expected
