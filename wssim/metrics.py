@@ -62,6 +62,31 @@ METRICS: dict[str, Metric] = {
     "first_slow_consumer_disconnect_s": Metric(
         "s", "When a gateway first closed a slow consumer (disconnect policy), from the start.", "time"
     ),
+    "gateway_cpu_utilisation_peak": Metric(
+        "fraction",
+        "Busiest interval of the busiest gateway: CPU-seconds spent / (cores × interval) (series "
+        "`gateway_cpu_utilisation` per gateway).",
+        "peak",
+    ),
+    "gateway_cpu_backlog_s_max": Metric(
+        "s",
+        "Longest a job (accept, fan-out) arriving after the warm-up waited for a gateway's CPU (series "
+        "`gateway_cpu_backlog_s`: the work queued at each interval's start, in seconds).",
+        "peak",
+    ),
+    "gateway_cpu_wait_mean_s": Metric(
+        "s", "Mean time a publication's fan-out on a gateway waited for that gateway's CPU.", "derived"
+    ),
+    "deliveries_per_cpu_second": Metric(
+        "messages/CPU-s",
+        "deliveries_delivered / CPU-seconds the gateways spent on all their work.",
+        "derived",
+    ),
+    "cpu_saturated_s": Metric(
+        "s",
+        "Time during which some gateway's CPU was busy for a whole interval (a backlog throughout).",
+        "derived",
+    ),
     "idle_timeout_disconnects": Metric("connections", "Connections cut by an idle timeout on the path."),
     "reconnect_attempts": Metric("attempts", "Connection attempts after a disconnect."),
     "peak_handshake_rate": Metric(

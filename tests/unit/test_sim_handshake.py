@@ -62,7 +62,7 @@ def one_client(outcome: int, **clients):
         }
     )
     w = build_world(cfg)
-    w.edge.connect = lambda c, now: (outcome, -1, now)
+    w.edge.connect = lambda c, now, resumed=False: (outcome, -1, now)
     return w
 
 

@@ -11,6 +11,8 @@ from wssim.sim import simulate
 from wssim.sim.clients import CONNECTED
 from wssim.sim.simulate import build_world
 
+FREE_FANOUT = {"frame": 0, "per_byte": 0, "backplane_message": 0, "ping": 0}
+
 
 def tiny(**over):
     base = {
@@ -22,7 +24,8 @@ def tiny(**over):
             "rooms": {"count": 1, "per_client": 1},
             "reconnect": {"strategy": "constant", "base": 1, "cap": 1},
         },
-        "gateways": {"count": 1, "handshake_cost": 0.001},
+        # Delivering and pinging cost no CPU here (the CPU's own traces are in test_sim_cpu.py).
+        "gateways": {"count": 1, "handshake_cost": 0.001, "cpu": FREE_FANOUT},
         "edge": {"idle_timeout": None},
         "backplane": {"kind": "in_memory"},
     }
@@ -150,6 +153,7 @@ def test_every_owed_delivery_is_delivered_lost_or_pending(kind):
         }
     )
     w = build_world(cfg)
+    w.end = cfg.duration + 1  # the run ends when everything in flight has landed
     w.env.run(until=cfg.duration)
     w.traffic.rate = 0.0  # stop publishing, let everything in flight land
     w.env.run(until=cfg.duration + 1)

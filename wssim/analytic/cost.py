@@ -29,10 +29,13 @@ def _num(peaks: Mapping[str, float], key: str, default: float = 0.0) -> float:
 
 
 def gateway_budget(config: Any) -> ConnectionBudget:
-    """What one connection holds on a gateway: its TLS state only where TLS terminates there (L4 edge)."""
+    """What one connection holds on a gateway: its TLS state only where TLS terminates there (L4 edge),
+    its compressor state when permessage-deflate is on."""
     pc = config.gateways.per_connection
     tls = 0 if config.edge.layer == "L7" else pc.tls
-    return ConnectionBudget(pc.kernel, tls, pc.app, pc.fds)
+    comp = config.gateways.compression
+    app = pc.app + (comp.memory if comp.enabled else 0)
+    return ConnectionBudget(pc.kernel, tls, app, pc.fds)
 
 
 def node_capacity(config: Any) -> int:

@@ -403,6 +403,82 @@ class Admission(StrictModel):
         return self.burst if self.burst is not None else default_burst(self.handshake_rate)
 
 
+class Cpu(StrictModel):
+    """A gateway's CPU and what each kind of work costs on it.
+
+    Defaults: the reference gateway (Python asyncio, `websockets` 17.4) on a 2-vCPU machine, where
+    `broadcast()` of 100-byte frames reached 129k frames/s at 7.7 µs of server CPU per frame.
+    """
+
+    cores: PosInt = Field(
+        1,
+        description=(
+            "Cores serving the gateway's work (accepts, TLS, backplane reads, fan-out writes, pings, "
+            "compression) as one FIFO queue. 1: the reference gateway is one asyncio process."
+        ),
+    )
+    frame: Duration = Field(
+        "7.6us",
+        description=(
+            "CPU to write one frame to one socket, fixed part (with `per_byte`: 7.7 µs for a 100-byte "
+            "frame, the reference gateway's `broadcast()` measured here)."
+        ),
+    )
+    per_byte: Duration = Field(
+        "0.001us", description="CPU per byte written to a socket (bytes on the wire: compressed, if it is)."
+    )
+    backplane_message: Duration = Field(
+        "8.8us",
+        description=(
+            "CPU to receive one backplane message (1 / 113k: a Redis pub/sub subscriber with hiredis "
+            "measured here)."
+        ),
+    )
+    ping: Duration = Field(
+        "15us",
+        description="CPU per keepalive ping and its pong (two frames' worth: a write and a read).",
+    )
+    tls_full: Duration = Field(
+        "0s",
+        description=(
+            "CPU per full TLS handshake when the gateway terminates TLS (`edge.layer: L4`); 0: "
+            "`handshake_cost` stands for the whole accept (the reference gateway was measured without "
+            "TLS). A first connect pays it."
+        ),
+    )
+    tls_resumed: Duration = Field(
+        "0s",
+        description="CPU per resumed TLS handshake (session ticket) at the gateway: a reconnect pays it.",
+    )
+    deflate_per_byte: Duration = Field(
+        "0.127us",
+        description=(
+            "CPU per byte compressed with permessage-deflate, per recipient (each connection has its own "
+            "compressor): (1/49k − 1/129k) s over 100 bytes, `broadcast()` with and without compression "
+            "measured here."
+        ),
+    )
+
+
+class Compression(StrictModel):
+    """permessage-deflate between the gateway and its clients."""
+
+    enabled: bool = Field(False, description="Negotiate permessage-deflate with every client.")
+    ratio: float = Field(
+        0.4,
+        gt=0.0,
+        le=1.0,
+        description="Compressed size / original size of a message, applied on the wire and in queues.",
+    )
+    memory: ByteSize = Field(
+        "33.5KiB",
+        description=(
+            "Compressor state per connection (a bare `websockets` server here: 48.8 KiB per idle "
+            "connection with compression negotiated, 15.3 KiB without)."
+        ),
+    )
+
+
 class Gateways(StrictModel):
     """The WebSocket gateway tier."""
 
@@ -439,7 +515,10 @@ class Gateways(StrictModel):
     keepalive: Keepalive = Field(default_factory=Keepalive, description="Ping/pong keepalive.")
     handshake_cost: Duration = Field(
         "300us",
-        description="CPU time per accepted handshake; its inverse is a gateway's maximum accept rate.",
+        description=(
+            "CPU time per accepted handshake, served by `cpu.cores` with the gateway's other work: "
+            "`cores / handshake_cost` is a gateway's maximum accept rate when it does nothing else."
+        ),
     )
     handshake_cost_per_connection: Duration = Field(
         "0s",
@@ -450,6 +529,8 @@ class Gateways(StrictModel):
         ),
     )
     admission: Admission = Field(default_factory=Admission, description="Admission control.")
+    cpu: Cpu = Field(default_factory=Cpu, description="The gateway's CPU and the cost of each kind of work.")
+    compression: Compression = Field(default_factory=Compression, description="permessage-deflate.")
     drain_timeout: Duration = Field("30s", description="Graceful drain on deploy: time clients get to move.")
     restart_delay: Duration = Field("10s", description="A crashed gateway comes back after this long.")
 

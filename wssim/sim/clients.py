@@ -120,7 +120,7 @@ class Clients:
         self.state[c] = HANDSHAKE
         gen = self.gen[c] + 1
         self.gen[c] = gen
-        outcome, g, done = w.edge.connect(c, now)
+        outcome, g, done = w.edge.connect(c, now, again)
         if self.state[c] != HANDSHAKE or self.gen[c] != gen:
             return  # the gateway crashed while accepting (OOM); already handled
         if outcome == OK:
@@ -247,6 +247,11 @@ class Clients:
                 w.call_at(cut, self._idle_check, (c, gen))
         if self.off.rate > 0:
             w.call_at(now + self.odraws.exponential() / self.off.rate, self._go_offline, (c, gen))
+
+    def member(self, c: int, room: int) -> bool:
+        """Whether client ``c`` is connected and a member of ``room``."""
+        k = self.k
+        return self.state[c] == CONNECTED and room in self.rooms[c * k : c * k + k]
 
     # -- closing ----------------------------------------------------------------------------
     def save_cursors(self, c: int, g: Any) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from wssim.policies import Message, Reader, SendQueue
 from wssim.policies.reader import NEVER_STALLS
 from wssim.randomness import Stream
+from wssim.sim.cpu import wire_size
 
 
 class QState:
@@ -46,7 +47,7 @@ class Consumers:
         cfg = world.cfg
         self.world = world
         sq = cfg.gateways.send_queue
-        self.size = cfg.clients.message_size
+        self.size = wire_size(cfg)  # compressed when permessage-deflate is on
         self.path = int(sq.path_buffer // self.size)  # messages the path holds beyond the queue
         self.path_bytes = self.path * self.size
         grow = lambda bound, by: None if bound is None else bound + by  # noqa: E731

@@ -195,8 +195,10 @@ class Edge:
                 return gid
         return -1
 
-    def connect(self, c: int, now: float) -> tuple[int, int, float]:
-        """Client ``c`` opens a connection: (outcome, gateway id or -1, established time)."""
+    def connect(self, c: int, now: float, resumed: bool = False) -> tuple[int, int, float]:
+        """Client ``c`` opens a connection: (outcome, gateway id or -1, established time).
+
+        ``resumed``: a reconnect (a gateway terminating TLS resumes its session)."""
         w = self.world
         node = c % len(self.nodes)
         nd = self.nodes[node]
@@ -214,7 +216,7 @@ class Edge:
             start = nd.tls_free if nd.tls_free > now else now
             t = nd.tls_free = start + self.tls_cost
             w.rec.count("l7_tls_terminations")
-        outcome, done = w.gateways[gid].accept(c, t)
+        outcome, done = w.gateways[gid].accept(c, t, resumed)
         return outcome, gid, done
 
     def moved_fraction(self, sample: list[int]) -> float:

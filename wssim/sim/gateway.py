@@ -4,9 +4,14 @@ Per room the gateway keeps member counts and the last offset it delivered; healt
 delivery as one arithmetic step (``members`` deliveries), queued members (slow consumers, or every
 client when ``clients.drain_rate`` is set) go through their :class:`~wssim.policies.SendQueue`.
 
-The accept path is a FIFO server whose service time is ``handshake_cost`` plus
-``handshake_cost_per_connection`` for each connection already held: a herd queues there, and a
-connection is established when its handshake has been served. Ceilings are exact: the fd limit refuses
+All work is served by the gateway's :class:`~wssim.sim.cpu.Cpu` (``gateways.cpu.cores``, one FIFO
+queue). An accept costs ``handshake_cost`` plus ``handshake_cost_per_connection`` for each connection
+already held (plus a TLS handshake where the gateway terminates TLS): a herd queues there, and a
+connection is established when its handshake has been served. A publication reaching the gateway is
+one job for all its local members: ``backplane_message`` plus, per member, ``frame``, ``per_byte`` ×
+bytes on the wire and, with compression, ``deflate_per_byte`` × bytes compressed. Its frames wait in
+memory until written; a room whose jobs waiting exceed the send-queue bound has the overflow policy
+applied to its fast members, as to a slow reader. Ceilings are exact: the fd limit refuses
 the accept that would exceed it (EMFILE), admission control (``max_connections``, and a
 :class:`~wssim.policies.TokenBucket` of ``handshake_rate`` and ``burst``) answers 503 with
 ``retry_after``, memory above the node's size is an OOM crash that drops every socket.
@@ -17,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from wssim.policies import TokenBucket
+from wssim.sim.cpu import Cpu
 
 UP, DRAINING, DOWN, SPARE, REMOVED = range(5)
 
@@ -44,7 +50,6 @@ class Gateway:
         self.queued_bytes = 0
         self.held_bytes = 0  # publications the at-least-once producer holds through an outage
         self.held_peak = 0
-        self.free_at = 0.0  # accept server busy until
         self.sub_down = False  # backplane subscription lost (subscription outage)
         self.upstream = 0  # connections to the backplane server (ephemeral ports in use towards it)
         r = world.rooms
@@ -65,6 +70,15 @@ class Gateway:
         self.fds = cfg.gateways.per_connection.fds
         self.handshake_cost = cfg.gateways.handshake_cost
         self.handshake_per_conn = cfg.gateways.handshake_cost_per_connection
+        cpu = cfg.gateways.cpu
+        ka = cfg.gateways.keepalive
+        ping_rate = cpu.ping / ka.ping_interval if ka.ping_interval else 0.0
+        self.cpu = Cpu(cpu.cores, ping_rate, cfg.interval, cfg.warmup)
+        self.fanout = world.fanout  # per-message and per-member costs, the wire size, the bound
+        self.cpu_fanout = self.fanout.costs  # False: delivering costs nothing (no job)
+        l4 = cfg.edge.layer == "L4"  # TLS passes through the balancer and terminates here
+        self.tls_full = cpu.tls_full if l4 else 0.0
+        self.tls_resumed = cpu.tls_resumed if l4 else 0.0
         self.memory = cfg.gateways.memory
         self.base_memory = cfg.gateways.base_memory
         self.down_since = 0.0
@@ -83,12 +97,24 @@ class Gateway:
         return self.state == UP or self.state == DRAINING
 
     def memory_used(self) -> int:
-        """Base + per-connection budget of every socket + queued bytes + the producer buffer."""
-        return self.base_memory + self.n * self.world.conn_bytes + self.queued_bytes + self.held_bytes
+        """Base + per-connection budget of every socket + queued bytes + the producer buffer + frames
+        waiting for the CPU."""
+        self.cpu.expire(self.world.env.now)
+        return self.memory_in_use()
+
+    def memory_in_use(self) -> int:
+        """:meth:`memory_used` as last updated (without releasing what the CPU has written since)."""
+        return (
+            self.base_memory
+            + self.n * self.world.conn_bytes
+            + self.queued_bytes
+            + self.held_bytes
+            + self.cpu.pending_bytes
+        )
 
     def check_memory(self) -> bool:
         """Track the memory peak; crash with OOM when over the node's memory. True if it crashed."""
-        used = self.base_memory + self.n * self.world.conn_bytes + self.queued_bytes + self.held_bytes
+        used = self.memory_in_use()
         if used > self.peak_memory:
             self.peak_memory = used
         if used > self.memory and self.state in (UP, DRAINING):
@@ -99,10 +125,12 @@ class Gateway:
     # -- accept path ------------------------------------------------------------------------
     def backlog(self, now: float) -> float:
         """Seconds of work queued ahead on the accept path: how long a health probe waits for an answer."""
-        return self.free_at - now if self.free_at > now else 0.0
+        return self.cpu.backlog(now)
 
-    def accept(self, c: int, t: float) -> tuple[int, float]:
+    def accept(self, c: int, t: float, resumed: bool = False) -> tuple[int, float]:
         """A connection from client ``c`` reaches this gateway at ``t``: (outcome, established time).
+
+        ``resumed``: a reconnect, whose TLS session (where the gateway terminates TLS) is resumed.
 
         A crashed gateway refuses the connection; a draining one answers 503 (as the live gateway does).
         """
@@ -128,9 +156,8 @@ class Gateway:
         self.n += 1
         self.conns.add(c)
         self.world.edge.opened(self, c)
-        start = self.free_at if self.free_at > t else t
-        done = start + self.handshake_cost + self.handshake_per_conn * held
-        self.free_at = done
+        tls = self.tls_resumed if resumed else self.tls_full
+        _, done = self.cpu.run(self.handshake_cost + self.handshake_per_conn * held + tls, t, held)
         if self.check_memory():
             return REFUSED, t
         return OK, done
@@ -140,7 +167,7 @@ class Gateway:
         """Start (or restart) empty and accepting: a fresh accept queue and a full token bucket."""
         self.state = UP
         self.started_at = now
-        self.free_at = now
+        self.cpu.reset(now)
         if self.bucket is not None:
             self.bucket.fill(now)
         self.world.backplane.reset_gateway(self)
@@ -163,6 +190,7 @@ class Gateway:
         """Every socket, queue and subscription is gone (after :meth:`go_down`)."""
         r = self.world.rooms
         self.world.edge.forget(self)
+        self.cpu.reset(self.world.env.now)
         self.conns = set()
         self.zombies = {}
         self.zroom = {}
@@ -299,4 +327,59 @@ class Gateway:
             offer = self.world.consumers.offer
             for c in list(queued):
                 offer(c, room, offset, t_pub, now)
+        if self.cpu_fanout:
+            self.fan_out(room, offset, fast, nq, t_pub, now)
+            return 0
         return fast
+
+    def fan_out(self, room: int, offset: int, fast: int, nq: int, t_pub: float, now: float) -> None:
+        """One CPU job writes publication ``offset`` of ``room`` to its ``fast`` + ``nq`` local members;
+        the fast members' deliveries are recorded as the job writes them."""
+        cpu = self.cpu
+        costs = self.fanout
+        if cpu.pending and cpu.pending[0][0] <= now:
+            cpu.expire(now)
+        if fast and costs.limit is not None and cpu.room_jobs.get(room, 0) >= costs.limit:
+            fast = self.overflow(room, offset, fast, now)
+        start, done = cpu.run(costs.message + (fast + nq) * costs.write, now, self.n)
+        cpu.waited(start - now, now)
+        if fast:
+            cpu.hold(done, room, fast * costs.wire)
+            work = costs.message + (fast + nq) * costs.write
+            first = start + (done - start) * costs.message / work if work > 0 else done
+            self.world.written(fast, t_pub, first, done)
+            self.check_memory()
+
+    def write_one(self, t_pub: float, now: float) -> None:
+        """A direct message to one fast client of this gateway: one job of one frame."""
+        costs = self.fanout
+        start, done = self.cpu.run(costs.message + costs.write, now, self.n)
+        self.cpu.waited(start - now, now)
+        self.world.written(1, t_pub, done, done)
+
+    def overflow(self, room: int, offset: int, fast: int, now: float) -> int:
+        """The room's fast members have a full send queue of frames waiting for the CPU: apply the
+        overflow policy to publication ``offset``; returns the members still to be written."""
+        w = self.world
+        rec = w.rec
+        policy = self.fanout.policy
+        if policy == "disconnect":
+            # Closed before this publication was written: they resume from the one before it.
+            self.last[room] = offset - 1
+            cl = w.clients
+            for c in [c for c in self.conns if not cl.queued[c] and cl.member(c, room)]:
+                rec.count("slow_consumer_disconnects")
+                rec.values.setdefault("first_slow_consumer_disconnect_s", now)
+                cl.drop(c, reason="slow")
+            self.last[room] = offset
+            return 0
+        if policy == "conflate":
+            rec.count("messages_conflated", fast)
+            return 0
+        rec.count("messages_dropped_overflow", fast)
+        rec.rate("drops", now, fast)
+        w.lost(fast)
+        if w.cfg.gateways.send_queue.gap_notice:
+            w.snapshot(fast)
+            rec.count("gap_notices", fast)
+        return 0

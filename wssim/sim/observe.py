@@ -8,8 +8,11 @@ from typing import Any
 
 from wssim.analytic.cost import monthly_cost
 from wssim.analytic.transport_run import transport_metrics
+from wssim.metrics import bin_index
 from wssim.sim.gateway import SPARE
 from wssim.sim.samples import WeightedSamples
+
+SATURATED = 1 - 1e-6  # an interval's utilisation at which its CPU counts as busy throughout
 
 
 def mean(values: list[float]) -> float:
@@ -86,6 +89,9 @@ class Observer:
             up += g.state in (0, 1)
             rec.gauge("connections", now, g.n, g.label)
             rec.gauge("memory_bytes", now, g.memory_used(), g.label)
+            rec.gauge("gateway_cpu_backlog_s", now, g.cpu.backlog(now), g.label)
+            if g.serving and now > 0:
+                g.cpu.pings(now - w.cfg.interval, now, g.n)
         self.gateways_peak = max(self.gateways_peak, up)
         connected = w.clients.connected
         depths = w.consumers.depths()
@@ -143,9 +149,42 @@ class Observer:
         rec.set("gateways_peak", float(self.gateways_peak))
         rec.set("connect_actions", float(w.clients.actions))
         rec.set("peak_connect_attempt_rate", rec.peak_rate("connect_attempts"))
+        self.cpu_metrics()
         rec.set("cost_per_month_usd", self.cost())
         for name, value in self.transport().items():
             rec.set(name, value)
+
+    def cpu_metrics(self) -> None:
+        """Utilisation series and peak, backlog, wait, deliveries per CPU-second, saturated time."""
+        w = self.world
+        rec = w.rec
+        step = w.cfg.interval
+        end = bin_index(w.cfg.duration, step)  # the run's last bin starts before this one
+        first = bin_index(w.cfg.warmup, step)
+        busy: Counter[int] = Counter()  # bins where some gateway was busy throughout
+        spent = peak = backlog = wait = 0.0
+        jobs = 0
+        for g in w.gateways:
+            cpu = g.cpu
+            backlog = max(backlog, cpu.backlog_max)
+            wait += cpu.wait_sum
+            jobs += cpu.wait_jobs
+            for b, s in cpu.bins.items():
+                if b >= end:
+                    continue
+                spent += s
+                u = s / (cpu.cores * step)
+                rec.rate("gateway_cpu_utilisation", (b + 0.5) * step, u * step, g.label)
+                if b >= first:
+                    peak = max(peak, u)
+                    if u >= SATURATED:
+                        busy[b] += 1
+        rec.peak("gateway_cpu_utilisation_peak", peak)
+        rec.peak("gateway_cpu_backlog_s_max", backlog)
+        rec.set("gateway_cpu_wait_mean_s", wait / jobs if jobs else math.nan)
+        delivered = rec.counters.get("deliveries_delivered", 0.0)
+        rec.set("deliveries_per_cpu_second", delivered / spent if spent > 0 else math.nan)
+        rec.set("cpu_saturated_s", len(busy) * step)
 
     def transport(self) -> dict[str, float]:
         """Fleet-wide request, handshake, byte and egress figures of the transport (closed form)."""

@@ -142,5 +142,7 @@ class Traffic:
             self.missed(dst)
         elif cl.queued[dst]:
             w.consumers.offer(dst, -1, 0, t_pub, now)
+        elif w.gateways[cl.gw[dst]].cpu_fanout:
+            w.gateways[cl.gw[dst]].write_one(t_pub, now)
         else:
             w.delivered(1, t_pub, now)

@@ -1,0 +1,163 @@
+"""A gateway's CPU: ``cores`` serving every kind of work as one FIFO queue, computed, not simulated.
+
+The cores are one work-conserving server of speed ``cores`` CPU-seconds per second: a job of ``w``
+CPU-seconds takes ``w / cores`` once it reaches the head of the queue (a fan-out spreads its sockets
+over the cores). Keepalive pings are a steady load of ``ping × connections / ping_interval``
+CPU-seconds per second served ahead of everything else: they lower the speed left for the queue.
+A job's start and end are arithmetic (no event): the gateway schedules what follows from them.
+
+Fan-out jobs hold their frames (bytes in the gateway's memory) until they are written, and count per
+room how many are waiting, the backlog each member's connection sees. Busy CPU-seconds are binned
+per interval for the utilisation series.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from wssim.metrics import bin_index
+
+MIN_SPEED = 1e-3  # share of the cores left to the queue when pings alone would take them all
+
+
+class Cpu:
+    """One gateway's CPU."""
+
+    __slots__ = (
+        "backlog_max",
+        "bins",
+        "cores",
+        "free_at",
+        "interval",
+        "pending",
+        "pending_bytes",
+        "ping_rate",
+        "room_jobs",
+        "wait_jobs",
+        "wait_sum",
+        "warmup",
+    )
+
+    def __init__(self, cores: int, ping_rate: float, interval: float, warmup: float) -> None:
+        self.cores = float(cores)
+        self.ping_rate = ping_rate  # CPU-seconds per second per connection (ping / ping_interval)
+        self.interval = interval
+        self.warmup = warmup
+        self.free_at = 0.0  # the queue is worked off at this time
+        self.bins: dict[int, float] = {}  # interval index -> CPU-seconds spent in it
+        self.pending: deque[tuple[float, int, int]] = deque()  # fan-out jobs to do: (done, room, bytes)
+        self.pending_bytes = 0
+        self.room_jobs: dict[int, int] = {}  # room -> fan-out jobs waiting or in service
+        self.backlog_max = 0.0
+        self.wait_sum = 0.0  # fan-out jobs after the warm-up: total wait for the CPU
+        self.wait_jobs = 0
+
+    def speed(self, conns: int) -> float:
+        """CPU-seconds per second left for the queue with ``conns`` connections to ping."""
+        s = self.cores - self.ping_rate * conns
+        floor = self.cores * MIN_SPEED
+        return s if s > floor else floor
+
+    def backlog(self, now: float) -> float:
+        """Seconds until the work queued at ``now`` is done."""
+        return self.free_at - now if self.free_at > now else 0.0
+
+    def run(self, work: float, now: float, conns: int) -> tuple[float, float]:
+        """Queue ``work`` CPU-seconds at ``now``: (when its service starts, when it is done)."""
+        f = self.free_at
+        start = f if f > now else now
+        wait = start - now
+        if wait > self.backlog_max and now >= self.warmup:
+            self.backlog_max = wait
+        if work <= 0:
+            return start, start
+        done = start + work / self.speed(conns)
+        self.free_at = done
+        step = self.interval
+        b0 = bin_index(start, step)
+        b1 = bin_index(done, step)
+        bins = self.bins
+        if b0 == b1:
+            bins[b0] = bins.get(b0, 0.0) + work
+        else:  # spread over the intervals it spans, in proportion to the time in each
+            per_s = work / (done - start)
+            t = start
+            for b in range(b0, b1 + 1):
+                edge = min(done, (b + 1) * step)
+                bins[b] = bins.get(b, 0.0) + per_s * (edge - t)
+                t = edge
+        return start, done
+
+    def waited(self, wait: float, now: float) -> None:
+        """A fan-out job arriving at ``now`` waited ``wait`` for the CPU (kept after the warm-up)."""
+        if now >= self.warmup:
+            self.wait_sum += wait
+            self.wait_jobs += 1
+
+    def hold(self, done: float, room: int, nbytes: int) -> None:
+        """A fan-out job of ``room`` holds ``nbytes`` of frames until ``done``."""
+        self.pending.append((done, room, nbytes))
+        self.pending_bytes += nbytes
+        jobs = self.room_jobs
+        jobs[room] = jobs.get(room, 0) + 1
+
+    def expire(self, now: float) -> None:
+        """Release the fan-out jobs done by ``now`` (their frames are written)."""
+        p = self.pending
+        jobs = self.room_jobs
+        while p and p[0][0] <= now:
+            _, room, nbytes = p.popleft()
+            self.pending_bytes -= nbytes
+            k = jobs[room] - 1
+            if k:
+                jobs[room] = k
+            else:
+                del jobs[room]
+
+    def pings(self, t0: float, t1: float, conns: int) -> None:
+        """Account the ping load of ``conns`` connections over ``[t0, t1)`` (one interval)."""
+        if self.ping_rate > 0 and t1 > t0 and conns:
+            b = bin_index(t0, self.interval)
+            self.bins[b] = self.bins.get(b, 0.0) + self.ping_rate * conns * (t1 - t0)
+
+    def reset(self, now: float) -> None:
+        """The process died: its queue and held frames are gone."""
+        self.free_at = now
+        self.pending.clear()
+        self.pending_bytes = 0
+        self.room_jobs.clear()
+
+
+def wire_size(config: Any) -> int:
+    """Bytes of one message on the wire and in queues: compressed by ``gateways.compression.ratio``
+    when permessage-deflate is on (at least one byte)."""
+    size = config.clients.message_size
+    comp = config.gateways.compression
+    return max(1, round(size * comp.ratio)) if comp.enabled else size
+
+
+# Overflow policies that act on a connection whose backlog passes its bound (the others let it grow:
+# ``block`` holds the publisher back, which the CPU's own backlog already does).
+BOUNDED = ("drop_oldest", "drop_newest", "conflate", "disconnect")
+
+
+class FanoutCosts:
+    """What delivering one message costs on a gateway's CPU, and the backlog bound of a connection."""
+
+    __slots__ = ("costs", "limit", "message", "policy", "wire", "write")
+
+    def __init__(self, config: Any) -> None:
+        cfg = config
+        cpu = cfg.gateways.cpu
+        comp = cfg.gateways.compression
+        self.wire = wire_size(cfg)
+        deflate = cpu.deflate_per_byte * cfg.clients.message_size if comp.enabled else 0.0
+        self.message = cpu.backplane_message  # receiving it from the backplane, once per gateway
+        self.write = cpu.frame + cpu.per_byte * self.wire + deflate  # per member
+        self.costs = self.message > 0 or self.write > 0  # False: delivering is free (no CPU job)
+        sq = cfg.gateways.send_queue
+        self.policy = sq.overflow
+        by_bytes = None if sq.limit_bytes is None else sq.limit_bytes // self.wire
+        bounds = [b for b in (sq.limit, by_bytes) if b is not None]
+        self.limit = min(bounds) if bounds and sq.overflow in BOUNDED else None  # messages
