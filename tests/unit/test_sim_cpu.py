@@ -80,15 +80,18 @@ def test_a_publication_delays_the_handshakes_behind_it():
 
 
 def test_frames_waiting_for_the_cpu_are_in_memory_until_written():
+    """Three publications at once: the first is written at once, the frames of the two behind it wait
+    in memory until each is written."""
     w = build_world(tiny(clients=1000))
     w.env.run(until=5)
     g = w.gateways[0]
+    job = MESSAGE + 1000 * WRITE
     before = g.memory_used()
-    w.backplane.publish(0, 5.0, 0)
-    w.backplane.publish(0, 5.0, 0)
+    for _ in range(3):
+        w.backplane.publish(0, 5.0, 0)
     assert g.memory_used() - before == 2 * 1000 * SIZE
-    w.env.run(until=5 + 1.5 * (MESSAGE + 1000 * WRITE))
-    assert g.memory_used() - before == 1000 * SIZE  # the first job is written
+    w.env.run(until=5 + 2.5 * job)
+    assert g.memory_used() - before == 1000 * SIZE  # the second is written
     w.env.run(until=6)
     assert g.memory_used() == before
 

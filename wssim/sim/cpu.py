@@ -28,7 +28,12 @@ class Cpu:
         "backlog_max",
         "bins",
         "cores",
+        "cur_bin",
+        "cur_busy",
+        "cur_end",
         "free_at",
+        "head_done",
+        "head_room",
         "interval",
         "pending",
         "pending_bytes",
@@ -46,6 +51,8 @@ class Cpu:
         self.warmup = warmup
         self.free_at = 0.0  # the queue is worked off at this time
         self.bins: dict[int, float] = {}  # interval index -> CPU-seconds spent in it
+        self.cur_bin, self.cur_busy, self.cur_end = 0, 0.0, interval  # the interval being filled
+        self.head_done, self.head_room = 0.0, -1  # a job started on an idle CPU (not in ``pending``)
         self.pending: deque[tuple[float, int, int]] = deque()  # fan-out jobs to do: (done, room, bytes)
         self.pending_bytes = 0
         self.room_jobs: dict[int, int] = {}  # room -> fan-out jobs waiting or in service
@@ -74,6 +81,15 @@ class Cpu:
             return start, start
         done = start + work / self.speed(conns)
         self.free_at = done
+        self.served(start, done, work)
+        return start, done
+
+    def served(self, start: float, done: float, work: float) -> None:
+        """``work`` CPU-seconds were served over ``[start, done]``: add them to the interval bins."""
+        if done < self.cur_end and start >= self.cur_end - self.interval:
+            self.cur_busy += work  # the common case: within the interval being filled
+            return
+        self.flush()
         step = self.interval
         b0 = bin_index(start, step)
         b1 = bin_index(done, step)
@@ -87,7 +103,15 @@ class Cpu:
                 edge = min(done, (b + 1) * step)
                 bins[b] = bins.get(b, 0.0) + per_s * (edge - t)
                 t = edge
-        return start, done
+        self.cur_bin = b1  # fill the interval the job ended in next
+        self.cur_end = (b1 + 1) * step
+
+    def flush(self) -> None:
+        """Move the interval being filled into the bins."""
+        if self.cur_busy:
+            b = self.cur_bin
+            self.bins[b] = self.bins.get(b, 0.0) + self.cur_busy
+            self.cur_busy = 0.0
 
     def waited(self, wait: float, now: float) -> None:
         """A fan-out job arriving at ``now`` waited ``wait`` for the CPU (kept after the warm-up)."""
@@ -103,7 +127,12 @@ class Cpu:
         jobs[room] = jobs.get(room, 0) + 1
 
     def expire(self, now: float) -> None:
-        """Release the fan-out jobs done by ``now`` (their frames are written)."""
+        """Release the fan-out jobs done by ``now`` (their frames are written). A job started on an
+        idle CPU and still in service joins the queue's count (it is ahead of whatever queues now)."""
+        if self.head_room >= 0:
+            if self.head_done > now:
+                self.hold(self.head_done, self.head_room, 0)
+            self.head_room = -1
         p = self.pending
         jobs = self.room_jobs
         while p and p[0][0] <= now:
@@ -119,11 +148,13 @@ class Cpu:
         """Account the ping load of ``conns`` connections over ``[t0, t1)`` (one interval)."""
         if self.ping_rate > 0 and t1 > t0 and conns:
             b = bin_index(t0, self.interval)
+            self.flush()
             self.bins[b] = self.bins.get(b, 0.0) + self.ping_rate * conns * (t1 - t0)
 
     def reset(self, now: float) -> None:
         """The process died: its queue and held frames are gone."""
         self.free_at = now
+        self.head_room = -1
         self.pending.clear()
         self.pending_bytes = 0
         self.room_jobs.clear()

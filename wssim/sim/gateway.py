@@ -328,27 +328,53 @@ class Gateway:
             for c in list(queued):
                 offer(c, room, offset, t_pub, now)
         if self.cpu_fanout:
-            self.fan_out(room, offset, fast, nq, t_pub, now)
-            return 0
+            return self.fan_out(room, offset, fast, nq, t_pub, now)
         return fast
 
-    def fan_out(self, room: int, offset: int, fast: int, nq: int, t_pub: float, now: float) -> None:
-        """One CPU job writes publication ``offset`` of ``room`` to its ``fast`` + ``nq`` local members;
-        the fast members' deliveries are recorded as the job writes them."""
+    def fan_out(self, room: int, offset: int, fast: int, nq: int, t_pub: float, now: float) -> int:
+        """One CPU job writes publication ``offset`` of ``room`` to its ``fast`` + ``nq`` local members.
+
+        On an idle CPU the job starts at once: returns ``fast``, the caller counts them now (the job
+        takes microseconds) and the latency samples are added here. Behind a backlog the job's frames
+        wait in memory and its deliveries are recorded when written; returns 0.
+        """
+        cpu = self.cpu
+        if cpu.free_at > now:
+            self.fan_out_queued(room, offset, fast, nq, t_pub, now)
+            return 0
+        if cpu.pending:
+            cpu.expire(now)  # the queue is empty: everything before is written
+        costs = self.fanout
+        work = costs.message + (fast + nq) * costs.write
+        speed = cpu.speed(self.n)
+        done = now + work / speed
+        cpu.free_at = done
+        cpu.served(now, done, work)
+        cpu.head_done = done  # in service: one job of its room until done
+        cpu.head_room = room
+        if now >= cpu.warmup:
+            cpu.wait_jobs += 1
+        if fast:
+            self.world.spread(fast, t_pub, now + costs.message / speed, done)
+        return fast
+
+    def fan_out_queued(self, room: int, offset: int, fast: int, nq: int, t_pub: float, now: float) -> None:
+        """:meth:`fan_out` behind a backlog: the overflow bound applies, frames wait in memory."""
         cpu = self.cpu
         costs = self.fanout
-        if cpu.pending and cpu.pending[0][0] <= now:
-            cpu.expire(now)
+        cpu.expire(now)
         if fast and costs.limit is not None and cpu.room_jobs.get(room, 0) >= costs.limit:
             fast = self.overflow(room, offset, fast, now)
-        start, done = cpu.run(costs.message + (fast + nq) * costs.write, now, self.n)
+        work = costs.message + (fast + nq) * costs.write
+        start, done = cpu.run(work, now, self.n)
         cpu.waited(start - now, now)
         if fast:
             cpu.hold(done, room, fast * costs.wire)
-            work = costs.message + (fast + nq) * costs.write
             first = start + (done - start) * costs.message / work if work > 0 else done
             self.world.written(fast, t_pub, first, done)
             self.check_memory()
+        else:
+            cpu.hold(done, room, 0)
 
     def write_one(self, t_pub: float, now: float) -> None:
         """A direct message to one fast client of this gateway: one job of one frame."""

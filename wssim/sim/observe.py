@@ -166,6 +166,7 @@ class Observer:
         jobs = 0
         for g in w.gateways:
             cpu = g.cpu
+            cpu.flush()
             backlog = max(backlog, cpu.backlog_max)
             wait += cpu.wait_sum
             jobs += cpu.wait_jobs

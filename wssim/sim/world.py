@@ -97,7 +97,8 @@ class World:
             rec = self.rec
             rec.count("deliveries_delivered", n)
             rec.rate("deliveries", now, n)
-            self.latency.add(now - t_pub, n, now)
+            if not self.fanout.costs:  # with a CPU the gateways add the latencies (World.spread)
+                self.latency.add(now - t_pub, n, now)
 
     def written(self, n: int, t_pub: float, first: float, last: float) -> None:
         """A gateway's CPU writes a publication from ``t_pub`` to ``n`` fast members one after another,
@@ -118,6 +119,10 @@ class World:
         rec = self.rec
         rec.count("deliveries_delivered", n)
         rec.rate("deliveries", last, n)
+        self.spread(n, t_pub, first, last)
+
+    def spread(self, n: int, t_pub: float, first: float, last: float) -> None:
+        """The latency samples of :meth:`written`."""
         add = self.latency.add
         if n == 1 or last <= first:
             add(last - t_pub, n, last)
