@@ -44,6 +44,8 @@ FD_LIMIT = 1_048_576  # nofile per gateway process
 CONNTRACK_MAX = 262_144  # nf_conntrack_max on the connection path (the common default)
 GATEWAY_PER_MONTH = 350.0  # USD per gateway node per month
 BIG_TLS_KIB = 40  # exercise 01.2: a TLS library that keeps more per session
+ROOM_SIZE = 10  # members per room, for the CPU's share of the budget
+MESSAGE_RATES = [0.1, 0.3, 1, 3, 10, 30, 100]  # messages each member publishes per minute
 
 # The simulated demo fleet: limits scaled down so a laptop can cross them in seconds.
 SIM_GATEWAYS = 2
@@ -144,10 +146,35 @@ reveal(
 )
 
 # %% [markdown]
+# ## Traffic: when the CPU binds before memory
+#
+# Memory and file descriptors count sockets; the CPU counts what they do. Each connection in a room
+# of `ROOM_SIZE` receives every member's messages, and every frame costs the gateway's CPU (7.7 µs
+# for 100 bytes on the reference gateway, more with compression, whose compressor state also takes
+# memory). The lowest line binds.
+
+# %%
+from wssim.config import load_config
+from wssim.lessons import cpu
+
+gateway = load_config(
+    "quickstart",
+    [
+        f"gateways.memory={NODE_MEMORY_GIB}GiB",
+        f"gateways.base_memory={BASE_MEMORY_GIB}GiB",
+        f"gateways.fd_limit={FD_LIMIT}",
+        f"costs.headroom={HEADROOM}",
+    ],
+)
+limits = cpu.by_rate(gateway, MESSAGE_RATES, ROOM_SIZE)
+cpu.limits_figure(limits)
+
+# %% [markdown]
 # ## What you should have seen
 
 # %%
 print(budget.findings(ours, node, USERS, by_clients, SIM_GATEWAYS * SIM_FD_LIMIT))
+print(cpu.findings(limits, ROOM_SIZE))
 
 # %% [markdown]
 # ## Try it: sliders that simulate
@@ -171,8 +198,9 @@ explore(
 #
 # Measure the per-connection footprint on your real stack (TLS and compression can triple it),
 # multiply by peak concurrency, and plan against the **smallest** of memory-with-headroom, the fd
-# limit and conntrack. Raise `nofile` and `nf_conntrack_max` (or bypass conntrack) before launch:
-# both fail at an exact number, and conntrack fails silently.
+# limit, conntrack and — once clients talk — the CPU their messages cost. Raise `nofile` and
+# `nf_conntrack_max` (or bypass conntrack) before launch: both fail at an exact number, and
+# conntrack fails silently.
 #
 # ## For discussion
 #

@@ -1,4 +1,4 @@
-"""Monthly fleet cost: gateways by connections and memory, backplane, managed pricing."""
+"""Monthly fleet cost: gateways by connections, memory and CPU, backplane, managed pricing."""
 
 from __future__ import annotations
 
@@ -37,6 +37,14 @@ def test_memory_peak_can_bind() -> None:
     config = load_config(BASE)
     peak = 8 * 2**30 - 2**20  # almost full
     assert gateways_needed(config, {"connections_peak": 1000, "gateway_memory_peak_bytes": peak}) == 6
+
+
+def test_cpu_peak_can_bind() -> None:
+    """4 gateways whose busiest ran its CPU at 90%: 4 × 0.9 / 0.7 → 6 gateways at 70%; at 10% the
+    connections bind."""
+    config = load_config(BASE)
+    assert gateways_needed(config, {"connections_peak": 1000, "gateway_cpu_utilisation_peak": 0.9}) == 6
+    assert gateways_needed(config, {"connections_peak": 1000, "gateway_cpu_utilisation_peak": 0.1}) == 1
 
 
 def test_no_connections_no_gateways_and_nan_is_nothing() -> None:

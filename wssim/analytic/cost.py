@@ -1,9 +1,10 @@
 """Monthly cost of the fleet a run needed.
 
 Gateways are sized by the binding resource: connections (the per-connection budget against node memory
-and the fd limit, after ``costs.headroom``) and the memory the run actually used (queued bytes
-included). A self-run backplane has a flat monthly price. The ``managed`` kind replaces gateways and
-backplane with per-connection-minute and per-message pricing.
+and the fd limit, after ``costs.headroom``), the memory the run actually used (queued bytes
+included) and the CPU it used (the busiest gateway's peak utilisation). A self-run backplane has a
+flat monthly price. The ``managed`` kind replaces gateways and backplane with per-connection-minute
+and per-message pricing.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def gateways_needed(config: Any, peaks: Mapping[str, float]) -> int:
     ``peaks["gateway_memory_peak_bytes"]`` (the busiest gateway, queues included), if present, is
     multiplied by ``gateways.count`` and divided by the usable memory of a node
     (``(memory − base_memory) × headroom`` after taking out the base memory of each node).
+    ``peaks["gateway_cpu_utilisation_peak"]`` (the busiest gateway's busiest interval), if present,
+    times ``gateways.count`` is the CPU the fleet needed, in gateways, to be run at ``headroom``
+    (a lower bound when the run saturated: the work offered was more).
     """
     g = config.gateways
     connections = _num(peaks, "connections_peak")
@@ -63,6 +67,9 @@ def gateways_needed(config: Any, peaks: Mapping[str, float]) -> int:
         used = (memory_peak - g.base_memory) * g.count
         usable = (g.memory - g.base_memory) * config.costs.headroom
         n = max(n, math.ceil(used / usable) if usable > 0 else math.inf)
+    cpu_peak = _num(peaks, "gateway_cpu_utilisation_peak")
+    if cpu_peak > 0:
+        n = max(n, math.ceil(cpu_peak * g.count / config.costs.headroom - 1e-9))
     if n == math.inf:
         raise ValueError("a gateway cannot hold a single connection with this budget")
     return max(1, int(n))

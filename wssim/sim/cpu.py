@@ -31,15 +31,18 @@ class Cpu:
         "cur_bin",
         "cur_busy",
         "cur_end",
+        "cur_start",
+        "floor",
         "free_at",
         "head_done",
         "head_room",
         "interval",
+        "jobs",
+        "jobs_warm",
         "pending",
         "pending_bytes",
         "ping_rate",
         "room_jobs",
-        "wait_jobs",
         "wait_sum",
         "warmup",
     )
@@ -51,20 +54,21 @@ class Cpu:
         self.warmup = warmup
         self.free_at = 0.0  # the queue is worked off at this time
         self.bins: dict[int, float] = {}  # interval index -> CPU-seconds spent in it
-        self.cur_bin, self.cur_busy, self.cur_end = 0, 0.0, interval  # the interval being filled
+        self.cur_bin, self.cur_busy, self.cur_start, self.cur_end = 0, 0.0, 0.0, interval  # being filled
+        self.floor = self.cores * MIN_SPEED
         self.head_done, self.head_room = 0.0, -1  # a job started on an idle CPU (not in ``pending``)
         self.pending: deque[tuple[float, int, int]] = deque()  # fan-out jobs to do: (done, room, bytes)
         self.pending_bytes = 0
         self.room_jobs: dict[int, int] = {}  # room -> fan-out jobs waiting or in service
         self.backlog_max = 0.0
         self.wait_sum = 0.0  # fan-out jobs after the warm-up: total wait for the CPU
-        self.wait_jobs = 0
+        self.jobs = 0  # fan-out jobs
+        self.jobs_warm = 0  # fan-out jobs before the warm-up ended (set when it ends)
 
     def speed(self, conns: int) -> float:
         """CPU-seconds per second left for the queue with ``conns`` connections to ping."""
         s = self.cores - self.ping_rate * conns
-        floor = self.cores * MIN_SPEED
-        return s if s > floor else floor
+        return s if s > self.floor else self.floor
 
     def backlog(self, now: float) -> float:
         """Seconds until the work queued at ``now`` is done."""
@@ -86,7 +90,7 @@ class Cpu:
 
     def served(self, start: float, done: float, work: float) -> None:
         """``work`` CPU-seconds were served over ``[start, done]``: add them to the interval bins."""
-        if done < self.cur_end and start >= self.cur_end - self.interval:
+        if done < self.cur_end and start >= self.cur_start:
             self.cur_busy += work  # the common case: within the interval being filled
             return
         self.flush()
@@ -104,6 +108,7 @@ class Cpu:
                 bins[b] = bins.get(b, 0.0) + per_s * (edge - t)
                 t = edge
         self.cur_bin = b1  # fill the interval the job ended in next
+        self.cur_start = b1 * step
         self.cur_end = (b1 + 1) * step
 
     def flush(self) -> None:
@@ -114,10 +119,10 @@ class Cpu:
             self.cur_busy = 0.0
 
     def waited(self, wait: float, now: float) -> None:
-        """A fan-out job arriving at ``now`` waited ``wait`` for the CPU (kept after the warm-up)."""
+        """A fan-out job arriving at ``now`` waited ``wait`` for the CPU (summed after the warm-up)."""
+        self.jobs += 1
         if now >= self.warmup:
             self.wait_sum += wait
-            self.wait_jobs += 1
 
     def hold(self, done: float, room: int, nbytes: int) -> None:
         """A fan-out job of ``room`` holds ``nbytes`` of frames until ``done``."""

@@ -25,6 +25,7 @@ from wssim.policies import TokenBucket
 from wssim.sim.cpu import Cpu
 
 UP, DRAINING, DOWN, SPARE, REMOVED = range(5)
+RESOLUTION = 50e-6  # a fan-out whose writes span less gives its members' latencies as their mean
 
 # Outcomes of an accept (DROPPED: the SYN was dropped by a full conntrack table, nobody answers).
 OK, REFUSED, EMFILE, UNAVAILABLE, DROPPED = range(5)
@@ -76,6 +77,8 @@ class Gateway:
         self.cpu = Cpu(cpu.cores, ping_rate, cfg.interval, cfg.warmup)
         self.fanout = world.fanout  # per-message and per-member costs, the wire size, the bound
         self.cpu_fanout = self.fanout.costs  # False: delivering costs nothing (no job)
+        self.message_cost = self.fanout.message
+        self.write_cost = self.fanout.write
         l4 = cfg.edge.layer == "L4"  # TLS passes through the balancer and terminates here
         self.tls_full = cpu.tls_full if l4 else 0.0
         self.tls_resumed = cpu.tls_resumed if l4 else 0.0
@@ -327,54 +330,83 @@ class Gateway:
             offer = self.world.consumers.offer
             for c in list(queued):
                 offer(c, room, offset, t_pub, now)
-        if self.cpu_fanout:
-            return self.fan_out(room, offset, fast, nq, t_pub, now)
-        return fast
-
-    def fan_out(self, room: int, offset: int, fast: int, nq: int, t_pub: float, now: float) -> int:
-        """One CPU job writes publication ``offset`` of ``room`` to its ``fast`` + ``nq`` local members.
-
-        On an idle CPU the job starts at once: returns ``fast``, the caller counts them now (the job
-        takes microseconds) and the latency samples are added here. Behind a backlog the job's frames
-        wait in memory and its deliveries are recorded when written; returns 0.
-        """
+        if not self.cpu_fanout:
+            return fast
+        # One CPU job writes the publication to the fast members (first) and the queued ones. On an
+        # idle CPU it starts at once: the caller counts the fast members now (the job takes
+        # microseconds), their latencies are added here. Behind a backlog: fan_out_queued.
         cpu = self.cpu
         if cpu.free_at > now:
             self.fan_out_queued(room, offset, fast, nq, t_pub, now)
             return 0
         if cpu.pending:
             cpu.expire(now)  # the queue is empty: everything before is written
-        costs = self.fanout
-        work = costs.message + (fast + nq) * costs.write
-        speed = cpu.speed(self.n)
+        message = self.message_cost
+        work = message + (fast + nq) * self.write_cost
+        speed = cpu.cores - cpu.ping_rate * self.n
+        if speed < cpu.floor:
+            speed = cpu.floor
         done = now + work / speed
         cpu.free_at = done
-        cpu.served(now, done, work)
+        if done < cpu.cur_end and now >= cpu.cur_start:
+            cpu.cur_busy += work  # within the interval being filled
+        else:
+            cpu.served(now, done, work)
         cpu.head_done = done  # in service: one job of its room until done
         cpu.head_room = room
-        if now >= cpu.warmup:
-            cpu.wait_jobs += 1
+        cpu.jobs += 1
         if fast:
-            self.world.spread(fast, t_pub, now + costs.message / speed, done)
+            first = now + message / speed
+            span = fast * self.write_cost / speed
+            if span < RESOLUTION:  # its members' latencies as their mean
+                w = self.world
+                w.lat_n += fast
+                w.lat_sum += fast * (first + span / 2 - t_pub)
+            else:
+                self.world.spread(fast, t_pub, first, first + span)
         return fast
 
     def fan_out_queued(self, room: int, offset: int, fast: int, nq: int, t_pub: float, now: float) -> None:
-        """:meth:`fan_out` behind a backlog: the overflow bound applies, frames wait in memory."""
+        """The fan-out job of :meth:`deliver` behind a backlog (``cpu.free_at > now``): the overflow
+        bound applies, the frames wait in memory, the deliveries are recorded when written."""
         cpu = self.cpu
-        costs = self.fanout
-        cpu.expire(now)
-        if fast and costs.limit is not None and cpu.room_jobs.get(room, 0) >= costs.limit:
+        if cpu.head_room >= 0 or (cpu.pending and cpu.pending[0][0] <= now):
+            cpu.expire(now)
+        limit = self.fanout.limit
+        if fast and limit is not None and cpu.room_jobs.get(room, 0) >= limit:
             fast = self.overflow(room, offset, fast, now)
-        work = costs.message + (fast + nq) * costs.write
-        start, done = cpu.run(work, now, self.n)
-        cpu.waited(start - now, now)
-        if fast:
-            cpu.hold(done, room, fast * costs.wire)
-            first = start + (done - start) * costs.message / work if work > 0 else done
-            self.world.written(fast, t_pub, first, done)
-            self.check_memory()
+        message = self.message_cost
+        work = message + (fast + nq) * self.write_cost
+        start = cpu.free_at
+        wait = start - now
+        if now >= cpu.warmup:
+            cpu.wait_sum += wait
+            if wait > cpu.backlog_max:
+                cpu.backlog_max = wait
+        cpu.jobs += 1
+        speed = cpu.cores - cpu.ping_rate * self.n
+        if speed < cpu.floor:
+            speed = cpu.floor
+        done = start + work / speed
+        cpu.free_at = done
+        if done < cpu.cur_end and start >= cpu.cur_start:
+            cpu.cur_busy += work
         else:
-            cpu.hold(done, room, 0)
+            cpu.served(start, done, work)
+        nbytes = fast * self.fanout.wire
+        cpu.hold(done, room, nbytes)
+        if fast:
+            first = start + message / speed
+            span = fast * self.write_cost / speed
+            w = self.world
+            if span < RESOLUTION and first + span <= w.end:  # as in deliver, counted when written
+                w.rec.count("deliveries_delivered", fast)
+                w.rec.rate("deliveries", first + span, fast)
+                w.lat_n += fast
+                w.lat_sum += fast * (first + span / 2 - t_pub)
+            else:
+                w.written(fast, t_pub, first, first + span)
+            self.check_memory()
 
     def write_one(self, t_pub: float, now: float) -> None:
         """A direct message to one fast client of this gateway: one job of one frame."""

@@ -41,6 +41,14 @@ class Observer:
     def start(self) -> None:
         """Start sampling."""
         self.world.env.process(self._sampler())
+        warmup = self.world.cfg.warmup
+        if warmup > 0:
+            self.world.call_at(warmup, self._warm)
+
+    def _warm(self, _: Any) -> None:
+        """The warm-up ends: note the fan-out jobs so far (the mean CPU wait counts those after it)."""
+        for g in self.world.gateways:
+            g.cpu.jobs_warm = g.cpu.jobs
 
     # -- hooks ------------------------------------------------------------------------------
     def connected(self, now: float) -> None:
@@ -169,7 +177,7 @@ class Observer:
             cpu.flush()
             backlog = max(backlog, cpu.backlog_max)
             wait += cpu.wait_sum
-            jobs += cpu.wait_jobs
+            jobs += cpu.jobs - cpu.jobs_warm
             for b, s in cpu.bins.items():
                 if b >= end:
                     continue

@@ -56,6 +56,7 @@ class World:
         self.snapshots = FifoServer(config.clients.snapshot.rate)
         self.fanout = FanoutCosts(config)
         self.end = float(config.duration)
+        self.lat_n, self.lat_sum = 0, 0.0  # latencies gathered for the publication being delivered
         # Hot rate series counted per interval index, outside the recorder (see ``flush_bins``).
         self.attempt_bins: defaultdict[int, int] = defaultdict(int)
         self.handshake_bins: defaultdict[int, int] = defaultdict(int)
@@ -97,8 +98,12 @@ class World:
             rec = self.rec
             rec.count("deliveries_delivered", n)
             rec.rate("deliveries", now, n)
-            if not self.fanout.costs:  # with a CPU the gateways add the latencies (World.spread)
+            if not self.fanout.costs:
                 self.latency.add(now - t_pub, n, now)
+            elif self.lat_n:  # the gateways' members written at once, at their mean latency
+                self.latency.add(self.lat_sum / self.lat_n, self.lat_n, now)
+                self.lat_n = 0
+                self.lat_sum = 0.0
 
     def written(self, n: int, t_pub: float, first: float, last: float) -> None:
         """A gateway's CPU writes a publication from ``t_pub`` to ``n`` fast members one after another,
