@@ -658,6 +658,75 @@ def crosscheck(
         raise typer.Exit(1)
 
 
+@app.command()
+@guarded
+def calibrate(
+    out: Annotated[
+        Path,
+        typer.Option(
+            metavar="FILE", help="Where to write the calibration overlay (YAML).", show_default=False
+        ),
+    ] = Path("calibration.yaml"),
+    kinds: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            metavar="KIND",
+            help="Backplane kind to measure latency on (repeatable; default: redis_pubsub, redis_streams, "
+            "nats, jetstream). The first also carries the CPU measurement.",
+            show_default=False,
+        ),
+    ] = None,
+    redis_url: Annotated[
+        str | None, typer.Option(metavar="URL", help="A running Redis (default: a private server).")
+    ] = None,
+    nats_url: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="A running NATS with JetStream (default: a private server)."),
+    ] = None,
+    handshakes: Annotated[int, typer.Option(metavar="N", help="Connections per herd (2..5000).")] = 200,
+    herds: Annotated[
+        int, typer.Option(metavar="N", help="Herds per gateway; the median is kept (1..20).")
+    ] = 3,
+    connections: Annotated[
+        int, typer.Option(metavar="N", help="Idle connections for the memory per connection (10..18000).")
+    ] = 2000,
+    subscribers: Annotated[
+        int, typer.Option(metavar="N", help="Clients receiving the latency stream.")
+    ] = 100,
+    rate: Annotated[float, typer.Option(metavar="PER_S", help="Latency stream, messages per second.")] = 50.0,
+    seconds: Annotated[float, typer.Option(metavar="S", help="Latency stream duration, seconds.")] = 5.0,
+    send_buffer: Annotated[
+        int, typer.Option(metavar="BYTES", help="live.send_buffer the path to a slow reader is measured at.")
+    ] = 8192,
+    message_size: Annotated[
+        int, typer.Option(metavar="BYTES", help="Message size for the path to a slow reader.")
+    ] = 16384,
+    cpu: Annotated[
+        bool,
+        typer.Option(
+            "--cpu/--no-cpu",
+            help="Measure the gateway's CPU per frame, byte, backplane message, ping and compressed byte, "
+            "and memory per connection with permessage-deflate (about a minute).",
+        ),
+    ] = True,
+    debug: DebugOpt = False,
+) -> None:
+    """Measure this machine's live system (handshake cost, memory per connection, the path to a slow
+    reader, backplane latency, CPU per operation) and write a calibration overlay for `wssim crosscheck`
+    (three to four minutes on two cores; every process it starts is stopped when it ends)."""
+    from reference_impl.driver.calibrate import KINDS, CalibrateOptions, run_calibration
+
+    opts = CalibrateOptions(
+        kinds=list(kinds or KINDS), out=out, redis_url=redis_url, nats_url=nats_url, handshakes=handshakes,
+        herds=herds, connections=connections, subscribers=subscribers, rate=rate, seconds=seconds,
+        send_buffer=send_buffer, message_size=message_size, cpu=cpu,
+    )  # fmt: skip
+    opts.check()
+    path = run_calibration(opts, say=lambda line: err_console.print(line, markup=False, soft_wrap=True))
+    out_console.print(f"Calibration written to [bold]{path}[/bold] (use it with --calibration {path})")
+
+
 def _calibration(calibration: str | None) -> Any:
     """The calibration ``--calibration`` names (None for ``none``), checked to describe this machine."""
     from wssim.crosscheck import Calibration, check_machine, default_calibration

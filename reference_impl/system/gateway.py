@@ -194,7 +194,7 @@ class Gateway:
             s.port,
             process_request=self._process_request,
             process_response=self._process_response,
-            compression=None,
+            compression=s.compression,
             max_size=s.max_message_size,
             ping_interval=None,  # the housekeeper pings: it does not wait on a blocked write
             write_limit=s.write_limit,

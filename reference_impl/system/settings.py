@@ -78,6 +78,9 @@ class GatewaySettings:
     # dropped costs its client TCP's 1 s retransmission (the kernel caps it at net.core.somaxconn)
     listen_backlog: int = 4096
     send_buffer: int | None = None  # SO_SNDBUF of client sockets; None: the kernel autotunes (MiBs)
+    # permessage-deflate: "deflate" offers it to clients (websockets' defaults: a 4 KiB window, memLevel
+    # 5, context takeover, so each connection keeps its compressor); None: frames go uncompressed
+    compression: str | None = None
 
     def keepalive(self) -> Keepalive:
         """The shared keepalive policy (ping interval, dead after ``timeout`` without a pong)."""
@@ -129,6 +132,9 @@ class GatewaySettings:
             max_per_resume=config.backplane.replay.max_per_resume,
             drain_timeout=gw.drain_timeout,
         )
+        compression = getattr(gw, "compression", None)  # gateways.compression.enabled
+        if compression is not None and getattr(compression, "enabled", False):
+            values["compression"] = "deflate"
         if values["max_connections"] is None:
             del values["max_connections"]  # keep the process's own ceiling
         values.update(overrides)
@@ -152,6 +158,8 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
         if name not in types:
             raise SystemExit(f"--gw {item}: unknown field {name!r}; fields: {', '.join(sorted(types))}")
         kind = types[name]
+        if name == "compression" and text.lower() not in ("deflate", "none", "null", ""):
+            raise SystemExit(f"--gw {item}: compression is deflate (permessage-deflate) or none")
         try:
             out[name] = _typed(kind, text)
         except ValueError:

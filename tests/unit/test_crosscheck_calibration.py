@@ -113,3 +113,12 @@ def test_the_cli_refuses_another_machines_calibration_before_running(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "measured on another machine (cores 96" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_measured_costs_are_kept_out_of_the_overrides(tmp_path):
+    """Figures the schema does not read (``measured_costs:``) describe the measurement, like ``machine:``."""
+    path = tmp_path / "o.yaml"
+    path.write_text(OVERLAY + "measured_costs:\n  gateways.cpu.frame: 9us\n  gateways.cpu.cores: 1\n")
+    overrides = calibration_overrides(path, "nats")
+    assert overrides == ["gateways.handshake_cost=1.5ms", "gateways.base_memory=40MiB"]
+    load_config("herd", overrides)

@@ -25,7 +25,8 @@ CALIBRATION = ROOT / "data" / "calibration" / "loopback.yaml"
 CALIBRATION_ENV = "WSSIM_CALIBRATION"
 PER_BACKPLANE = "per_backplane"
 PER_SEND_BUFFER = "per_send_buffer"
-META = ("machine", "measured")  # keys that describe the measurement, not config paths
+# keys that describe the measurement, not config paths (measured_costs: figures the schema does not read)
+META = ("machine", "measured", "measured_costs")
 IDENTITY = ("host", "cpu", "cores")  # what makes two machines the same one
 
 
@@ -115,7 +116,7 @@ def check_machine(path: str | Path, machine: dict[str, Any] | None = None) -> di
     here = machine or this_machine()
     recorded = Calibration.load(path).machine
     fix = (
-        "measure this machine first (`python benchmarks/calibrate_live.py --out FILE`, about a minute) "
+        "measure this machine first (`wssim calibrate --out FILE`, a few minutes) "
         "and pass `--calibration FILE` (or set WSSIM_CALIBRATION=FILE); `--calibration none` compares "
         "against the uncalibrated model"
     )
