@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from reference_impl.driver.harness import Fleet, Proc, free_port, http_get, wait_port
+from reference_impl.driver.harness import Fleet, LiveRunError, Proc, free_port, http_get, wait_port
 from wssim.errors import ConfigError
 from wssim.lifetime import Terminated, terminate_on_signals
 
@@ -220,8 +220,15 @@ class GatewayUnderTest:
         argv += ["--gw", f"send_buffer={bench.opts.send_buffer}"]
         for setting in settings:
             argv += ["--gw", setting]
-        self.proc: Proc = bench.fleet.spawn(f"gateway-{kind}", argv, self.port, secret=bench.secret)
-        wait_port("127.0.0.1", self.port, 30, self.proc.popen)
+        name = f"gateway-{kind}-{self.port}"
+        self.proc: Proc = bench.fleet.spawn(name, argv, self.port, secret=bench.secret)
+        try:
+            wait_port("127.0.0.1", self.port, 30, self.proc.popen)
+        except LiveRunError as exc:
+            lines = (bench.workdir / f"{name}.0.log").read_text(errors="replace").strip().splitlines()
+            raise LiveRunError(
+                f"the gateway on {kind} ({url or 'no URL'}) did not start: {lines[-1] if lines else exc}"
+            ) from None
         self.lb_port = 0
         if balanced:
             self.lb_port = free_port()
@@ -234,7 +241,9 @@ class GatewayUnderTest:
             ]
             argv += ["--upstream", f"g0=127.0.0.1:{self.port}"]
             argv += ["--socket-buffer", str(bench.opts.send_buffer)]  # as live.send_buffer has the harness
-            balancer = bench.fleet.spawn(f"balancer-{kind}", argv, self.lb_port, secret=bench.secret)
+            balancer = bench.fleet.spawn(
+                f"balancer-{kind}-{self.lb_port}", argv, self.lb_port, secret=bench.secret
+            )
             wait_port("127.0.0.1", self.lb_port, 20, balancer.popen)
             self.balancer: Proc | None = balancer
         else:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,9 @@ SMALL = ["--kind", "redis_pubsub", "--herds", "1", "--handshakes", "50", "--conn
 SMALL += ["--subscribers", "20", "--seconds", "1"]
 
 
-def _calibrate(*args: str, **kw: Any) -> subprocess.Popen[str]:
+def _calibrate(*args: str, env_extra: dict[str, str] | None = None, **kw: Any) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "WSSIM_REDIS_URL"}  # it starts its own server
+    env.update(env_extra or {})
     kw.setdefault("stderr", subprocess.PIPE)
     return subprocess.Popen([sys.executable, "-m", "wssim", "calibrate", *args], stdout=subprocess.PIPE,
                             text=True, env=env, **kw)  # fmt: skip
@@ -130,3 +132,24 @@ def test_a_signal_stops_every_process_the_calibration_started(
         for p in started:
             with contextlib.suppress(psutil.Error):
                 p.kill()
+
+
+@pytest.mark.timeout(120)
+def test_a_failed_calibration_says_why_and_leaves_nothing_running(tmp_path: Path) -> None:
+    """NATS unreachable: the private Redis already runs when the NATS gateway fails to start."""
+    need_server("redis_pubsub")
+    marker = uuid.uuid4().hex  # inherited by every process the calibration starts
+    out = tmp_path / "me.yaml"
+    proc = _calibrate("--kind", "nats", "--kind", "redis_pubsub", "--nats-url", "nats://127.0.0.1:1",
+                      "--out", str(out), env_extra={"WSSIM_TEST_MARKER": marker})  # fmt: skip
+    _, err = proc.communicate(timeout=100)
+    assert proc.returncode == 1, err
+    assert "the gateway on redis_pubsub" not in err and "nats://127.0.0.1:1" in err, err
+    assert "Traceback" not in err and not out.exists()
+    time.sleep(1.0)
+    left = []
+    for p in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error):
+            if p.environ().get("WSSIM_TEST_MARKER") == marker:
+                left.append(p.cmdline())
+    assert left == [], left
