@@ -180,12 +180,7 @@ def run(
     Failed runs are listed in ``Results.failures`` (and a warning) without stopping the others. Ctrl-C
     (or SIGTERM under the CLI) keeps finished runs.
     """
-    if resume is not None:
-        cfg = _resumed_config(config, overrides, replications, Path(resume))
-    elif config is None:
-        raise SweepError("give a config, or the folder of an earlier run to resume")
-    else:
-        cfg = _as_config(config, overrides, replications)
+    cfg = _sweep_config(config, overrides, replications, resume)
     specs = plan(cfg)
     params = sweep_params(specs)
     if engine == "live" and executor == "local":
@@ -195,12 +190,7 @@ def run(
     if engine == "sim" and not scheduler:
         footprint.check(specs, _parallel(executor, workers))  # refuse what cannot fit, before any file
     out_dir = _output_folder(out, resume)
-    store = RunStore(out_dir, params)
-    if resume is not None:
-        store.load(out_dir)
-        wanted = {s.key for s in specs}
-        store.runs = {k: v for k, v in store.runs.items() if k in wanted}
-        store.failures = {}
+    store = _open_store(out_dir, params, specs, resume is not None)
     # Replication-major: an interrupted sweep keeps whole replications across all points.
     todo = sorted((s for s in specs if s.key not in store.runs), key=lambda s: (s.replication, s.point))
     manifest = _manifest(cfg, params, engine, specs, notes)
@@ -229,6 +219,26 @@ def run(
     )
     _warn_failures(results.failures)
     return results
+
+
+def _sweep_config(config: Any, overrides: list[str] | None, replications: int | None, resume: Any) -> Any:
+    """The config to run: the one given, or (resuming) the folder's own or the one given, checked."""
+    if resume is not None:
+        return _resumed_config(config, overrides, replications, Path(resume))
+    if config is None:
+        raise SweepError("give a config, or the folder of an earlier run to resume")
+    return _as_config(config, overrides, replications)
+
+
+def _open_store(out_dir: Path | None, params: list[str], specs: list[RunSpec], resumed: bool) -> RunStore:
+    """A store for the sweep; resuming, it holds the folder's finished runs that are still wanted."""
+    store = RunStore(out_dir, params)
+    if resumed and out_dir is not None:
+        store.load(out_dir)
+        wanted = {s.key for s in specs}
+        store.runs = {k: v for k, v in store.runs.items() if k in wanted}
+        store.failures = {}
+    return store
 
 
 def _parallel(executor: str, workers: int | None) -> int:
