@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wssim.lessons import edge, history_loss, keepalive
+from wssim.lessons import edge, fanout_cpu, history_loss, keepalive
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +155,25 @@ def test_the_answer_key_sets_parameters_and_refuses_unknown_ones(capsys):
     err = capsys.readouterr().err
     assert "no parameter `NODES`" in err and "--set takes NAME=VALUE" in err and "no notebook `99`" in err
     assert "Traceback" not in err
+
+
+def test_fanout_cpu_knee_is_cores_over_clients_times_cpu_per_publication():
+    cfg = fanout_cpu.fleet(4_000, 4, 1, "30s")
+    cpu = cfg.gateways.cpu
+    per_pub = cpu.backplane_message + 1_000 * (cpu.frame + cfg.clients.message_size * cpu.per_byte)
+    assert fanout_cpu.cpu_per_publication(cfg) == pytest.approx(per_pub)
+    assert fanout_cpu.saturation_rate(cfg) == pytest.approx(1 / (4_000 * per_pub))
+    two_cores = fanout_cpu.configure(cfg, ["gateways.cpu.cores=2"])
+    assert fanout_cpu.saturation_rate(two_cores) == pytest.approx(2 * fanout_cpu.saturation_rate(cfg))
+    ten_rooms = fanout_cpu.configure(cfg, ["clients.rooms.count=10"])
+    assert fanout_cpu.cpu_per_publication(ten_rooms) < fanout_cpu.cpu_per_publication(cfg) / 9
+
+
+def test_a_big_room_saturates_the_gateway_past_the_knee_and_not_below():
+    cfg = fanout_cpu.fleet(2_000, 2, 1, "30s")
+    knee = fanout_cpu.saturation_rate(cfg) * 60
+    table = fanout_cpu.rates(cfg, [round(knee / 3, 3), round(2 * knee, 3)])
+    below, above = table.iloc[0], table.iloc[1]
+    assert below["cpu_saturated_s"] == 0 and above["cpu_saturated_s"] > 0
+    assert above["latency_p99_s"] > 10 * below["latency_p99_s"]
+    assert fanout_cpu.first_saturated(table) == table.index[1]
