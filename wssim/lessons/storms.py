@@ -45,7 +45,8 @@ def crash_time(cfg: Any) -> float:
 
 def accept_capacity(cfg: Any) -> float:
     """Handshakes per second the gateways left after one crash admit."""
-    per_gateway = cfg.gateways.admission.handshake_rate or 1 / cfg.gateways.handshake_cost
+    g = cfg.gateways
+    per_gateway = g.admission.handshake_rate or g.cpu.cores / g.handshake_cost
     return per_gateway * (cfg.gateways.count - 1)
 
 
