@@ -202,3 +202,29 @@ def test_a_big_room_saturates_where_frame_cost_times_members_times_rate_reaches_
     assert grown == pytest.approx(0.5 * 20, abs=2 * job)
     assert long["latency_p99_s"] > short["latency_p99_s"] + 0.5 * 10
     assert long["cpu_saturated_s"] >= 40 - 5 - 2  # saturated from the first publications on
+
+
+def test_a_gateway_pays_to_read_what_it_discards():
+    """Broadcast: the gateway without a member of the room still reads the message (one
+    backplane_message of CPU); with a channel per room it never gets it."""
+    for topology, g1_busy in (("broadcast", MESSAGE), ("channel_per_room", 0.0)):
+        cfg = load_config(
+            {
+                "name": "discard",
+                "clients": {"count": 1, "connect_ramp": 1, "rooms": {"count": 1}},
+                "gateways": {
+                    "count": 2,
+                    "handshake_cost": 0.001,
+                    "keepalive": {"ping_interval": None},
+                    "cpu": {"frame": FRAME, "per_byte": 0, "backplane_message": MESSAGE},
+                },
+                "edge": {"idle_timeout": None, "balancer": "round_robin"},
+                "backplane": {"kind": "in_memory", "topology": topology, "interest_routing": True},
+            }
+        )
+        w = build_world(cfg)
+        w.env.run(until=5)
+        w.backplane.publish(0, 5.0, 0)
+        g0, g1 = w.gateways
+        assert g0.cpu.free_at == pytest.approx(5 + MESSAGE + FRAME)
+        assert max(0.0, g1.cpu.free_at - 5) == pytest.approx(g1_busy)

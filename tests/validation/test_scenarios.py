@@ -1,4 +1,5 @@
-"""Golden check of the built-in scenarios: each loads, every sweep point runs, headline metrics are finite.
+"""Golden check of the built-in scenarios: each loads, every sweep point runs, headline metrics are finite,
+and every WebSocket run reports the peak utilisation of its gateways' CPU.
 
 Each scenario runs one replication per sweep point with ``--set``-style overrides that keep it small.
 """
@@ -82,3 +83,6 @@ def test_scenario_runs_with_finite_headlines(name: str) -> None:
             m: result.metrics.get(m) for m in headlines if not math.isfinite(result.metrics.get(m, math.nan))
         }
         assert not bad, f"{name} ({config.name}): non-finite headline metrics {bad}"
+        if config.transport.kind == "websocket":  # every WebSocket run reports its gateways' CPU
+            busy = result.metrics["gateway_cpu_utilisation_peak"]
+            assert 0 < busy <= 1 + 1e-9, f"{name} ({config.name}): CPU utilisation peak {busy}"

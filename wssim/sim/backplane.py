@@ -22,7 +22,8 @@ included) takes ``1/capacity``; beyond it deliveries queue and latency grows.
 Topologies decide which gateways get a publication: every gateway (``broadcast``, or any topology
 without interest routing), the gateways subscribed to the room's channel (``channel_per_room``) or
 to its shard (``sharded``), or the gateways a shared registry says hold members (``registry``).
-Deliveries to a gateway with no member are counted in ``backplane_deliveries_discarded``.
+Deliveries to a gateway with no member are counted in ``backplane_deliveries_discarded``; the gateway
+still reads each one (a job of ``gateways.cpu.backplane_message`` on its CPU).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class Backplane:
         self.shard_members = [[0] * self.shards for _ in world.gateways]
         self.ports = cfg.gateways.ephemeral_ports
         self.pool = 0 if bp.kind in ("none", "in_memory") else cfg.gateways.backplane_connections
+        self.read_cost = world.fanout.costs and world.fanout.message > 0  # reading a message costs CPU
         for g in world.gateways:
             if g.up:
                 self.reset_gateway(g)
@@ -120,23 +122,21 @@ class Backplane:
         gw.clear_subscriptions(self.world.history.last, upstream)
 
     # -- routing ----------------------------------------------------------------------------
-    def targets(self, room: int, origin: int) -> tuple[list[Any], int]:
-        """Gateways a publication of ``room`` reaches: (gateways with members, discarded deliveries)."""
+    def targets(self, room: int, origin: int) -> tuple[list[Any], list[Any]]:
+        """Gateways a publication of ``room`` reaches: (gateways with members, gateways that discard it)."""
         gws = self.world.gateways
         topo = self.topology
         if topo == "local":
             g = gws[origin] if origin >= 0 else None
-            return ([g] if g is not None and g.serving and g.members[room] else []), 0
+            return ([g] if g is not None and g.serving and g.members[room] else []), []
         if topo == "broadcast" or not self.interest:
             live = [g for g in gws if g.serving]
-            hit = [g for g in live if g.members[room]]
-            return hit, len(live) - len(hit)
+            return [g for g in live if g.members[room]], [g for g in live if not g.members[room]]
         if topo == "sharded":
             s = room % self.shards
             sub = [g for g in gws if g.serving and self.shard_members[g.id][s] > 0]
-            hit = [g for g in sub if g.members[room]]
-            return hit, len(sub) - len(hit)
-        return [gws[i] for i in sorted(self.room_gws[room])], 0
+            return [g for g in sub if g.members[room]], [g for g in sub if not g.members[room]]
+        return [gws[i] for i in sorted(self.room_gws[room])], []
 
     def latency(self) -> float:
         """One transit latency draw."""
@@ -168,7 +168,8 @@ class Backplane:
         offset = w.history.publish(room, now)
         rec.count("messages_published")
         rec.count("deliveries_expected", w.clients.room_logical[room])
-        hit, discarded = self.targets(room, origin)
+        hit, waste = self.targets(room, origin)
+        discarded = len(waste)
         n = len(hit) + discarded
         if n == 0:
             return True
@@ -198,6 +199,8 @@ class Backplane:
             else:
                 order[key] = td
                 batch.append((g, g.incarnation))
+        if waste and self.read_cost:  # a gateway reads what it discards: a job of backplane_message
+            batch.extend((g, g.incarnation) for g in waste if not g.sub_down)
         if batch:
             if td <= now:
                 self._deliver(batch, self.incarnation, room, offset, t_pub)
