@@ -41,6 +41,9 @@ PUBLISH_RATE = "3/min"  # per client
 DURATION = "15s"
 ROOM_SIZES = [1, 2, 4, 8, 16, 32]  # mean members per room for the closed-form check
 REPLICATIONS = 2
+BIG_ROOM = 5_000  # members of one room, all on one gateway (section 3)
+BIG_ROOM_LOADS = [0.25, 0.5, 0.75, 0.9, 1.1, 1.5]  # offered CPU load of its publications
+BIG_ROOM_DURATION = "20s"
 
 # %%
 from wssim.lessons import fanout
@@ -106,10 +109,24 @@ reveal(
 )
 
 # %% [markdown]
+# ## 3. The gateway writes every frame: a big room fills its CPU
+#
+# The backplane hands a publication to a gateway once; the gateway then writes one frame per local
+# member (7.7 µs each on the reference gateway). A room of `BIG_ROOM` on one gateway costs it tens
+# of milliseconds per publication: past the rate where that fills the cores, publications queue
+# and the latency grows for as long as the rate lasts.
+
+# %%
+big = fanout.big_room(BIG_ROOM, BIG_ROOM_LOADS, BIG_ROOM_DURATION)
+fanout.big_room_figure(big).show()
+big.round(3)
+
+# %% [markdown]
 # ## What you should have seen
 
 # %%
 print(fanout.findings(table, points, CLIENTS, GATEWAYS))
+print(fanout.big_room_findings(big, BIG_ROOM))
 
 # %% [markdown]
 # ## Try it: sliders that simulate
@@ -134,7 +151,9 @@ explore(
 # Broadcast is `G` deliveries per publish forever; it is only acceptable when rooms are so large
 # that every gateway holds a member anyway. Interest routing (channel per room or a registry)
 # tracks `G·(1−(1−1/G)^m)`, which is tiny for small rooms and direct messages. Pick the topology
-# from your fan-out shape: few huge rooms, many tiny ones, or 1:1.
+# from your fan-out shape: few huge rooms, many tiny ones, or 1:1. And count the gateway's side:
+# every member of a room is a frame to write, so a big room's publish rate is bounded by the cores
+# of the gateways holding it, whatever the backplane does.
 #
 # ## For discussion
 #

@@ -178,3 +178,75 @@ def topology_figure(res: Any, topology: str, gateways: int, room_size: int) -> g
         yaxis_title="backplane deliveries per publish",
     )
     return fig
+
+
+def big_room(
+    members: int, loads: Sequence[float], duration: str, progress: bool | Callable[[float], None] = False
+) -> pd.DataFrame:
+    """One room of ``members`` on one gateway, publishing (Poisson) at each offered CPU load ρ: the
+    publications per second times the CPU one costs (``backplane_message`` + members × a frame), over
+    the cores. Per ρ: the publish rate, the CPU's peak utilisation, its longest backlog, p99 latency."""
+    base = configure(
+        {
+            "name": "big-room",
+            "duration": duration,
+            "warmup": "5s",
+            "clients": {
+                "count": members,
+                "connect_ramp": "1s",
+                "rooms": {"count": 1},
+                "message_size": "100B",
+            },
+            "gateways": {"count": 1, "keepalive": {"ping_interval": None}},
+            "edge": {"idle_timeout": None},
+            "backplane": {"kind": "in_memory"},
+        }
+    )
+    cost = publication_cpu(base, members)
+    rates = [rho * base.gateways.cpu.cores / cost / members for rho in loads]
+    res = simulate(base, 1, progress, sweep={"clients.publish_rate": rates})
+    cols = ["gateway_cpu_utilisation_peak", "gateway_cpu_backlog_s_max", "latency_p99_s"]
+    table = res.summary.sort_values("clients.publish_rate")[["clients.publish_rate", *cols]].copy()
+    table["load"] = table["clients.publish_rate"] * members * cost / base.gateways.cpu.cores
+    table["publications_per_s"] = table["clients.publish_rate"] * members
+    return table.reset_index(drop=True)
+
+
+def publication_cpu(cfg: Any, members: int) -> float:
+    """CPU-seconds one publication costs a gateway holding ``members`` of its room."""
+    cpu = cfg.gateways.cpu
+    return cpu.backplane_message + members * (cpu.frame + cpu.per_byte * cfg.clients.message_size)
+
+
+def big_room_figure(table: pd.DataFrame) -> go.Figure:
+    """p99 latency against the offered CPU load, log scale: flat below 1, growing without bound above."""
+    fig = px.line(
+        table,
+        x="load",
+        y="latency_p99_s",
+        log_y=True,
+        markers=True,
+        title="One big room on one gateway: latency against the CPU load it offers",
+        labels={
+            "load": "offered CPU load ρ (publications/s × CPU per publication / cores)",
+            "latency_p99_s": "p99 latency (s)",
+        },
+    )
+    fig.add_vline(x=1.0, line_dash="dot", annotation_text="the cores are full")
+    return fig
+
+
+def big_room_findings(table: pd.DataFrame, members: int) -> str:
+    """The closing lines: where the big room saturates and what its latency did either side."""
+    low, high = table.iloc[0], table.iloc[-1]
+    saturates = low["publications_per_s"] / low["load"]
+    return "\n".join(
+        [
+            f"- One room of {members:,} on one gateway saturates its CPU at {saturates:.1f} publications/s "
+            f"({members * saturates:,.0f} deliveries/s).",
+            f"- p99 latency {low['latency_p99_s'] * 1e3:.1f} ms at ρ = {low['load']:.2f}, "
+            f"{high['latency_p99_s']:.2f} s at ρ = {high['load']:.2f} (CPU peak "
+            f"{high['gateway_cpu_utilisation_peak']:.0%}, "
+            f"backlog {high['gateway_cpu_backlog_s_max']:.1f} s).",
+        ]
+    )
