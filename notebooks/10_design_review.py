@@ -57,8 +57,9 @@ print(f"{brought.name}: {brought.clients.count:,} clients on {brought.gateways.c
 #
 # ### Exercise 10.1 · How many gateways?
 #
-# 2,000,000 clients at 32 KiB each, 16 GiB gateways planned at 70% of their memory, and one gateway
-# you must be able to lose. **Predict** the gateway count the review asks for.
+# 2,000,000 clients at 32 KiB each, 16 GiB gateways planned at 70% of their memory, one core each
+# for the fan-out (`gateways.cpu`), and one gateway you must be able to lose. **Predict** the
+# gateway count the review asks for.
 
 # %%
 prediction_1 = None  # gateways
@@ -93,7 +94,7 @@ reveal(
     prediction_1,
     int(design_review.change(steps, "gateways.count") or brought.gateways.count),
     "gateways",
-    why="The busiest gateway's share of the ring within 70% of its memory, also after one dies.",
+    why="Memory asks for 8; the busiest gateway's one core within 70% at peak fan-out asks for more.",
 )
 
 # %%

@@ -342,3 +342,24 @@ def test_the_quick_review_loads_no_data_frame_or_statistics_library():
     assert "wssim.check.static" in imported  # the measurement saw the review's imports
     heavy = sorted(m for m in imported if m.split(".")[0] in ("pandas", "scipy", "pyarrow", "plotly"))
     assert not heavy, heavy[:10]
+
+
+def test_the_budget_reports_cpu_at_peak_fan_out_from_the_gateway_cpu_model(tmp_path):
+    """The connection budget's CPU is the simulator's CPU model (gateways.cpu): per member delivered
+    ``frame + per_byte × bytes``, per backplane message reaching the gateway ``backplane_message``, per
+    connection ``ping / ping_interval``; against ``cores`` within the headroom."""
+    cfg = wssim.load_config(DESIGNS / "good.yaml")
+    fig, cpu = figures(cfg), cfg.gateways.cpu
+    writes = fig.deliveries * fig.share * (cpu.frame + cpu.per_byte * cfg.clients.message_size)
+    messages = fig.backplane * fig.share * cpu.backplane_message
+    pings = fig.per_node * cpu.ping / cfg.gateways.keepalive.ping_interval
+    _, _, c = quick_review(tmp_path, DESIGNS / "good.yaml")
+    assert c["cpu"]["value"] == pytest.approx(writes + messages + pings)
+    assert c["cpu"]["limit"] == pytest.approx(cpu.cores * cfg.costs.headroom)
+    assert c["cpu"]["verdict"] == "pass" and "gateways.cpu" in c["cpu"]["source"]
+    slow = "gateways.cpu.frame=40us"  # a frame five times as costly: past one core
+    code, doc, c = quick_review(tmp_path, DESIGNS / "good.yaml", slow)
+    assert code == 1 and c["cpu"]["verdict"] == "fail" and c["cpu"]["value"] > cpu.cores
+    assert "gateways.count" in {f["path"] for f in doc["fixes"]}
+    code, _, c = quick_review(tmp_path, DESIGNS / "good.yaml", slow, "gateways.cpu.cores=4")
+    assert c["cpu"]["verdict"] == "pass" and c["cpu"]["limit"] == pytest.approx(4 * cfg.costs.headroom)

@@ -17,7 +17,9 @@ Backplane. A room publication reaches ``G·(1−(1−1/G)^m)`` gateways in expec
 ``gateways.backplane_connections`` connections to its backplane server (channels are multiplexed on
 them), none for ``none`` and ``in_memory``.
 
-Gateway CPU: :func:`reference_gateway_cpu` (a measured figure, until the config carries a CPU model).
+Gateway CPU: the simulator's CPU model (``gateways.cpu``, :class:`wssim.sim.cpu.FanoutCosts`): a publication
+costs a gateway ``backplane_message`` once and ``frame + per_byte × bytes`` (plus compression) per member
+it delivers to; pings cost ``ping`` per connection per ping interval; ``cores`` serve it all.
 """
 
 from __future__ import annotations
@@ -31,26 +33,13 @@ from wssim.analytic.transports import Requirement, TransportCost, transport_cost
 from wssim.analytic.transports import from_config as transport_inputs
 from wssim.policies import ConnectionBudget, HashRing, tightest
 from wssim.sim.backplane import AT_MOST_ONCE, KIND_DEFAULTS
+from wssim.sim.cpu import FanoutCosts
 from wssim.sim.history import KEEPS_HISTORY
 
-REFERENCE_CPU_PER_DELIVERY = 1 / 99_700
-"""Server CPU seconds per message delivered by the reference gateway: 99.7 k deliveries per CPU-second,
-100-byte frames to 1,000 clients (``benchmarks/bench_gateway_broadcast.py``, benchmarks/README.md; a bare
-``websockets.broadcast()`` measured 99.3 k, 7.7 µs of server CPU per frame)."""
-REFERENCE_CORES = 2
-"""Cores of the machine that figure was measured on (2 vCPU): the gateway node the review assumes."""
 PORTS_PER_SOURCE_IP = 28_232
 """Ephemeral ports per (source IP, destination IP:port), measured on the reference machine."""
 SAFE_CONNECTIONS_PER_NODE = 500_000
 """The checklist's safe, operable target for one node: 200k–500k connections, not the theoretical max."""
-
-
-def reference_gateway_cpu(
-    deliveries: float, frames: float, handshakes: float, handshake_cost: float
-) -> float:
-    """CPU seconds per second a reference gateway spends: message and ping frames at the measured fan-out
-    cost (:data:`REFERENCE_CPU_PER_DELIVERY` each), plus handshakes at the config's ``handshake_cost``."""
-    return (deliveries + frames) * REFERENCE_CPU_PER_DELIVERY + handshakes * handshake_cost
 
 
 def reach(gateways: int, members: float) -> float:
@@ -106,6 +95,10 @@ class Figures:
     keeps_history: bool
     at_most_once: bool
     pings_per_connection: float  # ping frames per second per connection
+    cores: int  # a gateway's cores (gateways.cpu.cores)
+    cpu_per_delivery: float  # CPU-s to write one message to one socket (frame, bytes, compression)
+    cpu_per_message: float  # CPU-s to receive one publication from the backplane, once per gateway
+    cpu_per_ping: float  # CPU-s per ping and its pong
 
     @property
     def connections(self) -> float:
@@ -119,12 +112,19 @@ class Figures:
     def per_node_one_down(self) -> float:
         return self.connections * self.share_one_down
 
-    def cpu(self, connections: float, multiplier: float = 1.0) -> float:
-        """CPU seconds per second of a gateway holding ``connections`` (publish rate × ``multiplier``)."""
+    def cpu_parts(self, connections: float, multiplier: float = 1.0) -> dict[str, float]:
+        """CPU seconds per second of a gateway holding ``connections`` (publish rate × ``multiplier``),
+        by kind of work: writes to its sockets, messages from the backplane, pings."""
         share = connections / self.connections if self.connections else 0.0
-        return reference_gateway_cpu(
-            self.deliveries * multiplier * share, connections * self.pings_per_connection, 0.0, 0.0
-        )
+        return {
+            "writes": self.deliveries * multiplier * share * self.cpu_per_delivery,
+            "backplane": self.backplane * multiplier * share * self.cpu_per_message,
+            "pings": connections * self.pings_per_connection * self.cpu_per_ping,
+        }
+
+    def cpu(self, connections: float, multiplier: float = 1.0) -> float:
+        """CPU seconds per second of a gateway holding ``connections``: the sum of :meth:`cpu_parts`."""
+        return sum(self.cpu_parts(connections, multiplier).values())
 
 
 def figures(config: Any) -> Figures:
@@ -155,6 +155,7 @@ def figures(config: Any) -> Figures:
     admission = g.admission.handshake_rate
     accept = 1.0 / g.handshake_cost if g.handshake_cost > 0 else math.inf
     ping = g.keepalive.ping_interval
+    fanout = FanoutCosts(config)
     return Figures(
         clients=n,
         gateways=G,
@@ -179,6 +180,10 @@ def figures(config: Any) -> Figures:
         keeps_history=KEEPS_HISTORY[bp.kind],
         at_most_once=bp.kind in AT_MOST_ONCE,
         pings_per_connection=1.0 / ping if ping else 0.0,
+        cores=g.cpu.cores,
+        cpu_per_delivery=fanout.write,
+        cpu_per_message=fanout.message,
+        cpu_per_ping=g.cpu.ping,
     )
 
 

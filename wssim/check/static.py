@@ -19,7 +19,6 @@ from wssim.analytic.transports import from_config as transport_inputs
 from wssim.analytic.transports import recommend, usd_per_user_month
 from wssim.check.figures import (
     PORTS_PER_SOURCE_IP,
-    REFERENCE_CORES,
     SAFE_CONNECTIONS_PER_NODE,
     Figures,
     balancer_shares,
@@ -72,9 +71,18 @@ def connections_within(config: Any, fig: Figures, memory_share: float) -> float:
 
 
 def cpu_connections_within(fig: Figures, cores: float) -> float:
-    """Connections a gateway holds before its CPU at steady fan-out exceeds ``cores``."""
-    per_connection = fig.cpu(1.0) if fig.connections else 0.0
-    return cores / per_connection if per_connection > 0 else math.inf
+    """Connections a gateway holds before its CPU at steady fan-out exceeds ``cores``: writes and pings
+    grow with its connections, the backplane messages it receives do not (with ``broadcast`` every
+    gateway receives every publication; with interest routing fewer as gateways are added, so holding
+    them fixed errs on the safe side)."""
+    if not fig.connections or not fig.per_node:
+        return math.inf
+    parts = fig.cpu_parts(fig.per_node)
+    per_connection = (parts["writes"] + parts["pings"]) / fig.per_node
+    room = cores - parts["backplane"]
+    if room <= 0:
+        return 0.0
+    return room / per_connection if per_connection > 0 else math.inf
 
 
 def durable_kind(fig: Figures, config: Any) -> str:
@@ -276,19 +284,20 @@ def _node_target(config: Any, fig: Figures) -> Check:
 def _cpu(config: Any, fig: Figures, multiplier: float, check_id: str) -> Check:
     """Steady fan-out is judged against the planned headroom; a spike (``multiplier`` > 1) may use it up
     (headroom is what spikes are for) but not more than the cores."""
-    h = _headroom(config)
+    h, cores = _headroom(config), fig.cores
     spike = multiplier != 1
-    load = fig.cpu(fig.per_node, multiplier)
-    verdict = (
-        ("fail" if load > REFERENCE_CORES else "pass") if spike else _cap_verdict(load, REFERENCE_CORES, h)
-    )
+    parts = fig.cpu_parts(fig.per_node, multiplier)
+    load = sum(parts.values())
+    verdict = ("fail" if load > cores else "pass") if spike else _cap_verdict(load, cores, h)
     per_node_deliveries = fig.deliveries * multiplier * fig.share
-    when = f"during a ×{multiplier:.3g} spike" if spike else "at steady fan-out"
+    when = f"during a ×{multiplier:.3g} spike" if spike else "at peak fan-out"
     text = (
-        f"Busiest gateway {when}: {_n(per_node_deliveries)} deliveries/s + pings = {load:.3g} CPU-s/s of "
-        f"{REFERENCE_CORES} cores" + ("" if spike else f" (plan: {h:.0%})")
+        f"Busiest gateway {when}: {_n(per_node_deliveries)} deliveries/s × "
+        f"{_n(fig.cpu_per_delivery * 1e6)} µs = {parts['writes']:.3g}, backplane messages "
+        f"{parts['backplane']:.3g}, pings {parts['pings']:.3g}: {load:.3g} CPU-s/s of {cores} "
+        f"core{'s' if cores != 1 else ''}" + ("" if spike else f" (plan: {h:.0%})")
     )
-    allowed = REFERENCE_CORES if spike else REFERENCE_CORES * h
+    allowed = cores if spike else cores * h
     limit = cpu_connections_within(fig, allowed / multiplier)
     fix = Fix("gateways.count", gateways_for(config, fig, limit), "CPU for the load", "at_least")
     return Check(
@@ -298,7 +307,8 @@ def _cpu(config: Any, fig: Figures, multiplier: float, check_id: str) -> Check:
         load,
         "cores",
         allowed,
-        "measured: the reference gateway delivers 99.7k messages per CPU-second",
+        "model: gateways.cpu, the reference gateway's costs per frame and per backplane message measured "
+        "here (docs/background/model.md)",
         fixes=(fix,),
     )
 
@@ -345,7 +355,7 @@ def _backplane(config: Any, fig: Figures, multiplier: float, check_id: str) -> C
 def _nodes_and_cost(config: Any, fig: Figures) -> Check:
     h, costs = _headroom(config), config.costs
     memory_nodes = gateways_for(config, fig, fig.memory_cap)
-    cpu_nodes = gateways_for(config, fig, cpu_connections_within(fig, REFERENCE_CORES * h))
+    cpu_nodes = gateways_for(config, fig, cpu_connections_within(fig, fig.cores * h))
     nodes = max(memory_nodes, cpu_nodes) + 1
     backplane = costs.backplane_per_month if config.backplane.kind not in ("none", "in_memory") else 0.0
     cost = nodes * costs.gateway_per_month + backplane
