@@ -341,7 +341,7 @@ def print_aggregate(results: Any, console: Console | None = None, max_points: in
     to the same place; an interval too wide to mean much is marked; metrics that are zero, or empty
     because the warm-up left their samples out, are named below the table.
     """
-    from wssim.report import KEY_METRICS, empty_metrics, varying_metrics
+    from wssim.report import KEY_METRICS, empty_metrics, unmeasured, varying_metrics
     from wssim.units import WIDE_NOTE
 
     console = console or out_console
@@ -349,8 +349,11 @@ def print_aggregate(results: Any, console: Console | None = None, max_points: in
     if agg.empty:
         console.print("No finished runs.")
         return
+    flagged = unmeasured(results)  # a warning says why they are not numbers: shown as such
     present = [
-        m for m in KEY_METRICS if m in results.metrics and agg[agg["metric"] == m]["mean"].notna().any()
+        m
+        for m in KEY_METRICS
+        if m in results.metrics and (m in flagged or agg[agg["metric"] == m]["mean"].notna().any())
     ]
     metrics = present + [m for m in varying_metrics(results) if m not in present]
     zero, warm = empty_metrics(results, agg, metrics + list(KEY_METRICS))
@@ -388,13 +391,19 @@ def _aggregate_table(
     for p in points:
         head = ", ".join(_short(pts.loc[p, k]) for k in results.params) if results.params else "value"
         table.add_column(head, justify="right", no_wrap=True)
+    from wssim.report import NOT_MEASURED, unmeasured
+
     means = agg.set_index(["metric", "point"])
+    flagged = unmeasured(results)
     marked = False
     for m in metrics:
         scale = display_scale(m, agg.loc[agg["metric"] == m, "mean"])
         cells = []
         for p in points:
             r = means.loc[(m, p)]
+            if m in flagged and math.isnan(float(r["mean"])):
+                cells.append(NOT_MEASURED)
+                continue
             wide = too_wide(r["n"], r["mean"], r[half])
             marked = marked or wide
             cells.append(with_interval(r["mean"], r[half], scale, wide))

@@ -95,8 +95,19 @@ METRICS: dict[str, Metric] = {
         "peak",
     ),
     "herd_convergence_s": Metric(
-        "s", "From a gateway crash until the fleet holds its earlier connections again.", "time"
+        "s",
+        "From the first gateway crash until every client it held that still wants a connection holds "
+        "one again (NaN when the fleet was not settled at the crash: see crash_connected_fraction).",
+        "time",
     ),
+    "crash_connected_fraction": Metric(
+        "fraction",
+        "Share of the clients wanting a connection (arrived, not offline, not given up) that held one at "
+        "the first gateway crash; below 0.95, or a crash within the connect ramp, the fleet was not settled "
+        "and herd_convergence_s is not measured.",
+        "ratio",
+    ),
+    "crash_at_s": Metric("s", "When the first gateway crash (or OOM) happened.", "time"),
     "resume_attempts": Metric("resumes", "Reconnects that asked to resume from a cursor."),
     "replay_hits": Metric("resumes", "Resumes served fully from the replay window."),
     "replay_misses": Metric("resumes", "Resumes the replay window could not serve."),
@@ -200,6 +211,9 @@ METRICS: dict[str, Metric] = {
     "connect_timeouts": Metric("attempts", "Handshakes abandoned by the client after queueing too long."),
     "connect_actions": Metric("attempts", "Connection attempts dispatched (initial and reconnects)."),
     "connections_end": Metric("connections", "Connections held at the end of the run.", "derived"),
+    "offline_open_end": Metric(
+        "clients", "Offline episodes still open at the end of the run (clients not back yet).", "derived"
+    ),
     "connections_mean": Metric("connections", "Mean connections held (sampled each interval).", "derived"),
     "gateways_peak": Metric("gateways", "Most gateways in service at once.", "peak"),
     "alert_fired_at_s": Metric("s", "When the send-queue alert first fired.", "time"),

@@ -61,6 +61,21 @@ KEY_METRICS = (
     "cost_per_month_usd",
 )
 CONVERGING_FAULTS = {"gateway_crash", "deploy", "remove_gateways"}
+NOT_MEASURED = "not measured (see warning)"
+
+
+def unmeasured(results: Results) -> set[str]:
+    """Metrics a warning of the run says were not measured (its topic names them)."""
+    return {n.topic for n in results.notes if n.level == "warning" and n.topic in METRICS}
+
+
+def _notes_html(results: Results) -> str:
+    """The run's notes and warnings, one line each, above the results."""
+    notes = results.notes
+    if not notes:
+        return ""
+    items = "".join(f"<li class='{n.level}'><b>{n.level}:</b> {html.escape(n.text)}</li>" for n in notes)
+    return f"<div class='card warn'><ul class='notes'>{items}</ul></div>"
 
 
 # ------------------------------------------------------------------------------------------ formatting
@@ -460,7 +475,8 @@ def _summary_table(results: Results) -> str:
         return "<p class='muted'>No finished runs.</p>"
     half = next(c for c in agg.columns if c.endswith("_half_width") and c.startswith("ci"))
     present = agg.groupby("metric")["mean"].apply(lambda s: s.notna().any())
-    metrics = [m for m in results.metrics if present.get(m, False)]
+    flagged = unmeasured(results)
+    metrics = [m for m in results.metrics if present.get(m, False) or m in flagged]
     points = sorted(agg["point"].unique())
     head = "".join(
         f"<th class='num' title='{html.escape(point_label(results, p))}'>"
@@ -477,6 +493,9 @@ def _summary_table(results: Results) -> str:
         cells = []
         for p in points:
             r = idx.loc[(m, p)]
+            if m in flagged and math.isnan(float(r["mean"])):
+                cells.append(f"<td class='num'>{NOT_MEASURED}</td>")
+                continue
             marked = too_wide(r["n"], r["mean"], r[half])
             wide = wide or marked
             text = html.escape(with_interval(r["mean"], r[half], scale, marked))
@@ -657,7 +676,7 @@ def build_html(results: Results) -> str:
 <header><div class="wrap"><h1>wssim report <span>{html.escape(name)}</span></h1>
 <p class="desc">{description}</p><div class="meta">{_meta_html(results)}</div></div></header>
 <main class="wrap">
-{interrupted}{_failures_html(results)}
+{interrupted}{_failures_html(results)}{_notes_html(results)}
 <section><h2>Verdict</h2><p class="muted">Per sweep point, over its replications.</p>
 {_verdict_table(results)}</section>
 {sweep_block}

@@ -185,24 +185,26 @@ def gateway_events(logs: dict[tuple[str, int], Path], kills: dict[tuple[str, int
     return pd.concat(frames, ignore_index=True).sort_values("t", kind="stable").reset_index(drop=True)
 
 
-def herd_convergence(times: np.ndarray, level: np.ndarray, opens: np.ndarray, at: float) -> float:
-    """Wall seconds from ``at`` until a connection brings the count back to its level just before ``at``.
+def herd_convergence(events: pd.DataFrame, at: float, window: float = 1.0) -> float:
+    """Wall seconds from the crash at ``at`` until the last client it cut holds a connection again.
 
-    The simulator's definition: the target is the number connected when the crash happens; the clock
-    stops at the first connection that reaches it again (after the crash made it dip).
+    The simulator's definition, from the load generators' connection events (``cid``, ``t``, ``kind``,
+    ``detail``): the herd is the clients whose connection closed within ``window`` wall seconds of the
+    kill (not for an offline episode); the clock stops at the last one's first ``open`` after it. NaN
+    without a herd, or when one of them never connected again.
     """
-    if len(times) == 0:
+    if events.empty:
         return float("nan")
-    i = int(np.searchsorted(times, at, side="left"))
-    target = level[i - 1] if i > 0 else 0
-    if target <= 0:
+    kind, t = events["kind"].to_numpy(), events["t"].to_numpy(dtype=float)
+    cut = (kind == "close") & (t >= at) & (t <= at + window) & (events["detail"].astype(str) != "offline")
+    herd = set(events.loc[cut, "cid"].tolist())
+    if not herd:
         return float("nan")
-    dipped = False
-    for t, n, is_open in zip(times[i:], level[i:], opens[i:], strict=True):
-        dipped = dipped or n < target
-        if dipped and is_open and n >= target:
-            return float(t - at)
-    return float("nan")
+    opens = events[(kind == "open") & (t > at) & events["cid"].isin(herd)]
+    first = opens.groupby("cid")["t"].min()
+    if len(first) < len(herd):
+        return float("nan")
+    return float(first.max() - at)
 
 
 def _rate(rec: Recorder, series: str, t: np.ndarray) -> None:
@@ -286,14 +288,13 @@ def record_gateways(
     rec: Recorder,
     t0: float,
     time_scale: float,
-    crash_at: float | None = None,
     duration: float | None = None,
 ) -> None:
     """Feed the recorder with what the gateways logged, measured where the simulator measures it.
 
     Handshakes are counted when a gateway completes one (the simulator: when its accept queue has
-    served it); the connections held are accepts − closes − what a killed gateway held; the herd
-    converges when that level is back where it was at the first crash (``crash_at``, wall clock).
+    served it); the connections held are accepts − closes − what a killed gateway held (the herd's
+    convergence is measured at the clients: :func:`herd_convergence`).
     """
     scn = lambda t: (np.asarray(t, dtype=float) - t0) / time_scale  # noqa: E731
     kinds = events["kind"].to_numpy()
@@ -309,11 +310,7 @@ def record_gateways(
     if len(slow):
         rec.set("first_slow_consumer_disconnect_s", float(scn(slow.min())))
     changes = events[events["delta"] != 0]
-    times, level = changes["t"].to_numpy(), np.cumsum(changes["delta"].to_numpy())
+    level = np.cumsum(changes["delta"].to_numpy())
     rec.peak("connections_peak", float(level.max()) if len(level) else 0.0)
     if duration:
         sample_connections(rec, changes, scn, duration)
-    if crash_at is not None:
-        opens = changes["kind"].to_numpy() == ACCEPT
-        conv = herd_convergence(times, level, opens, crash_at)
-        rec.set("herd_convergence_s", conv / time_scale if conv == conv else conv)

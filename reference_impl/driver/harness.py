@@ -866,7 +866,10 @@ class LiveRun:
             (name, i): self.event_log(name, i) for name, n in self.instances.items() for i in range(n + 1)
         }
         events = accounting.gateway_events(logs, self.kills)
-        accounting.record_gateways(events, self.rec, self.t0, self.s, self.first_crash, self.cfg.duration)
+        accounting.record_gateways(events, self.rec, self.t0, self.s, self.cfg.duration)
+        if self.first_crash is not None and self.ledger is not None:
+            conv = accounting.herd_convergence(self.ledger.events, self.first_crash)
+            self.rec.set("herd_convergence_s", conv / self.s if conv == conv else conv)
         self.rec.set("gateways_peak", float(self.gateways_peak))
         totals = self.gateway_totals()
         for name in COUNTED_AT_GATEWAYS:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from reference_impl.driver import accounting
@@ -118,11 +121,23 @@ def test_live_connections_are_counted_at_the_gateways_and_a_kill_drops_them(tmp_
     logs[("g1", 0)].write_bytes(b"".join(RECORD.pack(t0 + 6.5, ACCEPT) for _ in range(2)))
     events = accounting.gateway_events(logs, {("g0", 0): t0 + 6.0})
     rec = Recorder(interval=0.1)
-    accounting.record_gateways(events, rec, t0, 1.0, crash_at=t0 + 6.0, duration=8.0)
+    accounting.record_gateways(events, rec, t0, 1.0, duration=8.0)
     m = rec.summary()
     assert rec.rate_series("handshakes") == {3: 2.0, 50: 1.0, 65: 2.0}
     assert m["connections_peak"] == 3 and m["connections_end"] == 2
-    assert m["herd_convergence_s"] == pytest.approx(0.5)
+
+
+def test_live_herd_convergence_waits_for_the_clients_the_crash_cut():
+    """Clients 1 and 2 are cut by the kill at 6 s and reopen at 6.5 s and 7.25 s; client 3 goes offline
+    then, client 4 is new: neither belongs to the herd, however early they open."""
+    rows = [
+        (1, 1.0, "open", None), (2, 1.0, "open", None), (3, 1.0, "open", None),
+        (1, 6.01, "close", 1006), (2, 6.02, "close", "ConnectionClosedError"), (3, 6.05, "close", "offline"),
+        (4, 6.1, "open", None), (3, 6.2, "open", None), (1, 6.5, "open", None), (2, 7.25, "open", None),
+    ]  # fmt: skip
+    events = pd.DataFrame(rows, columns=["cid", "t", "kind", "detail"])
+    assert accounting.herd_convergence(events, 6.0) == pytest.approx(1.25)
+    assert math.isnan(accounting.herd_convergence(events[events["t"] < 7.0], 6.0))  # client 2 never back
 
 
 def test_each_sweep_point_has_its_own_schedule_key():

@@ -170,6 +170,7 @@ class Clients:
         """Client ``c`` exhausted its attempts: it leaves for good."""
         self.state[c] = GONE
         self.world.rec.count("clients_gave_up")
+        self.world.observer.left(self.world.env.now, c)
         if self.joined[c]:
             k = self.k
             for i in range(c * k, c * k + k):
@@ -191,7 +192,7 @@ class Clients:
         self.since[c] = now
         self.connected += 1
         w.handshake_bins[bin_index(now, self.step)] += 1
-        w.observer.connected(now)
+        w.observer.connected(now, c)
         queued = self.queued[c]
         if queued:
             w.consumers.attach(c, g, now)

@@ -73,7 +73,7 @@ class Faults:
         w = self.world
         now = w.env.now
         if label in ("crash", "oom"):
-            w.observer.crash_started(now)
+            w.observer.crash_started(now, g)
         w.rec.mark(now, f"gateway {g.id} {label}")
         g.go_down(now)
         w.edge.died(g.id)

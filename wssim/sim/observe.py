@@ -9,6 +9,8 @@ from typing import Any
 from wssim.analytic.cost import monthly_cost
 from wssim.analytic.transport_run import transport_metrics
 from wssim.metrics import bin_index
+from wssim.notes import HERD_SETTLED
+from wssim.sim.clients import CONNECTED, OFFLINE
 from wssim.sim.gateway import SPARE
 from wssim.sim.samples import WeightedSamples
 
@@ -26,7 +28,9 @@ class Observer:
     def __init__(self, world: Any) -> None:
         self.world = world
         self.crash_t: float | None = None
-        self.target = 0
+        self.herd: set[int] = set()  # clients the crashed gateway held, not connected again yet
+        self.crash_share = math.nan
+        self.settled = True
         self.convergence = math.nan
         self.alert_t: float | None = None
         self.first_oom: float | None = None
@@ -51,19 +55,41 @@ class Observer:
             g.cpu.jobs_warm = g.cpu.jobs
 
     # -- hooks ------------------------------------------------------------------------------
-    def connected(self, now: float) -> None:
-        """A connection was established (``clients.connected`` already counts it)."""
+    def connected(self, now: float, c: int) -> None:
+        """Client ``c`` established a connection (``clients.connected`` already counts it)."""
         n = self.world.clients.connected
         if n > self.peak_connections:
             self.peak_connections = n
-        if self.crash_t is not None and self.convergence != self.convergence and n >= self.target:
-            self.convergence = now - self.crash_t
+        if self.herd:
+            self.herd.discard(c)
+            if not self.herd:
+                self.converged(now)
 
-    def crash_started(self, now: float) -> None:
-        """The first crash starts the herd-convergence clock (target: connections just before)."""
+    def left(self, now: float, c: int) -> None:
+        """Client ``c`` no longer wants a connection (it gave up): the herd does not wait for it."""
+        if self.herd:
+            self.herd.discard(c)
+            if not self.herd:
+                self.converged(now)
+
+    def converged(self, now: float) -> None:
+        """Every client of the herd that still wants a connection holds one again."""
+        if self.convergence != self.convergence and self.settled:
+            self.convergence = now - (self.crash_t or 0.0)
+
+    def crash_started(self, now: float, g: Any) -> None:
+        """A crash of ``g``: the first one (and any at the same instant) makes the herd, the clients
+        ``g`` held, and starts the convergence clock; whether the fleet was settled is judged then."""
+        cl = self.world.clients
         if self.crash_t is None:
             self.crash_t = now
-            self.target = self.world.clients.connected
+            wanting = sum(1 for s, t in zip(cl.state, cl.arrive_at, strict=True) if t <= now and s < OFFLINE)
+            self.crash_share = cl.connected / wanting if wanting else 1.0
+            ramping = now < self.world.cfg.clients.connect_ramp
+            self.settled = not ramping and self.crash_share >= HERD_SETTLED
+        elif now != self.crash_t:
+            return
+        self.herd.update(c for c in g.conns if cl.state[c] == CONNECTED)
 
     def oom(self, now: float) -> None:
         """Note the first OOM (for the alert lead time)."""
@@ -128,6 +154,9 @@ class Observer:
         rec.peak("connections_peak", self.peak_connections)
         rec.peak("gateway_memory_peak_bytes", max((g.peak_memory for g in w.gateways), default=0))
         rec.set("herd_convergence_s", self.convergence)
+        if self.crash_t is not None:
+            rec.set("crash_connected_fraction", self.crash_share)
+            rec.set("crash_at_s", self.crash_t)
         rec.set("latency_p50_s", w.latency.quantile(0.50))
         rec.set("latency_p99_s", w.latency.quantile(0.99))
         ws = WeightedSamples()
@@ -153,6 +182,7 @@ class Observer:
         rec.peak("producer_buffer_peak_bytes", max((g.held_peak for g in w.gateways), default=0))
         rec.set("half_open_leaked", float(sum(len(g.zombies) for g in w.gateways)))
         rec.set("connections_end", float(w.clients.connected))
+        rec.set("offline_open_end", float(sum(1 for s in w.clients.state if s == OFFLINE)))
         rec.set("connections_mean", self.conn_sum / self.samples if self.samples else 0.0)
         rec.set("gateways_peak", float(self.gateways_peak))
         rec.set("connect_actions", float(w.clients.actions))

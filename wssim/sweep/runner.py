@@ -202,6 +202,7 @@ def run(
         _execute_sweep(todo, store, manifest, engine, executor, workers, scheduler, progress, console)
         interrupted = False
     finally:
+        manifest["notes"] = [n.to_json() for n in unique([*notes, *store.run_notes()])]
         if out_dir is not None and (store.runs or store.failures):
             store.write(config_dump, manifest)
             if report and store.runs:

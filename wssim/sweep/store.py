@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 from wssim.metrics import METRICS
+from wssim.notes import Note, across_runs
 from wssim.sweep.statistics import aggregate
 from wssim.sweep.tasks import KEY_COLUMNS, RunOutcome, RunSpec, run_id
 
@@ -221,6 +222,12 @@ class RunStore:
 
     def markers(self) -> dict[str, list[tuple[float, str]]]:
         return {run_id(*k): [tuple(m) for m in self.runs[k].markers] for k in sorted(self.runs)}
+
+    def run_notes(self) -> list[Note]:
+        """The notes the finished runs raised (:func:`wssim.notes.across_runs`)."""
+        return across_runs(
+            [[Note.from_json(n) for n in self.runs[k].info.get("notes", [])] for k in sorted(self.runs)]
+        )
 
     # -- final files --------------------------------------------------------------------------------
     def write(self, config_dump: dict[str, Any], manifest: dict[str, Any]) -> None:

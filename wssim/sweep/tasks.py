@@ -14,6 +14,7 @@ import pandas as pd
 
 from wssim.errors import SweepError
 from wssim.metrics import RunResult
+from wssim.notes import result_notes
 from wssim.sweep.executors import progress_channel
 
 ENGINES = ("sim", "live")
@@ -153,6 +154,7 @@ def execute_run(
     if ts is None:
         ts = pd.DataFrame(columns=["time", "series", "label", "value"])
     metrics = {str(k): float(v) for k, v in result.metrics.items()}
+    info["notes"] = list(info.get("notes", [])) + [n.to_json() for n in result_notes(metrics, config)]
     markers = [(float(t), str(label)) for t, label in result.markers]
     return RunOutcome(point, replication, metrics, ts, markers, info)
 
