@@ -36,9 +36,17 @@ METRICS: dict[str, Metric] = {
     "messages_lost": Metric(
         "messages", "Deliveries owed but never received, even after resume (a permanent gap)."
     ),
+    "deliveries_pending_end": Metric(
+        "messages",
+        "Owed deliveries neither delivered nor lost when the run ended: in send queues, on their way to a "
+        "gateway, or owed to a client not connected then (its resume would settle them).",
+        "derived",
+    ),
     "messages_duplicated": Metric("messages", "Deliveries a client received more than once."),
     "messages_dropped_overflow": Metric("messages", "Messages dropped by a send-queue policy."),
-    "messages_conflated": Metric("messages", "Messages replaced by a newer one with the same key."),
+    "messages_conflated": Metric(
+        "messages", "Messages replaced in a send queue by a newer one with the same key that the client read."
+    ),
     "backplane_deliveries": Metric("messages", "Messages the backplane handed to gateways."),
     "backplane_deliveries_discarded": Metric(
         "messages", "Backplane deliveries a gateway discarded: no local subscriber."

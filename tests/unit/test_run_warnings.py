@@ -8,9 +8,11 @@ import math
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from wssim.config import load_config
+from wssim.notes import result_notes
 from wssim.sim import simulate
 
 HERD = {
@@ -69,3 +71,57 @@ def test_run_warns_in_one_line_with_the_fix_and_keeps_it_in_the_manifest(tmp_pat
     notes = json.loads((out / "manifest.json").read_text())["notes"]
     assert {n["topic"] for n in notes} >= {"herd_convergence_s", "admission_rejections"}
     assert "herd_convergence_s not measured" in (out / "report.html").read_text()
+
+
+ACCOUNTING = {
+    "name": "accounting",
+    "seed": 4,
+    "duration": "60s",
+    "clients": {
+        "count": 300,
+        "connect_ramp": "2s",
+        "rooms": {"count": 5, "per_client": 2},
+        "publish_rate": "0.5/s",
+        "offline": {"rate": "2/min", "mean": "10s", "half_open_fraction": 0.3},
+        "slow_consumers": {"fraction": 0.1, "drain_rate": "2/s"},
+    },
+    "gateways": {"count": 3},
+    "backplane": {"kind": "redis_streams"},
+}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "faults"),
+    [
+        ((), ()),
+        (("backplane.kind=redis_pubsub",), ()),
+        (("backplane.kind=jetstream", "clients.direct_fraction=0.2"), ()),
+        (("gateways.send_queue.overflow=disconnect", "gateways.send_queue.limit=5"), ()),
+        (("gateways.send_queue.overflow=block", "gateways.send_queue.limit=5"), ()),
+        (("gateways.send_queue.overflow=credit", "gateways.send_queue.limit=5"), ()),
+        ((), ({"kind": "gateway_crash", "at": "20s"},)),
+        (("backplane.kind=redis_pubsub",), ({"kind": "backplane_outage", "at": "20s", "duration": "3s"},)),
+        (("backplane.kind=kafka",), ({"kind": "backplane_outage", "at": "20s", "duration": "3s"},)),
+        ((), ({"kind": "subscription_outage", "at": "20s", "duration": "3s"},)),
+        (("backplane.kind=redis_pubsub",), ({"kind": "deploy", "at": "20s", "interval": "5s"},)),
+    ],
+)
+def test_every_owed_delivery_is_delivered_lost_or_pending_at_the_end(overrides, faults):
+    """expected = delivered − duplicated + lost + conflated + pending, exactly, with offline and
+    half-open clients, slow consumers, direct messages, every bounded policy and every fault."""
+    m = simulate(load_config(dict(ACCOUNTING, faults=list(faults)), list(overrides))).metrics
+    accounted = (
+        m["deliveries_delivered"]
+        - m["messages_duplicated"]
+        + m["messages_lost"]
+        + m["messages_conflated"]
+        + m["deliveries_pending_end"]
+    )
+    assert m["deliveries_pending_end"] > 0 and m["offline_open_end"] > 0
+    assert m["deliveries_expected"] == accounted
+
+
+def test_open_offline_episodes_are_reported():
+    m = simulate(load_config(ACCOUNTING)).metrics
+    (note,) = [n for n in result_notes(m, load_config(ACCOUNTING)) if n.topic == "offline_open_end"]
+    assert f"{m['offline_open_end']:,.0f} offline episodes were still open at the end" in note.text

@@ -337,6 +337,10 @@ class SendQueue:
         self.bytes -= msg.size
         return msg
 
+    def messages(self) -> list[Message]:
+        """The messages queued now, oldest first (the queue is unchanged)."""
+        return [item.msg if item.__class__ is _Slot else item for item in self._q]
+
     def ack(self, n: int = 1) -> None:
         """The client acknowledged ``n`` messages: reopen the credit window by ``n``."""
         self.in_flight = max(0, self.in_flight - n)

@@ -224,15 +224,15 @@ class Clients:
                         hist.serve(n, now)
                         rec.count("deliveries_delivered", n)
                         rec.count("messages_replayed", n)
-                        if top > live and top > cur:  # replayed, and still coming live
-                            rec.count("messages_duplicated", top - max(live, cur))
+                        if top > live and top > cur and not queued:  # replayed, and still coming live
+                            rec.count("messages_duplicated", top - max(live, cur))  # (queued: when read)
                 elif top > cur:
                     w.lost(live - cur)
                 cur = top
             self.cursor[i] = cur
             self.epoch[i] = hist.epoch[r]
             if queued:
-                st.cursor[r] = cur
+                st.cursor[r] = st.replayed[r] = cur
         if resume:
             rec.count("resume_attempts")
             rec.count("replay_hits" if served else "replay_misses")
@@ -274,10 +274,10 @@ class Clients:
         w = self.world
         g = w.gateways[self.gw[c]]
         if self.state[c] == CONNECTED:
-            self.save_cursors(c, g)
             queued = self.queued[c]
-            if queued:
+            if queued:  # what it read until now first: its cursor includes it
                 w.consumers.detach(c, w.env.now)
+            self.save_cursors(c, g)
             k = self.k
             for i in range(c * k, c * k + k):
                 g.leave(self.rooms[i], c if queued else -1)
@@ -297,9 +297,9 @@ class Clients:
         """Gateway ``g`` died under client ``c`` (the gateway resets itself in bulk afterwards)."""
         w = self.world
         if self.state[c] == CONNECTED:
-            self.save_cursors(c, g)
             if self.queued[c]:
                 w.consumers.detach(c, w.env.now)
+            self.save_cursors(c, g)
             self.connected -= 1
         elif self.state[c] != HANDSHAKE:
             return

@@ -27,7 +27,7 @@ from wssim.sim.cpu import wire_size
 class QState:
     """Drain state of one queued client (lives across its connections)."""
 
-    __slots__ = ("blocked", "carry", "cursor", "gw", "phase", "q", "reader", "t")
+    __slots__ = ("blocked", "carry", "cursor", "gw", "phase", "q", "reader", "replayed", "superseded", "t")
 
     def __init__(self, reader: Reader, phase: float) -> None:
         self.reader = reader
@@ -36,8 +36,10 @@ class QState:
         self.t = 0.0
         self.carry = 0.0
         self.cursor: dict[int, int] = {}
+        self.replayed: dict[int, int] = {}  # room -> offset its last resume replayed up to
         self.gw: Any = None
         self.blocked: list[Message] = []
+        self.superseded: dict[Any, int] = {}  # conflation key -> queued messages its latest replaced
 
 
 class Consumers:
@@ -55,6 +57,7 @@ class Consumers:
         self._sq = (sq.overflow, *limits, sq.credit, sq.gap_notice)
         self.gap_notice = sq.gap_notice
         self.credit = sq.overflow == "credit"
+        self.conflating = sq.overflow == "conflate"
         self.slow_reader = Reader.from_config(cfg, slow=True)
         self.reader = Reader.from_config(cfg, slow=False)
         self.keys = cfg.clients.conflate_keys
@@ -85,6 +88,7 @@ class Consumers:
         st.carry = st.reader.work(self._drain)
         st.gw = gw
         st.blocked = []
+        st.superseded = {}
         self.live.add(c)
 
     def detach(self, c: int, now: float, drain: bool = True) -> None:
@@ -95,11 +99,26 @@ class Consumers:
         if drain:
             self.advance(c, st, now)
         st.gw.charge_queue(-self.held(st.q))
-        st.q.close()
+        self.discard(c, st.q)
         st.q = None
         st.gw = None
         st.blocked = []
+        st.superseded = {}
         self.live.discard(c)
+
+    def discard(self, c: int, q: SendQueue) -> None:
+        """Close ``c``'s queue: room messages in it are replayed by its resume (its cursor is before
+        them, unless it read a newer one first); a direct message is kept for it where history is
+        kept, else lost."""
+        w = self.world
+        st = self.states.get(c)  # a fast member's dead-peer queue only holds what followed its cursor
+        cursor = st.cursor if st is not None else {}
+        for m in q.close():
+            room = m.payload[1]
+            if room < 0:
+                w.traffic.missed(c)
+            elif self.conflating and m.id < cursor.get(room, 0):  # behind a newer one it read
+                w.lost(1)  # (conflated in place): its resume starts after it
 
     def hand_over(self, c: int, now: float) -> SendQueue:
         """Client ``c`` vanished without a FIN: what it read until ``now`` is drained; the rest of its
@@ -111,6 +130,7 @@ class Consumers:
         st.q = None
         st.gw = None
         st.blocked = []
+        st.superseded = {}
         self.live.discard(c)
         return q
 
@@ -126,9 +146,12 @@ class Consumers:
         key = room * self.keys + offset % self.keys
         grew = False
         for zid in list(zids):
-            q = gw.zombies[zid][2]
+            c, _, q = gw.zombies[zid]
             before = self.held(q)
             res = q.offer(Message(offset, self.size, key, (t_pub, room)))
+            for m in res.dropped:  # a room message is replayed on resume; a direct one is missed
+                if m.payload[1] < 0:
+                    w.traffic.missed(c)
             after = self.held(q)
             if after != before:
                 gw.charge_queue(after - before)
@@ -171,6 +194,9 @@ class Consumers:
         latency = w.latency
         cursor = st.cursor
         credit = self.credit
+        superseded = st.superseded
+        replayed = st.replayed
+        conflated = dups = 0
         while used + carry <= work:
             msg = q.pop()
             if msg is None:
@@ -183,9 +209,18 @@ class Consumers:
             t_pub, room = msg.payload
             latency.add(t_read - t_pub if t_read > t_pub else 0.0, 1, t_read)
             if room >= 0:  # a room message (direct messages have no cursor)
-                cursor[room] = msg.id
+                if msg.id <= replayed.get(room, 0):
+                    dups += 1  # replayed on its resume, and read again live
+                elif msg.id > cursor.get(room, 0):  # conflation in place can put a newer one first
+                    cursor[room] = msg.id
+                if superseded:
+                    conflated += superseded.pop(msg.key, 0)
             done += 1
         st.carry = carry if not len(q) else carry - (work - used)
+        if conflated:
+            w.rec.count("messages_conflated", conflated)
+        if dups:
+            w.rec.count("messages_duplicated", dups)
         if done:
             rec = w.rec
             rec.count("deliveries_delivered", done)
@@ -233,10 +268,18 @@ class Consumers:
                 st.blocked.append(msg)
                 rec.count("send_queue_blocked")
             return False
-        if res.conflated:
-            rec.count("messages_conflated", res.conflated)
+        if res.conflated:  # counted when the newer one is read (a resume replays them otherwise)
+            st.superseded[msg.key] = st.superseded.get(msg.key, 0) + res.conflated
         dropped = len(res.dropped)
         if dropped and not res.disconnect:
+            cursor = st.cursor
+            for m in res.dropped:  # lost for good: a resume starts after it, it is not replayed
+                room = m.payload[1]
+                if room >= 0 and m.id > cursor.get(room, 0):
+                    cursor[room] = m.id
+                n = st.superseded.pop(m.key, 0) if st.superseded else 0
+                if n:  # what it had replaced is not replayed either
+                    rec.count("messages_conflated", n)
             rec.count("messages_dropped_overflow", dropped)
             rec.rate("drops", now, dropped)
             w.lost(dropped)

@@ -282,6 +282,7 @@ class Gateway:
             return False
         c, rooms, q = zombie
         self.charge_queue(-self.world.consumers.held(q))
+        self.world.consumers.discard(c, q)
         for r in rooms:
             self.zroom[r].discard(zid)
             self.leave(r, zombie=True)

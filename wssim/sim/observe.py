@@ -10,7 +10,7 @@ from wssim.analytic.cost import monthly_cost
 from wssim.analytic.transport_run import transport_metrics
 from wssim.metrics import bin_index
 from wssim.notes import HERD_SETTLED
-from wssim.sim.clients import CONNECTED, OFFLINE
+from wssim.sim.clients import CONNECTED, GONE, OFFLINE
 from wssim.sim.gateway import SPARE
 from wssim.sim.samples import WeightedSamples
 
@@ -144,13 +144,43 @@ class Observer:
             self.alert_t = now
             rec.mark(now, "alert: send_queue_depth_p99")
 
-    # -- summary ----------------------------------------------------------------------------
+    # -- summary ---------------------------------------------------------------------------
+    def pending(self) -> float:
+        """Owed deliveries neither delivered nor lost at the end: in send queues (read up to now), on
+        their way to a member's gateway, owed to a client not connected now (its resume settles
+        them), or held for it (direct messages)."""
+        w = self.world
+        cl, hist, cons, bp = w.clients, w.history, w.consumers, w.backplane
+        now = w.env.now
+        n = 0
+        for c in sorted(cons.live):
+            st = cons.states[c]
+            cons.advance(c, st, now)
+            if st.q is not None:  # queued, replaced by a queued newer one, or waiting to be queued
+                n += len(st.q) + sum(st.superseded.values()) + len(st.blocked)
+        last = hist.last
+        for g in w.gateways:
+            for _, _, q in g.zombies.values():  # direct messages held for a vanished client
+                n += sum(1 for m in q.messages() if m.payload[1] < 0)
+            if not g.serving or (g.sub_down and bp.at_most_once):
+                continue  # an at-most-once cut's gap is settled as lost
+            for room, top in enumerate(last):
+                behind = top - g.last[room]
+                if behind > 0:
+                    n += behind * (g.fast[room] + len(g.queued.get(room) or ()))
+        k = cl.k
+        for c in range(cl.total):
+            if cl.joined[c] and cl.state[c] not in (CONNECTED, GONE):
+                n += sum(max(0, last[cl.rooms[i]] - cl.cursor[i]) for i in range(c * k, c * k + k))
+        return float(n + sum(cl.inbox.values()) + w.traffic.in_flight)
+
     def finish(self) -> None:
         """Derive the summary metrics that need the whole run."""
         w = self.world
         rec = w.rec
         w.flush_bins()
         w.backplane.settle_open_outages()
+        rec.set("deliveries_pending_end", self.pending())
         rec.peak("connections_peak", self.peak_connections)
         rec.peak("gateway_memory_peak_bytes", max((g.peak_memory for g in w.gateways), default=0))
         rec.set("herd_convergence_s", self.convergence)

@@ -36,6 +36,7 @@ class Traffic:
         self.draws = world.streams.draws(Stream.PUBLISHES)
         self._wake: Any = None
         self._proc: simpy.Process | None = None
+        self.in_flight = 0  # direct messages on their way through the backplane
 
     def start(self) -> None:
         """Start publishing (nothing to do at rate 0)."""
@@ -123,6 +124,7 @@ class Traffic:
         rec.rate("backplane_deliveries", now, n)
         if n > 1:
             rec.count("backplane_deliveries_discarded", n - 1)
+        self.in_flight += 1
         w.call_at(bp.reserve(n, now) + bp.latency(), self._arrive, (dst, cl.gen[dst], t_pub))
 
     def missed(self, dst: int) -> None:
@@ -135,6 +137,7 @@ class Traffic:
 
     def _arrive(self, ev: Any) -> None:
         dst, gen, t_pub = ev.value
+        self.in_flight -= 1
         w = self.world
         cl = w.clients
         now = w.env.now
