@@ -54,6 +54,8 @@ def unique(notes: Iterable[Note]) -> list[Note]:
 HERD_SETTLED = 0.95
 # Admission refusing at least this share of connection attempts dominates a run.
 REFUSED_SHARE = 0.5
+# Deliveries still pending at the end beyond this share of those owed make delivered and lost partial.
+PENDING_SHARE = 0.05
 
 
 def _pct(x: float) -> str:
@@ -102,6 +104,17 @@ def result_notes(metrics: Mapping[str, float], config: Any) -> list[Note]:
                 f"{actions:,.0f}): raise gateways.admission.handshake_rate or lengthen clients.connect_ramp.",
                 "warning",
                 "admission_rejections",
+            )
+        )
+    expected = metrics.get("deliveries_expected", 0.0)
+    pending = metrics.get("deliveries_pending_end", 0.0)
+    if expected > 0 and pending / expected >= PENDING_SHARE:
+        notes.append(
+            Note(
+                f"{_pct(pending / expected)} of the owed deliveries were still pending at the end "
+                f"(deliveries_pending_end): delivered and lost count only the rest; lengthen duration.",
+                "warning",
+                "deliveries_pending_end",
             )
         )
     open_end = metrics.get("offline_open_end", 0.0)
