@@ -9,6 +9,7 @@ continue with ``--resume DIR``).
 from __future__ import annotations
 
 import functools
+import math
 import os
 import shlex
 import sys
