@@ -204,7 +204,12 @@ METRICS: dict[str, Metric] = {
     "producer_buffer_peak_bytes": Metric(
         "bytes", "Most bytes one gateway's producer buffer held during a backplane outage.", "peak"
     ),
-    "send_queue_blocked": Metric("messages", "Offers refused by the block policy (retried later)."),
+    "send_queue_blocked": Metric(
+        "messages", "Publications that waited at a gateway behind a full queue (block policy), per gateway."
+    ),
+    "room_writer_stalls": Metric(
+        "stalls", "Times a gateway's room writer stopped at a full queue (block): everyone behind waited."
+    ),
     "gap_notices": Metric("notices", "Gap notices sent after send-queue drops."),
     "clients_gave_up": Metric("clients", "Clients that exhausted their reconnect attempts."),
     "offline_periods": Metric("periods", "Times a client went offline."),

@@ -337,6 +337,10 @@ class SendQueue:
         self.bytes -= msg.size
         return msg
 
+    def would_block(self, size: int) -> bool:
+        """Whether an offer of a message of ``size`` bytes would be refused with ``blocked`` now."""
+        return self._code == _BLOCK and not self._fits(size) and not self._too_big(Message(0, size))
+
     def messages(self) -> list[Message]:
         """The messages queued now, oldest first (the queue is unchanged)."""
         return [item.msg if item.__class__ is _Slot else item for item in self._q]

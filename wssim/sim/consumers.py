@@ -58,6 +58,8 @@ class Consumers:
         self.gap_notice = sq.gap_notice
         self.credit = sq.overflow == "credit"
         self.conflating = sq.overflow == "conflate"
+        self.blocking = sq.overflow == "block"
+        self.stalls: dict[tuple[int, int], list[tuple[int, float]]] = {}  # (gateway, room) -> waiting
         self.slow_reader = Reader.from_config(cfg, slow=True)
         self.reader = Reader.from_config(cfg, slow=False)
         self.keys = cfg.clients.conflate_keys
@@ -98,11 +100,16 @@ class Consumers:
             return
         if drain:
             self.advance(c, st, now)
-        st.gw.charge_queue(-self.held(st.q))
+        gw = st.gw
+        gw.charge_queue(-self.held(st.q) - self.size * len(st.blocked))
+        for m in st.blocked:
+            st.q.offer(m)  # waiting for room: discarded with the queue (a resume covers room messages)
         self.discard(c, st.q)
         st.q = None
         st.gw = None
         st.blocked = []
+        if self.stalls:  # a writer it blocked may go on (once the close is done)
+            self.world.call_at(now, lambda _: self.unblock_rooms(gw))
         st.superseded = {}
         self.live.discard(c)
 
@@ -161,6 +168,74 @@ class Consumers:
                 gw.reclaim(zid)
         if grew:
             gw.check_memory()
+
+    # -- the block policy: a blocked writer holds its room ---------------------------------
+    def holds(self, gw: Any, room: int, offset: int, t_pub: float, now: float) -> bool:
+        """With ``block``: True when ``gw``'s writer for ``room`` is blocked, so publication ``offset``
+        waits in the gateway's memory behind it, for every member. The writer blocks when one member's
+        queue (a live reader's or a dead peer's) is full; it resumes when that member reads (or is
+        gone), writing what waited in order."""
+        if not self.blocking:
+            return False
+        backlog = self.stalls.get((gw.id, room))
+        if backlog is None:
+            blocker = self._blocker(gw, room, now)
+            if blocker is None:
+                return False
+            backlog = self.stalls[(gw.id, room)] = []
+            self.world.rec.count("room_writer_stalls")
+            if blocker >= 0:  # a live reader: try again when its read in progress completes
+                st = self.states[blocker]
+                at = st.reader.finish(st.phase, st.t, st.carry / st.reader.rate)
+                at = max(at, now) + 1e-9  # past the read's end, whatever the rounding of its rest
+                self.world.call_at(at, self._resume, (gw, gw.incarnation, room))
+        backlog.append((offset, t_pub))
+        self.world.rec.count("send_queue_blocked")
+        gw.charge_queue(self.size)
+        gw.check_memory()
+        return True
+
+    def _blocker(self, gw: Any, room: int, now: float) -> int | None:
+        """A member of ``room`` on ``gw`` whose queue cannot take a message: a client, -1 for a dead
+        peer (freed by its reclaim), None if every queue has room."""
+        for c in sorted(gw.queued.get(room) or ()):
+            st = self.states[c]
+            self.advance(c, st, now)
+            if st.q is not None and (st.blocked or st.q.would_block(self.size)):
+                return c
+        for zid in gw.zroom.get(room) or ():
+            if gw.zombies[zid][2].would_block(self.size):
+                return -1
+        return None
+
+    def _resume(self, ev: Any) -> None:
+        gw, inc, room = ev.value
+        if gw.incarnation == inc:
+            self.release(gw, room)
+
+    def release(self, gw: Any, room: int) -> None:
+        """Write what waited behind ``gw``'s blocked writer for ``room``, in order, until it blocks again."""
+        backlog = self.stalls.pop((gw.id, room), None)
+        if not backlog:
+            return
+        w = self.world
+        now = w.env.now
+        gw.charge_queue(-self.size * len(backlog))
+        for offset, t_pub in backlog:
+            if not gw.serving:
+                return
+            w.delivered(gw.deliver(room, offset, t_pub, now), t_pub, now)
+
+    def unblock_rooms(self, gw: Any) -> None:
+        """A member of ``gw`` left (closed, reclaimed): every blocked writer of ``gw`` tries again."""
+        if self.stalls:
+            for _, room in [k for k in self.stalls if k[0] == gw.id]:
+                self.release(gw, room)
+
+    def forget(self, gw: Any) -> None:
+        """``gw`` died: its blocked writers and what waited behind them are gone."""
+        for key in [k for k in self.stalls if k[0] == gw.id]:
+            del self.stalls[key]
 
     # -- draining ---------------------------------------------------------------------------
     def advance(self, c: int, st: QState, now: float) -> None:
@@ -236,6 +311,8 @@ class Consumers:
             if not self._offer_msg(c, st, blocked[0], now, retry=True):
                 return
             blocked.pop(0)
+            if st.gw is not None:
+                st.gw.charge_queue(-self.size)
 
     # -- offers -----------------------------------------------------------------------------
     def offer(self, c: int, room: int, offset: int, t_pub: float, now: float) -> None:
@@ -248,9 +325,10 @@ class Consumers:
             return
         key = room * self.keys + offset % self.keys if room >= 0 else None
         msg = Message(offset, self.size, key, (t_pub, room))
-        if st.blocked:  # keep order: behind what is already waiting
+        if st.blocked:  # keep order: behind what is already waiting (in the gateway's memory)
             st.blocked.append(msg)
             self.world.rec.count("send_queue_blocked")
+            st.gw.charge_queue(self.size)
             return
         self._offer_msg(c, st, msg, now)
 
@@ -264,9 +342,11 @@ class Consumers:
         res = q.offer(msg)
         gw.charge_queue(self.held(q) - before)
         if res.blocked:
-            if not retry:  # waits upstream (the backplane's buffer) until the queue has room
+            if not retry:  # waits in the gateway's memory until the queue has room
                 st.blocked.append(msg)
                 rec.count("send_queue_blocked")
+                gw.charge_queue(self.size)
+                gw.check_memory()
             return False
         if res.conflated:  # counted when the newer one is read (a resume replays them otherwise)
             st.superseded[msg.key] = st.superseded.get(msg.key, 0) + res.conflated
@@ -297,6 +377,13 @@ class Consumers:
             return True
         gw.check_memory()
         return True
+
+    def advance_all(self, now: float) -> None:
+        """Drain every connected queued client up to ``now`` (before sampling depths and memory)."""
+        for c in sorted(self.live):
+            st = self.states[c]
+            if st.q is not None:
+                self.advance(c, st, now)
 
     def depth(self, q: SendQueue) -> int:
         """Messages in the send queue proper: the backlog beyond what the path holds."""

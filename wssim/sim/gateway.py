@@ -194,6 +194,7 @@ class Gateway:
         r = self.world.rooms
         self.world.edge.forget(self)
         self.cpu.reset(self.world.env.now)
+        self.world.consumers.forget(self)
         self.conns = set()
         self.zombies = {}
         self.zroom = {}
@@ -288,6 +289,7 @@ class Gateway:
             self.leave(r, zombie=True)
         self.n -= 1
         self.world.edge.closed(self, c)
+        self.world.consumers.unblock_rooms(self)  # a writer it blocked goes on
         return True
 
     def charge_queue(self, delta: int) -> None:
@@ -311,6 +313,8 @@ class Gateway:
         last = self.last[room]
         if offset <= last:
             return 0
+        if self.world.consumers.holds(self, room, offset, t_pub, now):
+            return 0  # its writer is blocked (``block`` policy): it waits, and everyone behind it
         gap = offset - last - 1
         self.last[room] = offset
         self.last_t[room] = now

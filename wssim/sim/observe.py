@@ -116,6 +116,7 @@ class Observer:
         """Gauge connections, memory and the p99 send-queue depth; fire the alert."""
         w = self.world
         rec = w.rec
+        w.consumers.advance_all(now)  # queues drain lazily: bring them up to now first
         up = 0
         for g in w.gateways:
             if g.state == SPARE:
@@ -153,9 +154,9 @@ class Observer:
         cl, hist, cons, bp = w.clients, w.history, w.consumers, w.backplane
         now = w.env.now
         n = 0
+        cons.advance_all(now)
         for c in sorted(cons.live):
             st = cons.states[c]
-            cons.advance(c, st, now)
             if st.q is not None:  # queued, replaced by a queued newer one, or waiting to be queued
                 n += len(st.q) + sum(st.superseded.values()) + len(st.blocked)
         last = hist.last
