@@ -96,7 +96,6 @@ ACCOUNTING = {
         ((), ()),
         (("backplane.kind=redis_pubsub",), ()),
         (("backplane.kind=jetstream", "clients.direct_fraction=0.2"), ()),
-        (("gateways.send_queue.overflow=disconnect", "gateways.send_queue.limit=5"), ()),
         (("gateways.send_queue.overflow=credit", "gateways.send_queue.limit=5"), ()),
         ((), ({"kind": "gateway_crash", "at": "20s"},)),
         (("backplane.kind=redis_pubsub",), ({"kind": "backplane_outage", "at": "20s", "duration": "3s"},)),
