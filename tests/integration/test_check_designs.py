@@ -48,6 +48,7 @@ def test_the_bad_design_fails_every_item_and_its_printed_fixes_pass_every_item(t
     dynamic = [item for item in doc["items"] if item["kind"] == "dynamic"]
     assert all(item["probe"] and item["probe"]["on_fixed_design"] for item in dynamic)
     sets = [arg for fix in doc["fixes"] for arg in ("--set", fix["set"])]
+    assert doc["rerun"].split(" --set ")[1:] == sets[1::2]  # the command printed under the table
     code, fixed = review(tmp_path, "bad", *sets)
     assert code == 0, {i["id"]: i["summary"] for i in fixed["items"] if i["verdict"] != "pass"}
     assert set(verdicts(fixed).values()) == {"pass"} and fixed["mode"] == "full"
