@@ -196,7 +196,8 @@ class Bench:
             self.nats_url = f"nats://127.0.0.1:{port}"
 
     def gateway(self, kind: str, *settings: str, balanced: bool = True) -> GatewayUnderTest:
-        """A gateway on ``kind`` (``--gw`` ``settings``), logging its connection events, behind a balancer."""
+        """A gateway on ``kind`` (``settings``: ``--gw FIELD=VALUE``, or ``--set PATH=VALUE`` for a dotted
+        config path), logging its connection events, behind a balancer."""
         url = self.nats_url if kind in ("nats", "jetstream") else self.redis_url
         return GatewayUnderTest(self, kind, url or "", settings, balanced)
 
@@ -218,8 +219,8 @@ class GatewayUnderTest:
         argv += ["--backplane", kind, "--namespace", self.namespace]
         argv += ["--nats-url" if kind in ("nats", "jetstream") else "--redis-url", url]
         argv += ["--gw", f"send_buffer={bench.opts.send_buffer}"]
-        for setting in settings:
-            argv += ["--gw", setting]
+        for setting in settings:  # a dotted path is a config override, a name a GatewaySettings field
+            argv += ["--set" if "." in setting.partition("=")[0] else "--gw", setting]
         name = f"gateway-{kind}-{self.port}"
         self.proc: Proc = bench.fleet.spawn(name, argv, self.port, secret=bench.secret)
         try:

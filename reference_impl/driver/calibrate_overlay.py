@@ -99,7 +99,10 @@ def cpu_lines(cpu: dict[str, float], kind: str) -> list[str]:
         "# cores 1. Memory per connection after one message each: "
         f"{cpu['memory_off'] / 1024:.1f} KiB without compression, {cpu['memory_on'] / 1024:.1f} KiB with",
         "# permessage-deflate (websockets' defaults: 4 KiB window, memLevel 5); compression.memory is the",
-        "# difference; the ratio: payload bytes on the wire over payload bytes before compression (text).",
+        "# difference. Compression at the small frames (text): ratio = payload on the wire / before; CPU",
+        "# beyond the model's cost of the wire bytes, per byte before (at "
+        f"{cpu['large_payload']:.0f} B frames: {duration(cpu['deflate_per_byte_large'])} per byte, "
+        f"ratio {cpu['ratio_large']:.3f}).",
     ]
     if all(schema_has(p) for p in CPU_PATHS):
         return lines + [f"{p}: {v}" for p, v in values.items()]

@@ -131,10 +131,8 @@ class GatewaySettings:
             gap_notice=sq.gap_notice,
             max_per_resume=config.backplane.replay.max_per_resume,
             drain_timeout=gw.drain_timeout,
+            compression="deflate" if gw.compression.enabled else None,
         )
-        compression = getattr(gw, "compression", None)  # gateways.compression.enabled
-        if compression is not None and getattr(compression, "enabled", False):
-            values["compression"] = "deflate"
         if values["max_connections"] is None:
             del values["max_connections"]  # keep the process's own ceiling
         values.update(overrides)

@@ -1,4 +1,4 @@
-"""permessage-deflate on the reference gateway (``compression=deflate``; off by default).
+"""permessage-deflate on the reference gateway (``gateways.compression.enabled``; off by default).
 
 Two gateway processes on one Redis, their clients all offering permessage-deflate: the one with the
 option compresses every frame it writes (RSV1 set, fewer bytes on the wire for text), the one without
@@ -44,7 +44,9 @@ def test_deflate_compresses_every_frame_and_costs_memory_per_connection(tmp_path
     try:
         bench.start_servers()
         plain = bench.gateway("redis_pubsub", "ping_interval=none", balanced=False)
-        deflate = bench.gateway("redis_pubsub", "ping_interval=none", "compression=deflate", balanced=False)
+        # as a live run of a scenario with gateways.compression.enabled: true starts its gateways
+        deflate = bench.gateway("redis_pubsub", "ping_interval=none", "gateways.compression.enabled=true",
+                                balanced=False)  # fmt: skip
         off, on = asyncio.run(_observe(plain)), asyncio.run(_observe(deflate))
     finally:
         bench.stop()

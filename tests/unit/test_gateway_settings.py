@@ -102,3 +102,15 @@ def test_msg_frame_is_the_protocol_frame() -> None:
         "offset": 1,
         "epoch": "e",
     }
+
+
+def test_compression_is_off_by_default_and_follows_the_scenario() -> None:
+    """gateways.compression.enabled reaches the live gateway (through the config the harness writes)."""
+    assert GatewaySettings.from_config(load_config("quickstart")).compression is None
+    on = load_config("quickstart", ["gateways.compression.enabled=true"])
+    assert GatewaySettings.from_config(on).compression == "deflate"
+    raw = scaled_gateway_config(on, "redis_pubsub")
+    assert GatewaySettings.from_config(load_config(raw)).compression == "deflate"
+    assert parse_settings(["compression=deflate"]) == {"compression": "deflate"}
+    with pytest.raises(SystemExit, match="compression is deflate"):
+        parse_settings(["compression=gzip"])
