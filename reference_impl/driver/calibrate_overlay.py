@@ -75,7 +75,7 @@ def versions(bench: Bench) -> str:
 
 def cpu_lines(cpu: dict[str, float], kind: str) -> list[str]:
     """The CPU model's entries and how they were measured."""
-    from reference_impl.driver.cpu_costs import IDLE, PING_INTERVAL
+    from reference_impl.driver.cpu_costs import IDLE, MEMBERS, PING_INTERVAL
 
     if not cpu:
         return []
@@ -91,8 +91,8 @@ def cpu_lines(cpu: dict[str, float], kind: str) -> list[str]:
     }
     lines = [
         "# CPU per operation: the gateway's utime + stime (/proc) over broadcasts published straight to the",
-        f"# {kind} backplane, received by raw clients: a room of 1 member, and of 200 members with bodies of",
-        f"# {cpu['small_payload']:.0f} and {cpu['large_payload']:.0f} B frames (median of 3 each); "
+        f"# {kind} backplane, received by raw clients: a room of 1 member, and of {MEMBERS} members with",
+        f"# frames of {cpu['small_payload']:.0f} and {cpu['large_payload']:.0f} B (median of 3 each); "
         f"{cpu['deliveries_per_cpu_s'] / 1000:.1f} k deliveries per CPU-second",
         f"# for the small frames. Ping: {IDLE} connections pinged every {PING_INTERVAL:g} s against the same "
         "without pings. One event loop:",
