@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from wssim.lessons.answer_key import findings
+
 jupytext = pytest.importorskip("jupytext")
 nbclient = pytest.importorskip("nbclient")
 
@@ -143,18 +145,7 @@ def test_notebook_executes(path: Path, kernel_name: str, monkeypatch: pytest.Mon
         if out.get("output_type") == "error"
     ]
     assert not errors, errors
-    closing = _closing_text(nb)
+    closing = findings(nb)
     assert closing.strip(), f"{path.name}: the closing cell printed nothing"
     nan = re.search(r"\bnan\b", closing, re.IGNORECASE)
     assert not nan, f"{path.name}: a closing number is NaN:\n{closing}"
-
-
-def _closing_text(nb: Any) -> str:
-    """Everything printed by the code cells under the "What you should have seen" heading."""
-    out, inside = [], False
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            inside = "What you should have seen" in cell.source
-        elif inside:
-            out += [o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream"]
-    return "".join(out)

@@ -348,9 +348,7 @@ class Gateway:
             cpu.expire(now)  # the queue is empty: everything before is written
         message = self.message_cost
         work = message + (fast + nq) * self.write_cost
-        speed = cpu.cores - cpu.ping_rate * self.n
-        if speed < cpu.floor:
-            speed = cpu.floor
+        speed = cpu.speed(self.n)
         done = now + work / speed
         cpu.free_at = done
         if done < cpu.cur_end and now >= cpu.cur_start:
@@ -389,9 +387,7 @@ class Gateway:
             if wait > cpu.backlog_max:
                 cpu.backlog_max = wait
         cpu.jobs += 1
-        speed = cpu.cores - cpu.ping_rate * self.n
-        if speed < cpu.floor:
-            speed = cpu.floor
+        speed = cpu.speed(self.n)
         done = start + work / speed
         cpu.free_at = done
         if done < cpu.cur_end and start >= cpu.cur_start:
