@@ -15,7 +15,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from wssim.lessons.charts import panels
-from wssim.lessons.runs import configure, simulate
+from wssim.lessons.runs import chat_fleet, configure, simulate
 
 INTERVAL = "edge.health_check.interval"
 PASSIVE = "edge.health_check.passive"
@@ -38,11 +38,9 @@ def fleet(
     after 2 failures, back after 2 answers); gateway 0 crashes at ``crash_at`` and restarts 10 s later.
     Clients go offline now and then (``offline_rate``, ``offline_mean``) and come back through the
     balancer."""
-    return configure(
-        "quickstart",
+    return chat_fleet(
+        clients,
         [
-            f"clients.count={clients}",
-            f"clients.rooms.count={max(1, clients // 10)}",
             f"gateways.count={gateways}",
             f"duration={duration}",
             "warmup=10s",

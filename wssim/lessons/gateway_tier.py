@@ -11,7 +11,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from wssim.lessons.charts import panels
-from wssim.lessons.runs import configure, simulate
+from wssim.lessons.runs import chat_fleet, configure, simulate
 
 DRAIN = "faults.0.drain"
 MODES = {True: "drain", False: "kill"}
@@ -31,11 +31,9 @@ def fleet(
     clients: int, gateways: int, deploy_at: str, interval: str, drain_timeout: str, duration: str
 ) -> Any:
     """The ``quickstart`` fleet (no crash, nobody away by choice) with a rolling deploy of every gateway."""
-    return configure(
-        "quickstart",
+    return chat_fleet(
+        clients,
         [
-            f"clients.count={clients}",
-            f"clients.rooms.count={max(1, clients // 10)}",
             f"gateways.count={gateways}",
             f"gateways.drain_timeout={drain_timeout}",
             f"duration={duration}",

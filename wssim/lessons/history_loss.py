@@ -17,7 +17,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from wssim.lessons.charts import panels
-from wssim.lessons.runs import configure, simulate
+from wssim.lessons.runs import chat_fleet, configure, simulate
 from wssim.units import parse_duration
 
 KIND = "backplane.kind"
@@ -47,11 +47,9 @@ def fleet(
     """The ``quickstart`` fleet (4 gateways, 64 KiB snapshots) with a backplane outage of ``outage`` at
     ``outage_at``, then gateway 0 crashing ``crash_after`` the backplane's return; a snapshot service
     of ``snapshot_rate``; clients leave now and then (``offline_rate``, 20 s away on average)."""
-    cfg = configure(
-        "quickstart",
+    cfg = chat_fleet(
+        clients,
         [
-            f"clients.count={clients}",
-            f"clients.rooms.count={max(1, clients // 10)}",
             f"duration={duration}",
             "warmup=10s",
             f"clients.offline.rate={offline_rate}",

@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from wssim.lessons.runs import configure, simulate
+from wssim.lessons.runs import chat_fleet, configure, simulate
 
 PING = "gateways.keepalive.ping_interval"
 COSTS = [
@@ -30,11 +30,9 @@ COSTS = [
 def fleet(clients: int, offline_rate: str, offline_mean: str, half_open: float, duration: str) -> Any:
     """The ``quickstart`` fleet without its crash or the balancer's idle timeout (so only the keepalive
     can notice a dead peer); clients leave now and then, a share ``half_open`` of them without a FIN."""
-    return configure(
-        "quickstart",
+    return chat_fleet(
+        clients,
         [
-            f"clients.count={clients}",
-            f"clients.rooms.count={max(1, clients // 10)}",
             f"duration={duration}",
             "warmup=10s",
             f"clients.offline.rate={offline_rate}",
@@ -51,11 +49,9 @@ def blackout(clients: int, fraction: float, at: str, message_size: str, memory: 
     """A share ``fraction`` of the connected clients vanish at once at ``at`` (a carrier NAT losing
     them; the ``half_open`` fault) on gateways of ``memory`` with unbounded send queues, rooms of ten
     publishing ``message_size`` messages: nothing but the keepalive bounds what their sockets hold."""
-    return configure(
-        "quickstart",
+    return chat_fleet(
+        clients,
         [
-            f"clients.count={clients}",
-            f"clients.rooms.count={max(1, clients // 10)}",
             f"duration={duration}",
             "warmup=10s",
             "clients.offline.rate=0/s",

@@ -23,6 +23,13 @@ def configure(base: Any, overrides: list[str] | None = None, **sections: Any) ->
     return wssim.load_config({**cfg.model_dump(mode="json"), **sections})
 
 
+def chat_fleet(clients: int, overrides: list[str], **sections: Any) -> Any:
+    """The ``quickstart`` fleet resized to ``clients`` chat clients in rooms of ten, then ``overrides``
+    and ``sections`` as :func:`configure` applies them."""
+    rooms = [f"clients.count={clients}", f"clients.rooms.count={max(1, clients // 10)}"]
+    return configure("quickstart", rooms + overrides, **sections)
+
+
 def simulate(
     cfg: Any, replications: int = 1, progress: bool | Callable[[float], None] = False, sweep: Any = None
 ) -> Any:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from wssim.lessons.runs import configure, simulate
+from wssim.lessons.runs import chat_fleet, configure, simulate
 from wssim.metrics import METRICS
 from wssim.sweep import confidence_interval
 from wssim.units import human
@@ -20,11 +20,9 @@ STRATEGY = "clients.reconnect.strategy"
 
 def fleet(clients: int, gateways: int, crash_at: str, duration: str) -> Any:
     """The ``quickstart`` fleet resized: chat clients in rooms of ten, gateway 0 crashing at ``crash_at``."""
-    return configure(
-        "quickstart",
+    return chat_fleet(
+        clients,
         [
-            f"clients.count={clients}",
-            f"clients.rooms.count={max(1, clients // 10)}",
             f"gateways.count={gateways}",
             f"duration={duration}",
             "warmup=10s",
