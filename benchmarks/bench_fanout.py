@@ -15,18 +15,11 @@ and writes ``benchmarks/results/fanout.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing as mp
-import platform
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import simpy
+from _timing import RESULTS, in_child, ratios, timed, write
 
-RESULTS = Path(__file__).resolve().parent / "results"
 FREE = ["gateways.cpu.frame=0s", "gateways.cpu.per_byte=0s", "gateways.cpu.backplane_message=0s"]
 FREE += ["gateways.cpu.ping=0s"]
 
@@ -60,13 +53,11 @@ def run_model(overrides: list[str], out: Any) -> None:
     from wssim.sim import simulate
 
     cfg = fanout_config(overrides)
-    t0 = time.perf_counter()
-    c0 = time.process_time()
-    m = simulate(cfg).metrics
+    with timed() as t:
+        m = simulate(cfg).metrics
     out.put(
         {
-            "wall_s": time.perf_counter() - t0,
-            "cpu_s": time.process_time() - c0,
+            **t,
             "messages_published": m["messages_published"],
             "deliveries_delivered": m["deliveries_delivered"],
             "latency_p99_s": m["latency_p99_s"],
@@ -74,17 +65,6 @@ def run_model(overrides: list[str], out: Any) -> None:
             "deliveries_per_cpu_second": m["deliveries_per_cpu_second"],
         }
     )
-
-
-def in_child(target: Any, *args: Any) -> dict[str, Any]:
-    """Run ``target`` in a fresh process and return what it reports."""
-    ctx = mp.get_context("fork")
-    q = ctx.Queue()
-    p = ctx.Process(target=target, args=(*args, q))
-    p.start()
-    res = q.get()
-    p.join()
-    return res
 
 
 def main() -> None:
@@ -106,23 +86,16 @@ def main() -> None:
             f"CPU peak {with_cpu['gateway_cpu_utilisation_peak']:.3f}, "
             f"{with_cpu['deliveries_per_cpu_second']:,.0f} deliveries per CPU-second"
         )
-    ratio = statistics.median(w["wall_s"] / b["wall_s"] for w, b in pairs)
-    ratio_cpu = statistics.median(w["cpu_s"] / b["cpu_s"] for w, b in pairs)
+    ratio, ratio_cpu = ratios(pairs)
     print(f"ratio with / without the CPU model: wall {ratio:.2f}, CPU {ratio_cpu:.2f} (target <= 1.5)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "benchmark": "fanout",
         "runs": [{"with_cpu": w, "without": b} for w, b in pairs],
         "ratio": ratio,
         "ratio_cpu": ratio_cpu,
         "targets": {"ratio": 1.5},
-        "python": platform.python_version(),
-        "simpy": simpy.__version__,
-        "numpy": np.__version__,
-        "cpus": mp.cpu_count(),
     }
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write(args.out, result)
 
 
 if __name__ == "__main__":

@@ -16,18 +16,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import multiprocessing as mp
-import platform
 import resource
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import simpy
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _timing import RESULTS, in_child, ratios, timed, write
 
 
 def herd_config(overrides: list[str]) -> Any:
@@ -64,19 +59,15 @@ def run_model(overrides: list[str], out: Any) -> None:
     from wssim.sim.simulate import build_world
 
     cfg = herd_config(overrides)
-    t0 = time.perf_counter()
-    c0 = time.process_time()
-    w = build_world(cfg)
-    w.env.run(until=cfg.duration)
-    w.observer.finish()
-    wall = time.perf_counter() - t0
-    cpu = time.process_time() - c0
+    with timed() as t:
+        w = build_world(cfg)
+        w.env.run(until=cfg.duration)
+        w.observer.finish()
     m = w.rec.summary()
     arrivals = w.clients.arrival_times(w.clients.n0, 0.0, cfg.clients.connect_ramp, 0)
     out.put(
         {
-            "wall_s": wall,
-            "cpu_s": cpu,
+            **t,
             "peak_rss_mib": peak_rss_mib(),
             "actions": w.clients.actions,
             "clients": cfg.clients.count,
@@ -115,25 +106,11 @@ def run_bare(clients: int, actions: int, span: float, crash_at: float, out: Any)
                 yield env.timeout(jitter[j % len(jitter)] * 2.0 ** min(j, 5))
                 done[0] += 1
 
-    t0 = time.perf_counter()
-    c0 = time.process_time()
-    for i in range(clients):
-        env.process(client(i))
-    env.run()
-    wall = time.perf_counter() - t0
-    cpu = time.process_time() - c0
-    out.put({"wall_s": wall, "cpu_s": cpu, "peak_rss_mib": peak_rss_mib(), "actions": done[0]})
-
-
-def in_child(target: Any, *args: Any) -> dict[str, Any]:
-    """Run ``target`` in a fresh process (clean peak RSS) and return what it reports."""
-    ctx = mp.get_context("fork")
-    q = ctx.Queue()
-    p = ctx.Process(target=target, args=(*args, q))
-    p.start()
-    res = q.get()
-    p.join()
-    return res
+    with timed() as t:
+        for i in range(clients):
+            env.process(client(i))
+        env.run()
+    out.put({**t, "peak_rss_mib": peak_rss_mib(), "actions": done[0]})
 
 
 def main() -> None:
@@ -157,13 +134,11 @@ def main() -> None:
         f"bare SimPy: {bare['actions']:,} timeouts in {model['clients']:,} processes, "
         f"wall {bare['wall_s']:.1f} s (CPU {bare['cpu_s']:.1f} s), peak RSS {bare['peak_rss_mib']:.0f} MiB"
     )
-    ratio = model["wall_s"] / bare["wall_s"] if bare["wall_s"] > 0 else float("nan")
-    ratio_cpu = model["cpu_s"] / bare["cpu_s"] if bare["cpu_s"] > 0 else float("nan")
+    ratio, ratio_cpu = ratios([(model, bare)])
     print(
         f"ratio model / bare: wall {ratio:.2f}, CPU {ratio_cpu:.2f} (target <= 2); "
         "targets: model wall <= 60 s, RSS <= 3072 MiB"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "benchmark": "herd",
         "model": model,
@@ -171,13 +146,8 @@ def main() -> None:
         "ratio": ratio,
         "ratio_cpu": ratio_cpu,
         "targets": {"wall_s": 60.0, "peak_rss_mib": 3072.0, "ratio": 2.0},
-        "python": platform.python_version(),
-        "simpy": simpy.__version__,
-        "numpy": np.__version__,
-        "cpus": mp.cpu_count(),
     }
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write(args.out, result)
 
 
 if __name__ == "__main__":
