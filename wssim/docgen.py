@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from wssim.config import CROSS_FIELD_RULES, FAULT_MODELS, Config, Sweep, all_paths
+from wssim.config.paths import is_model
 from wssim.metrics import METRICS, QUANTILES
 from wssim.units import (
     BYTE_UNITS,
@@ -109,8 +110,17 @@ def field_facts(field: FieldInfo) -> dict[str, Any]:
         kind = "string" if len(choices) > 1 else "constant"
     elif isinstance(base, type) and issubclass(base, BaseModel):
         kind = "mapping" if base is Sweep else "section"
+    elif get_origin(base) is list and is_model(_flatten(get_args(base)[0])[0]):
+        kind, base = "list of sections", _flatten(get_args(base)[0])[0]
+    elif get_origin(base) is list and get_args(base)[0] is str:
+        kind = "list of strings"
     elif get_origin(base) is list:
         kind = "list of faults"
+    elif get_origin(base) in (Union, types.UnionType) and any(
+        is_model(_flatten(a)[0]) for a in get_args(base)
+    ):
+        kind = "integer or section"  # a number, or a mapping of the model
+        base = next(_flatten(a)[0] for a in get_args(base) if is_model(_flatten(a)[0]))
     else:
         kind = {int: "integer", float: "number", str: "string", bool: "boolean"}.get(base, str(base))
     return {
@@ -180,8 +190,10 @@ def _sections(model: type[BaseModel], prefix: str) -> list[tuple[str, type[BaseM
     found = [(prefix, model)]
     for name, field in model.model_fields.items():
         facts = field_facts(field)
-        if facts["type"] == "section":
+        if facts["type"] in ("section", "integer or section"):
             found.extend(_sections(facts["model"], f"{prefix}{name}."))
+        elif facts["type"] == "list of sections":
+            found.extend(_sections(facts["model"], f"{prefix}{name}[]."))
     return found
 
 
@@ -199,6 +211,10 @@ def _table(model: type[BaseModel], prefix: str) -> list[str]:
         kind = facts["type"]
         if kind == "section":
             kind = f"[section](#{_anchor(prefix + name)})"
+        elif kind == "integer or section":
+            kind = f"integer or [section](#{_anchor(prefix + name)})"
+        elif kind == "list of sections":
+            kind = f"[list of sections](#{_anchor(prefix + name + '[]')})"
         elif kind == "list of faults":
             kind = "[list of faults](#faults)"
         elif kind == "mapping":

@@ -66,11 +66,12 @@ from reference_impl.system.settings import SECRET_ENV
 from wssim.config import Config, load_config
 from wssim.lifetime import terminate_on_signals
 from wssim.metrics import Recorder, RunResult
-from wssim.policies import Reader, Reconnector, assign_rooms
+from wssim.policies import Reader, Reconnector
 from wssim.policies.reader import NEVER_STALLS
 from wssim.randomness import Stream, draws_generator, generator
 from wssim.schedule import Schedule
 from wssim.sim.edge import ring_salt
+from wssim.sim.roomtable import memberships
 
 MAX_DIRECT_GATEWAYS = 8
 LIVE_KINDS = ("none", "in_memory", "redis_pubsub", "redis_streams", "nats", "jetstream")
@@ -509,10 +510,7 @@ class LiveRun:
             connect = rng.uniform(0.0, c.connect_ramp, c.count) if c.connect_ramp > 0 else np.zeros(c.count)
         for at, dur, k in extra:
             connect = np.concatenate([connect, at + rng.uniform(0.0, max(dur, 1e-9), int(k))])
-        r = c.rooms
-        rooms = assign_rooms(
-            generator(cfg.seed, rep, Stream.ROOMS), n, r.per_client, r.count, r.popularity, r.zipf_exponent
-        ).tolist()
+        rooms = memberships(cfg, generator(cfg.seed, rep, Stream.ROOMS), n).tolist()
         slow = generator(cfg.seed, rep, Stream.SLOW_CONSUMERS).random(n) < c.slow_consumers.fraction
         off_rng = generator(cfg.seed, rep, Stream.OFFLINE)
         o = c.offline

@@ -219,3 +219,108 @@ def test_loss_matches_mm1k_blocking_probability(policy: str) -> None:
     xs = [_mm1k_loss(policy, rho, k, 5000, seed) for seed in range(reps)]
     half = scipy.stats.t.ppf(0.9995, reps - 1) * statistics.stdev(xs) / math.sqrt(reps)
     assert abs(statistics.fmean(xs) - p_k) <= half, (statistics.fmean(xs), p_k, half)
+
+
+CLASS_POLICIES = ("unbounded", "drop_oldest", "drop_newest", "conflate", "disconnect")
+
+
+class ClassModel:
+    """One socket's queue of several classes, as a list: the class of the message that does not fit
+    decides; evictions take only the oldest messages of that class."""
+
+    def __init__(self, policies, limit, limit_bytes):
+        self.policies, self.limit, self.lb = policies, limit, limit_bytes
+        if all(p == "unbounded" for p in policies):
+            self.limit = self.lb = None
+        self.q: list[Message] = []
+        self.closed = False
+
+    def fits(self, q: list[Message], m: Message) -> bool:
+        return (self.limit is None or len(q) < self.limit) and (
+            self.lb is None or sum(x.size for x in q) + m.size <= self.lb
+        )
+
+    def evicting(self, m: Message) -> None:
+        rest = [x for x in self.q if x.cls != m.cls]
+        if not self.fits(rest, m) or self.limit == 0 or (self.lb is not None and m.size > self.lb):
+            return  # not even without every message of its class: refused
+        while not self.fits(self.q, m):
+            self.q.remove(next(x for x in self.q if x.cls == m.cls))
+        self.q.append(m)
+
+    def offer(self, m: Message) -> None:
+        if self.closed:
+            return
+        policy = self.policies[m.cls]
+        if policy == "conflate" and m.key is not None:
+            same = [i for i, x in enumerate(self.q) if x.key == m.key]
+            if same:
+                old = self.q[same[0]]
+                if self.lb is None or sum(x.size for x in self.q) - old.size + m.size <= self.lb:
+                    self.q[same[0]] = m
+                    return
+                del self.q[same[0]]
+                self.evicting(m)
+                return
+        if policy == "unbounded" or self.fits(self.q, m):
+            self.q.append(m)
+        elif policy in ("drop_oldest", "conflate"):
+            self.evicting(m)
+        elif policy == "disconnect":
+            self.closed = True
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(CLASS_POLICIES), min_size=1, max_size=3),
+    limits,
+    byte_limits,
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("offer"), st.integers(0, 2), st.sampled_from([10, 25, 50]), st.integers(0, 3)),
+            st.tuples(st.just("pop")),
+        ),
+        max_size=100,
+    ),
+)
+def test_a_queue_of_classes_follows_the_model(policies, limit, limit_bytes, script) -> None:
+    q = SendQueue("drop_oldest", limit, limit_bytes, classes=tuple(policies))
+    model = ClassModel(policies, limit, limit_bytes)
+    for n, op in enumerate(script):
+        if op[0] == "offer":
+            cls = op[1] % len(policies)
+            m = Message(n, op[2], (cls, op[3]), None, cls)  # keys are per class (per room in the model)
+            o = q.offer(m)
+            model.offer(m)
+            assert o.disconnect == (model.closed and not o.accepted)
+        else:
+            assert q.pop() is (model.q.pop(0) if model.q else None)
+        msgs = q.messages()
+        assert [m.id for m in msgs] == [m.id for m in model.q] and q.closed == model.closed
+        assert q.bytes == sum(m.size for m in msgs)
+        assert q.total_offered == q.total_delivered + q.total_dropped + q.total_conflated + q.depth
+        if any(p != "unbounded" for p in policies) and "unbounded" not in policies:
+            assert limit is None or q.depth <= limit
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(CLASS_POLICIES), limits, byte_limits, ops)
+def test_one_class_is_the_single_policy_queue(policy, limit, limit_bytes, script) -> None:
+    a = SendQueue(policy, limit, limit_bytes)
+    b = SendQueue(policy, limit, limit_bytes, classes=(policy,))
+    for n, op in enumerate(script):
+        if op[0] == "offer":
+            oa, ob = a.offer(Message(n, op[1], op[2])), b.offer(Message(n, op[1], op[2]))
+            assert (oa.accepted, len(oa.dropped), oa.conflated, oa.disconnect) == (
+                ob.accepted,
+                len(ob.dropped),
+                ob.conflated,
+                ob.disconnect,
+            )
+        elif op[0] == "pop":
+            ma, mb = a.pop(), b.pop()
+            assert (ma and ma.id) == (mb and mb.id)
+        elif op[0] == "close":
+            a.close(), b.close()
+            a.reopen(), b.reopen()
+        assert [m.id for m in a.messages()] == [m.id for m in b.messages()]

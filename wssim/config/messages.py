@@ -26,7 +26,18 @@ from wssim.config.schema import FAULT_MODELS
 from wssim.errors import Location, Mark, Path_, Problem, nearest_mark
 
 _NAMED_PATH = re.compile(r"^`([a-z_]+(?:\.[a-z_0-9]+)*)`")
-_SKIP_LOC_TAGS = {*FAULT_MODELS, "function-before", "function-after", "int", "float", "str", "bool", "none"}
+_SKIP_LOC_TAGS = {
+    *FAULT_MODELS,
+    "fixed-size",
+    "size-distribution",
+    "function-before",
+    "function-after",
+    "int",
+    "float",
+    "str",
+    "bool",
+    "none",
+}
 
 
 def _fmt_key(value: Any) -> str:

@@ -10,7 +10,17 @@ import difflib
 import math
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    RootModel,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from wssim.policies.admission import default_burst
 from wssim.units import ByteSize, Duration, Rate
@@ -43,6 +53,10 @@ CROSS_FIELD_RULES = (
     "`duration` and `interval` are positive; `warmup` is shorter than `duration`.",
     "`clients.reconnect.cap` is at least `clients.reconnect.base`.",
     "`clients.rooms.per_client` is at most `clients.rooms.count`.",
+    "`clients.rooms.classes`: distinct names, shares summing to 1, every class at least one room, no size "
+    "above `clients.count`, the rooms at their mean sizes within 10% of `clients.count` × `per_client` "
+    "memberships, one publish rate with `publish_arrivals: periodic`, no class `overflow` with a "
+    "connection-wide `credit` or `block`.",
     "`gateways.base_memory` is smaller than `gateways.memory`.",
     "`gateways.keepalive.ping_interval` is positive (or null), and `gateways.keepalive.timeout`, when set, "
     "is greater than it.",
@@ -89,6 +103,106 @@ class Backoff(StrictModel):
         return self
 
 
+ClassOverflowName = Literal["unbounded", "drop_oldest", "drop_newest", "conflate", "disconnect"]
+
+
+class RoomSize(StrictModel):
+    """How many members a room of a class has, drawn once per room."""
+
+    distribution: Literal["uniform", "lognormal", "zipf"] = Field(
+        description=(
+            "`uniform` integers in [`min`, `max`], `lognormal` by its `median` and `p99` (rounded, at "
+            "least 1), `zipf` over `min`..`max` with P(size m) ∝ m^-`exponent` (many small rooms, a few "
+            "huge ones). A fixed size is written as a plain number: `size: 10`."
+        )
+    )
+    min: PosInt = Field(1, description="Smallest size (`uniform`, `zipf`).")
+    max: PosInt | None = Field(None, description="Largest size (`uniform`, `zipf`: required).")
+    median: float | None = Field(None, gt=0.0, description="Median size (`lognormal`: required).")
+    p99: float | None = Field(None, gt=0.0, description="99th-percentile size (`lognormal`: required).")
+    exponent: float = Field(2.0, gt=0.0, description="Exponent of the `zipf` sizes.")
+
+    @model_validator(mode="after")
+    def _parameters(self) -> RoomSize:
+        if self.distribution == "lognormal":
+            if self.median is None or self.p99 is None:
+                raise ValueError(
+                    "a `lognormal` size needs `median` and `p99`, e.g. `{distribution: "
+                    "lognormal, median: 10, p99: 200}`"
+                )
+            if self.p99 < self.median:
+                raise ValueError(f"`p99` ({self.p99:g}) must be at least `median` ({self.median:g})")
+        elif self.max is None:
+            raise ValueError(
+                f"a `{self.distribution}` size needs `max`, e.g. `{{distribution: "
+                f"{self.distribution}, min: 2, max: 50}}`"
+            )
+        elif self.max < self.min:
+            raise ValueError(f"`max` ({self.max}) must be at least `min` ({self.min})")
+        return self
+
+    def params(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`wssim.policies.rooms.draw_sizes`."""
+        return {
+            "kind": self.distribution,
+            "low": self.min,
+            "high": self.max or self.min,
+            "median": self.median or 1.0,
+            "p99": self.p99 or 1.0,
+            "exponent": self.exponent,
+        }
+
+    def largest(self) -> float:
+        """The largest size it can draw (lognormal: its 99th percentile)."""
+        return float(self.p99 if self.distribution == "lognormal" else self.max or self.min)
+
+
+RoomSizeSpec = Annotated[
+    Annotated[PosInt, Tag("fixed-size")] | Annotated[RoomSize, Tag("size-distribution")],
+    Discriminator(lambda v: "size-distribution" if isinstance(v, dict | RoomSize) else "fixed-size"),
+]
+
+
+class RoomClass(StrictModel):
+    """One kind of traffic: its share of the rooms, their size, its messages and their overflow policy."""
+
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Name of the class (lower case, digits, `_`); per-class metrics end in `.<name>`.",
+    )
+    share: float = Field(gt=0.0, le=1.0, description="Share of `rooms.count` that are of this class.")
+    size: RoomSizeSpec = Field(
+        description="Members per room: a number, or a distribution drawn per room (see below)."
+    )
+    publish_rate: Rate | None = Field(
+        None,
+        description=(
+            "Messages each member publishes to each room of this class it is in (null: "
+            "`clients.publish_rate` / `rooms.per_client`, a member's share of its rate)."
+        ),
+    )
+    message_size: ByteSize | None = Field(
+        None, description="Size of one message (null: `clients.message_size`)."
+    )
+    overflow: ClassOverflowName | None = Field(
+        None,
+        description=(
+            "What a member's full send queue does with a message of this class (null: "
+            "`gateways.send_queue.overflow`): one socket's queue holds every class, and the class of "
+            "the message that does not fit decides."
+        ),
+    )
+    conflate_keys: PosInt | None = Field(
+        None, description="Distinct conflation keys per room of this class (null: `clients.conflate_keys`)."
+    )
+
+    def mean_size(self) -> float:
+        """The mean members per room."""
+        from wssim.policies.rooms import mean_size
+
+        return float(self.size) if isinstance(self.size, int) else mean_size(**self.size.params())
+
+
 class Rooms(StrictModel):
     """Rooms (channels) that clients join; publishes go to a room's members."""
 
@@ -101,11 +215,56 @@ class Rooms(StrictModel):
         1.1, gt=0.0, description="Exponent s of the Zipf popularity (weight of rank k ∝ k^-s)."
     )
 
+    classes: list[RoomClass] | None = Field(
+        None,
+        description=(
+            "Kinds of rooms mixed in one fleet (presence, chat, feeds), each with its share of the rooms, "
+            "room size, publish rate, message size, overflow policy and conflation keys (null: one "
+            "kind, from `popularity` and the `clients` fields)."
+        ),
+    )
+
     @model_validator(mode="after")
     def _per_client_fits(self) -> Rooms:
         if self.per_client > self.count:
             raise ValueError(f"`per_client` ({self.per_client}) must be at most `count` ({self.count})")
+        if self.classes is not None:
+            self._check_classes(self.classes)
         return self
+
+    def _check_classes(self, classes: list[RoomClass]) -> None:
+        from wssim.policies.rooms import apportion
+
+        if not classes:
+            raise ValueError("`classes` is empty; give at least one class, or null for a single kind")
+        names = [c.name for c in classes]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"`classes` names must be distinct: `{'`, `'.join(twice)}` appears twice")
+        total = sum(c.share for c in classes)
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"`classes` shares must sum to 1, they sum to {total:g}: adjust the `share`s")
+        if self.popularity != "uniform":
+            raise ValueError(
+                "`popularity` must be `uniform` with `classes`: the classes' `size`s make some "
+                "rooms bigger than others"
+            )
+        rooms = apportion(np.asarray([c.share for c in classes]), self.count)
+        for c, n in zip(classes, rooms.tolist(), strict=True):
+            if n == 0:
+                raise ValueError(
+                    f"class `{c.name}` gets none of the {self.count} rooms at share {c.share:g}: "
+                    f"raise its `share` or `count`"
+                )
+
+    def expected_members(self) -> float | None:
+        """Memberships the classes' rooms hold at their mean sizes (None without classes)."""
+        if self.classes is None:
+            return None
+        from wssim.policies.rooms import apportion
+
+        counts = apportion(np.asarray([c.share for c in self.classes]), self.count)
+        return float(sum(n * c.mean_size() for n, c in zip(counts.tolist(), self.classes, strict=True)))
 
 
 class SlowConsumers(StrictModel):
@@ -221,6 +380,35 @@ class Clients(StrictModel):
             "before the next one."
         ),
     )
+
+    @model_validator(mode="after")
+    def _classes_fit(self) -> Clients:
+        classes = self.rooms.classes
+        if classes is None:
+            return self
+        for i, c in enumerate(classes):
+            big = c.size if isinstance(c.size, int) else c.size.largest()
+            if big > self.count:
+                raise ValueError(
+                    f"`rooms.classes.{i}.size` reaches {big:g} members but there are {self.count} clients: "
+                    "a room cannot hold more; lower the size or raise `count`"
+                )
+        held = self.rooms.expected_members() or 0.0
+        made = self.count * self.rooms.per_client
+        if made and abs(held - made) > 0.1 * made:
+            rooms = max(1, round(self.rooms.count * made / held))
+            raise ValueError(
+                f"`rooms.classes` hold about {held:,.0f} members ({self.rooms.count} rooms at their mean "
+                f"sizes) but `count` × `rooms.per_client` makes {made:,} memberships: set `rooms.count` to "
+                f"{rooms} (or change the sizes, `count` or `per_client`) so they agree within 10%"
+            )
+        rates = {c.publish_rate for c in classes}
+        if self.publish_arrivals == "periodic" and len(rates) > 1:
+            raise ValueError(
+                "`publish_arrivals: periodic` needs one publish rate for every room: give the "
+                "`rooms.classes` the same `publish_rate`, or use `poisson`"
+            )
+        return self
 
 
 # ------------------------------------------------------------------------------------------------ edge
@@ -1044,6 +1232,14 @@ class Config(StrictModel):
                     f"`faults.{i}.gateway` is {fault.gateway} "
                     f"but gateways are numbered 0..{self.gateways.count - 1}"
                 )
+        policy = self.gateways.send_queue.overflow
+        classes = self.clients.rooms.classes or []
+        if policy in ("credit", "block") and any(c.overflow is not None for c in classes):
+            raise ValueError(
+                f"`gateways.send_queue.overflow` is `{policy}`, a policy of the whole connection: "
+                "`clients.rooms.classes` cannot set their own `overflow` with it; remove theirs or pick "
+                "a per-message policy (drop_oldest, drop_newest, conflate, disconnect, unbounded)"
+            )
         if self.sweep is not None:
             # Lazy: sweep values are checked with the path and message helpers, which import this module.
             from wssim.config.sweeps import check_sweep_values

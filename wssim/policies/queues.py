@@ -20,6 +20,17 @@ block       refuse with ``blocked=True`` (not dropped): the producer must wait a
             stalls everything behind it (head-of-line blocking)
 ==========  ==============================================================================
 
+**Classes.** One socket's queue may carry messages of several kinds (presence conflated, chat
+disconnecting): built with ``classes`` (one policy per class, any of the above but ``credit`` and
+``block``, which act on the whole connection), it takes each message's policy from ``Message.cls``.
+The bounds are the socket's, and the order one FIFO. The message that does not fit decides: its own
+class's policy applies (``disconnect`` closes the socket, ``drop_newest`` refuses it, ``unbounded``
+takes it beyond the bounds), and the evicting policies (``drop_oldest``, ``conflate`` beyond its
+keys) evict only the oldest messages *of its class*: one kind's overflow never throws away another
+kind's messages. When evicting all of its class would still not make room, the message is refused
+(dropped). A keyed message of a conflating class replaces its key's queued one in place. With one
+class this is exactly the single-policy queue.
+
 Either limit may be None (no bound in that dimension). A message larger than ``limit_bytes`` can never
 fit: the bounded policies drop it (``disconnect`` disconnects).
 
@@ -53,12 +64,14 @@ _UNBOUNDED, _DROP_OLDEST, _DROP_NEWEST, _CONFLATE, _DISCONNECT, _CREDIT, _BLOCK 
 
 @dataclass(slots=True)
 class Message:
-    """One outbound message: an id, its size on the wire (bytes), an optional conflation key."""
+    """One outbound message: an id, its size on the wire (bytes), an optional conflation key, and its
+    class (the index of its overflow policy in a queue built with ``classes``)."""
 
     id: int
     size: int
     key: Hashable | None = None
     payload: Any = None
+    cls: int = 0
 
 
 @dataclass(slots=True)
@@ -95,6 +108,7 @@ class SendQueue:
 
     __slots__ = (
         "_code",
+        "_codes",
         "_index",
         "_q",
         "bytes",
@@ -123,7 +137,15 @@ class SendQueue:
         limit_bytes: int | None = None,
         credit: int = 64,
         gap_notice: bool = True,
+        classes: tuple[str, ...] | None = None,
     ) -> None:
+        for name in (policy, *(classes or ())):
+            if name not in OVERFLOW_POLICIES:
+                raise ValueError(
+                    f"unknown overflow policy {name!r}; choose one of {', '.join(OVERFLOW_POLICIES)}"
+                )
+        if classes is not None and {"credit", "block"} & set(classes):
+            raise ValueError("`credit` and `block` act on the whole connection: not a class's policy")
         if policy not in OVERFLOW_POLICIES:
             raise ValueError(
                 f"unknown overflow policy {policy!r}; choose one of {', '.join(OVERFLOW_POLICIES)}"
@@ -136,7 +158,8 @@ class SendQueue:
             raise ValueError(f"credit must be >= 1, got {credit!r}")
         self.policy = policy
         self._code = OVERFLOW_POLICIES.index(policy)
-        if self._code == _UNBOUNDED:
+        self._codes = None if classes is None else tuple(OVERFLOW_POLICIES.index(c) for c in classes)
+        if all(c == _UNBOUNDED for c in self._codes or (self._code,)):
             limit = limit_bytes = None
         self.limit = limit
         self.limit_bytes = limit_bytes
@@ -212,8 +235,12 @@ class SendQueue:
         self.bytes -= msg.size
         return msg
 
+    def _class_code(self, msg: Message) -> int:
+        codes = self._codes
+        return self._code if codes is None else codes[msg.cls]
+
     def _push(self, msg: Message) -> None:
-        if self._code == _CONFLATE and msg.key is not None:
+        if self._class_code(msg) == _CONFLATE and msg.key is not None:
             slot = _Slot(msg)
             self._index[msg.key] = slot
             self._q.append(slot)
@@ -237,7 +264,7 @@ class SendQueue:
             self.total_offered += 1
             self._drop(msg)
             return Offer(False, [msg], 0, True, False)
-        code = self._code
+        code = self._code if self._codes is None else self._codes[msg.cls]
         if code == _CONFLATE and msg.key is not None:
             slot = self._index.get(msg.key)
             if slot is not None:  # fast path: replace in place when the new size fits
@@ -264,6 +291,10 @@ class SendQueue:
                 self.peak_depth = len(q)
             if b > self.peak_bytes:
                 self.peak_bytes = b
+            return _ACCEPTED
+        if code == _UNBOUNDED:  # a class that ignores the socket's bounds
+            self.total_offered += 1
+            self._push(msg)
             return _ACCEPTED
         if code == _BLOCK:
             if self._too_big(msg):
@@ -303,7 +334,7 @@ class SendQueue:
     def _offer_evicting(self, msg: Message) -> Offer:
         """drop_oldest semantics (also conflate and credit beyond their limits)."""
         self.total_offered += 1
-        if self._too_big(msg):
+        if self._too_big(msg) or (self._codes is not None and not self._room_in_class(msg)):
             self._drop(msg)
             return Offer(False, [msg], 0, False, False)
         q = self._q
@@ -311,14 +342,36 @@ class SendQueue:
         lb = self.limit_bytes
         size = msg.size
         dropped: list[Message] = []
+        evict = self._popleft if self._codes is None else lambda: self._pop_class(msg.cls)
         while (limit is not None and len(q) >= limit) or (lb is not None and self.bytes + size > lb):
-            dropped.append(self._popleft())
+            dropped.append(evict())
         n = len(dropped)
         self.total_dropped += n
         if self.gap_notice:
             self.pending_gap += n
         self._push(msg)
         return Offer(True, dropped, 0, False, False) if n else _ACCEPTED
+
+    def _room_in_class(self, msg: Message) -> bool:
+        """Whether evicting every queued message of ``msg``'s class would make room for it."""
+        mine = [m for m in self.messages() if m.cls == msg.cls]
+        n, b = len(self._q) - len(mine), self.bytes - sum(m.size for m in mine)
+        return (self.limit is None or n < self.limit) and (
+            self.limit_bytes is None or b + msg.size <= self.limit_bytes
+        )
+
+    def _pop_class(self, cls: int) -> Message:
+        """Remove and return the oldest queued message of class ``cls`` (there is one)."""
+        q = self._q
+        for i, item in enumerate(q):
+            msg = item.msg if item.__class__ is _Slot else item
+            if msg.cls == cls:
+                del q[i]
+                if item.__class__ is _Slot:
+                    del self._index[msg.key]
+                self.bytes -= msg.size
+                return msg
+        raise AssertionError("no queued message of this class")
 
     def pop(self) -> Message | None:
         """The next message to write to the socket, or None (empty, or the credit window is full)."""
@@ -331,7 +384,7 @@ class SendQueue:
                 return None
             self.in_flight += 1
         self.total_delivered += 1
-        if code == _CONFLATE:
+        if code == _CONFLATE or self._codes is not None:
             return self._popleft()
         msg = q.popleft()
         self.bytes -= msg.size

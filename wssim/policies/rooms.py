@@ -70,3 +70,147 @@ def assign_rooms(rng: Any, n: int, k: int, rooms: int, kind: str = "uniform", s:
             q[out[i, :j]] = 0.0
             col[i] = rng.choice(rooms, p=q / q.sum())
     return out
+
+
+# -- room classes: rooms with sizes, filled by clients ------------------------------------------------
+
+SIZE_DISTRIBUTIONS: tuple[str, ...] = ("fixed", "uniform", "lognormal", "zipf")
+Z99 = 2.3263478740408408  # the standard normal's 99th percentile
+
+
+def split_rooms(rooms: int, shares: list[float]) -> np.ndarray:
+    """The class of every room: ``rooms`` split by ``shares`` (largest remainder), classes in order,
+    each one's rooms contiguous (class 0 first)."""
+    counts = apportion(np.asarray(shares, dtype=float), rooms)
+    return np.repeat(np.arange(len(shares)), counts)
+
+
+def apportion(weights: np.ndarray, total: int, cap: int | None = None) -> np.ndarray:
+    """Integers proportional to ``weights`` summing to ``total`` (largest remainder), none above ``cap``.
+
+    What a capped entry cannot take is shared among the others, in proportion to their weights.
+    """
+    w = np.asarray(weights, dtype=float)
+    out = np.zeros(len(w), dtype=np.int64)
+    free = w > 0
+    left = total
+    while left > 0 and free.any():
+        share = np.where(free, w, 0.0)
+        exact = share / share.sum() * left
+        if cap is not None and (out + exact > cap).any():
+            over = free & (out + exact >= cap)
+            left -= int((cap - out[over]).sum())
+            out[over] = cap
+            free &= ~over
+            continue
+        base = np.floor(exact).astype(np.int64)
+        rest = left - int(base.sum())
+        order = np.argsort(-(exact - base), kind="stable")[:rest]
+        base[order] += 1
+        out += base
+        left = 0
+    if left > 0:
+        raise ValueError(f"cannot place {total} members in {len(w)} rooms of at most {cap}")
+    return out
+
+
+def draw_sizes(
+    rng: Any,
+    n: int,
+    kind: str,
+    size: int = 1,
+    low: int = 1,
+    high: int = 1,
+    median: float = 1.0,
+    p99: float = 1.0,
+    exponent: float = 2.0,
+) -> np.ndarray:
+    """``n`` room sizes (float weights, at least 1): ``fixed`` at ``size``, ``uniform`` integers in
+    ``[low, high]``, ``lognormal`` by its ``median`` and ``p99``, ``zipf`` over ``low .. high`` with
+    probability of size ``m`` ∝ ``m^-exponent``."""
+    if kind == "fixed":
+        return np.full(n, float(size))
+    if kind == "uniform":
+        return rng.integers(low, high + 1, size=n).astype(float)
+    if kind == "lognormal":
+        mu = np.log(median)
+        sigma = (np.log(p99) - mu) / Z99 if p99 > median else 0.0
+        return np.maximum(1.0, np.round(rng.lognormal(mu, sigma, size=n)))
+    if kind == "zipf":
+        m = np.arange(low, high + 1, dtype=float)
+        p = m**-exponent
+        return rng.choice(m, size=n, p=p / p.sum())
+    raise ValueError(f"unknown size distribution {kind!r}; choose one of {', '.join(SIZE_DISTRIBUTIONS)}")
+
+
+def mean_size(
+    kind: str,
+    size: int = 1,
+    low: int = 1,
+    high: int = 1,
+    median: float = 1.0,
+    p99: float = 1.0,
+    exponent: float = 2.0,
+) -> float:
+    """The mean of :func:`draw_sizes` (lognormal: of the continuous distribution, before rounding)."""
+    if kind == "fixed":
+        return float(size)
+    if kind == "uniform":
+        return (low + high) / 2
+    if kind == "lognormal":
+        sigma = (np.log(p99) - np.log(median)) / Z99 if p99 > median else 0.0
+        return float(median * np.exp(sigma**2 / 2))
+    m = np.arange(low, high + 1, dtype=float)
+    p = m**-exponent
+    return float((m * p).sum() / p.sum())
+
+
+def fill_rooms(rng: Any, members: np.ndarray, n: int, k: int) -> np.ndarray:
+    """An ``(n, k)`` int64 array of distinct rooms per client that holds exactly ``members[r]`` clients
+    in room ``r`` (``sum(members) == n·k``, each at most ``n``).
+
+    The ``n·k`` member slots (room ``r`` repeated ``members[r]`` times) are shuffled and dealt to the
+    clients ``k`` at a time; a client dealt a room twice swaps the duplicate with a random slot of
+    another client for whom the swap makes no duplicate either, so every client is equally likely to
+    be in any room. When the sizes leave so little choice that swaps do not resolve it (rooms of nearly
+    ``n`` members), the slots are dealt in turn instead (room by room, slot ``s`` to client ``s mod n``,
+    the clients in random order), which always gives distinct rooms.
+    """
+    members = np.asarray(members, dtype=np.int64)
+    if int(members.sum()) != n * k or (members > n).any():
+        raise ValueError(f"rooms of {members.tolist()} members cannot hold {n} clients in {k} rooms each")
+    slots = rng.permutation(np.repeat(np.arange(len(members), dtype=np.int64), members)).reshape(n, k)
+    if k < 2:
+        return slots
+    ordered = np.sort(slots, axis=1)
+    for i in np.nonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))[0].tolist():
+        if not _distinct_by_swaps(rng, slots, i, 20 * n * k):
+            return _dealt_in_turn(rng, members, n, k)
+    return slots
+
+
+def _distinct_by_swaps(rng: Any, slots: np.ndarray, i: int, tries: int) -> bool:
+    """Make row ``i`` distinct by swapping its duplicates with other rows; False if ``tries`` ran out."""
+    n, k = slots.shape
+    row = slots[i]
+    for j in range(1, k):
+        while row[j] in row[:j] or row[j] in row[j + 1 :]:
+            tries -= 1
+            if tries < 0:
+                return False
+            o, p = int(rng.integers(n)), int(rng.integers(k))
+            other = slots[o]
+            if o != i and other[p] not in row and row[j] not in other:
+                row[j], other[p] = other[p], row[j]
+    return True
+
+
+def _dealt_in_turn(rng: Any, members: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Slot ``s`` of the rooms' slots (room by room) to client ``s mod n``: a room's at most ``n``
+    members are consecutive clients, so distinct; the clients' order and the rooms' are random."""
+    order = rng.permutation(len(members))
+    slots = np.repeat(order, members[order])
+    who = rng.permutation(n)[np.arange(n * k) % n]
+    out = np.empty((n, k), dtype=np.int64)
+    out[who, np.arange(n * k) // n] = slots
+    return out

@@ -158,7 +158,7 @@ class Backplane:
             rec.count("publishes_failed")
             # An at-least-once producer keeps the publication in its buffer and sends it when the
             # backplane returns (late, not lost); at most once, or beyond the buffer, it is gone.
-            if self.at_most_once or not self.hold(room, t_pub, origin, w.traffic.size):
+            if self.at_most_once or not self.hold(room, t_pub, origin, w.roomtable.room_size[room]):
                 owed = w.clients.room_logical[room]
                 rec.count("deliveries_expected", owed)
                 w.lost(owed)
@@ -168,6 +168,9 @@ class Backplane:
         offset = w.history.publish(room, now)
         rec.count("messages_published")
         rec.count("deliveries_expected", w.clients.room_logical[room])
+        if w.roomtable.classed:
+            w.roomtable.count(rec, "messages_published", room)
+            w.roomtable.count(rec, "deliveries_expected", room, w.clients.room_logical[room])
         hit, waste = self.targets(room, origin)
         discarded = len(waste)
         n = len(hit) + discarded

@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 
 from wssim.metrics import bin_index
-from wssim.policies import Reconnector, assign_rooms, reconnect
+from wssim.policies import Reconnector, reconnect
 from wssim.randomness import Stream
 from wssim.sim.edge import DROPPED
 from wssim.sim.gateway import DRAINING, OK, UNAVAILABLE, UP
+from wssim.sim.roomtable import memberships
 
 IDLE, WAIT, HANDSHAKE, CONNECTED, OFFLINE, GONE = range(6)
 
@@ -42,14 +43,7 @@ class Clients:
         self.total = n = cl.count + extra
         self.population = cl.count
         self.k = k = cl.rooms.per_client if cl.rooms.count else 0
-        rooms = assign_rooms(
-            world.streams.generator(Stream.ROOMS),
-            n,
-            k,
-            cl.rooms.count,
-            cl.rooms.popularity,
-            cl.rooms.zipf_exponent,
-        )
+        rooms = memberships(cfg, world.streams.generator(Stream.ROOMS), n)
         self.rooms: list[int] = rooms.reshape(-1).tolist()
         slow = world.streams.generator(Stream.SLOW_CONSUMERS).random(n) < cl.slow_consumers.fraction
         self.queued: list[bool] = (slow | (cl.drain_rate is not None)).tolist() if n else []

@@ -57,12 +57,16 @@ class Consumers:
         self._sq = (sq.overflow, *limits, sq.credit, sq.gap_notice)
         self.gap_notice = sq.gap_notice
         self.credit = sq.overflow == "credit"
-        self.conflating = sq.overflow == "conflate"
         self.blocking = sq.overflow == "block"
         self.stalls: dict[tuple[int, int], list[tuple[int, float]]] = {}  # (gateway, room) -> waiting
         self.slow_reader = Reader.from_config(cfg, slow=True)
         self.reader = Reader.from_config(cfg, slow=False)
-        self.keys = cfg.clients.conflate_keys
+        rt = self.rooms = world.roomtable
+        # One queue per socket carries every class, each message with its class's policy (direct
+        # messages: the gateway's policy, as the class after the rooms' ones).
+        self.direct_cls = len(rt.names) if rt.classed else 0
+        self.classes = (*rt.policy, sq.overflow) if rt.classed else None
+        self.conflates = [p == "conflate" for p in (self.classes or (sq.overflow,))]
         self.states: dict[int, QState] = {}
         self.live: set[int] = set()  # queued clients currently connected
         self._phase = world.streams.draws(Stream.SLOW_CONSUMERS)
@@ -80,7 +84,15 @@ class Consumers:
     def new_queue(self) -> SendQueue:
         """An empty send queue with the gateway's policy (bounds raised by the path's share)."""
         policy, limit, limit_bytes, credit, gap = self._sq
-        return SendQueue(policy, limit, limit_bytes, credit, gap)
+        return SendQueue(policy, limit, limit_bytes, credit, gap, self.classes)
+
+    def message(self, room: int, offset: int, t_pub: float) -> Message:
+        """Publication ``offset`` of ``room`` (-1: a direct message) as its queue sees it: its class's
+        size on the wire, conflation key and policy."""
+        if room < 0:
+            return Message(offset, self.size, None, (t_pub, room), self.direct_cls)
+        rt = self.rooms
+        return Message(offset, rt.room_wire[room], rt.key(room, offset), (t_pub, room), rt.of[room])
 
     def attach(self, c: int, gw: Any, now: float) -> None:
         """Client ``c`` is connected to ``gw``: a fresh, empty send queue."""
@@ -101,7 +113,7 @@ class Consumers:
         if drain:
             self.advance(c, st, now)
         gw = st.gw
-        gw.charge_queue(-self.held(st.q) - self.size * len(st.blocked))
+        gw.charge_queue(-self.held(st.q) - sum(m.size for m in st.blocked))
         for m in st.blocked:
             st.q.offer(m)  # waiting for room: discarded with the queue (a resume covers room messages)
         self.discard(c, st.q)
@@ -124,7 +136,7 @@ class Consumers:
             room = m.payload[1]
             if room < 0:
                 w.traffic.missed(c)
-            elif self.conflating and m.id < cursor.get(room, 0):  # behind a newer one it read
+            elif self.conflates[m.cls] and m.id < cursor.get(room, 0):  # behind a newer one it read
                 w.lost(1)  # (conflated in place): its resume starts after it
 
     def hand_over(self, c: int, now: float) -> SendQueue:
@@ -150,12 +162,11 @@ class Consumers:
         if not zids:
             return
         w.rec.count("deliveries_to_dead_peers", len(zids))
-        key = room * self.keys + offset % self.keys
         grew = False
         for zid in list(zids):
             c, _, q = gw.zombies[zid]
             before = self.held(q)
-            res = q.offer(Message(offset, self.size, key, (t_pub, room)))
+            res = q.offer(self.message(room, offset, t_pub))
             for m in res.dropped:  # a room message is replayed on resume; a direct one is missed
                 if m.payload[1] < 0:
                     w.traffic.missed(c)
@@ -191,20 +202,21 @@ class Consumers:
                 self.world.call_at(at, self._resume, (gw, gw.incarnation, room))
         backlog.append((offset, t_pub))
         self.world.rec.count("send_queue_blocked")
-        gw.charge_queue(self.size)
+        gw.charge_queue(self.rooms.room_wire[room])
         gw.check_memory()
         return True
 
     def _blocker(self, gw: Any, room: int, now: float) -> int | None:
         """A member of ``room`` on ``gw`` whose queue cannot take a message: a client, -1 for a dead
         peer (freed by its reclaim), None if every queue has room."""
+        size = self.rooms.room_wire[room]
         for c in sorted(gw.queued.get(room) or ()):
             st = self.states[c]
             self.advance(c, st, now)
-            if st.q is not None and (st.blocked or st.q.would_block(self.size)):
+            if st.q is not None and (st.blocked or st.q.would_block(size)):
                 return c
         for zid in gw.zroom.get(room) or ():
-            if gw.zombies[zid][2].would_block(self.size):
+            if gw.zombies[zid][2].would_block(size):
                 return -1
         return None
 
@@ -220,7 +232,7 @@ class Consumers:
             return
         w = self.world
         now = w.env.now
-        gw.charge_queue(-self.size * len(backlog))
+        gw.charge_queue(-self.rooms.room_wire[room] * len(backlog))
         for offset, t_pub in backlog:
             if not gw.serving:
                 return
@@ -289,7 +301,10 @@ class Consumers:
                 elif msg.id > cursor.get(room, 0):  # conflation in place can put a newer one first
                     cursor[room] = msg.id
                 if superseded:
-                    conflated += superseded.pop(msg.key, 0)
+                    n = superseded.pop(msg.key, 0)
+                    if n:
+                        conflated += n
+                        self.rooms.count(w.rec, "messages_conflated", room, n)
             done += 1
         st.carry = carry if not len(q) else carry - (work - used)
         if conflated:
@@ -310,9 +325,9 @@ class Consumers:
         while blocked and st.q is not None:
             if not self._offer_msg(c, st, blocked[0], now, retry=True):
                 return
-            blocked.pop(0)
+            msg = blocked.pop(0)
             if st.gw is not None:
-                st.gw.charge_queue(-self.size)
+                st.gw.charge_queue(-msg.size)
 
     # -- offers -----------------------------------------------------------------------------
     def offer(self, c: int, room: int, offset: int, t_pub: float, now: float) -> None:
@@ -323,12 +338,11 @@ class Consumers:
         self.advance(c, st, now)
         if st.q is None:
             return
-        key = room * self.keys + offset % self.keys if room >= 0 else None
-        msg = Message(offset, self.size, key, (t_pub, room))
+        msg = self.message(room, offset, t_pub)
         if st.blocked:  # keep order: behind what is already waiting (in the gateway's memory)
             st.blocked.append(msg)
             self.world.rec.count("send_queue_blocked")
-            st.gw.charge_queue(self.size)
+            st.gw.charge_queue(msg.size)
             return
         self._offer_msg(c, st, msg, now)
 
@@ -345,7 +359,7 @@ class Consumers:
             if not retry:  # waits in the gateway's memory until the queue has room
                 st.blocked.append(msg)
                 rec.count("send_queue_blocked")
-                gw.charge_queue(self.size)
+                gw.charge_queue(msg.size)
                 gw.check_memory()
             return False
         if res.conflated:  # counted when the newer one is read (a resume replays them otherwise)
@@ -357,9 +371,11 @@ class Consumers:
                 room = m.payload[1]
                 if room >= 0 and m.id > cursor.get(room, 0):
                     cursor[room] = m.id
+                    self.rooms.count(rec, "messages_dropped_overflow", room)
                 n = st.superseded.pop(m.key, 0) if st.superseded else 0
                 if n:  # what it had replaced is not replayed either
                     rec.count("messages_conflated", n)
+                    self.rooms.count(rec, "messages_conflated", room, n)
             rec.count("messages_dropped_overflow", dropped)
             rec.rate("drops", now, dropped)
             w.lost(dropped)
@@ -372,6 +388,7 @@ class Consumers:
             # The dropped message is not lost: the client resumes from its cursor.
             q.take_gap()
             rec.count("slow_consumer_disconnects")
+            self.rooms.count(rec, "slow_consumer_disconnects", msg.payload[1])
             rec.values.setdefault("first_slow_consumer_disconnect_s", now)
             w.clients.drop(c, reason="slow")
             return True

@@ -165,12 +165,21 @@ class Cpu:
         self.room_jobs.clear()
 
 
-def wire_size(config: Any) -> int:
-    """Bytes of one message on the wire and in queues: compressed by ``gateways.compression.ratio``
-    when permessage-deflate is on (at least one byte)."""
-    size = config.clients.message_size
+def wire_size(config: Any, size: int | None = None) -> int:
+    """Bytes of one message of ``size`` (default ``clients.message_size``) on the wire and in queues:
+    compressed by ``gateways.compression.ratio`` when permessage-deflate is on (at least one byte)."""
+    size = config.clients.message_size if size is None else size
     comp = config.gateways.compression
     return max(1, round(size * comp.ratio)) if comp.enabled else size
+
+
+def write_cost(config: Any, size: int | None = None) -> float:
+    """CPU-seconds to write one message of ``size`` bytes (default ``clients.message_size``) to one
+    member: the frame, its bytes on the wire and, with compression, deflating it."""
+    cpu = config.gateways.cpu
+    size = config.clients.message_size if size is None else size
+    deflate = cpu.deflate_per_byte * size if config.gateways.compression.enabled else 0.0
+    return cpu.frame + cpu.per_byte * wire_size(config, size) + deflate
 
 
 # Overflow policies that act on a connection whose backlog passes its bound (the others let it grow:
@@ -178,22 +187,25 @@ def wire_size(config: Any) -> int:
 BOUNDED = ("drop_oldest", "drop_newest", "conflate", "disconnect")
 
 
+def backlog_bound(config: Any, wire: int, policy: str) -> int | None:
+    """A connection's bound in messages of ``wire`` bytes under ``policy`` (None: unbounded)."""
+    sq = config.gateways.send_queue
+    by_bytes = None if sq.limit_bytes is None else sq.limit_bytes // wire
+    bounds = [b for b in (sq.limit, by_bytes) if b is not None]
+    return min(bounds) if bounds and policy in BOUNDED else None
+
+
 class FanoutCosts:
-    """What delivering one message costs on a gateway's CPU, and the backlog bound of a connection."""
+    """What delivering one message costs on a gateway's CPU, and the backlog bound of a connection
+    (of the config's single message size and policy; per room: :class:`wssim.sim.roomtable.RoomTable`)."""
 
     __slots__ = ("costs", "limit", "message", "policy", "wire", "write")
 
     def __init__(self, config: Any) -> None:
         cfg = config
-        cpu = cfg.gateways.cpu
-        comp = cfg.gateways.compression
         self.wire = wire_size(cfg)
-        deflate = cpu.deflate_per_byte * cfg.clients.message_size if comp.enabled else 0.0
-        self.message = cpu.backplane_message  # receiving it from the backplane, once per gateway
-        self.write = cpu.frame + cpu.per_byte * self.wire + deflate  # per member
+        self.message = cfg.gateways.cpu.backplane_message  # receiving it from the backplane, once per gateway
+        self.write = write_cost(cfg)  # per member
         self.costs = self.message > 0 or self.write > 0  # False: delivering is free (no CPU job)
-        sq = cfg.gateways.send_queue
-        self.policy = sq.overflow
-        by_bytes = None if sq.limit_bytes is None else sq.limit_bytes // self.wire
-        bounds = [b for b in (sq.limit, by_bytes) if b is not None]
-        self.limit = min(bounds) if bounds and sq.overflow in BOUNDED else None  # messages
+        self.policy = cfg.gateways.send_queue.overflow
+        self.limit = backlog_bound(cfg, self.wire, self.policy)  # messages

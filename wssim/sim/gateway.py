@@ -78,7 +78,8 @@ class Gateway:
         self.fanout = world.fanout  # per-message and per-member costs, the wire size, the bound
         self.cpu_fanout = self.fanout.costs  # False: delivering costs nothing (no job)
         self.message_cost = self.fanout.message
-        self.write_cost = self.fanout.write
+        self.write_cost = self.fanout.write  # a direct message's
+        self.rooms = world.roomtable  # per room: the write cost, wire size, overflow bound and policy
         l4 = cfg.edge.layer == "L4"  # TLS passes through the balancer and terminates here
         self.tls_full = cpu.tls_full if l4 else 0.0
         self.tls_resumed = cpu.tls_resumed if l4 else 0.0
@@ -347,7 +348,8 @@ class Gateway:
         if cpu.pending:
             cpu.expire(now)  # the queue is empty: everything before is written
         message = self.message_cost
-        work = message + (fast + nq) * self.write_cost
+        write = self.rooms.room_write[room]
+        work = message + (fast + nq) * write
         speed = cpu.speed(self.n)
         done = now + work / speed
         cpu.free_at = done
@@ -360,7 +362,7 @@ class Gateway:
         cpu.jobs += 1
         if fast:
             first = now + message / speed
-            span = fast * self.write_cost / speed
+            span = fast * write / speed
             if span < RESOLUTION:  # its members' latencies as their mean
                 w = self.world
                 w.lat_n += fast
@@ -375,11 +377,13 @@ class Gateway:
         cpu = self.cpu
         if cpu.head_room >= 0 or (cpu.pending and cpu.pending[0][0] <= now):
             cpu.expire(now)
-        limit = self.fanout.limit
+        rooms = self.rooms
+        limit = rooms.room_limit[room]
         if fast and limit is not None and cpu.room_jobs.get(room, 0) >= limit:
             fast = self.overflow(room, offset, fast, now)
         message = self.message_cost
-        work = message + (fast + nq) * self.write_cost
+        write = rooms.room_write[room]
+        work = message + (fast + nq) * write
         start = cpu.free_at
         wait = start - now
         if now >= cpu.warmup:
@@ -394,11 +398,11 @@ class Gateway:
             cpu.cur_busy += work
         else:
             cpu.served(start, done, work)
-        nbytes = fast * self.fanout.wire
+        nbytes = fast * rooms.room_wire[room]
         cpu.hold(done, room, nbytes)
         if fast:
             first = start + message / speed
-            span = fast * self.write_cost / speed
+            span = fast * write / speed
             w = self.world
             if span < RESOLUTION and first + span <= w.end:  # as in deliver, counted when written
                 w.rec.count("deliveries_delivered", fast)
@@ -421,21 +425,24 @@ class Gateway:
         overflow policy to publication ``offset``; returns the members still to be written."""
         w = self.world
         rec = w.rec
-        policy = self.fanout.policy
+        policy = self.rooms.room_policy[room]
         if policy == "disconnect":
             # Closed before this publication was written: they resume from the one before it.
             self.last[room] = offset - 1
             cl = w.clients
             for c in [c for c in self.conns if not cl.queued[c] and cl.member(c, room)]:
                 rec.count("slow_consumer_disconnects")
+                self.rooms.count(rec, "slow_consumer_disconnects", room)
                 rec.values.setdefault("first_slow_consumer_disconnect_s", now)
                 cl.drop(c, reason="slow")
             self.last[room] = offset
             return 0
         if policy == "conflate":
             rec.count("messages_conflated", fast)
+            self.rooms.count(rec, "messages_conflated", room, fast)
             return 0
         rec.count("messages_dropped_overflow", fast)
+        self.rooms.count(rec, "messages_dropped_overflow", room, fast)
         rec.rate("drops", now, fast)
         w.lost(fast)
         if w.cfg.gateways.send_queue.gap_notice:

@@ -10,6 +10,11 @@ traffic for exact checks. A publication goes to one of the client's rooms, or wi
 the backplane's capacity and latency, the recipient's send queue, the producer buffer in an outage.
 A change of the rate (a spike, or a quiet window at multiplier 0) interrupts the wait for the next
 publication, which is drawn again at the new rate (memoryless): none lands inside a quiet window.
+
+With room classes each membership publishes at its class's rate: the process draws at the highest
+class rate × ``per_client`` × clients, picks a client and one of its rooms uniformly, and keeps the
+draw with probability (the room's class rate / the highest) — thinning, so each membership is an exact
+Poisson process of its class's rate; ``direct_fraction`` of the kept draws are direct messages instead.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ class Traffic:
         self.periodic = cl.publish_arrivals == "periodic"
         self.direct = cl.direct_fraction
         self.size = cl.message_size
+        rt = world.roomtable
+        self.classed = rt.classed
+        self.top = max(rt.rate)  # the highest class rate of one membership (with classes)
+        self.thin = [r / self.top if self.top > 0 else 0.0 for r in rt.rate]  # keep-probability per class
         self.multiplier = 1.0
         self.draws = world.streams.draws(Stream.PUBLISHES)
         self._wake: Any = None
@@ -40,7 +49,7 @@ class Traffic:
 
     def start(self) -> None:
         """Start publishing (nothing to do at rate 0)."""
-        if self.rate > 0:
+        if (self.top if self.classed else self.rate) > 0:
             self._proc = self.world.env.process(self._run())
 
     def set_multiplier(self, m: float) -> None:
@@ -56,8 +65,10 @@ class Traffic:
         d = self.draws
         periodic = self.periodic
         tick = 0
+        classed = self.classed
+        per_client = self.top * cl.k if classed else self.rate
         while True:
-            total = self.rate * self.multiplier * cl.population
+            total = per_client * self.multiplier * cl.population
             try:
                 if total <= 0:
                     self._wake = env.timeout(1.0)
@@ -74,7 +85,9 @@ class Traffic:
                 c, turn = int(d.random() * cl.population), -1
             if cl.state[c] != CONNECTED:
                 continue
-            if self.direct > 0 and d.random() < self.direct:
+            if classed:
+                self.classed_publication(c, turn, periodic)
+            elif self.direct > 0 and d.random() < self.direct:
                 self.direct_message(c, int(d.random() * cl.population), cl.gw[c], env.now)
             elif cl.k:
                 j = turn % cl.k if periodic else int(d.random() * cl.k)
@@ -82,6 +95,25 @@ class Traffic:
                 if w.schedule is not None:
                     w.schedule.publish(env.now, r, c)
                 w.backplane.publish(r, env.now, cl.gw[c])
+
+    def classed_publication(self, c: int, turn: int, periodic: bool) -> None:
+        """A draw for connected client ``c`` with room classes: one of its rooms, kept at its class's
+        share of the highest rate; a direct message instead with probability ``direct_fraction``."""
+        w = self.world
+        cl = w.clients
+        d = self.draws
+        j = turn % cl.k if periodic else int(d.random() * cl.k)
+        r = cl.rooms[c * cl.k + j]
+        keep = self.thin[w.roomtable.of[r]]
+        if keep < 1.0 and d.random() >= keep:
+            return
+        now = w.env.now
+        if self.direct > 0 and d.random() < self.direct:
+            self.direct_message(c, int(d.random() * cl.population), cl.gw[c], now)
+            return
+        if w.schedule is not None:
+            w.schedule.publish(now, r, c)
+        w.backplane.publish(r, now, cl.gw[c])
 
     def owed(self, dst: int) -> bool:
         """Whether a direct message to ``dst`` is owed to it (it has joined and not given up)."""

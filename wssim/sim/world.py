@@ -19,6 +19,7 @@ from wssim.metrics import Recorder
 from wssim.policies import Keepalive, tightest
 from wssim.schedule import ScheduleRecorder
 from wssim.sim.cpu import FanoutCosts
+from wssim.sim.roomtable import RoomTable
 from wssim.sim.samples import WeightedSamples
 from wssim.sim.servers import FifoServer
 from wssim.sim.streams import Streams
@@ -55,6 +56,7 @@ class World:
         self.latency = WeightedSamples(config.warmup)
         self.snapshots = FifoServer(config.clients.snapshot.rate)
         self.fanout = FanoutCosts(config)
+        self.roomtable = RoomTable(config)  # each room's class, size of message, policy
         self.end = float(config.duration)
         self.lat_n, self.lat_sum = 0, 0.0  # latencies gathered for the publication being delivered
         # Hot rate series counted per interval index, outside the recorder (see ``flush_bins``).
