@@ -9,6 +9,7 @@ a summary table (mean ± CI half-width); the config as run. :func:`write_report`
 from __future__ import annotations
 
 import html
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#c
 FONT = "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 MAX_METRIC_CHARTS = 16
 MAX_TRACES = 24
+MAX_POINTS = 2_000  # points per line drawn; timeseries.parquet keeps every sample (see downsample)
 
 # Time series: title, unit, how gateway labels combine into one line per run. Rate series (events
 # per second, "sum" of labels) have no row for an interval without events: it is drawn as zero.
@@ -282,8 +284,33 @@ def combined_series(results: Results, series: str, runs: Sequence[str] | None = 
     return _combine(ts, how, _time_grid(results) if series in RATE_SERIES else None)
 
 
+def downsample(t: np.ndarray, v: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` samples of the line (``t``, ``v``) for display, peaks kept.
+
+    A line of ``max_points`` samples or fewer is drawn as it is. A longer one is cut into
+    ``max_points // 2`` slices of consecutive samples (equal counts, to one), and each slice is drawn
+    by its lowest and its highest sample, in time order: every slice's extremes survive, so do the
+    line's maximum and minimum, and a spike one sample wide is still drawn at its height and time.
+    """
+    n = len(v)
+    if n <= max_points:
+        return t, v
+    edges = np.linspace(0, n, max_points // 2 + 1).astype(np.int64)
+    keep = np.empty(2 * (len(edges) - 1), dtype=np.int64)
+    for i, (a, b) in enumerate(itertools.pairwise(edges)):
+        part = v[a:b]
+        if np.isnan(part).all():  # a gap: drawn as one
+            keep[2 * i] = keep[2 * i + 1] = a
+            continue
+        lo, hi = a + int(np.nanargmin(part)), a + int(np.nanargmax(part))
+        keep[2 * i], keep[2 * i + 1] = min(lo, hi), max(lo, hi)
+    keep = np.unique(keep)
+    return t[keep], v[keep]
+
+
 def timeseries_spec(results: Results, series: str, runs: Sequence[str] | None = None) -> dict[str, Any]:
-    """The figure (as a plotly dict) of one time series for each run, with fault markers."""
+    """The figure (as a plotly dict) of one time series for each run, with fault markers; a line of
+    more than :data:`MAX_POINTS` samples is drawn from :func:`downsample`."""
     title, unit, _ = SERIES.get(series, (series, "", "sum"))
     data = combined_series(results, series, runs)
     point_count = data["point"].nunique() if len(data) else 0
@@ -295,11 +322,12 @@ def timeseries_spec(results: Results, series: str, runs: Sequence[str] | None = 
         label = point_label(results, point, short=True)
         name = label if point_count > 1 else f"replication {rep}"
         first = rep == min_rep[point]
+        x, y = downsample(sub["time"].to_numpy(dtype=float), sub["value"].to_numpy(dtype=float))
         traces.append(
             {
                 "type": "scatter",
-                "x": _floats(sub["time"]),
-                "y": _floats(sub["value"]),
+                "x": _floats(x),
+                "y": _floats(y),
                 "mode": "lines",
                 "name": name,
                 "legendgroup": f"p{point}" if point_count > 1 else str(rid),
@@ -681,7 +709,9 @@ def build_html(results: Results) -> str:
 {_verdict_table(results)}</section>
 {sweep_block}
 <section><h2>Time series</h2>
-<p class="muted">One line per run; dashed verticals mark injected faults.</p>{note}
+<p class="muted">One line per run; dashed verticals mark injected faults. A line of more than
+{MAX_POINTS:,} samples is drawn from the lowest and highest sample of each of {MAX_POINTS // 2:,} equal
+slices (peaks kept); <code>timeseries.parquet</code> holds every sample.</p>{note}
 <div class="grid">{ts_html or "<p class='muted'>No time series recorded.</p>"}</div></section>
 <section><h2>Summary</h2>
 <p class="muted">Mean ± 95% CI half-width over replications; hover a metric for its meaning.</p>

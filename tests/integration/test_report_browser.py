@@ -127,3 +127,29 @@ def test_single_point_report_and_rebuild_render(tmp_path):
     keep_screenshot(shot)
     assert problems == []
     assert check["charts"] and all(c["points"] > 0 and c["rendered"] for c in check["charts"])
+
+
+def test_long_series_are_downsampled_for_display_with_peaks_kept(tmp_path):
+    """Two minutes sampled every 20 ms (6,000 samples a line): each line drawn has at most MAX_POINTS
+    points, its highest one is the full-resolution peak, and the page renders without errors."""
+    from wssim.report import MAX_POINTS, combined_series
+
+    cfg = wssim.load_config("quickstart", ["clients.count=400", "interval=20ms"])
+    res = wssim.run(cfg, executor="serial", out=tmp_path / "run", progress=False)
+    assert res.failures == []
+    full = combined_series(res, "handshakes")
+    assert len(full) >= 3 * MAX_POINTS
+    shot = tmp_path / "run" / "long.png"
+    check, problems = open_in_chromium(tmp_path / "run" / "report.html", shot)
+    keep_screenshot(shot)
+    assert problems == []
+    charts = [c for c in check["charts"] if c["id"].startswith("t-")]
+    assert charts
+    for chart in charts:
+        assert chart["rendered"] and 0 < chart["points"] <= MAX_POINTS * chart["traces"], chart
+    html = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert f"{MAX_POINTS:,} samples" in html
+    from wssim.report import timeseries_spec
+
+    drawn = timeseries_spec(res, "handshakes")["data"][0]["y"]
+    assert len(drawn) <= MAX_POINTS and max(drawn) == full["value"].max()

@@ -29,6 +29,10 @@ SCENARIOS: dict[str, tuple[list[str], list[str]]] = {
             "cost_per_month_usd",
         ],
     ),
+    "capstone": (
+        ["clients.count=2000", "clients.rooms.count=600", "duration=6min", "warmup=1min"],
+        ["connections_peak", "peak_handshake_rate", "herd_convergence_s", "latency_p99_s"],
+    ),
     "budget": (["duration=25s"], ["connections_peak", "gateway_memory_peak_bytes", "emfile_rejections"]),
     "fanout": (["clients.count=800", "duration=20s"], ["backplane_deliveries", "fanout_waste_fraction"]),
     "backpressure": ([], ["gateway_memory_peak_bytes", "send_queue_depth_p99", "messages_dropped_overflow"]),
