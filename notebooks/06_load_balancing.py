@@ -59,8 +59,9 @@ balancing.moved_figure(BALANCERS, KEYS).show()
 # %% [markdown]
 # ## 2. The same in the simulated fleet
 #
-# The `balancing` scenario adds a gateway mid-run; the model reports the share of connections
-# whose gateway changed (`connections_moved_fraction`).
+# The `balancing` scenario adds a gateway mid-run while clients drop off for a couple of seconds
+# now and then. An open socket stays where it is: the model reports, of the clients that come back
+# after the change, the share that landed on another gateway (`connections_moved_fraction`).
 #
 # ### Exercise 06.1 · Scale out with `hash mod N`
 #

@@ -124,8 +124,14 @@ METRICS: dict[str, Metric] = {
     "latency_p99_s": Metric("s", "99th percentile publish-to-client latency.", "quantile"),
     "connections_moved_fraction": Metric(
         "fraction",
-        "Open connections the balancer would send elsewhere after the first change of the pool.",
+        "Of the clients connected at the first change of the gateway pool that connected again after "
+        "it, the share whose new connection is on another gateway (not measured if none did).",
         "ratio",
+    ),
+    "pool_change_reconnects": Metric(
+        "clients",
+        "Clients connected at the first change of the gateway pool that connected again after it "
+        "(what connections_moved_fraction is measured over).",
     ),
     "cost_per_month_usd": Metric("USD/month", "Fleet cost at the size the run needed.", "derived"),
     "alert_lead_time_s": Metric(

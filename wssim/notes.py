@@ -89,12 +89,24 @@ def herd_note(metrics: Mapping[str, float], config: Any) -> Note | None:
     return Note(f"herd_convergence_s not measured: {why}.", "warning", "herd_convergence_s")
 
 
+def moved_note(metrics: Mapping[str, float], config: Any) -> Note | None:
+    """Why ``connections_moved_fraction`` is not a number, when the gateway pool changed."""
+    changes = [f.at for f in config.faults if f.kind in ("add_gateways", "remove_gateways")]
+    moved = metrics.get("connections_moved_fraction", float("nan"))
+    if not changes or min(changes) >= config.duration or moved == moved:
+        return None
+    return Note(
+        f"connections_moved_fraction not measured: no client connected at the first change of the gateway "
+        f"pool ({min(changes):g} s) connected again before the end, and open sockets do not move: give "
+        "clients.offline a rate (clients that drop and come back) or lengthen duration.",
+        "warning",
+        "connections_moved_fraction",
+    )
+
+
 def result_notes(metrics: Mapping[str, float], config: Any) -> list[Note]:
     """Warnings about one run's result: what dominates it that the config likely did not intend."""
-    notes: list[Note] = []
-    herd = herd_note(metrics, config)
-    if herd is not None:
-        notes.append(herd)
+    notes = [n for n in (herd_note(metrics, config), moved_note(metrics, config)) if n is not None]
     actions = metrics.get("connect_actions", 0.0)
     refused = metrics.get("admission_rejections", 0.0)
     if actions > 0 and refused / actions >= REFUSED_SHARE:

@@ -207,6 +207,25 @@ def herd_convergence(events: pd.DataFrame, at: float, window: float = 1.0) -> fl
     return float(first.max() - at)
 
 
+def moved_after(events: pd.DataFrame, at: float) -> tuple[int, int]:
+    """(moved, reconnected) for a change of the gateway pool at wall time ``at``.
+
+    The simulator's definition, from the load generators' connection events (``open`` with the gateway
+    that accepted it as ``detail``): the clients whose last event before ``at`` was an ``open`` held a
+    connection then; of those that opened one again after ``at`` (``reconnected``), ``moved`` landed on
+    another gateway than the one they held.
+    """
+    if events.empty:
+        return 0, 0
+    conn = events[events["kind"].isin(["open", "close", "offline"])].sort_values("t", kind="stable")
+    t = conn["t"].to_numpy(dtype=float)
+    last = conn[t < at].drop_duplicates("cid", keep="last")
+    held = last[last["kind"] == "open"].set_index("cid")["detail"]
+    opens = conn[(conn["kind"] == "open").to_numpy() & (t > at)].drop_duplicates("cid")
+    back = opens[opens["cid"].isin(held.index)].set_index("cid")["detail"]
+    return int((back != held[back.index]).sum()), len(back)
+
+
 def _rate(rec: Recorder, series: str, t: np.ndarray) -> None:
     """Bin scenario times ``t`` into a rate series (one call per bin, not per event)."""
     if len(t) == 0:

@@ -346,6 +346,7 @@ class LiveRun:
         self.gateways_peak = 0
         self.kills: dict[tuple[str, int], float] = {}  # (gateway, instance) -> wall time it was killed
         self.first_crash: float | None = None  # wall time of the first gateway crash (herd convergence)
+        self.pool_change: float | None = None  # wall time of the first add or remove (moved fraction)
 
     # -- clock ---------------------------------------------------------------------------------
     def wall(self, t: float) -> float:
@@ -674,6 +675,7 @@ class LiveRun:
         the balancers first and leave it stopped."""
         proc = self.gateways[name]
         if not restart:
+            self.pool_change = self.pool_change or time.time()
             self.balancer_call(f"/remove?name={name}", "POST")
         if drain:
             proc.signal(signal.SIGTERM)
@@ -686,6 +688,7 @@ class LiveRun:
     def add_gateway(self, name: str) -> None:
         """Start a new gateway and join it to every balancer."""
         proc = self.start_gateway(name)
+        self.pool_change = self.pool_change or time.time()
         self.balancer_call(f"/add?name={name}&addr={self.host}:{proc.port}", "POST")
 
     def signal(self, names: list[str], signum: int) -> None:
@@ -868,6 +871,10 @@ class LiveRun:
         if self.first_crash is not None and self.ledger is not None:
             conv = accounting.herd_convergence(self.ledger.events, self.first_crash)
             self.rec.set("herd_convergence_s", conv / self.s if conv == conv else conv)
+        if self.pool_change is not None and self.ledger is not None:
+            moved, back = accounting.moved_after(self.ledger.events, self.pool_change)
+            self.rec.count("pool_change_reconnects", back)
+            self.rec.set("connections_moved_fraction", moved / back if back else math.nan)
         self.rec.set("gateways_peak", float(self.gateways_peak))
         totals = self.gateway_totals()
         for name in COUNTED_AT_GATEWAYS:
@@ -878,15 +885,11 @@ class LiveRun:
         self.rec.set("send_queue_depth_p99", self.depth_p99())
 
     def record_balancers(self) -> None:
-        """Idle-timeout cuts, and the share of connections the first pool change re-routed."""
+        """Idle-timeout cuts."""
         stats = self.balancer_call("/stats")
         self.rec.count(
             "idle_timeout_disconnects", float(sum(s.get("counters", {}).get("idle_cuts", 0) for s in stats))
         )
-        first_moves = [s["moves"][0] for s in stats if s.get("moves")]
-        if first_moves:  # the first pool change, over every balancer process
-            checked = sum(c for _, c in first_moves)
-            self.rec.set("connections_moved_fraction", sum(m for m, _ in first_moves) / checked)
 
 
 def run_live(

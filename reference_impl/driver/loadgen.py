@@ -349,7 +349,7 @@ class _Worker:
                 outcome, told = self.failure(cid, exc)
                 wait = state.retry(outcome, self.rng, told, elapsed=self.now() - started)
             else:
-                self.event(cid, "open")
+                self.event(cid, "open", ws.response.headers.get(protocol.GATEWAY_HEADER))
                 rec.counters["handshakes"] += 1
                 resume = state.established(plan.rooms)
                 if resume:

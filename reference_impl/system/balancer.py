@@ -129,7 +129,6 @@ class Balancer:
         self.conns: set[_Conn] = set()
         self.assignments: dict[str, str] = {}  # routing key -> upstream of its latest connection
         self.counters: Counter[str] = Counter()
-        self.moves: list[tuple[int, int]] = []  # (connections re-routed, connections open) per pool change
         self._servers: list[asyncio.Server] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._handlers: set[asyncio.Task[Any]] = set()
@@ -166,21 +165,12 @@ class Balancer:
         self.upstreams[name] = Upstream(name, host, port)
         if not self._in_ring(name):
             self.policy.add(name)
-        self._record_moves()
 
     def remove_upstream(self, name: str) -> None:
         """Forget a gateway (existing connections through it stay until they close)."""
         if self._in_ring(name):
             self.policy.remove(name)
         self.upstreams.pop(name, None)
-        self._record_moves()
-
-    def _record_moves(self) -> None:
-        """After a pool change: how many open connections would now be routed elsewhere."""
-        conns = [c for c in self.conns if not c.cut]
-        if conns and list(self.policy.nodes):
-            moved = sum(1 for c in conns if self.pick(c.key) != c.upstream)
-            self.moves.append((moved, len(conns)))
 
     def pick(self, key: str) -> str | None:
         """The upstream for ``key`` (``None`` when no upstream is healthy)."""
@@ -369,7 +359,6 @@ class Balancer:
             },
             "active": len(self.conns),
             "counters": dict(self.counters),
-            "moves": self.moves,
         }
 
     def _admin_answer(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, str, bytes]:

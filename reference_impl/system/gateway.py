@@ -392,8 +392,11 @@ class Gateway:
         return None
 
     def _process_response(self, conn: ServerConnection, request: Request, response: Response) -> None:
-        """An admitted handshake that did not end in 101 gives its slot back."""
-        if conn in self._pending and response.status_code != HTTPStatus.SWITCHING_PROTOCOLS:
+        """An accepted handshake says which gateway it landed on; an admitted one that did not end in
+        101 gives its slot back."""
+        if response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
+            response.headers[protocol.GATEWAY_HEADER] = self.settings.gateway_id
+        elif conn in self._pending:
             self._pending.discard(conn)
             self.admission.release(conn.grants.subject)  # type: ignore[attr-defined]
 

@@ -21,6 +21,7 @@ WS_PATH = "/ws"
 METRICS_PATH = "/metrics"
 HEALTH_PATH = "/healthz"
 SNAPSHOT_PREFIX = "/snapshot/"
+GATEWAY_HEADER = "X-Gateway"  # on the 101 response: which gateway the client landed on
 
 CLOSE_GOING_AWAY = 1001  # graceful drain: reconnect elsewhere
 CLOSE_UNSUPPORTED = 1003  # a binary frame: the protocol is JSON text

@@ -138,16 +138,31 @@ def test_config_to_process_mapping() -> None:
     assert live_backplane(load_config(small("jetstream"))) == "jetstream"
 
 
-@pytest.mark.parametrize(("policy", "expected"), [("consistent_hash", 1 / 4), ("modulo", 3 / 4)])
-def test_adding_a_gateway_reports_the_connections_it_would_move(policy: str, expected: float) -> None:
-    """Measured by the live balancer over its open connections when the fourth gateway joins."""
+@pytest.mark.parametrize(
+    ("policy", "churn"), [("consistent_hash", True), ("modulo", True), ("modulo", False)]
+)
+def test_adding_a_gateway_moves_the_clients_that_come_back(policy: str, churn: bool) -> None:
+    """Observed from the clients: of those connected when the fourth gateway joins that connect again,
+    the share the gateway accepting them (its X-Gateway header) says moved. Consistent hashing: the
+    share of the 200 keys on the new gateway's arcs; modulo: 3/4. Without churn nobody connects again:
+    nothing moved, the fraction is not measured (where the balancer alone would report 3/4)."""
+    from wssim.policies import make_balancer
+
     add = [{"kind": "add_gateways", "at": "2s"}]
-    cfg = small("none", duration="3s", edge={"balancer": policy}, faults=add)
-    cfg["clients"] = dict(cfg["clients"], count=200, publish_rate="0/s")
+    cfg = small("none", duration="6s", edge={"balancer": policy}, faults=add)
+    offline = {"rate": "1/s", "mean": "200ms", "distribution": "fixed"} if churn else {"rate": "0/s"}
+    cfg["clients"] = dict(cfg["clients"], count=200, publish_rate="0/s", offline=offline)
     cfg["gateways"] = dict(cfg["gateways"], count=3)
-    result = run_live(cfg, settle=0.5)
-    moved = result.metrics["connections_moved_fraction"]
-    # 200 keys hashed independently: binomial spread around the policy's share (4 standard deviations,
-    # plus the ring's own unevenness for consistent hashing: 1/(N sqrt(vnodes)) ~ 0.02)
-    tol = 4 * (expected * (1 - expected) / 200) ** 0.5 + 0.05
-    assert abs(moved - expected) < tol, moved
+    result = run_live(cfg, settle=1.0)
+    assert not result.info["errors"], result.info["errors"]
+    moved, back = (result.metrics[k] for k in ("connections_moved_fraction", "pool_change_reconnects"))
+    if not churn:
+        assert back == 0 and moved != moved
+        return
+    ring = make_balancer(policy, [f"g{i}" for i in range(4)])
+    expected = (
+        sum(ring.pick(f"c{c}") == "g3" for c in range(200)) / 200 if policy == "consistent_hash" else 0.75
+    )
+    # the returning clients are a random sample of the 200 keys: binomial, 4 standard deviations
+    assert back > 100
+    assert abs(moved - expected) < 4 * (expected * (1 - expected) / back) ** 0.5, (moved, expected, back)

@@ -50,7 +50,8 @@ def moved_in_fleet(
     replications: int,
     progress: bool | Callable[[float], None] = False,
 ) -> pd.DataFrame:
-    """The ``balancing`` scenario (a gateway joins mid-run): moved share per balancer, mean and SEM."""
+    """The ``balancing`` scenario (a gateway joins mid-run, clients drop off and come back): the share
+    of returning clients that landed on another gateway, per balancer, mean and SEM."""
     cfg = configure("balancing", [f"gateways.count={gateways}", f"clients.count={clients}"])
     res = simulate(cfg, replications, progress, sweep={"edge.balancer": list(balancers)})
     moved = res.summary.groupby("edge.balancer")["connections_moved_fraction"].agg(["mean", "sem"])

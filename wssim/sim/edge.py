@@ -16,7 +16,6 @@ accept). A ``managed`` service enforces its provider's connection limit here (50
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from wssim.policies import make_balancer
@@ -218,21 +217,3 @@ class Edge:
             w.rec.count("l7_tls_terminations")
         outcome, done = w.gateways[gid].accept(c, t, resumed)
         return outcome, gid, done
-
-    def moved_fraction(self, sample: list[int]) -> float:
-        """Share of ``sample`` clients whose node would now pick another gateway than the one they are on.
-
-        Measured after a pool change against where each connection really is, as the live balancer
-        does; picks go to a copy of each node's balancer, so the run's own state is untouched.
-        """
-        if not sample:
-            return float("nan")
-        gw = self.world.clients.gw
-        copies = [copy.deepcopy(nd.balancer) for nd in self.nodes]
-        moved = 0
-        for c in sample:
-            node = c % len(self.nodes)
-            bal = copies[node]
-            if not bal.nodes or self.ids[bal.pick(client_key(c), self.nodes[node].load)] != gw[c]:
-                moved += 1
-        return moved / len(sample)

@@ -14,8 +14,8 @@
 - ``subscription_outage``: some gateways lose their subscription; at-most-once kinds lose what is
   published meanwhile (members detect the gap and resync), durable kinds redeliver it on return.
 - ``spike``: publish rate × ``publish_multiplier`` and ``connect_clients`` extra clients arriving.
-- ``add_gateways`` / ``remove_gateways``: change the pool; ``connections_moved_fraction`` is the share
-  of open connections whose balancer node would now pick another gateway than the one they are on.
+- ``add_gateways`` / ``remove_gateways``: change the pool; open sockets stay where they are, and
+  ``connections_moved_fraction`` is observed as the clients connected at the first change reconnect.
 - ``half_open``: a share of the connected clients (spread evenly over them by id) vanish at once
   without FIN, as an offline episode of ``duration`` whose socket stays half-open.
 - Half-open sockets (clients vanishing without FIN) are reclaimed by the keepalive timeout; until then
@@ -31,8 +31,6 @@ from wssim.randomness import Stream
 from wssim.sim.clients import CONNECTED
 from wssim.sim.gateway import DOWN, DRAINING, SPARE, UP
 
-MOVED_SAMPLE = 200_000  # clients checked for connections_moved_fraction (evenly strided)
-
 
 class Faults:
     """Schedules the configured faults and carries out crashes, drains and restarts."""
@@ -40,7 +38,6 @@ class Faults:
     def __init__(self, world: Any) -> None:
         self.world = world
         self.rng = world.streams.generator(Stream.FAULTS)
-        self.moved: list[float] = []
         self.plan: list[dict[str, Any]] = []  # each fault as scheduled, with the gateways it targets
 
     def start(self) -> None:
@@ -246,18 +243,13 @@ class Faults:
         for c in chosen:
             cl.go_offline(c, f.duration, True)
 
-    def _sample(self) -> list[int]:
-        conns = sorted(c for g in self.world.gateways for c in g.conns)
-        step = max(1, len(conns) // MOVED_SAMPLE)
-        return conns[::step]
-
     def _add_gateways(self, f: Any, _: list[int]) -> None:
         w = self.world
         spare = [g for g in w.gateways if g.state == SPARE][: f.count]
         for g in spare:
             g.start(w.env.now)
             w.edge.register(g.id)
-        self.moved.append(w.edge.moved_fraction(self._sample()))
+        w.observer.pool_changed(w.env.now)
         w.rec.mark(w.env.now, "add gateways " + ",".join(str(g.id) for g in spare))
 
     def _remove_gateways(self, f: Any, _: list[int]) -> None:
@@ -266,7 +258,7 @@ class Faults:
         gone = [g for g in initial[-f.count :] if g.state == UP]
         for g in gone:  # out of the balancer first, then drained or stopped
             w.edge.deregister(g.id)
-        self.moved.append(w.edge.moved_fraction(self._sample()))
+        w.observer.pool_changed(w.env.now)
         w.rec.mark(w.env.now, "remove gateways " + ",".join(str(g.id) for g in gone))
         for g in gone:
             if f.drain:

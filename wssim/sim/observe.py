@@ -41,6 +41,10 @@ class Observer:
         self.samples = 0
         self.gateways_peak = 0
         self.peak_connections = 0
+        self.pool_t: float | None = None
+        self.held: dict[int, int] = {}  # client -> gateway it held at the first pool change, until back
+        self.reconnected = 0
+        self.moved = 0
 
     def start(self) -> None:
         """Start sampling."""
@@ -64,6 +68,20 @@ class Observer:
             self.herd.discard(c)
             if not self.herd:
                 self.converged(now)
+        if self.held:
+            was = self.held.pop(c, -1)
+            if was >= 0:
+                self.reconnected += 1
+                self.moved += self.world.clients.gw[c] != was
+
+    def pool_changed(self, now: float) -> None:
+        """The gateway pool changed: the first change notes which gateway each connected client holds,
+        to see where each of them lands when it connects again (``connections_moved_fraction``)."""
+        if self.pool_t is not None:
+            return
+        self.pool_t = now
+        cl = self.world.clients
+        self.held = {c: g.id for g in self.world.gateways for c in g.conns if cl.state[c] == CONNECTED}
 
     def left(self, now: float, c: int) -> None:
         """Client ``c`` no longer wants a connection (it gave up): the herd does not wait for it."""
@@ -200,9 +218,11 @@ class Observer:
             rec.set("alert_fired_at_s", self.alert_t)
         if self.first_oom is not None:
             rec.set("first_oom_at_s", self.first_oom)
-        moved = w.faults.moved
-        if moved:
-            rec.set("connections_moved_fraction", moved[0])
+        if self.pool_t is not None:
+            rec.count("pool_change_reconnects", self.reconnected)
+            rec.set(
+                "connections_moved_fraction", self.moved / self.reconnected if self.reconnected else math.nan
+            )
         hc = w.edge.health
         if hc is not None:
             rec.set("health_check_detection_s", mean(hc.detections))
