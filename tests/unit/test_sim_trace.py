@@ -51,7 +51,7 @@ def test_ramp_connects_at_exact_times():
     times.append(w.clients.connected)
     # Client i arrives at i s and is established one handshake (1 ms) later.
     assert times == [1, 1, 2, 3]
-    assert w.clients.state == [CONNECTED] * 3
+    assert list(w.clients.state) == [CONNECTED] * 3
 
 
 def test_publish_reaches_every_member_once():

@@ -27,6 +27,7 @@ from wssim.randomness import Stream
 from wssim.sim.edge import DROPPED
 from wssim.sim.gateway import DRAINING, OK, UNAVAILABLE, UP
 from wssim.sim.roomtable import memberships
+from wssim.sim.tables import shared
 
 IDLE, WAIT, HANDSHAKE, CONNECTED, OFFLINE, GONE = range(6)
 
@@ -48,9 +49,9 @@ class Clients:
         slow = world.streams.generator(Stream.SLOW_CONSUMERS).random(n) < cl.slow_consumers.fraction
         self.queued: list[bool] = (slow | (cl.drain_rate is not None)).tolist() if n else []
         self.slow = slow
-        self.state = [IDLE] * n
+        self.state = bytearray(n)  # IDLE (0) .. GONE
         self.arrive_at = [math.nan] * n  # first connect time (the schedule records it)
-        self.gw = [-1] * n
+        self.gw_np, self.gw = shared(n, np.int64, -1)  # the gateway of each client's socket
         self.gen = [0] * n
         self.attempt = [0] * n
         self.prev = [0.0] * n
@@ -59,7 +60,7 @@ class Clients:
         self.cursor = [0] * (n * k)
         self.epoch = [0] * (n * k)
         self.inbox: dict[int, int] = {}  # direct messages held for offline clients (durable kinds)
-        self.room_logical = [0] * world.rooms
+        self.room_logical_np, self.room_logical = shared(world.rooms, np.int64)  # members owed each message
         self.connected = 0
         self.actions = 0  # connect attempts dispatched (for benchmarks)
         self._wakes: dict[int, Any] = {}  # what each arrival process waits on

@@ -54,12 +54,11 @@ class Gateway:
         self.sub_down = False  # backplane subscription lost (subscription outage)
         self.upstream = 0  # connections to the backplane server (ephemeral ports in use towards it)
         r = world.rooms
-        self.members = [0] * r  # every socket subscribed to the room (zombies included)
-        self.fast = [0] * r  # established fast members (bulk delivery)
+        # Per room (rows of world.tables): every socket subscribed (zombies included), established
+        # fast members (bulk delivery), the last offset delivered and its time (idle timers).
+        self.members, self.fast, self.last, self.last_t = world.tables.rows(gid)
         self.zmembers = [0] * r  # half-open members
         self.queued: dict[int, set[int]] = {}  # room -> queued (slow) member clients
-        self.last = [0] * r  # last offset delivered per room
-        self.last_t = [0.0] * r  # time of that delivery (idle timers)
         self.subscribed = [False] * r  # holds a backplane subscription for the room
         self.order: dict[int, float] = {}  # FIFO per ordering key (room or partition)
         adm = cfg.gateways.admission
@@ -202,12 +201,10 @@ class Gateway:
         self.n = 0
         self.queued_bytes = 0
         self.held_bytes = 0
-        self.members = [0] * r
-        self.fast = [0] * r
+        self.world.tables.clear(self.id)
         self.zmembers = [0] * r
         self.queued = {}
         self.order = {}
-        self.last_t = [0.0] * r
         self.world.backplane.reset_gateway(self)
 
     # -- subscriptions (the backplane decides, the gateway keeps the state) ------------------
@@ -224,7 +221,7 @@ class Gateway:
         """No subscription, ``upstream`` connections to the backplane, last offsets ``heads``."""
         self.upstream = upstream
         self.subscribed = [False] * len(self.subscribed)
-        self.last = list(heads)
+        self.world.tables.last[self.id] = heads
 
     # -- membership -------------------------------------------------------------------------
     def join(self, room: int, queued_client: int = -1) -> None:

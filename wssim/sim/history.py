@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from wssim.policies import ReplayBuffer
 from wssim.sim.servers import FifoServer
+from wssim.sim.tables import shared
 
 KEEPS_HISTORY = {
     "none": False,
@@ -40,7 +43,7 @@ class History:
         rp = cfg.backplane.replay
         self._limits = (rp.max_messages, rp.max_age, rp.max_per_resume) if self.keeps else (0, None, None)
         self.epoch = [0] * world.rooms  # generation of each room's history
-        self.last = [0] * world.rooms  # last offset published per room
+        self.last_np, self.last = shared(world.rooms, np.int64)  # last offset published per room
         self._buffers: dict[int, ReplayBuffer] = {}
         self.reads = FifoServer(rp.rate)
 

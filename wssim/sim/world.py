@@ -23,6 +23,7 @@ from wssim.sim.roomtable import RoomTable
 from wssim.sim.samples import WeightedSamples
 from wssim.sim.servers import FifoServer
 from wssim.sim.streams import Streams
+from wssim.sim.tables import Tables
 
 SPREAD = 4  # latency samples per fan-out job (see World.written)
 
@@ -63,8 +64,9 @@ class World:
         self.attempt_bins: defaultdict[int, int] = defaultdict(int)
         self.handshake_bins: defaultdict[int, int] = defaultdict(int)
         # Components (order matters: later ones read earlier ones at construction).
-        self.history = History(self)
         extra = sum(f.count for f in config.faults if f.kind == "add_gateways")
+        self.tables = Tables(gw.count + extra, self.rooms)
+        self.history = History(self)
         self.gateways: list[Gateway] = [Gateway(self, g) for g in range(gw.count + extra)]
         self.edge = Edge(self)
         self.backplane = Backplane(self)
