@@ -1019,6 +1019,27 @@ class Expectations(StrictModel):
     )
 
 
+class Simulation(StrictModel):
+    """How the event model carries out the messaging (the fleet it models is the same)."""
+
+    fanout: Literal["auto", "exact", "batched"] = Field(
+        "auto",
+        description=(
+            "`exact`: every publication and delivery is an event of its own. `batched`: publications "
+            "whose room and gateways are in a plain state (fast members only, subscribed, nothing in "
+            "flight or overflowing) are drawn and fanned out in vectorised steps, the rest stay exact "
+            "(see the model page). `auto`: batched from `batched_from` publishes per second on, where "
+            "it applies; exact otherwise. The run records the path taken (`fanout_path`)."
+        ),
+    )
+    step: Duration = Field("10ms", gt=0.0, description="Time step of the batched path.")
+    batched_from: float = Field(
+        50_000.0,
+        ge=0.0,
+        description="Fleet-wide publishes per second (rate × clients) from which `auto` batches.",
+    )
+
+
 class Live(StrictModel):
     """Settings of the live reference run (`wssim crosscheck`)."""
 
@@ -1203,6 +1224,9 @@ class Config(StrictModel):
     alerts: Alerts = Field(default_factory=Alerts, description="Alert thresholds.")
     expectations: Expectations = Field(
         default_factory=Expectations, description="What the design promises (judged by `wssim check`)."
+    )
+    simulation: Simulation = Field(
+        default_factory=Simulation, description="How the event model runs (not what it models)."
     )
     live: Live = Field(default_factory=Live, description="Live reference run settings.")
     crosscheck: Crosscheck = Field(

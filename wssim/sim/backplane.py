@@ -31,6 +31,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from wssim.randomness import Stream
 from wssim.sim.history import DURABLE
 
@@ -63,6 +65,10 @@ class Backplane:
         self.mu, self.sigma = (0.0, 0.0) if self.instant else world.lognormal_params(med, p99)
         self.capacity = bp.capacity if bp.capacity is not None else cap
         self.free_at = 0.0
+        # The batched path's publications of the step: their times and when each is through the
+        # throughput queue (an exact one queues behind those before it); latest arrival per room.
+        self.ahead: tuple[np.ndarray, np.ndarray] | None = None
+        self.room_td: memoryview | None = None
         self.topology = bp.topology if bp.kind != "none" else "local"
         self.interest = bp.interest_routing
         self.shards = bp.shards
@@ -194,6 +200,8 @@ class Backplane:
                 continue  # durable: caught up when the subscription returns
             order = g.order
             prev = order.get(key, 0.0)
+            if self.room_td is not None and self.room_td[room] > prev:  # behind a batched one
+                prev = self.room_td[room]
             if prev > td:  # FIFO per room (partition) per gateway: wait behind the previous one
                 order[key] = prev
                 if late is None:
@@ -235,6 +243,11 @@ class Backplane:
         if self.capacity is None:
             return now
         start = self.free_at if self.free_at > now else now
+        if self.ahead is not None:
+            t, done = self.ahead
+            i = int(np.searchsorted(t, now, side="right"))
+            if i and done[i - 1] > start:
+                start = float(done[i - 1])
         self.free_at = start + n / self.capacity
         return self.free_at
 

@@ -27,13 +27,16 @@ class Cpu:
     __slots__ = (
         "backlog_max",
         "bins",
+        "bulk_held",
         "cores",
         "cur_bin",
         "cur_busy",
         "cur_end",
         "cur_start",
+        "feed",
         "floor",
         "free_at",
+        "gid",
         "head_done",
         "head_room",
         "interval",
@@ -47,8 +50,10 @@ class Cpu:
         "warmup",
     )
 
-    def __init__(self, cores: int, ping_rate: float, interval: float, warmup: float) -> None:
+    def __init__(self, cores: int, ping_rate: float, interval: float, warmup: float, gid: int = 0) -> None:
         self.cores = float(cores)
+        self.gid = gid
+        self.feed: Any = None  # the batched path's jobs for this CPU (wssim.sim.bulk.Jobs), if any
         self.ping_rate = ping_rate  # CPU-seconds per second per connection (ping / ping_interval)
         self.interval = interval
         self.warmup = warmup
@@ -59,6 +64,7 @@ class Cpu:
         self.head_done, self.head_room = 0.0, -1  # a job started on an idle CPU (not in ``pending``)
         self.pending: deque[tuple[float, int, int]] = deque()  # fan-out jobs to do: (done, room, bytes)
         self.pending_bytes = 0
+        self.bulk_held = 0  # bytes of frames the batched path's queued jobs hold (wssim.sim.bulk)
         self.room_jobs: dict[int, int] = {}  # room -> fan-out jobs waiting or in service
         self.backlog_max = 0.0
         self.wait_sum = 0.0  # fan-out jobs after the warm-up: total wait for the CPU
@@ -70,12 +76,20 @@ class Cpu:
         s = self.cores - self.ping_rate * conns
         return s if s > self.floor else self.floor
 
+    def sync(self, now: float) -> None:
+        """Queue the batched path's jobs that have arrived by ``now`` (before a job of the exact path)."""
+        feed = self.feed
+        if feed is not None and feed.due[self.gid] <= now:
+            feed.apply(self.gid, now)
+
     def backlog(self, now: float) -> float:
         """Seconds until the work queued at ``now`` is done."""
+        self.sync(now)
         return self.free_at - now if self.free_at > now else 0.0
 
     def run(self, work: float, now: float, conns: int) -> tuple[float, float]:
         """Queue ``work`` CPU-seconds at ``now``: (when its service starts, when it is done)."""
+        self.sync(now)
         f = self.free_at
         start = f if f > now else now
         wait = start - now
@@ -162,6 +176,7 @@ class Cpu:
         self.head_room = -1
         self.pending.clear()
         self.pending_bytes = 0
+        self.bulk_held = 0
         self.room_jobs.clear()
 
 

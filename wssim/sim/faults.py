@@ -178,6 +178,9 @@ class Faults:
         w.rec.mark(w.env.now, "backplane outage")
         bp.down = True
         bp.incarnation += 1
+        if w.batched is not None:  # deliveries in flight are lost
+            for g in w.gateways:
+                w.batched.cut(g, w.env.now)
         w.call_at(w.env.now + f.duration, self._backplane_back)
 
     def _backplane_back(self, ev: Any) -> None:
@@ -200,6 +203,8 @@ class Faults:
         w.rec.mark(w.env.now, "subscription outage: gateways " + ",".join(str(g.id) for g in gws))
         for g in gws:
             g.sub_down = True
+            if w.batched is not None and w.backplane.at_most_once:  # what is in flight is lost
+                w.batched.cut(g, w.env.now)
         if gws:
             w.rec.values.setdefault("backplane_cut_at_s", w.env.now)
         w.call_at(w.env.now + f.duration, self._subscription_back, (gws, [g.incarnation for g in gws]))

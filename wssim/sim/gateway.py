@@ -73,7 +73,7 @@ class Gateway:
         cpu = cfg.gateways.cpu
         ka = cfg.gateways.keepalive
         ping_rate = cpu.ping / ka.ping_interval if ka.ping_interval else 0.0
-        self.cpu = Cpu(cpu.cores, ping_rate, cfg.interval, cfg.warmup)
+        self.cpu = Cpu(cpu.cores, ping_rate, cfg.interval, cfg.warmup, gid)
         self.fanout = world.fanout  # per-message and per-member costs, the wire size, the bound
         self.cpu_fanout = self.fanout.costs  # False: delivering costs nothing (no job)
         self.message_cost = self.fanout.message
@@ -113,6 +113,7 @@ class Gateway:
             + self.queued_bytes
             + self.held_bytes
             + self.cpu.pending_bytes
+            + self.cpu.bulk_held
         )
 
     def check_memory(self) -> bool:
@@ -181,6 +182,8 @@ class Gateway:
 
     def go_down(self, now: float) -> None:
         """The process dies: a new incarnation, so events scheduled for the old one are ignored."""
+        if self.world.batched is not None:
+            self.world.batched.cut(self, now)
         self.state = DOWN
         self.incarnation += 1
         self.down_since = now
@@ -339,6 +342,7 @@ class Gateway:
         # idle CPU it starts at once: the caller counts the fast members now (the job takes
         # microseconds), their latencies are added here. Behind a backlog: fan_out_queued.
         cpu = self.cpu
+        cpu.sync(now)
         if cpu.free_at > now:
             self.fan_out_queued(room, offset, fast, nq, t_pub, now)
             return 0
@@ -401,11 +405,10 @@ class Gateway:
             first = start + message / speed
             span = fast * write / speed
             w = self.world
-            if span < RESOLUTION and first + span <= w.end:  # as in deliver, counted when written
+            if span < RESOLUTION and first + span <= w.end:  # at their mean latency, counted when written
                 w.rec.count("deliveries_delivered", fast)
                 w.rec.rate("deliveries", first + span, fast)
-                w.lat_n += fast
-                w.lat_sum += fast * (first + span / 2 - t_pub)
+                w.latency.add(first + span / 2 - t_pub, fast, first + span)
             else:
                 w.written(fast, t_pub, first, first + span)
             self.check_memory()

@@ -72,6 +72,12 @@ class History:
         self.buffer(room).append(o, t, t)  # the item is the publish time (for replay latency)
         return o
 
+    def append_many(self, rooms: np.ndarray, offsets: np.ndarray, times: np.ndarray) -> None:
+        """Keep publications already given their offsets (:meth:`publish` of each, in time order)."""
+        buffer = self.buffer
+        for room, o, t in zip(rooms.tolist(), offsets.tolist(), times.tolist(), strict=True):
+            buffer(room).append(o, t, t)
+
     def resume(self, room: int, epoch: int, cursor: int, now: float) -> tuple[bool, int]:
         """Resume ``room`` from ``cursor`` seen in ``epoch``: (served, messages replayed).
 

@@ -197,6 +197,8 @@ class Observer:
         """Derive the summary metrics that need the whole run."""
         w = self.world
         rec = w.rec
+        if w.batched is not None:
+            w.batched.finish()
         w.flush_bins()
         w.backplane.settle_open_outages()
         rec.set("deliveries_pending_end", self.pending())

@@ -12,14 +12,16 @@ import simpy
 
 from wssim.metrics import RunResult
 from wssim.schedule import ScheduleRecorder
+from wssim.sim.bulk import choose
 from wssim.sim.world import World
 
 PROGRESS_STEPS = 100
 
 
-def build_world(config: Any, replication: int = 0) -> World:
-    """Wire a world from ``config`` and schedule its processes (clients, traffic, faults, sampler)."""
-    w = World(config, replication)
+def build_world(config: Any, replication: int = 0, batched: bool = False) -> World:
+    """Wire a world from ``config`` and schedule its processes (clients, traffic, faults, sampler);
+    ``batched``: on the batched fan-out path (:mod:`wssim.sim.bulk`)."""
+    w = World(config, replication, batched)
     for g in w.gateways:
         if g.up:
             g.check_memory()
@@ -49,7 +51,8 @@ def simulate(
 
         return simulate_transport(config, replication, progress)
     t0 = time.perf_counter()
-    w = build_world(config, replication)
+    path, note = choose(config, recording=schedule_to is not None)
+    w = build_world(config, replication, batched=path == "batched")
     if schedule_to is not None:
         w.schedule = ScheduleRecorder()
     end = float(config.duration)
@@ -72,6 +75,8 @@ def simulate(
         scenario=config.name,
         connect_actions=w.clients.actions,
         events=next(w.env._eid),  # SimPy events scheduled in the run
+        fanout_path=path,
+        notes=[note.to_json()] if note is not None else [],
     )
 
 

@@ -48,8 +48,12 @@ class Traffic:
         self.in_flight = 0  # direct messages on their way through the backplane
 
     def start(self) -> None:
-        """Start publishing (nothing to do at rate 0)."""
-        if (self.top if self.classed else self.rate) > 0:
+        """Start publishing (nothing to do at rate 0); on the batched path, in steps."""
+        if (self.top if self.classed else self.rate) <= 0:
+            return
+        if self.world.batched is not None:
+            self.world.batched.start()
+        else:
             self._proc = self.world.env.process(self._run())
 
     def set_multiplier(self, m: float) -> None:

@@ -31,8 +31,9 @@ SPREAD = 4  # latency samples per fan-out job (see World.written)
 class World:
     """Everything one run shares. Build with :func:`wssim.sim.simulate.build_world`."""
 
-    def __init__(self, config: Any, replication: int = 0) -> None:
+    def __init__(self, config: Any, replication: int = 0, batched: bool = False) -> None:
         from wssim.sim.backplane import Backplane
+        from wssim.sim.bulk import Batched
         from wssim.sim.clients import Clients
         from wssim.sim.consumers import Consumers
         from wssim.sim.edge import Edge
@@ -73,6 +74,7 @@ class World:
         self.consumers = Consumers(self)
         self.clients = Clients(self)
         self.traffic = Traffic(self)
+        self.batched: Batched | None = Batched(self) if batched else None  # the batched fan-out path
         self.faults = Faults(self)
         self.observer = Observer(self)
 
