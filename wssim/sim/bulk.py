@@ -49,6 +49,8 @@ def unsupported(config: Any) -> str:
         return f"the {bp.topology} topology (backplane.topology)"
     if bp.kind == "none":
         return "a single gateway without backplane (backplane.kind: none)"
+    if cl.rooms.classes is not None:
+        return "room classes (clients.rooms.classes)"
     if cl.drain_rate is not None:
         return "clients that all drain a send queue (clients.drain_rate)"
     if not cl.rooms.count or cl.publish_rate <= 0:
