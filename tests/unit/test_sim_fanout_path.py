@@ -42,7 +42,8 @@ def test_batched_where_it_cannot_apply_runs_exact_with_a_note() -> None:
     path, notes = run("simulation.fanout=batched", "backplane.kind=kafka")
     assert path == "exact"
     assert notes == [
-        "simulation.fanout: batched does not apply to Kafka partitions (backplane.kind): the run took the exact path."
+        "simulation.fanout: batched does not apply to Kafka partitions (backplane.kind): "
+        "the run took the exact path."
     ]
 
 
