@@ -253,3 +253,32 @@ def test_results_point_at_a_report_only_when_one_was_written(tmp_path):
     failed = wssim("run", cfg, "--set", "clients.count=13", "--out", tmp_path / "failed", *ENGINE)
     assert failed.returncode == 1 and "report.html" not in failed.stdout, failed.stdout
     assert not (tmp_path / "failed" / "report.html").exists()
+
+
+def test_a_single_long_run_prints_its_time_to_go(tmp_path):
+    """One run in a worker process (progress travels through the pool's channel) past the 10 s of a
+    plain line: the line says how long the run has to go before it is done."""
+    cfg = tmp_path / "long.yaml"
+    cfg.write_text(yaml.safe_dump({"name": "long", "duration": 60}))
+    env = {**ENV, "WSSIM_TEST_SLEEP": "16"}  # ten progress steps, 1.6 s apart
+    logged = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wssim",
+            "run",
+            str(cfg),
+            "--out",
+            str(tmp_path / "out"),
+            "--workers",
+            "1",
+            *ENGINE,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert logged.returncode == 0, logged.stderr
+    first = next(line for line in logged.stderr.splitlines() if "runs done" in line)
+    assert first.startswith("long: 1 run: 0/1 runs done (0%), ") and "s to go" in first, logged.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -280,3 +281,45 @@ def test_progress_can_be_a_function_given_the_fraction_done():
     res = sweep(progress=seen.append)
     assert len(seen) >= len(res.summary) == 12
     assert seen == sorted(seen) and seen[-1] == 1.0 and 0 < seen[0] < 1
+
+
+def test_run_progress_counts_work_not_simulated_time():
+    """A connect ramp in the first tenth of the run holds nearly all its work (publish rate 0): the
+    progress reported at the end of the ramp is near 1, not 0.1; it never goes back and ends at 1."""
+    from wssim.config import load_config
+    from wssim.sim import simulate
+
+    cfg = load_config(
+        "quickstart",
+        [
+            "clients.count=4000",
+            "duration=100s",
+            "clients.connect_ramp=10s",
+            "clients.publish_rate=0/s",
+            "faults=[]",
+        ],
+    )
+    seen: list[float] = []
+    simulate(cfg, 0, progress=seen.append)
+    assert len(seen) == 100 and seen[-1] == 1.0
+    assert all(b >= a for a, b in itertools.pairwise(seen))
+    assert seen[10] > 0.9  # simulated time 11 s of 100: the ramp's connects are done
+    assert seen[4] < 0.6  # half the ramp
+
+
+def test_terminal_bar_eta_counts_the_runs_in_flight():
+    """One long run: the top bar (the one with the ETA) moves with the run's own progress."""
+    import io
+
+    from rich.console import Console
+
+    from wssim.sweep.progress import RunProgress
+
+    bar = RunProgress(True, 1, "capstone: 1 run", Console(file=io.StringIO(), force_terminal=True))
+    try:
+        bar.run_progress("p000-r000", 0.4)
+        assert bar.progress.tasks[0].completed == 0.4
+        bar.run_done("p000-r000")
+        assert bar.progress.tasks[0].completed == 1.0
+    finally:
+        bar.stop()

@@ -16,6 +16,7 @@ storm going.
 
 from __future__ import annotations
 
+import heapq
 import math
 from typing import Any
 
@@ -63,7 +64,12 @@ class Clients:
         self.room_logical_np, self.room_logical = shared(world.rooms, np.int64)  # members owed each message
         self.connected = 0
         self.actions = 0  # connect attempts dispatched (for benchmarks)
-        self._wakes: dict[int, Any] = {}  # what each arrival process waits on
+        # The agenda (see _run_agenda): arrival streams [times, first client, next index], handshakes
+        # completing (time, seq, client, attempt), and when it is due to run.
+        self._arrivals: list[list[Any]] = []
+        self._due: list[tuple[float, int, int, int]] = []
+        self._seq = 0
+        self._wakes: list[float] = []
         self.reconnector = Reconnector.from_config(cfg)
         self.bdraws = world.streams.draws(Stream.BACKOFF)
         self.odraws = world.streams.draws(Stream.OFFLINE)
@@ -83,24 +89,62 @@ class Clients:
             t = np.arange(n, dtype=float) * (window / n) if n else np.zeros(0)
         return (t + start).tolist()
 
-    def arrivals(self, first: int, times: list[float]) -> Any:
-        """A SimPy process connecting clients ``first, first+1, ...`` at ``times``."""
-        env = self.world.env
+    def arrivals(self, first: int, times: list[float]) -> None:
+        """Clients ``first, first+1, ...`` connect at ``times`` (sorted), through the agenda."""
         self.arrive_at[first : first + len(times)] = times
-        c = first
-        for t in times:
-            if t > env.now:
-                wake = self._wakes[first] = env.timeout(t - env.now)  # keep a reference to it
-                yield wake
-            if self.state[c] == IDLE:
-                self.connect(c, False)
-            c += 1
+        self._arrivals.append([times, first, 0])
+        if times:
+            self._wake(times[0])
+
+    def arrivals_to_come(self) -> int:
+        """Clients whose first connect is still ahead."""
+        return sum(len(times) - i for times, _, i in self._arrivals)
 
     def start(self) -> None:
         """Schedule the initial connect ramp."""
         ramp = self.world.cfg.clients.connect_ramp
-        times = self.arrival_times(self.n0, 0.0, ramp, 0)
-        self.world.env.process(self.arrivals(0, times))
+        self.arrivals(0, self.arrival_times(self.n0, 0.0, ramp, 0))
+
+    # -- the agenda: arrivals and handshakes completing, without an event each ---------------
+    def _wake(self, t: float) -> None:
+        """Make sure the agenda runs at ``t`` (or earlier)."""
+        wakes = self._wakes
+        if not wakes or wakes[0] > t:
+            heapq.heappush(wakes, t)
+            self.world.call_at(t, self._run_agenda)
+
+    def _run_agenda(self, ev: Any) -> None:
+        """Run the agenda's arrivals and completed handshakes in time order, each at its own time, up to
+        the next other event of the run (which goes first at a tie), then sleep until the next item.
+
+        Nothing else happens between two agenda items run here, so advancing the clock to each one's
+        time is what SimPy would do with one event per item: the order and the times are the same.
+        """
+        heapq.heappop(self._wakes)
+        env = self.world.env
+        due, streams = self._due, self._arrivals
+        while True:
+            t_due = due[0][0] if due else math.inf
+            t_arr, stream = math.inf, None
+            for st in streams:
+                if st[2] < len(st[0]) and st[0][st[2]] < t_arr:
+                    t_arr, stream = st[0][st[2]], st
+            t = t_due if t_due <= t_arr else t_arr
+            if t == math.inf:
+                return
+            if t >= env.peek():
+                self._wake(t)
+                return
+            env._now = t  # nothing is scheduled before t (see above)
+            if t_due <= t_arr:
+                _, _, c, gen = heapq.heappop(due)
+                self.establish(c, gen)
+            else:
+                assert stream is not None
+                c = stream[1] + stream[2]
+                stream[2] += 1
+                if self.state[c] == IDLE:
+                    self.connect(c, False)
 
     # -- connecting -------------------------------------------------------------------------
     def connect(self, c: int, again: bool) -> None:
@@ -124,7 +168,9 @@ class Clients:
             if done - now > timeout:
                 w.call_at(now + timeout, self._timed_out, (c, gen))
             else:
-                w.call_at(done, self._established, (c, gen))
+                self._seq += 1
+                heapq.heappush(self._due, (done, self._seq, c, gen))
+                self._wake(done)
             return
         self.gw[c] = -1
         if outcome == DROPPED:
@@ -171,8 +217,8 @@ class Clients:
             for i in range(c * k, c * k + k):
                 self.room_logical[self.rooms[i]] -= 1
 
-    def _established(self, ev: Any) -> None:
-        c, gen = ev.value
+    def establish(self, c: int, gen: int) -> None:
+        """Client ``c``'s handshake of attempt ``gen`` completed now (if still current): it is connected."""
         if self.gen[c] != gen or self.state[c] != HANDSHAKE:
             return
         w = self.world

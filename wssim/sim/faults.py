@@ -231,7 +231,7 @@ class Faults:
             first = cl.population
             cl.population += f.connect_clients
             times = cl.arrival_times(f.connect_clients, now, f.duration, 1 + first)
-            w.env.process(cl.arrivals(first, times))
+            cl.arrivals(first, times)
 
     def _spike_end(self, ev: Any) -> None:
         w = self.world

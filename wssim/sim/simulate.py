@@ -61,7 +61,7 @@ def simulate(
     else:
         for i in range(1, PROGRESS_STEPS + 1):
             w.env.run(until=end * i / PROGRESS_STEPS)
-            progress(i / PROGRESS_STEPS)
+            progress(1.0 if i == PROGRESS_STEPS else work_done(w))
     w.observer.finish()
     if schedule_to is not None:
         write_schedule(w, schedule_to)
@@ -78,6 +78,26 @@ def simulate(
         fanout_path=path,
         notes=[note.to_json()] if note is not None else [],
     )
+
+
+def work_done(w: World) -> float:
+    """The share of the run's work done so far, for its progress and the time it has to go.
+
+    Work is what a run spends its time on (:mod:`wssim.sweep.footprint`'s costs): connects done and to
+    come (the arrivals not yet made) and publications made and to come (the clients connected or still
+    to arrive, at their rate, for the simulated time left). A connect ramp is front-loaded: by simulated
+    time alone, 2 minutes of 10 would be a fifth of the run when they hold most of its work.
+    """
+    from wssim.sweep.footprint import SECONDS_PER_CLIENT, SECONDS_PER_PUBLICATION
+
+    cl = w.clients
+    coming = cl.arrivals_to_come()
+    published = w.rec.counters.get("messages_published", 0.0)
+    rate = w.traffic.rate * w.traffic.multiplier
+    done = cl.actions * SECONDS_PER_CLIENT + published * SECONDS_PER_PUBLICATION
+    publications = rate * (cl.connected + coming) * (w.end - w.now)
+    left = coming * SECONDS_PER_CLIENT + publications * SECONDS_PER_PUBLICATION
+    return done / (done + left) if done + left > 0 else w.now / w.end
 
 
 def write_schedule(w: World, path: str | Path) -> Path:

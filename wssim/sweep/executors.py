@@ -24,7 +24,7 @@ from wssim.lifetime import die_with_parent, reset_signals
 
 EXECUTORS = ("local", "dask", "serial")
 
-# Set in pool workers: where per-run progress (simulated time done) is reported.
+# Set in pool workers: where per-run progress (share of its work done) is reported.
 _progress_channel: ProgressChannel | None = None
 
 

@@ -11,12 +11,14 @@ PLAIN_STEPS = 10  # and at each tenth of the runs done
 
 
 class RunProgress:
-    """Run progress on the terminal (rich): runs done with an ETA, plus simulated time of running ones."""
+    """Run progress on the terminal (rich): runs done with an ETA that counts the share of work done by
+    the runs in flight (so one long run has one), plus a bar for each running one."""
 
     def __init__(self, enabled: bool, total: int, title: str, console: Any = None) -> None:
         self.enabled = enabled and total > 0
         self.tasks: dict[str, Any] = {}
         self.finished: set[str] = set()
+        self.partial: dict[str, float] = {}
         if not self.enabled:
             return
         from rich.console import Console
@@ -51,19 +53,23 @@ class RunProgress:
             if fraction >= 1.0 or rid in self.finished:
                 return
             point, rep = rid[1:].split("-r")
-            label = f"  point {int(point)}, replication {int(rep)}: simulated time"
+            label = f"  point {int(point)}, replication {int(rep)}"
             self.tasks[rid] = self.progress.add_task(label, total=1.0, count="")
-        self.progress.update(self.tasks[rid], completed=min(fraction, 1.0))
+        self.partial[rid] = min(fraction, 1.0)
+        self.progress.update(self.tasks[rid], completed=self.partial[rid])
+        self.progress.update(self.main, completed=self.done + sum(self.partial.values()))
 
     def run_done(self, rid: str) -> None:
         if not self.enabled:
             return
         self.finished.add(rid)
+        self.partial.pop(rid, None)
         task = self.tasks.pop(rid, None)
         if task is not None:
             self.progress.remove_task(task)
         self.done += 1
-        self.progress.update(self.main, advance=1, count=f"{self.done}/{self.total} runs")
+        completed = self.done + sum(self.partial.values())
+        self.progress.update(self.main, completed=completed, count=f"{self.done}/{self.total} runs")
 
     def stop(self) -> None:
         if self.enabled:
@@ -76,7 +82,8 @@ class RunProgress:
 class CallbackProgress:
     """Sweep progress handed to a function as the fraction done in [0, 1] (a notebook's progress bar).
 
-    A run counts by the share of its simulated time done, so one long run moves the bar too.
+    A run counts by the share of its work done (:func:`wssim.sim.simulate.work_done`), so one long run
+    moves the bar too.
     """
 
     def __init__(self, report: Callable[[float], None], total: int) -> None:
@@ -103,7 +110,7 @@ class PlainProgress:
     """Progress as plain lines for a log (output not a terminal): every 10 s and each tenth of the runs.
 
     ``herd: 12/60 runs done (20%), 2 min 10 s elapsed, about 8 min 40 s to go``; the time to go counts
-    the share of simulated time done by the runs in flight.
+    the share of work done by the runs in flight.
     """
 
     def __init__(self, total: int, title: str, console: Any) -> None:

@@ -112,7 +112,7 @@ class RunOutcome:
 
 
 class Reporter:
-    """Passes a run's progress (fraction of simulated time) on, at most ~4 times a second: to the parent
+    """Passes a run's progress (the share of its work done) on, at most ~4 times a second: to the parent
     through the progress channel (pool workers), or to a function (serial runs)."""
 
     def __init__(self, sink: Any, rid: str) -> None:
