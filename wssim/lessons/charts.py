@@ -8,6 +8,15 @@ from typing import Any
 import plotly.express as px
 
 
+def series_figure(res: Any, series: str, label: str, title: str) -> Any:
+    """One time series of a one-run result over simulated time, its axis ``label``, titled."""
+    fig = px.line(
+        res.series(series), x="time", y="value", labels={"value": label, "time": "simulated time (s)"}
+    )
+    fig.update_layout(title=title)
+    return fig
+
+
 def panels(series: Any, param: str, values: Sequence[Any], title: str, height: int) -> Any:
     """One time series (``Results.series``, replication 0) in one panel per value of sweep ``param``."""
     frame = series[series["replication"] == 0]

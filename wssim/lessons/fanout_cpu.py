@@ -14,7 +14,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from wssim.lessons.runs import configure, simulate
+from wssim.lessons.charts import series_figure
+from wssim.lessons.runs import configure, one_run, simulate
 
 RATE = "clients.publish_rate"
 ROOMS = "clients.rooms.count"
@@ -122,20 +123,14 @@ def findings(table: pd.DataFrame, sizes: pd.DataFrame, cfg: Any) -> str:
 def one_fleet(cfg: Any, per_min: float, rooms: int, cores: int, progress: Any = None) -> Any:
     """The interactive cell's simulation: one rate, one room count, one core count, one replication."""
     changes = [f"{RATE}={per_min}/min", f"{ROOMS}={rooms}", f"gateways.cpu.cores={cores}"]
-    return simulate(configure(cfg, changes, sweep=None), progress=progress or False)
+    return one_run(cfg, changes, progress)
 
 
 def fleet_figure(res: Any, per_min: float, rooms: int, cores: int) -> go.Figure:
     """The CPU backlog of the busiest gateway over time; the title says what it cost."""
     row = res.summary.iloc[0]
-    fig = px.line(
-        res.series("gateway_cpu_backlog_s"),
-        x="time",
-        y="value",
-        labels={"value": "CPU backlog, busiest gateway (s)", "time": "simulated time (s)"},
-    )
-    fig.update_layout(
-        title=f"{per_min:g} msgs/client/min in {rooms} room(s), {cores} core(s): CPU peak "
+    title = (
+        f"{per_min:g} msgs/client/min in {rooms} room(s), {cores} core(s): CPU peak "
         f"{row['gateway_cpu_utilisation_peak']:.0%}, p99 latency {row['latency_p99_s']:.2f} s"
     )
-    return fig
+    return series_figure(res, "gateway_cpu_backlog_s", "CPU backlog, busiest gateway (s)", title)

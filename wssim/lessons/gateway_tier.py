@@ -10,8 +10,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from wssim.lessons.charts import panels
-from wssim.lessons.runs import chat_fleet, configure, simulate
+from wssim.lessons.charts import panels, series_figure
+from wssim.lessons.runs import chat_fleet, configure, one_run, simulate
 
 DRAIN = "faults.0.drain"
 MODES = {True: "drain", False: "kill"}
@@ -153,20 +153,14 @@ def one_deploy(cfg: Any, drain: str, drain_timeout_s: int, interval_s: int, prog
     fault = {**cfg.faults[0].model_dump(mode="json"), "drain": drain == "drain", "interval": f"{interval_s}s"}
     end = cfg.faults[0].at + interval_s * cfg.gateways.count + drain_timeout_s + 20
     changes = [f"gateways.drain_timeout={drain_timeout_s}s", f"duration={end}s"]
-    return simulate(configure(cfg, changes, faults=[fault], sweep=None), progress=progress or False)
+    return one_run(cfg, changes, progress, faults=[fault])
 
 
 def deploy_figure(res: Any, drain: str, drain_timeout_s: int, interval_s: int) -> go.Figure:
     """Handshakes/s through the deploy; the title says what it cost."""
     row = res.summary.iloc[0]
-    fig = px.line(
-        res.series("handshakes"),
-        x="time",
-        y="value",
-        labels={"value": "handshakes/s", "time": "simulated time (s)"},
-    )
-    fig.update_layout(
-        title=f"{drain}, a gateway every {interval_s} s, drain over {drain_timeout_s} s: peak "
+    title = (
+        f"{drain}, a gateway every {interval_s} s, drain over {drain_timeout_s} s: peak "
         f"{row['peak_handshake_rate']:,.0f}/s, {row['reconnect_attempts']:,.0f} reconnect attempts"
     )
-    return fig
+    return series_figure(res, "handshakes", "handshakes/s", title)

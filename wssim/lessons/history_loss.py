@@ -13,11 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 
-from wssim.lessons.charts import panels
-from wssim.lessons.runs import chat_fleet, configure, simulate
+from wssim.lessons.charts import panels, series_figure
+from wssim.lessons.runs import chat_fleet, configure, one_run, simulate
 from wssim.units import parse_duration
 
 KIND = "backplane.kind"
@@ -143,22 +142,17 @@ def one_outage(
     changed = configure(cfg, [f"{KIND}={kind}", f"clients.snapshot.rate={snapshot_rate}/s"], sweep=None)
     changed = with_faults(changed, cfg.faults[0].at, outage_s, crash_after_s)
     end = changed.faults[1].at + 30
-    return simulate(configure(changed, [f"duration={max(end, cfg.duration)}s"]), progress=progress or False)
+    return one_run(changed, [f"duration={max(end, cfg.duration)}s"], progress)
 
 
 def outage_figure(res: Any, kind: str, outage_s: int, crash_after_s: int, snapshot_rate: int) -> go.Figure:
     """Snapshots per second through the outage and the crash; the title says what the resync cost."""
     cfg = configure(res.config)
     row = res.summary.iloc[0]
-    fig = px.line(
-        res.series("snapshots"),
-        x="time",
-        y="value",
-        labels={"value": "snapshots/s", "time": "simulated time (s)"},
-    )
-    fig.add_hline(y=snapshot_rate, line_dash="dot")
-    fig.update_layout(
-        title=f"{kind}, {outage_s} s outage, crash {crash_after_s} s later: {row['resyncs']:,.0f} resyncs, "
+    title = (
+        f"{kind}, {outage_s} s outage, crash {crash_after_s} s later: {row['resyncs']:,.0f} resyncs, "
         f"longest wait {row['snapshot_wait_max_s']:.2f} s"
     )
+    fig = series_figure(res, "snapshots", "snapshots/s", title)
+    fig.add_hline(y=snapshot_rate, line_dash="dot")
     return marks(fig, cfg)

@@ -23,6 +23,12 @@ def configure(base: Any, overrides: list[str] | None = None, **sections: Any) ->
     return wssim.load_config({**cfg.model_dump(mode="json"), **sections})
 
 
+def one_run(cfg: Any, changes: list[str], progress: Any = None, **sections: Any) -> Any:
+    """An interactive cell's simulation: ``cfg`` with ``changes`` (and ``sections``), no sweep, one
+    replication, reporting to ``progress``."""
+    return simulate(configure(cfg, changes, sweep=None, **sections), progress=progress or False)
+
+
 def chat_fleet(clients: int, overrides: list[str], **sections: Any) -> Any:
     """The ``quickstart`` fleet resized to ``clients`` chat clients in rooms of ten, then ``overrides``
     and ``sections`` as :func:`configure` applies them."""

@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from wssim.lessons.charts import panels
-from wssim.lessons.runs import configure, simulate
+from wssim.lessons.charts import panels, series_figure
+from wssim.lessons.runs import configure, one_run, simulate
 from wssim.units import human
 
 KIND = "backplane.kind"
@@ -124,24 +124,16 @@ def one_kind(cfg: Any, kind: str, outage_s: int, progress: Any = None) -> Any:
     """The interactive cell's simulation: one kind, one outage length, one replication."""
     faults = [{**cfg.faults[0].model_dump(mode="json"), "duration": f"{outage_s}s"}]
     end = cfg.faults[0].at + outage_s + 15
-    return simulate(
-        configure(cfg, [f"{KIND}={kind}", f"duration={end}s"], faults=faults, sweep=None),
-        progress=progress or False,
-    )
+    return one_run(cfg, [f"{KIND}={kind}", f"duration={end}s"], progress, faults=faults)
 
 
 def kind_figure(res: Any, kind: str, outage_s: int) -> go.Figure:
     """Deliveries per second through the outage for one kind; the title says what it lost and how late."""
     row = res.summary.iloc[0]
-    fig = px.line(
-        res.series("deliveries"),
-        x="time",
-        y="value",
-        labels={"value": "deliveries/s", "time": "simulated time (s)"},
-    )
-    outage_band(fig, configure(res.config))
-    fig.update_layout(
-        title=f"{kind}, {outage_s} s outage: {row['messages_lost']:,.0f} lost (λ·D·m/G ≈ "
+    title = (
+        f"{kind}, {outage_s} s outage: {row['messages_lost']:,.0f} lost (λ·D·m/G ≈ "
         f"{expected_lost(configure(res.config)):,.0f}), p99 latency {row['latency_p99_s']:.2f} s"
     )
+    fig = series_figure(res, "deliveries", "deliveries/s", title)
+    outage_band(fig, configure(res.config))
     return fig
