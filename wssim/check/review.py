@@ -107,6 +107,17 @@ def apply_fixes(config: Any, fixes: list[Fix]) -> Any:
     return load_config(config.model_dump(mode="json"), [fix.set_arg for fix in fixes])
 
 
+def probe_fixes(items: list[ItemResult]) -> list[tuple[str, Fix]]:
+    """(item id, fix) of every check a probe measured that does not pass."""
+    return [
+        (i.spec.id, f)
+        for i in items
+        for c in i.checks
+        if c.basis != "arithmetic" and c.verdict != "pass"
+        for f in c.fixes
+    ]
+
+
 def fixed_design(
     config: Any, items: list[ItemResult], measured: list[tuple[str, Fix]] = ()
 ) -> tuple[Any, dict[str, Fix], dict[str, list[str]]]:
@@ -119,14 +130,7 @@ def fixed_design(
     add the paths of checks that still fail or warn; leave out what the design already satisfies. Stop
     when nothing changes. Also returns, per path, the items that asked for it.
     """
-    probed = [
-        (i.spec.id, f)
-        for i in items
-        for c in i.checks
-        if c.basis != "arithmetic" and c.verdict != "pass"
-        for f in c.fixes
-    ]
-    pinned = [fix for _, fix in [*probed, *measured]]
+    pinned = [fix for _, fix in [*probe_fixes(items), *measured]]
     owners: dict[str, list[str]] = {}
     for item_id, fix in measured:
         owners.setdefault(fix.path, []).append(item_id)
@@ -205,13 +209,7 @@ def _verified_fixes(
         run_probes(
             fixed.model_copy(update={"name": f"{config.name}-fixed"}), trial, **{**options, "out": None}
         )
-        more = [
-            (i.spec.id, f)
-            for i in trial
-            for c in i.checks
-            if c.basis != "arithmetic" and c.verdict != "pass"
-            for f in c.fixes
-        ]
+        more = probe_fixes(trial)
         if not more:
             return fixes, owners, True
         before = {p: f.value for p, f in fixes.items()}

@@ -240,27 +240,37 @@ def budget(config: Any, fig: Figures) -> list[Check]:
     ]
 
 
+def _node_memory(config: Any, fig: Figures, held: float) -> float:
+    """Bytes a gateway holding ``held`` connections uses."""
+    return config.gateways.base_memory + held * fig.conn_bytes
+
+
+def _memory_check(
+    config: Any, fig: Figures, check_id: str, held: float, text: str, source: str, one_down: bool
+) -> Check:
+    """A gateway holding ``held`` connections against its memory with headroom; the fix sizes the
+    fleet (for the survivors of one death if ``one_down``)."""
+    cap = fig.memory_cap
+    fix = Fix(
+        "gateways.count",
+        gateways_for(config, fig, cap, one_down=one_down),
+        "survivors within headroom" if one_down else "memory within headroom",
+        "at_least",
+    )
+    verdict = _cap_verdict(held, fig.memory_full, _headroom(config))
+    need, limit = _node_memory(config, fig, held), _node_memory(config, fig, cap)
+    return Check(check_id, verdict, text, need, "bytes", limit, f"{CHECKLIST}: {source}", fixes=(fix,))
+
+
 def _memory(config: Any, fig: Figures) -> Check:
     g, h = config.gateways, _headroom(config)
-    need = g.base_memory + fig.per_node * fig.conn_bytes
-    verdict = _cap_verdict(fig.per_node, fig.memory_full, h)
+    need = _node_memory(config, fig, fig.per_node)
     text = (
         f"Busiest gateway: {_n(fig.per_node)} connections × {_n(fig.conn_bytes, 'bytes')} + base = "
         f"{_n(need, 'bytes')} of {_n(g.memory, 'bytes')} (plan: {h:.0%}, {_n(fig.memory_cap)} connections)"
     )
-    fix = Fix(
-        "gateways.count", gateways_for(config, fig, fig.memory_cap), "memory within headroom", "at_least"
-    )
-    return Check(
-        "memory_per_node",
-        verdict,
-        text,
-        need,
-        "bytes",
-        g.base_memory + fig.memory_cap * fig.conn_bytes,
-        f"{CHECKLIST}: bytes per connection × connections per node, with headroom",
-        fixes=(fix,),
-    )
+    source = "bytes per connection × connections per node, with headroom"
+    return _memory_check(config, fig, "memory_per_node", fig.per_node, text, source, False)
 
 
 def _node_target(config: Any, fig: Figures) -> Check:
@@ -620,24 +630,12 @@ def _replay(config: Any, fig: Figures) -> Check:
     need = float(math.ceil(need))
     fixes = [Fix("backplane.replay.max_age", duration_text(need), "cover the absences", "at_least")]
     rp = config.backplane.replay
-    if rp.max_messages is not None and rp.max_messages < need * fig.room_rate:
-        fixes.append(
-            Fix(
-                "backplane.replay.max_messages",
-                math.ceil(need * fig.room_rate),
-                "the count bound holds the window",
-                "at_least",
-            )
-        )
-    if rp.max_per_resume is not None and rp.max_per_resume < need * fig.arrival:
-        fixes.append(
-            Fix(
-                "backplane.replay.max_per_resume",
-                math.ceil(need * fig.arrival),
-                "one resume may replay the window",
-                "at_least",
-            )
-        )
+    for field, bound, least, why in (
+        ("max_messages", rp.max_messages, need * fig.room_rate, "the count bound holds the window"),
+        ("max_per_resume", rp.max_per_resume, need * fig.arrival, "one resume may replay the window"),
+    ):
+        if bound is not None and bound < least:
+            fixes.append(Fix(f"backplane.replay.{field}", math.ceil(least), why, "at_least"))
     text = (
         f"Window {_n(window, 's')} against {off.distribution} absences of mean {_n(off.mean, 's')}: "
         f"{_n(miss, 'fraction')} of resumes resync (budget {_n(budget_miss, 'fraction')})"
@@ -742,7 +740,7 @@ def herd_floor(config: Any, fig: Figures, clients: float) -> tuple[float, float]
 
 def gateway_dies(config: Any, fig: Figures) -> list[Check]:
     """The survivors' memory after the busiest gateway dies, and how fast they can admit its herd."""
-    g, h = config.gateways, _headroom(config)
+    g = config.gateways
     if fig.gateways < 2:
         fix = Fix(
             "gateways.count",
@@ -762,28 +760,13 @@ def gateway_dies(config: Any, fig: Figures) -> list[Check]:
                 fixes=(fix,),
             )
         ]
-    need = g.base_memory + fig.per_node_one_down * fig.conn_bytes
-    fix = Fix(
-        "gateways.count",
-        gateways_for(config, fig, fig.memory_cap, one_down=True),
-        "survivors within headroom",
-        "at_least",
+    held = fig.per_node_one_down
+    text = (
+        f"After the busiest dies its busiest survivor holds {_n(held)} connections = "
+        f"{_n(_node_memory(config, fig, held), 'bytes')} of {_n(g.memory, 'bytes')}"
     )
-    checks = [
-        Check(
-            "survivors_memory",
-            _cap_verdict(fig.per_node_one_down, fig.memory_full, h),
-            f"After the busiest dies its busiest survivor holds {_n(fig.per_node_one_down)} connections = "
-            f"{_n(need, 'bytes')} of {_n(g.memory, 'bytes')}",
-            need,
-            "bytes",
-            g.base_memory + fig.memory_cap * fig.conn_bytes,
-            f"{CHECKLIST}: a dead node is a reconnection event for 1/N of users, not a cascade",
-            fixes=(fix,),
-        )
-    ]
-    checks.append(_herd(config, fig))
-    return checks
+    source = "a dead node is a reconnection event for 1/N of users, not a cascade"
+    return [_memory_check(config, fig, "survivors_memory", held, text, source, True), _herd(config, fig)]
 
 
 def retry_gap(config: Any) -> float:
