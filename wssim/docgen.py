@@ -18,7 +18,7 @@ from pydantic.fields import FieldInfo
 
 from wssim.config import CROSS_FIELD_RULES, FAULT_MODELS, Config, Sweep, all_paths
 from wssim.config.paths import is_model
-from wssim.metrics import METRICS, QUANTILES
+from wssim.metrics import METRICS, PER_CLASS, QUANTILES
 from wssim.units import (
     BYTE_UNITS,
     DURATION_UNITS,
@@ -453,6 +453,18 @@ def render_metrics_markdown() -> str:
         "|---|---|---|---|",
     ]
     lines += [f"| `{name}` | {m.unit} | {m.kind} | {_cell(m.meaning)} |" for name, m in METRICS.items()]
+    lines += [
+        "",
+        "## Per room class",
+        "",
+        "With `clients.rooms.classes`, the simulator also reports "
+        + ", ".join(f"`{name}`" for name in PER_CLASS)
+        + " per class, named `<metric>.<class>` (`messages_lost.chat`, `latency_p99_s.presence`). A room "
+        "message's delivery, loss or latency counts for its room's class; a disconnect counts for the class "
+        "of the message that overflowed the queue; direct messages belong to no class, so the classes add up "
+        "to the fleet's metric only without them. A class that never made a count has 0. The live engine "
+        "does not report them.",
+    ]
     return "\n".join(lines + _exposition_section()) + "\n"
 
 

@@ -255,6 +255,21 @@ def bin_indices(t: Any, interval: float) -> np.ndarray:
 
 
 # Distributions recorded with Recorder.observe, and the summary names they produce.
+PER_CLASS: tuple[str, ...] = (
+    "messages_published",
+    "deliveries_expected",
+    "deliveries_delivered",
+    "messages_lost",
+    "messages_dropped_overflow",
+    "messages_conflated",
+    "slow_consumer_disconnects",
+    "latency_p50_s",
+    "latency_p99_s",
+)
+"""Metrics also reported per room class (``clients.rooms.classes``) as ``<metric>.<class>``, by the
+simulator only: a delivery, loss or latency of a room message counts for its room's class, a
+disconnect for the class of the message that overflowed the queue. Direct messages belong to no class."""
+
 QUANTILES: dict[str, dict[str, float]] = {
     "latency": {"latency_p50_s": 0.50, "latency_p99_s": 0.99},
     "send_queue_depth": {"send_queue_depth_p99": 0.99},

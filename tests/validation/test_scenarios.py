@@ -43,6 +43,15 @@ SCENARIOS: dict[str, tuple[list[str], list[str]]] = {
     "replay": (["clients.count=200", "duration=90s"], ["resume_attempts", "replay_hits", "replay_misses"]),
     "balancing": (["clients.count=800"], ["connections_moved_fraction", "connections_peak"]),
     "idle_timeout": (["clients.count=300"], ["idle_timeout_disconnects", "connections_peak"]),
+    "presence_chat": (
+        ["duration=40s"],
+        [
+            "messages_conflated.presence",
+            "slow_consumer_disconnects.chat",
+            "messages_lost.chat",
+            "latency_p99_s.chat",
+        ],
+    ),
     "semantics": (["clients.count=400"], ["messages_lost", "deliveries_delivered", "latency_p99_s"]),
     "transports": (
         ["clients.count=4000"],

@@ -398,7 +398,7 @@ class Clients(StrictModel):
         if made and abs(held - made) > 0.1 * made:
             rooms = max(1, round(self.rooms.count * made / held))
             raise ValueError(
-                f"`rooms.classes` hold about {held:,.0f} members ({self.rooms.count} rooms at their mean "
+                f"`rooms.classes` hold about {held:,.0f} members ({self.rooms.count:,} rooms at their mean "
                 f"sizes) but `count` × `rooms.per_client` makes {made:,} memberships: set `rooms.count` to "
                 f"{rooms} (or change the sizes, `count` or `per_client`) so they agree within 10%"
             )

@@ -166,17 +166,15 @@ class Backplane:
             # backplane returns (late, not lost); at most once, or beyond the buffer, it is gone.
             if self.at_most_once or not self.hold(room, t_pub, origin, w.roomtable.room_size[room]):
                 owed = w.clients.room_logical[room]
-                rec.count("deliveries_expected", owed)
-                w.lost(owed)
+                w.expected(owed, room)
+                w.lost(owed, room)
                 if self.at_most_once:
                     rec.count("backplane_deliveries_lost", len(self.targets(room, origin)[0]))
             return False
         offset = w.history.publish(room, now)
         rec.count("messages_published")
-        rec.count("deliveries_expected", w.clients.room_logical[room])
-        if w.roomtable.classed:
-            w.roomtable.count(rec, "messages_published", room)
-            w.roomtable.count(rec, "deliveries_expected", room, w.clients.room_logical[room])
+        w.roomtable.count(rec, "messages_published", room)
+        w.expected(w.clients.room_logical[room], room)
         hit, waste = self.targets(room, origin)
         discarded = len(waste)
         n = len(hit) + discarded
@@ -196,7 +194,7 @@ class Backplane:
                 if self.at_most_once or not g.subscribed[room]:
                     rec.count("backplane_deliveries_lost")
                     if not g.subscribed[room]:
-                        w.lost(g.members[room] - g.zmembers[room])
+                        w.lost(g.members[room] - g.zmembers[room], room)
                 continue  # durable: caught up when the subscription returns
             order = g.order
             prev = order.get(key, 0.0)
@@ -236,7 +234,7 @@ class Backplane:
                 w.rec.count("backplane_deliveries_lost")
             else:
                 fast += g.deliver(room, offset, t_pub, now)
-        w.delivered(fast, t_pub, now)
+        w.delivered(fast, t_pub, now, room)
 
     def reserve(self, n: int, now: float) -> float:
         """Queue ``n`` per-gateway deliveries on the backplane's throughput; when they are through."""
@@ -277,8 +275,8 @@ class Backplane:
                 self.publish(target, now, origin, t_pub)
             elif target >= 0:
                 owed = w.clients.room_logical[target]
-                w.rec.count("deliveries_expected", owed)
-                w.lost(owed)
+                w.expected(owed, target)
+                w.lost(owed, target)
                 w.rec.count("producer_buffer_discarded")
             elif alive:
                 w.traffic.direct_message(-1, -1 - target, origin, t_pub)
@@ -300,7 +298,7 @@ class Backplane:
             for room, missed in enumerate(last):
                 members = g.fast[room] + len(g.queued.get(room) or ())
                 if members and missed > g.last[room]:
-                    w.lost((missed - g.last[room]) * members)
+                    w.lost((missed - g.last[room]) * members, room)
 
     def catch_up(self, gw: Any) -> None:
         """A durable backplane redelivers what ``gw`` missed while unsubscribed (within the window)."""
@@ -318,6 +316,6 @@ class Backplane:
                 hist.serve(len(times), now)
                 # Replayed in order with their publish times; members receive every missed offset.
                 for o, t_pub in zip(range(cursor + 1, last + 1), times, strict=True):
-                    self.world.delivered(gw.deliver(room, o, t_pub, now), t_pub, now)
+                    self.world.delivered(gw.deliver(room, o, t_pub, now), t_pub, now, room)
                 self.world.rec.count("backplane_deliveries", len(times))
             # Otherwise the gap stays and the next live message triggers the members' resync.

@@ -251,7 +251,7 @@ class Clients:
             if first:
                 self.room_logical[r] += 1
                 if top > live:  # in flight to this gateway: the new member will get them too
-                    rec.count("deliveries_expected", top - live)
+                    w.expected(top - live, r)
                 cur = live
             else:
                 cur = self.cursor[i]
@@ -259,16 +259,17 @@ class Clients:
                     ok, n = hist.resume(r, self.epoch[i], cur, now)
                     if not ok:
                         served = False
-                        w.lost(live - cur)
+                        w.lost(live - cur, r)
                         w.snapshot(1)
                     elif n:
                         hist.serve(n, now)
                         rec.count("deliveries_delivered", n)
+                        w.roomtable.count(rec, "deliveries_delivered", r, n)
                         rec.count("messages_replayed", n)
                         if top > live and top > cur and not queued:  # replayed, and still coming live
                             rec.count("messages_duplicated", top - max(live, cur))  # (queued: when read)
                 elif top > cur:
-                    w.lost(live - cur)
+                    w.lost(live - cur, r)
                 cur = top
             self.cursor[i] = cur
             self.epoch[i] = hist.epoch[r]

@@ -137,7 +137,7 @@ class Consumers:
             if room < 0:
                 w.traffic.missed(c)
             elif self.conflates[m.cls] and m.id < cursor.get(room, 0):  # behind a newer one it read
-                w.lost(1)  # (conflated in place): its resume starts after it
+                w.lost(1, room)  # (conflated in place): its resume starts after it
 
     def hand_over(self, c: int, now: float) -> SendQueue:
         """Client ``c`` vanished without a FIN: what it read until ``now`` is drained; the rest of its
@@ -236,7 +236,7 @@ class Consumers:
         for offset, t_pub in backlog:
             if not gw.serving:
                 return
-            w.delivered(gw.deliver(room, offset, t_pub, now), t_pub, now)
+            w.delivered(gw.deliver(room, offset, t_pub, now), t_pub, now, room)
 
     def unblock_rooms(self, gw: Any) -> None:
         """A member of ``gw`` left (closed, reclaimed): every blocked writer of ``gw`` tries again."""
@@ -284,6 +284,9 @@ class Consumers:
         superseded = st.superseded
         replayed = st.replayed
         conflated = dups = 0
+        classes = w.class_latency
+        of = self.rooms.of
+        read = [0] * len(self.rooms.names)
         while used + carry <= work:
             msg = q.pop()
             if msg is None:
@@ -295,6 +298,10 @@ class Consumers:
             t_read = reader.finish(phase, t0, used / rate)
             t_pub, room = msg.payload
             latency.add(t_read - t_pub if t_read > t_pub else 0.0, 1, t_read)
+            if classes is not None and room >= 0:
+                c = of[room]
+                classes[c].add(t_read - t_pub if t_read > t_pub else 0.0, 1, t_read)
+                read[c] += 1
             if room >= 0:  # a room message (direct messages have no cursor)
                 if msg.id <= replayed.get(room, 0):
                     dups += 1  # replayed on its resume, and read again live
@@ -315,6 +322,10 @@ class Consumers:
             rec = w.rec
             rec.count("deliveries_delivered", done)
             rec.rate("deliveries", now, done)
+            if classes is not None:
+                for c, n in enumerate(read):
+                    if n:
+                        rec.count("deliveries_delivered" + self.rooms.suffix[c], n)
         st.gw.charge_queue(self.held(q) - before)
         if st.blocked:
             self._unblock(c, st, now)
@@ -371,7 +382,9 @@ class Consumers:
                 room = m.payload[1]
                 if room >= 0 and m.id > cursor.get(room, 0):
                     cursor[room] = m.id
+                if room >= 0:
                     self.rooms.count(rec, "messages_dropped_overflow", room)
+                    self.rooms.count(rec, "messages_lost", room)
                 n = st.superseded.pop(m.key, 0) if st.superseded else 0
                 if n:  # what it had replaced is not replayed either
                     rec.count("messages_conflated", n)

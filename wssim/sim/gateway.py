@@ -325,7 +325,7 @@ class Gateway:
         if gap > 0 and fast + nq:
             # Gap detection on live connections: members see the jump in offsets and resync.
             w = self.world
-            w.lost(gap * (fast + nq))
+            w.lost(gap * (fast + nq), room)
             w.snapshot(fast + nq)
             w.rec.count("live_gaps")
         if self.zmembers[room]:
@@ -365,11 +365,9 @@ class Gateway:
             first = now + message / speed
             span = fast * write / speed
             if span < RESOLUTION:  # its members' latencies as their mean
-                w = self.world
-                w.lat_n += fast
-                w.lat_sum += fast * (first + span / 2 - t_pub)
+                self.world.gather(fast, first + span / 2 - t_pub, room)
             else:
-                self.world.spread(fast, t_pub, first, first + span)
+                self.world.spread(fast, t_pub, first, first + span, room)
         return fast
 
     def fan_out_queued(self, room: int, offset: int, fast: int, nq: int, t_pub: float, now: float) -> None:
@@ -408,9 +406,10 @@ class Gateway:
             if span < RESOLUTION and first + span <= w.end:  # at their mean latency, counted when written
                 w.rec.count("deliveries_delivered", fast)
                 w.rec.rate("deliveries", first + span, fast)
-                w.latency.add(first + span / 2 - t_pub, fast, first + span)
+                rooms.count(w.rec, "deliveries_delivered", room, fast)
+                w.sample(first + span / 2 - t_pub, fast, first + span, room)
             else:
-                w.written(fast, t_pub, first, first + span)
+                w.written(fast, t_pub, first, first + span, room)
             self.check_memory()
 
     def write_one(self, t_pub: float, now: float) -> None:
@@ -444,7 +443,7 @@ class Gateway:
         rec.count("messages_dropped_overflow", fast)
         self.rooms.count(rec, "messages_dropped_overflow", room, fast)
         rec.rate("drops", now, fast)
-        w.lost(fast)
+        w.lost(fast, room)
         if w.cfg.gateways.send_queue.gap_notice:
             w.snapshot(fast)
             rec.count("gap_notices", fast)

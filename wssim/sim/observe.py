@@ -8,7 +8,7 @@ from typing import Any
 
 from wssim.analytic.cost import monthly_cost
 from wssim.analytic.transport_run import transport_metrics
-from wssim.metrics import bin_index
+from wssim.metrics import METRICS, PER_CLASS, bin_index
 from wssim.notes import HERD_SETTLED
 from wssim.sim.clients import CONNECTED, GONE, OFFLINE
 from wssim.sim.gateway import SPARE
@@ -210,6 +210,12 @@ class Observer:
             rec.set("crash_at_s", self.crash_t)
         rec.set("latency_p50_s", w.latency.quantile(0.50))
         rec.set("latency_p99_s", w.latency.quantile(0.99))
+        for suffix, samples in zip(w.roomtable.suffix, w.class_latency or (), strict=False):
+            rec.set("latency_p50_s" + suffix, samples.quantile(0.50))
+            rec.set("latency_p99_s" + suffix, samples.quantile(0.99))
+            for name in PER_CLASS:
+                if METRICS[name].kind == "count":
+                    rec.count(name + suffix, 0)  # present, 0 when the class never made one
         ws = WeightedSamples()
         for d, n in self.depths.items():
             ws.add(float(d), n)

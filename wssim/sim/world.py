@@ -61,6 +61,10 @@ class World:
         self.roomtable = RoomTable(config)  # each room's class, size of message, policy
         self.end = float(config.duration)
         self.lat_n, self.lat_sum = 0, 0.0  # latencies gathered for the publication being delivered
+        rt = self.roomtable
+        # Per class (with room classes): latency samples, and the latencies gathered as lat_n, lat_sum.
+        self.class_latency = [WeightedSamples(config.warmup) for _ in rt.names] if rt.classed else None
+        self.lat_class = [[0, 0.0] for _ in rt.names]
         # Hot rate series counted per interval index, outside the recorder (see ``flush_bins``).
         self.attempt_bins: defaultdict[int, int] = defaultdict(int)
         self.handshake_bins: defaultdict[int, int] = defaultdict(int)
@@ -98,20 +102,47 @@ class World:
                 self.rec.rate(series, (b + 0.5) * step, n)
             bins.clear()
 
-    def delivered(self, n: int, t_pub: float, now: float) -> None:
-        """``n`` fast members got a publication from ``t_pub`` at ``now``: count it and its latency."""
+    def delivered(self, n: int, t_pub: float, now: float, room: int = -1) -> None:
+        """``n`` fast members of ``room`` (-1: a direct message) got a publication from ``t_pub`` at
+        ``now``: count it and its latency."""
         if n > 0:
             rec = self.rec
             rec.count("deliveries_delivered", n)
             rec.rate("deliveries", now, n)
+            classes = self.class_latency
+            if classes is not None and room >= 0:
+                self.roomtable.count(rec, "deliveries_delivered", room, n)
             if not self.fanout.costs:
                 self.latency.add(now - t_pub, n, now)
+                if classes is not None and room >= 0:
+                    classes[self.roomtable.of[room]].add(now - t_pub, n, now)
             elif self.lat_n:  # the gateways' members written at once, at their mean latency
                 self.latency.add(self.lat_sum / self.lat_n, self.lat_n, now)
                 self.lat_n = 0
                 self.lat_sum = 0.0
+                if classes is not None:
+                    for c, acc in enumerate(self.lat_class):
+                        if acc[0]:
+                            classes[c].add(acc[1] / acc[0], acc[0], now)
+                            acc[0], acc[1] = 0, 0.0
 
-    def written(self, n: int, t_pub: float, first: float, last: float) -> None:
+    def sample(self, latency: float, n: int, t: float, room: int = -1) -> None:
+        """A latency sample of weight ``n`` at ``t`` (also its class's, for a room of a class)."""
+        self.latency.add(latency, n, t)
+        if self.class_latency is not None and room >= 0:
+            self.class_latency[self.roomtable.of[room]].add(latency, n, t)
+
+    def gather(self, n: int, latency: float, room: int) -> None:
+        """``n`` members of ``room`` written at once, at ``latency``: one sample when the publication's
+        deliveries are counted (:meth:`delivered`)."""
+        self.lat_n += n
+        self.lat_sum += n * latency
+        if self.class_latency is not None and room >= 0:
+            acc = self.lat_class[self.roomtable.of[room]]
+            acc[0] += n
+            acc[1] += n * latency
+
+    def written(self, n: int, t_pub: float, first: float, last: float, room: int = -1) -> None:
         """A gateway's CPU writes a publication from ``t_pub`` to ``n`` fast members one after another,
         the first at ``first`` and the last at ``last``: count them and their latencies.
 
@@ -130,11 +161,18 @@ class World:
         rec = self.rec
         rec.count("deliveries_delivered", n)
         rec.rate("deliveries", last, n)
-        self.spread(n, t_pub, first, last)
+        if room >= 0:
+            self.roomtable.count(rec, "deliveries_delivered", room, n)
+        self.spread(n, t_pub, first, last, room)
 
-    def spread(self, n: int, t_pub: float, first: float, last: float) -> None:
-        """The latency samples of :meth:`written`."""
-        add = self.latency.add
+    def spread(self, n: int, t_pub: float, first: float, last: float, room: int = -1) -> None:
+        """The latency samples of :meth:`written` (also its class's, for a room of a class)."""
+        self._spread(self.latency.add, n, t_pub, first, last)
+        if self.class_latency is not None and room >= 0:
+            self._spread(self.class_latency[self.roomtable.of[room]].add, n, t_pub, first, last)
+
+    @staticmethod
+    def _spread(add: Callable[..., None], n: int, t_pub: float, first: float, last: float) -> None:
         if n == 1 or last <= first:
             add(last - t_pub, n, last)
             return
@@ -157,10 +195,17 @@ class World:
         rec.count("snapshot_bytes", n * self.cfg.clients.snapshot.size)
         rec.count("snapshot_seconds", n * self.cfg.clients.snapshot.latency + waited)
 
-    def lost(self, n: float) -> None:
-        """Owed deliveries that will never be received."""
+    def lost(self, n: float, room: int = -1) -> None:
+        """Owed deliveries (of ``room``, -1: unknown or direct) that will never be received."""
         if n > 0:
             self.rec.count("messages_lost", n)
+            if room >= 0:
+                self.roomtable.count(self.rec, "messages_lost", room, n)
+
+    def expected(self, n: float, room: int) -> None:
+        """``n`` deliveries of a publication to ``room`` are owed."""
+        self.rec.count("deliveries_expected", n)
+        self.roomtable.count(self.rec, "deliveries_expected", room, n)
 
     @staticmethod
     def lognormal_params(median: float, p99: float) -> tuple[float, float]:
