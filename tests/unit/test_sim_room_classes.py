@@ -156,3 +156,19 @@ def test_losses_are_counted_for_the_class_that_lost_them() -> None:
     assert m["messages_lost.presence"] == m["messages_dropped_overflow.presence"] > 100
     assert m["messages_lost"] == m["messages_lost.presence"] and m["messages_lost.chat"] == 0
     assert m["slow_consumer_disconnects.chat"] > 10
+
+
+@pytest.mark.parametrize("policy", ["block", "credit"])
+def test_a_connection_wide_policy_holds_every_class(policy: str) -> None:
+    # No class sets `overflow`: the gateway's block or credit acts on the whole socket, for both classes.
+    raw = copy.deepcopy(FLEET)
+    for c in raw["clients"]["rooms"]["classes"]:
+        del c["overflow"]
+    raw["clients"]["slow_consumers"] = {"fraction": 0.2, "drain_rate": "1/s"}
+    raw["gateways"]["send_queue"] = {"limit": 10, "overflow": policy}
+    raw["duration"] = "30s"
+    m = simulate(load_config(raw)).metrics
+    assert m["deliveries_delivered.chat"] > 0 and m["deliveries_delivered.presence"] > 0
+    assert m["slow_consumer_disconnects"] == 0
+    if policy == "block":  # the writer waits instead of dropping (credit drops beyond the bound)
+        assert m["send_queue_blocked"] > 0 and m["messages_dropped_overflow"] == 0

@@ -65,8 +65,9 @@ class Consumers:
         # One queue per socket carries every class, each message with its class's policy (direct
         # messages: the gateway's policy, as the class after the rooms' ones).
         self.direct_cls = len(rt.names) if rt.classed else 0
-        self.classes = (*rt.policy, sq.overflow) if rt.classed else None
-        self.conflates = [p == "conflate" for p in (self.classes or (sq.overflow,))]
+        per_message = rt.classed and sq.overflow not in ("credit", "block")  # else: one policy for all
+        self.classes = (*rt.policy, sq.overflow) if per_message else None
+        self.conflates = [p == "conflate" for p in (*rt.policy, sq.overflow)]
         self.states: dict[int, QState] = {}
         self.live: set[int] = set()  # queued clients currently connected
         self._phase = world.streams.draws(Stream.SLOW_CONSUMERS)
