@@ -140,6 +140,21 @@ def test_live_herd_convergence_waits_for_the_clients_the_crash_cut():
     assert math.isnan(accounting.herd_convergence(events[events["t"] < 7.0], 6.0))  # client 2 never back
 
 
+def test_live_moved_fraction_counts_the_clients_that_came_back_after_the_pool_change():
+    """The change is at 5 s. Client 1 returns to g0 (stayed), 2 returns to g3 (moved); 3 was in an
+    offline episode at the change (its close is logged at the episode's end) and 4 opened only after
+    it: neither held a connection then. Client 5 held one and never came back."""
+    rows = [
+        (1, 1.0, "open", "g0"), (2, 1.0, "open", "g1"), (3, 1.0, "open", "g2"), (5, 1.0, "open", "g2"),
+        (3, 4.0, "offline", 2.0), (3, 6.0, "close", "offline"), (3, 6.5, "open", "g3"),
+        (1, 6.0, "close", "offline"), (2, 6.1, "close", 1006), (4, 6.2, "open", "g3"),
+        (2, 6.4, "open", "g3"), (1, 6.6, "open", "g0"), (1, 8.0, "close", 1001), (1, 8.5, "open", "g3"),
+    ]  # fmt: skip
+    events = pd.DataFrame(rows, columns=["cid", "t", "kind", "detail"])
+    assert accounting.moved_after(events, 5.0) == (1, 2)  # the first return counts, not a later one
+    assert accounting.moved_after(events, 0.5) == (0, 0)
+
+
 def test_each_sweep_point_has_its_own_schedule_key():
     cfg = load_config("crosscheck/semantics")
     points = [load_config(cfg.without_sweep().model_dump(mode="json"), [f"backplane.kind={k}"])
