@@ -172,3 +172,32 @@ def test_a_connection_wide_policy_holds_every_class(policy: str) -> None:
     assert m["slow_consumer_disconnects"] == 0
     if policy == "block":  # the writer waits instead of dropping (credit drops beyond the bound)
         assert m["send_queue_blocked"] > 0 and m["messages_dropped_overflow"] == 0
+
+
+def test_the_design_review_counts_each_class_traffic() -> None:
+    # 20,000 rooms: half presence of exactly 10 at 0.2/s per member, half chat of 5..15 (mean 10,
+    # E[m²] = 10 + 100) at 1/30 per second; 100,000 clients in 2 rooms each fill them exactly (s = 1).
+    from wssim.check.figures import figures
+
+    raw = copy.deepcopy(FLEET)
+    raw["clients"].update(count=100_000, publish_rate="0/s")
+    raw["clients"]["rooms"] = {
+        "count": 20_000,
+        "per_client": 2,
+        "classes": [
+            {**PRESENCE, "publish_rate": "0.2/s", "message_size": "120B"},
+            {
+                **CHAT,
+                "size": {"distribution": "uniform", "min": 5, "max": 15},
+                "publish_rate": "2/min",
+                "message_size": "600B",
+            },
+        ],
+    }
+    fig = figures(load_config(raw))
+    presence, chat = 10_000 * 0.2 * 10**2, 10_000 / 30 * 110  # deliveries/s: rooms × rate × E[m²]
+    assert fig.publishes == pytest.approx(10_000 * 0.2 * 10 + 10_000 / 30 * 10)
+    assert fig.deliveries == pytest.approx(presence + chat)
+    assert fig.arrival == pytest.approx((presence + chat) / 100_000)
+    assert fig.room_rate == pytest.approx(0.2 * 10)  # the busiest class's rooms
+    assert fig.message_size == pytest.approx((presence * 120 + chat * 600) / (presence + chat))

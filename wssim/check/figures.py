@@ -29,12 +29,16 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from wssim.analytic.transports import Requirement, TransportCost, transport_cost
 from wssim.analytic.transports import from_config as transport_inputs
 from wssim.policies import ConnectionBudget, HashRing, tightest
+from wssim.policies.rooms import apportion
 from wssim.sim.backplane import AT_MOST_ONCE, KIND_DEFAULTS
-from wssim.sim.cpu import FanoutCosts
+from wssim.sim.cpu import FanoutCosts, write_cost
 from wssim.sim.history import KEEPS_HISTORY
+from wssim.sim.roomtable import RoomTable
 
 PORTS_PER_SOURCE_IP = 28_232
 """Ephemeral ports per (source IP, destination IP:port), measured on the reference machine."""
@@ -87,6 +91,7 @@ class Figures:
     arrival: float  # messages into one client's queue
     publishes: float
     deliveries: float
+    message_size: float  # bytes of the mean message delivered (room classes: weighted by deliveries)
     backplane: float  # backplane deliveries (per gateway reached)
     useful_backplane: float  # ... to gateways holding a member
     capacity: float | None  # backplane deliveries/s before it saturates (None: unbounded)
@@ -127,6 +132,35 @@ class Figures:
         return sum(self.cpu_parts(connections, multiplier).values())
 
 
+def class_traffic(config: Any) -> tuple[float, float, float, float, float]:
+    """With room classes: (publications/s, publications/s into one room of the busiest class, deliveries/s
+    including direct ones, mean bytes and CPU of a delivered message). A room of class ``c`` holds on
+    average ``s·E[m_c]`` members and gets ``λ_c·s·E[m_c]`` publications/s, each to its members:
+    ``λ_c·s²·E[m_c²]`` deliveries/s per room (``s`` scales the rooms' mean sizes to the clients'
+    memberships, as the room assignment does)."""
+    c = config.clients
+    classes = c.rooms.classes
+    counts = apportion(np.asarray([x.share for x in classes]), c.rooms.count).tolist()
+    held = sum(r * x.size_moment(1) for r, x in zip(counts, classes, strict=True))
+    s = c.count * c.rooms.per_client / held if held else 0.0
+    rt = RoomTable(config)
+    pubs, dels, busiest, nbytes, cpu = 0.0, 0.0, 0.0, 0.0, 0.0
+    for i, (r, x) in enumerate(zip(counts, classes, strict=True)):
+        rate = rt.rate[i]
+        pubs += r * rate * s * x.size_moment(1)
+        d = r * rate * s * s * x.size_moment(2)
+        dels += d
+        nbytes += d * rt.size[i]
+        cpu += d * rt.write[i]
+        busiest = max(busiest, rate * s * x.size_moment(1))
+    direct = c.direct_fraction
+    room_dels, direct_dels = dels * (1 - direct), pubs * direct
+    total = room_dels + direct_dels
+    size = (nbytes * (1 - direct) + direct_dels * c.message_size) / total if total else float(c.message_size)
+    write = (cpu * (1 - direct) + direct_dels * write_cost(config)) / total if total else write_cost(config)
+    return pubs, busiest * (1 - direct), total, size, write
+
+
 def figures(config: Any) -> Figures:
     """The :class:`Figures` of ``config``."""
     c, g, bp = config.clients, config.gateways, config.backplane
@@ -139,6 +173,14 @@ def figures(config: Any) -> Figures:
     publishes = n * c.publish_rate
     room_pubs, direct = publishes * (1 - c.direct_fraction), publishes * c.direct_fraction
     room_rate = room_pubs / R if R else 0.0
+    deliveries = room_pubs * members + direct
+    arrival = k * room_rate + c.publish_rate * c.direct_fraction
+    fanout = FanoutCosts(config)
+    size, write = c.message_size, fanout.write
+    if c.rooms.classes is not None:
+        publishes, room_rate, deliveries, size, write = class_traffic(config)
+        room_pubs, direct = publishes * (1 - c.direct_fraction), publishes * c.direct_fraction
+        arrival = deliveries / n if n else 0.0
     broadcast = bp.topology == "broadcast" or not bp.interest_routing
     if bp.kind == "none":
         hit = 1.0
@@ -155,7 +197,6 @@ def figures(config: Any) -> Figures:
     admission = g.admission.handshake_rate
     accept = 1.0 / g.handshake_cost if g.handshake_cost > 0 else math.inf
     ping = g.keepalive.ping_interval
-    fanout = FanoutCosts(config)
     return Figures(
         clients=n,
         gateways=G,
@@ -169,9 +210,10 @@ def figures(config: Any) -> Figures:
         memory_full=int(budget.ceilings(g.memory, g.base_memory, 2**62)["memory"]),
         members=members,
         room_rate=room_rate,
-        arrival=k * room_rate + c.publish_rate * c.direct_fraction,
+        arrival=arrival,
         publishes=publishes,
-        deliveries=room_pubs * members + direct,
+        deliveries=deliveries,
+        message_size=size,
         backplane=room_pubs * hit + direct * (G if broadcast else 1.0),
         useful_backplane=room_pubs * reach(G, members) + direct,
         capacity=capacity,
@@ -181,7 +223,7 @@ def figures(config: Any) -> Figures:
         at_most_once=bp.kind in AT_MOST_ONCE,
         pings_per_connection=1.0 / ping if ping else 0.0,
         cores=g.cpu.cores,
-        cpu_per_delivery=fanout.write,
+        cpu_per_delivery=write,
         cpu_per_message=fanout.message,
         cpu_per_ping=g.cpu.ping,
     )

@@ -869,9 +869,11 @@ def readers(config: Any, fig: Figures) -> tuple[float, float, bool]:
     return fig.per_node_one_down * sc.fraction, drain, True
 
 
-def queue_bound(config: Any) -> tuple[float, str]:
-    """(bytes one send queue may hold, the policy), ``inf`` when nothing bounds it."""
-    q, size = config.gateways.send_queue, config.clients.message_size
+def queue_bound(config: Any, size: float | None = None) -> tuple[float, str]:
+    """(bytes one send queue may hold of messages of ``size`` bytes (default ``clients.message_size``),
+    the policy), ``inf`` when nothing bounds it."""
+    q = config.gateways.send_queue
+    size = config.clients.message_size if size is None else size
     if q.overflow == "unbounded":
         return math.inf, q.overflow
     bounds = [q.limit * size if q.limit is not None else math.inf]
@@ -884,11 +886,11 @@ def queue_bound(config: Any) -> tuple[float, str]:
 def time_to_oom(config: Any, fig: Figures, multiplier: float = 1.0) -> float:
     """Seconds until the slow readers' queues fill the busiest survivor's free memory (``inf``: never):
     ``free ÷ Σ(arrival − drain) × size`` while the queues are below their bound."""
-    g, size = config.gateways, config.clients.message_size
+    g, size = config.gateways, fig.message_size
     n, drain, _ = readers(config, fig)
     growth = n * max(0.0, fig.arrival * multiplier - drain) * size
     free = g.memory - g.base_memory - fig.per_node_one_down * fig.conn_bytes
-    bound, _ = queue_bound(config)
+    bound, _ = queue_bound(config, size)
     if growth <= 0 or n * bound <= free:
         return math.inf if free > 0 else 0.0
     return max(0.0, free) / growth
@@ -977,9 +979,9 @@ def _policy(config: Any) -> Check:
 
 
 def _oom(config: Any, fig: Figures) -> Check:
-    g, h, size = config.gateways, _headroom(config), config.clients.message_size
+    g, h, size = config.gateways, _headroom(config), fig.message_size
     n, drain, declared = readers(config, fig)
-    bound, policy = queue_bound(config)
+    bound, policy = queue_bound(config, size)
     t = time_to_oom(config, fig)
     who = f"{_n(n)} slow readers at {_n(drain)}/s" if declared else "1 stalled reader (none declared)"
     cap = "unbounded" if math.isinf(bound) else f"{_n(bound, 'bytes')} each"

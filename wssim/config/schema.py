@@ -198,9 +198,15 @@ class RoomClass(StrictModel):
 
     def mean_size(self) -> float:
         """The mean members per room."""
-        from wssim.policies.rooms import mean_size
+        return self.size_moment(1)
 
-        return float(self.size) if isinstance(self.size, int) else mean_size(**self.size.params())
+    def size_moment(self, order: int) -> float:
+        """E[members^order] of a room of this class, as drawn."""
+        from wssim.policies.rooms import size_moment
+
+        if isinstance(self.size, int):
+            return float(self.size) ** order
+        return size_moment(order=order, **self.size.params())
 
 
 class Rooms(StrictModel):

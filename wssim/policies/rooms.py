@@ -153,16 +153,29 @@ def mean_size(
     exponent: float = 2.0,
 ) -> float:
     """The mean of :func:`draw_sizes` (lognormal: of the continuous distribution, before rounding)."""
+    return size_moment(kind, 1, size, low, high, median, p99, exponent)
+
+
+def size_moment(
+    kind: str,
+    order: int,
+    size: int = 1,
+    low: int = 1,
+    high: int = 1,
+    median: float = 1.0,
+    p99: float = 1.0,
+    exponent: float = 2.0,
+) -> float:
+    """E[size^order] of :func:`draw_sizes` (lognormal: of the continuous distribution)."""
     if kind == "fixed":
-        return float(size)
-    if kind == "uniform":
-        return (low + high) / 2
+        return float(size) ** order
     if kind == "lognormal":
-        sigma = (np.log(p99) - np.log(median)) / Z99 if p99 > median else 0.0
-        return float(median * np.exp(sigma**2 / 2))
+        mu = np.log(median)
+        sigma = (np.log(p99) - mu) / Z99 if p99 > median else 0.0
+        return float(np.exp(order * mu + (order * sigma) ** 2 / 2))
     m = np.arange(low, high + 1, dtype=float)
-    p = m**-exponent
-    return float((m * p).sum() / p.sum())
+    p = np.ones_like(m) if kind == "uniform" else m**-exponent
+    return float((m**order * p).sum() / p.sum())
 
 
 def fill_rooms(rng: Any, members: np.ndarray, n: int, k: int) -> np.ndarray:
