@@ -148,10 +148,11 @@ reveal(
 # %% [markdown]
 # ## Traffic: when the CPU binds before memory
 #
-# Memory and file descriptors count sockets; the CPU counts what they do. Each connection in a room
-# of `ROOM_SIZE` receives every member's messages, and every frame costs the gateway's CPU (7.7 µs
-# for 100 bytes on the reference gateway, more with compression, whose compressor state also takes
-# memory). The lowest line binds.
+# Memory and file descriptors count sockets; the CPU counts what they do. Each connection receives
+# every message of its room (`ROOM_SIZE` members on average; clients pick rooms at random, so a
+# member's room holds it and `ROOM_SIZE` others on average), and every frame costs the gateway's CPU
+# (7.7 µs for 100 bytes on the reference gateway, more with compression, whose compressor state also
+# takes memory). The lowest line binds.
 
 # %%
 from wssim.config import load_config

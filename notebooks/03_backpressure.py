@@ -50,6 +50,8 @@ QUEUE_LIMIT = 40  # messages, for the bounded policies
 DURATION = "60s"
 POLICIES = ["unbounded", "drop_oldest", "drop_newest", "conflate", "disconnect", "credit"]
 REPLICATIONS = 2
+CPU_MEMBERS = 100  # one room on one gateway, every member reading fast, 10 ms of CPU a publication
+CPU_LOADS = [0.5, 0.9, 1.2, 1.5]  # publications' CPU offered, per core
 
 # %%
 from wssim.lessons import backpressure
@@ -132,6 +134,22 @@ backpressure.price_figure(table).show()
 table.round(1)
 
 # %% [markdown]
+# ## 4. When the gateway's CPU is the slow reader
+#
+# A slow reader is not the only way a backlog forms. Every publication to a room costs the gateway a
+# frame per member; offered more than its core serves, the publications waiting for the CPU grow by
+# `g = (offered − 1) / service time` per second, and that queue is every member's backlog, fast
+# readers included. Past the send-queue bound the overflow policy acts on them as on a slow reader:
+# with `disconnect` the first comes after `(QUEUE_LIMIT + ½) / g` seconds.
+
+# %%
+from wssim.lessons import cpu_starvation
+
+starved = cpu_starvation.starvation(CPU_MEMBERS, CPU_LOADS, QUEUE_LIMIT, REPLICATIONS)
+cpu_starvation.starvation_figure(starved).show()
+print(cpu_starvation.starvation_findings(starved, QUEUE_LIMIT))
+
+# %% [markdown]
 # ## What you should have seen
 
 # %%
@@ -160,7 +178,8 @@ explore(
 # An unbounded send queue is a timer set to `free memory ÷ growth`. Bound every queue, choose the
 # overflow policy per stream (conflate for state, disconnect-and-resume when every message
 # matters, credit when clients can acknowledge), and alert on p99 send-queue depth: it rises long
-# before memory does.
+# before memory does. A gateway short of CPU fills every member's queue at once: size fan-out
+# against the cores, not only against the slowest reader.
 #
 # ## For discussion
 #

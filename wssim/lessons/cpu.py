@@ -1,8 +1,11 @@
 """Which limit binds first on one gateway: memory, file descriptors or CPU (notebook 01).
 
 Memory and file descriptors depend on how many sockets are open; the CPU depends on what they do.
-At steady state one connection in rooms of ``s`` members, each member publishing ``p`` messages per
-second, receives ``s·p`` deliveries per second: that many frames to write (``cpu.frame`` +
+At steady state one connection in rooms of ``s`` members on average, each member publishing ``p``
+messages per second, receives ``(s + 1)·p`` deliveries per second: clients pick their room at random
+(as the simulator and the live harness draw them), so a member's room holds it and on average ``s``
+of the others (a room of twice the average has twice the members *and* each of them receives twice
+the messages: 10 % more frames than equal rooms of ten). That many frames to write (``cpu.frame`` +
 ``cpu.per_byte`` × bytes on the wire, + ``cpu.deflate_per_byte`` × bytes with compression), its share
 of the backplane messages (one per publication per gateway, shared by the room's local members,
 ``s / gateways`` of them when members are spread evenly) and a ping per ``ping_interval``.
@@ -25,12 +28,13 @@ def cpu_per_connection(config: Any, per_minute: float, room_size: int) -> float:
     """CPU-seconds per second one connection costs its gateway at ``per_minute`` messages per member."""
     g = config.gateways
     cpu = g.cpu
-    deliveries = per_minute / 60.0 * room_size
+    rate = per_minute / 60.0
     deflate = cpu.deflate_per_byte * config.clients.message_size if g.compression.enabled else 0.0
     write = cpu.frame + cpu.per_byte * wire_size(config) + deflate
     local = max(1.0, room_size / g.count)
     ping = g.keepalive.ping_interval
-    return deliveries * (write + cpu.backplane_message / local) + (cpu.ping / ping if ping else 0.0)
+    reads = rate * room_size * cpu.backplane_message / local  # the room's publications, shared locally
+    return rate * (room_size + 1) * write + reads + (cpu.ping / ping if ping else 0.0)
 
 
 def ceilings(config: Any, per_minute: float, room_size: int) -> dict[str, float]:
