@@ -114,6 +114,12 @@ def apportion(weights: np.ndarray, total: int, cap: int | None = None) -> np.nda
     return out
 
 
+def lognormal_params(median: float, p99: float) -> tuple[float, float]:
+    """(mu, sigma) of the lognormal with this ``median`` and 99th percentile ``p99``."""
+    mu = float(np.log(median))
+    return mu, (float(np.log(p99)) - mu) / Z99 if p99 > median else 0.0
+
+
 def draw_sizes(
     rng: Any,
     n: int,
@@ -133,8 +139,7 @@ def draw_sizes(
     if kind == "uniform":
         return rng.integers(low, high + 1, size=n).astype(float)
     if kind == "lognormal":
-        mu = np.log(median)
-        sigma = (np.log(p99) - mu) / Z99 if p99 > median else 0.0
+        mu, sigma = lognormal_params(median, p99)
         return np.maximum(1.0, np.round(rng.lognormal(mu, sigma, size=n)))
     if kind == "zipf":
         m = np.arange(low, high + 1, dtype=float)
@@ -170,8 +175,7 @@ def size_moment(
     if kind == "fixed":
         return float(size) ** order
     if kind == "lognormal":
-        mu = np.log(median)
-        sigma = (np.log(p99) - mu) / Z99 if p99 > median else 0.0
+        mu, sigma = lognormal_params(median, p99)
         return float(np.exp(order * mu + (order * sigma) ** 2 / 2))
     m = np.arange(low, high + 1, dtype=float)
     p = np.ones_like(m) if kind == "uniform" else m**-exponent
