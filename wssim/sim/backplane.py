@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from wssim.policies.rooms import lognormal_params
 from wssim.randomness import Stream
 from wssim.sim.history import DURABLE
 
@@ -62,7 +63,7 @@ class Backplane:
         if bp.latency is not None:
             med, p99 = bp.latency.median, bp.latency.p99
         self.instant = med is None or med <= 0
-        self.mu, self.sigma = (0.0, 0.0) if self.instant else world.lognormal_params(med, p99)
+        self.mu, self.sigma = (0.0, 0.0) if self.instant else lognormal_params(med, p99)
         self.capacity = bp.capacity if bp.capacity is not None else cap
         self.free_at = 0.0
         # The batched path's publications of the step: their times and when each is through the

@@ -7,7 +7,6 @@ connections cost memory but no events.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -206,10 +205,3 @@ class World:
         """``n`` deliveries of a publication to ``room`` are owed."""
         self.rec.count("deliveries_expected", n)
         self.roomtable.count(self.rec, "deliveries_expected", room, n)
-
-    @staticmethod
-    def lognormal_params(median: float, p99: float) -> tuple[float, float]:
-        """(mu, sigma) of a lognormal with this median and 99th percentile."""
-        mu = math.log(median)
-        sigma = (math.log(p99) - mu) / 2.3263478740408408 if p99 > median else 0.0
-        return mu, sigma
