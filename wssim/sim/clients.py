@@ -226,7 +226,19 @@ class Clients:
         if g.state not in (UP, DRAINING):
             return
         now = w.env.now
-        rec = w.rec
+        self._accept(c, g, now)
+        self._join_rooms(c, g, now)
+        if w.idle_timeout is not None:
+            cut = w.keepalive.idle_cut_at(now, w.idle_timeout)
+            if cut is not None:
+                w.call_at(cut, self._idle_check, (c, gen))
+        if self.off.rate > 0:
+            w.call_at(now + self.odraws.exponential() / self.off.rate, self._go_offline, (c, gen))
+
+    def _accept(self, c: int, g: Any, now: float) -> None:
+        """The bookkeeping of ``c``'s new connection on ``g``: its state, the counts, the handshake
+        series, the observer, and its send queue when it reads at a finite rate."""
+        w = self.world
         self.state[c] = CONNECTED
         self.attempt[c] = 0
         self.prev[c] = 0.0
@@ -234,11 +246,16 @@ class Clients:
         self.connected += 1
         w.handshake_bins[bin_index(now, self.step)] += 1
         w.observer.connected(now, c)
-        queued = self.queued[c]
-        if queued:
+        if self.queued[c]:
             w.consumers.attach(c, g, now)
-            st = w.consumers.states[c]
-        hist = w.history
+
+    def _join_rooms(self, c: int, g: Any, now: float) -> None:
+        """``c`` joins its rooms on ``g``: a first join is owed what is in flight to ``g``; a reconnect
+        resumes from its cursors (or loses the gap), then gets what was held for it (its inbox)."""
+        w = self.world
+        rec, hist = w.rec, w.history
+        queued = self.queued[c]
+        st = w.consumers.states[c] if queued else None
         first = not self.joined[c]
         resume = self.reconnector.resumes(not first)
         served = True
@@ -254,26 +271,11 @@ class Clients:
                     w.expected(top - live, r)
                 cur = live
             else:
-                cur = self.cursor[i]
-                if resume:
-                    ok, n = hist.resume(r, self.epoch[i], cur, now)
-                    if not ok:
-                        served = False
-                        w.lost(live - cur, r)
-                        w.snapshot(1)
-                    elif n:
-                        hist.serve(n, now)
-                        rec.count("deliveries_delivered", n)
-                        w.roomtable.count(rec, "deliveries_delivered", r, n)
-                        rec.count("messages_replayed", n)
-                        if top > live and top > cur and not queued:  # replayed, and still coming live
-                            rec.count("messages_duplicated", top - max(live, cur))  # (queued: when read)
-                elif top > cur:
-                    w.lost(live - cur, r)
+                served &= self._catch_up(i, r, live, resume, queued, now)
                 cur = top
             self.cursor[i] = cur
             self.epoch[i] = hist.epoch[r]
-            if queued:
+            if st is not None:
                 st.cursor[r] = st.replayed[r] = cur
         if resume:
             rec.count("resume_attempts")
@@ -283,13 +285,30 @@ class Clients:
         if inbox:
             rec.count("deliveries_delivered", inbox)
             rec.count("messages_replayed", inbox)
-        ka = w.keepalive
-        if w.idle_timeout is not None:
-            cut = ka.idle_cut_at(now, w.idle_timeout)
-            if cut is not None:
-                w.call_at(cut, self._idle_check, (c, gen))
-        if self.off.rate > 0:
-            w.call_at(now + self.odraws.exponential() / self.off.rate, self._go_offline, (c, gen))
+
+    def _catch_up(self, i: int, r: int, live: int, resume: bool, queued: bool, now: float) -> bool:
+        """A reconnecting member (membership ``i``) of room ``r`` catches up from its cursor to the
+        room's last message: replayed when it resumes and the window serves it, else the gap is lost
+        (a refused resume also fetches a snapshot). False when a resume was refused."""
+        w = self.world
+        rec, hist = w.rec, w.history
+        top, cur = hist.last[r], self.cursor[i]
+        if resume:
+            ok, n = hist.resume(r, self.epoch[i], cur, now)
+            if not ok:
+                w.lost(live - cur, r)
+                w.snapshot(1)
+                return False
+            if n:
+                hist.serve(n, now)
+                rec.count("deliveries_delivered", n)
+                w.roomtable.count(rec, "deliveries_delivered", r, n)
+                rec.count("messages_replayed", n)
+                if top > live and top > cur and not queued:  # replayed, and still coming live
+                    rec.count("messages_duplicated", top - max(live, cur))  # (queued: when read)
+        elif top > cur:
+            w.lost(live - cur, r)
+        return True
 
     def member(self, c: int, room: int) -> bool:
         """Whether client ``c`` is connected and a member of ``room``."""
