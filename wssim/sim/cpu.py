@@ -13,11 +13,14 @@ per interval for the utilisation series.
 
 from __future__ import annotations
 
-from collections import deque
+import math
+from collections import Counter, deque
+from collections.abc import Iterable
 from typing import Any
 
 from wssim.metrics import bin_index
 
+SATURATED = 1 - 1e-6  # an interval's utilisation at which its CPU counts as busy throughout
 MIN_SPEED = 1e-3  # share of the cores left to the queue when pings alone would take them all
 
 
@@ -109,18 +112,7 @@ class Cpu:
             return
         self.flush()
         step = self.interval
-        b0 = bin_index(start, step)
-        b1 = bin_index(done, step)
-        bins = self.bins
-        if b0 == b1:
-            bins[b0] = bins.get(b0, 0.0) + work
-        else:  # spread over the intervals it spans, in proportion to the time in each
-            per_s = work / (done - start)
-            t = start
-            for b in range(b0, b1 + 1):
-                edge = min(done, (b + 1) * step)
-                bins[b] = bins.get(b, 0.0) + per_s * (edge - t)
-                t = edge
+        b1 = spread(self.bins, start, done, work, step)
         self.cur_bin = b1  # fill the interval the job ended in next
         self.cur_start = b1 * step
         self.cur_end = (b1 + 1) * step
@@ -178,6 +170,59 @@ class Cpu:
         self.pending_bytes = 0
         self.bulk_held = 0
         self.room_jobs.clear()
+
+
+def spread(bins: dict[int, float], start: float, done: float, work: float, step: float) -> int:
+    """Add ``work`` CPU-seconds spent over ``[start, done]`` to ``bins`` (interval index -> CPU-seconds),
+    each interval it spans in proportion to its share of the time; returns the last interval's index."""
+    b0 = bin_index(start, step)
+    b1 = bin_index(done, step)
+    if b0 == b1:
+        bins[b0] = bins.get(b0, 0.0) + work
+        return b1
+    per_s = work / (done - start)
+    t = start
+    for b in range(b0, b1 + 1):
+        edge = min(done, (b + 1) * step)
+        bins[b] = bins.get(b, 0.0) + per_s * (edge - t)
+        t = edge
+    return b1
+
+
+def record_cpu(
+    rec: Any,
+    gateways: Iterable[tuple[str, float, dict[int, float]]],
+    timing: tuple[float, float, float],
+    time_scale: float = 1.0,
+) -> None:
+    """Record the CPU metrics both engines measure from per-interval busy CPU-seconds.
+
+    ``gateways``: (label, cores, bins) each, bins mapping an interval's index to the CPU-seconds spent
+    in it; ``timing``: (interval, duration, warm-up) in scenario seconds; ``time_scale``: wall seconds
+    per scenario second (a live run's). Records the ``gateway_cpu_utilisation`` series (CPU-seconds /
+    (cores × the interval's wall seconds)), its peak after the warm-up, ``deliveries_per_cpu_second``
+    (``deliveries_delivered`` must be counted already) and ``cpu_saturated_s``. Intervals from the
+    run's end on are left out."""
+    step, duration, warmup = timing
+    end = bin_index(duration, step)  # the run's last bin starts before this one
+    first = bin_index(warmup, step)
+    busy: Counter[int] = Counter()  # bins where some gateway was busy throughout
+    spent = peak = 0.0
+    for label, cores, bins in gateways:
+        for b, s in bins.items():
+            if b >= end:
+                continue
+            spent += s
+            u = s / (cores * step * time_scale)
+            rec.rate("gateway_cpu_utilisation", (b + 0.5) * step, u * step, label)
+            if b >= first:
+                peak = max(peak, u)
+                if u >= SATURATED:
+                    busy[b] += 1
+    rec.peak("gateway_cpu_utilisation_peak", peak)
+    delivered = rec.counters.get("deliveries_delivered", 0.0)
+    rec.set("deliveries_per_cpu_second", delivered / spent if spent > 0 else math.nan)
+    rec.set("cpu_saturated_s", len(busy) * step)
 
 
 def wire_size(config: Any, size: int | None = None) -> int:

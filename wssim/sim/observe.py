@@ -8,13 +8,12 @@ from typing import Any
 
 from wssim.analytic.cost import monthly_cost
 from wssim.analytic.transport_run import transport_metrics
-from wssim.metrics import METRICS, PER_CLASS, bin_index
+from wssim.metrics import METRICS, PER_CLASS
 from wssim.notes import HERD_SETTLED
 from wssim.sim.clients import CONNECTED, GONE, OFFLINE
+from wssim.sim.cpu import record_cpu
 from wssim.sim.gateway import SPARE
 from wssim.sim.samples import WeightedSamples
-
-SATURATED = 1 - 1e-6  # an interval's utilisation at which its CPU counts as busy throughout
 
 
 def mean(values: list[float]) -> float:
@@ -252,14 +251,11 @@ class Observer:
             rec.set(name, value)
 
     def cpu_metrics(self) -> None:
-        """Utilisation series and peak, backlog, wait, deliveries per CPU-second, saturated time."""
+        """Utilisation series and peak, deliveries per CPU-second, saturated time (shared with the live
+        harness: :func:`wssim.sim.cpu.record_cpu`); the backlog and the fan-out's wait for the CPU."""
         w = self.world
         rec = w.rec
-        step = w.cfg.interval
-        end = bin_index(w.cfg.duration, step)  # the run's last bin starts before this one
-        first = bin_index(w.cfg.warmup, step)
-        busy: Counter[int] = Counter()  # bins where some gateway was busy throughout
-        spent = peak = backlog = wait = 0.0
+        backlog = wait = 0.0
         jobs = 0
         for g in w.gateways:
             cpu = g.cpu
@@ -267,22 +263,13 @@ class Observer:
             backlog = max(backlog, cpu.backlog_max)
             wait += cpu.wait_sum
             jobs += cpu.jobs - cpu.jobs_warm
-            for b, s in cpu.bins.items():
-                if b >= end:
-                    continue
-                spent += s
-                u = s / (cpu.cores * step)
-                rec.rate("gateway_cpu_utilisation", (b + 0.5) * step, u * step, g.label)
-                if b >= first:
-                    peak = max(peak, u)
-                    if u >= SATURATED:
-                        busy[b] += 1
-        rec.peak("gateway_cpu_utilisation_peak", peak)
+        record_cpu(
+            rec,
+            ((g.label, g.cpu.cores, g.cpu.bins) for g in w.gateways),
+            (w.cfg.interval, w.cfg.duration, w.cfg.warmup),
+        )
         rec.peak("gateway_cpu_backlog_s_max", backlog)
         rec.set("gateway_cpu_wait_mean_s", wait / jobs if jobs else math.nan)
-        delivered = rec.counters.get("deliveries_delivered", 0.0)
-        rec.set("deliveries_per_cpu_second", delivered / spent if spent > 0 else math.nan)
-        rec.set("cpu_saturated_s", len(busy) * step)
 
     def transport(self) -> dict[str, float]:
         """Fleet-wide request, handshake, byte and egress figures of the transport (closed form)."""
