@@ -5,7 +5,10 @@ are ``prometheus_client.Counter`` s bumped where things happen; gauges whose val
 keeps (connections, queued bytes, peaks) are read at scrape time (``Gauge.set_function``); the sampled
 send-queue depth histogram is a collector, so sampling ten thousand idle connections costs one bucket
 update each rather than one ``Histogram.observe`` each. ``process_*`` families come from
-``ProcessCollector`` (``process_resident_memory_bytes`` is the memory the harness records).
+``ProcessCollector`` (``process_resident_memory_bytes`` is the memory the harness records);
+``wssim_cpu_seconds_total`` is the process's CPU time read at scrape time from ``time.process_time``
+(the kernel's per-thread run time, in nanoseconds), which the harness samples every interval for the
+CPU metrics: ``process_cpu_seconds_total`` is the same time rounded to 10 ms clock ticks.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import bisect
 import math
 import os
 import resource
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -27,7 +31,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
@@ -73,6 +77,16 @@ class DepthHistogram(Collector):
         yield HistogramMetricFamily(spec.name, spec.help, buckets=rows, sum_value=self.sum)
 
 
+class CpuTime(Collector):
+    """This process's CPU time, user and system, every thread: ``wssim_cpu_seconds_total``."""
+
+    family = "wssim_cpu_seconds"
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        spec = _SPEC[self.family]
+        yield CounterMetricFamily(spec.name, spec.help, value=time.process_time())
+
+
 class GatewayMetrics:
     """One gateway's metrics. Counters are attributes named after their family (without ``wssim_``)."""
 
@@ -99,7 +113,7 @@ class GatewayMetrics:
         ProcessCollector(registry=r)
         Info("wssim_gateway", _SPEC["wssim_gateway"].help, registry=r).info({"gateway": gateway_id})
         for spec in GATEWAY:
-            if spec.kind == "counter":
+            if spec.kind == "counter" and spec.name != CpuTime.family:
                 setattr(self, spec.name[6:], Counter(spec.name, spec.help, spec.labels, registry=r))
         for family, reasons in (
             (self.requests_rejected, REJECT_REASONS),
@@ -132,6 +146,7 @@ class GatewayMetrics:
             limit.labels(setting).set(math.inf if value is None else float(value))
         self.depth = DepthHistogram()
         r.register(self.depth)
+        r.register(CpuTime())
 
     def _reader(self, name: str) -> Callable[[], float]:
         return lambda: float(getattr(self, name))

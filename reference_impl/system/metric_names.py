@@ -115,6 +115,13 @@ GATEWAY: tuple[Exposed, ...] = (
         recorder="gateway_memory_peak_bytes",
     ),
     Exposed(
+        "wssim_cpu_seconds",
+        "counter",
+        "CPU time of the gateway process, user and system, every thread (`time.process_time`, read "
+        "at scrape time); the harness's CPU metrics are its increase per interval.",
+        recorder="gateway_cpu_utilisation_peak",
+    ),
+    Exposed(
         "wssim_limit",
         "gauge",
         "Every limit of the gateway's settings (+Inf: none), by setting name.",
