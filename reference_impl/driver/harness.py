@@ -51,6 +51,7 @@ import numpy as np
 import yaml
 
 from reference_impl.driver import accounting
+from reference_impl.driver.cpu_time import CpuTimes
 from reference_impl.driver.loadgen import (
     MAX_CLIENTS_PER_PROCESS,
     ClientPlan,
@@ -86,6 +87,8 @@ COUNTED_AT_GATEWAYS = (
     "messages_conflated",
     "slow_consumer_disconnects",
 )
+
+LEVELS = ("memory_bytes", "connections", "queued_messages", "cpu_seconds")  # not summed over gateways
 
 
 class LiveRunError(RuntimeError):
@@ -334,6 +337,7 @@ class LiveRun:
         self.gateways: dict[str, Proc] = {}
         self.instances: dict[str, int] = {}
         self.gw_snapshots: dict[tuple[str, int], dict[str, float]] = {}
+        self.cpu = CpuTimes(config.interval)
         self.balancers: list[tuple[Proc, int]] = []  # (process, admin port)
         self.bal_port = 0
         self.backplane_url: str | None = None
@@ -736,36 +740,46 @@ class LiveRun:
 
     # -- monitoring ----------------------------------------------------------------------------
     def monitor(self) -> None:
-        """Every interval: the gateways' metrics (memory, queues, counters); their connections come
-        from their event logs afterwards (:func:`accounting.record_gateways`)."""
+        """At every interval's edge from scenario time 0: the gateways' metrics (memory, queues, counters,
+        CPU time); their connections come from their event logs afterwards."""
+        step = self.cfg.interval
+        k = 0
+        while not self._stop.wait(max(0.0, self.wall(k * step) - time.time())):
+            self.scrape_gateways()
+            k = max(k + 1, math.ceil(self.scn(time.time()) / step))
+
+    def scrape_gateways(self) -> None:
+        """One ``/metrics`` scrape of every live gateway; its CPU time is taken at the request's midpoint."""
         from reference_impl.system.gateway_metrics import scrape
 
-        period = self.cfg.interval * self.s
-        while not self._stop.wait(period):
-            t = self.scn(time.time())
-            alive = sum(1 for p in list(self.gateways.values()) if p.alive())
-            self.gateways_peak = max(self.gateways_peak, alive)
-            for name, proc in list(self.gateways.items()):
-                if not proc.alive():
-                    continue
-                url = f"http://{self.host}:{proc.port}/metrics"
-                body = http_get(url, timeout=0.5, token=self.ops_token)
-                if body is None:
-                    continue
-                snap = scrape(body)
-                self.gw_snapshots[(name, proc.instance)] = snap
-                if "memory_bytes" in snap:
-                    self.rec.gauge("memory_bytes", t, snap["memory_bytes"], label=name)
-                    self.rec.peak("gateway_memory_peak_bytes", snap["memory_bytes"])
-                if "queued_messages" in snap:
-                    self.rec.gauge("queued_messages", t, snap["queued_messages"], label=name)
+        t = self.scn(time.time())
+        alive = sum(1 for p in list(self.gateways.values()) if p.alive())
+        self.gateways_peak = max(self.gateways_peak, alive)
+        for name, proc in list(self.gateways.items()):
+            if not proc.alive():
+                continue
+            url = f"http://{self.host}:{proc.port}/metrics"
+            sent = time.time()
+            body = http_get(url, timeout=0.5, token=self.ops_token)
+            if body is None:
+                continue
+            snap = scrape(body)
+            self.gw_snapshots[(name, proc.instance)] = snap
+            if "cpu_seconds" in snap:
+                read_at = self.scn((sent + time.time()) / 2)
+                self.cpu.sample(name, proc.instance, read_at, snap["cpu_seconds"])
+            if "memory_bytes" in snap:
+                self.rec.gauge("memory_bytes", t, snap["memory_bytes"], label=name)
+                self.rec.peak("gateway_memory_peak_bytes", snap["memory_bytes"])
+            if "queued_messages" in snap:
+                self.rec.gauge("queued_messages", t, snap["queued_messages"], label=name)
 
     def gateway_totals(self) -> dict[str, float]:
         """Counters summed over every gateway process instance (last scrape of each)."""
         out: dict[str, float] = {}
         for snap in self.gw_snapshots.values():
             for k, v in snap.items():
-                if k.startswith("bucket:") or k in ("memory_bytes", "connections", "queued_messages"):
+                if k.startswith("bucket:") or k in LEVELS:
                     continue
                 if k in ("send_queue_depth_max", "gateway_memory_peak_bytes", "connections_peak"):
                     out[k] = max(out.get(k, 0.0), v)
@@ -811,6 +825,7 @@ class LiveRun:
             "backplane": self.kind,
             "backplane_url": self.backplane_url,
             "time_scale": self.s,
+            "t0": self.t0,  # wall clock (Unix time) of scenario time 0
             "schedule": self.schedule is not None,
             "faults": self.fault_log,
             "errors": self.errors,
@@ -862,7 +877,8 @@ class LiveRun:
         return ledger
 
     def record_gateways(self) -> None:
-        """Connection events from the gateways' logs; counters from their last /metrics scrape."""
+        """Connection events from the gateways' logs; counters from their last /metrics scrape; the CPU
+        metrics from their CPU time read every interval (:mod:`reference_impl.driver.cpu_time`)."""
         logs = {
             (name, i): self.event_log(name, i) for name, n in self.instances.items() for i in range(n + 1)
         }
@@ -883,6 +899,7 @@ class LiveRun:
             if name in totals:
                 self.rec.peak(name, totals[name])
         self.rec.set("send_queue_depth_p99", self.depth_p99())
+        self.cpu.record(self.rec, self.cfg.duration, self.cfg.warmup, self.s)
 
     def record_balancers(self) -> None:
         """Idle-timeout cuts."""
