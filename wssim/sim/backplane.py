@@ -66,9 +66,10 @@ class Backplane:
         self.mu, self.sigma = (0.0, 0.0) if self.instant else lognormal_params(med, p99)
         self.capacity = bp.capacity if bp.capacity is not None else cap
         self.free_at = 0.0
-        # The batched path's publications of the step: their times and when each is through the
-        # throughput queue (an exact one queues behind those before it); latest arrival per room.
-        self.ahead: tuple[np.ndarray, np.ndarray] | None = None
+        # The batched path's publications of the step: their times, when each is through the
+        # throughput queue, and when the queue was free at the step's start (an exact publication
+        # queues behind those before it, not the whole step's); latest arrival per room.
+        self.ahead: tuple[np.ndarray, np.ndarray, float] | None = None
         self.room_td: memoryview | None = None
         self.topology = bp.topology if bp.kind != "none" else "local"
         self.interest = bp.interest_routing
@@ -243,12 +244,21 @@ class Backplane:
             return now
         start = self.free_at if self.free_at > now else now
         if self.ahead is not None:
-            t, done = self.ahead
+            t, done, free = self.ahead
             i = int(np.searchsorted(t, now, side="right"))
-            if i and done[i - 1] > start:
-                start = float(done[i - 1])
+            before = float(done[i - 1]) if i else free
+            if before > start:
+                start = before
         self.free_at = start + n / self.capacity
         return self.free_at
+
+    def bulk_free_at(self) -> float:
+        """When the throughput queue is through every publication so far, exact and batched (the
+        batched path's next step queues behind them)."""
+        free = self.free_at
+        if self.ahead is not None:
+            free = max(free, float(self.ahead[1][-1]) if len(self.ahead[1]) else self.ahead[2])
+        return free
 
     # -- the at-least-once producer's buffer --------------------------------------------------
     def hold(self, target: int, t_pub: float, origin: int, size: int) -> bool:

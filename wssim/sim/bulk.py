@@ -329,11 +329,9 @@ class Batched:
         self.rate("backplane_deliveries", t, n)
         sent = t
         if bp.capacity is not None:
-            done = lindley(t, n / bp.capacity, bp.free_at)
-            busy = n > 0
-            if busy.any():
-                bp.free_at = max(bp.free_at, float(done[busy].max()))
-            bp.ahead = (t, done)
+            free = bp.bulk_free_at()
+            done = lindley(t, n / bp.capacity, free)
+            bp.ahead = (t, done, free)  # an exact publication queues behind those before it only
             sent = done
         if bp.instant:
             return sent.copy()
