@@ -29,3 +29,19 @@ def test_an_exact_publication_queues_behind_the_batched_ones_before_it_only() ->
     assert bp.reserve(1, 0.002) == pytest.approx(0.003)
     assert bp.reserve(1, 0.0085) == pytest.approx(0.010)  # behind the exact one and the one at 8 ms
     assert w.batched.arrivals(np.array([0.0095]), reach[:, :1]) == pytest.approx([0.011])
+
+
+def test_a_batched_job_on_an_idle_cpu_starts_at_its_arrival_and_holds_no_frame() -> None:
+    """Jobs far apart on an idle CPU (these arrival times make Lindley's ``done − service`` come out
+    one rounding step after the arrival of the third): none waits, none holds its frames in memory."""
+    w = build_world(load_config(FLEET), batched=True)
+    b, gw = w.batched, w.gateways[0]
+    peak = gw.peak_memory
+    n = 3
+    arr = np.array([0.46, 1.748, 1.918])
+    job = {"g": np.zeros(n, dtype=np.int64), "arr": arr, "work": np.full(n, 3.3e-5)}
+    job |= {"fast": np.full(n, 5), "tpub": arr, "pub": np.arange(n), "room": np.zeros(n, dtype=np.int64)}
+    b.jobs.add(job | {"off": np.arange(1, n + 1)})
+    b.settle(2.0)
+    assert gw.peak_memory == peak  # no frame held
+    assert gw.cpu.wait_sum == 0.0 and gw.cpu.backlog_max == 0.0

@@ -379,9 +379,12 @@ class Batched:
         speed = cpu.speed(gw.n)
         service = jobs.cols["work"][i0:i1] / speed
         done = lindley(arr, service, cpu.free_at)
+        # max(arrival, previous done): exactly the arrival on an idle CPU (done − service is off by a
+        # rounding step, and a job that seems to have waited holds its frames in memory)
+        start = np.maximum(arr, np.r_[cpu.free_at, done[:-1]])
         jobs.done[i0:i1] = done
-        jobs.start[i0:i1] = done - service
-        jobs.first[i0:i1] = done - service + self.message / speed
+        jobs.start[i0:i1] = start
+        jobs.first[i0:i1] = start + self.message / speed
         cpu.free_at = float(done[-1])
 
     def settle(self, now: float) -> None:
