@@ -88,15 +88,16 @@ def work_done(w: World) -> float:
     to arrive, at their rate, for the simulated time left). A connect ramp is front-loaded: by simulated
     time alone, 2 minutes of 10 would be a fifth of the run when they hold most of its work.
     """
-    from wssim.sweep.footprint import SECONDS_PER_CLIENT, SECONDS_PER_PUBLICATION
+    from wssim.sweep.footprint import COSTS
 
+    c = COSTS["batched" if w.batched is not None else "exact"]
     cl = w.clients
     coming = cl.arrivals_to_come()
     published = w.rec.counters.get("messages_published", 0.0)
     rate = w.traffic.rate * w.traffic.multiplier
-    done = cl.actions * SECONDS_PER_CLIENT + published * SECONDS_PER_PUBLICATION
+    done = cl.actions * c.seconds_per_client + published * c.seconds_per_publication
     publications = rate * (cl.connected + coming) * (w.end - w.now)
-    left = coming * SECONDS_PER_CLIENT + publications * SECONDS_PER_PUBLICATION
+    left = coming * c.seconds_per_client + publications * c.seconds_per_publication
     return done / (done + left) if done + left > 0 else w.now / w.end
 
 

@@ -1,23 +1,45 @@
 """What a sweep will cost before it starts: memory per run and wall time, from the model's costs.
 
-The simulator keeps a few Python lists indexed by client, one entry per room slot, an object per slow
-consumer and a few samples per publication; its time goes to events (a client's connects, a
-publication, a sampled interval). The costs below were measured on a 2-vCPU machine with 24 GiB
-(Python 3.11.7, SimPy 4.1.2, ``nice -n 10`` beside other work) by ``benchmarks/measure_footprint.py``,
-which runs ``quickstart`` and ``herd`` at 10,000 to 200,000 clients and fits them:
+The simulator keeps a few arrays and lists indexed by client, one entry per room slot, an object per
+slow consumer and each room's replay window (a few Python objects per publication it holds); its
+time goes to events (a client's connects, a publication, a sampled interval). The costs depend on
+the fan-out path the run takes (:func:`wssim.sim.bulk.choose`). They were measured on a 2-vCPU
+machine with 24 GiB (Python 3.11.7, SimPy 4.1.2, ``nice -n 10`` beside other work) by
+``benchmarks/measure_footprint.py``: the exact path on ``quickstart`` and ``herd`` at 10,000 to
+200,000 clients, the batched path on the ``capstone`` scaled down (50k and 100k clients, the same
+room sizes and rates):
 
-=====================  ====================  ========================================================
-cost                   measured              from
-=====================  ====================  ========================================================
-memory per client      ~1,000 B              quickstart, 10k → 200k clients (herd: ~700 B)
-memory per room slot   ~50 B                 rooms.per_client 1 → 4 at 40k clients
-per slow consumer      ~1.6 KiB              slow_consumers.fraction 0.01 → 0.5 at 40k clients
-per publication        ~100 B                publish_rate 2 → 60/min at 10k clients
-time per client        ~45 µs                quickstart 200k (a connect ramp, offline periods, a crash)
- ... under admission    ~200 µs               herd 200k (a crash, handshake_rate 100/s: retries)
-time per publication   ~15 µs                publish_rate 2 → 60/min at 10k clients
-per slow consumer      ~1 µs per interval    slow_consumers.fraction 0.01 → 0.5 at 40k clients
-=====================  ====================  ========================================================
+=====================  =============  ==============  ================================================
+cost                   exact          batched         from
+=====================  =============  ==============  ================================================
+memory per client      ~1,000 B       ~110 B          quickstart 10k → 200k clients (herd: ~700 B);
+                                                      capstone 50k → 100k, publications taken out
+memory per room slot   ~50 B          ~50 B           rooms.per_client 1 → 4 at 40k clients
+per slow consumer      ~1.6 KiB       ~1.6 KiB        slow_consumers.fraction 0.01 → 0.5 at 40k clients
+per publication held   ~100 B         ~160 B          publish_rate 2 → 60/min at 10k clients;
+                                                      capstone 100k, 2 → 4 minutes
+time per client        ~45 µs         (as exact)      quickstart 200k (a connect ramp, offline periods,
+                                                      a crash)
+ ... under admission    ~200 µs        (as exact)      herd 200k (a crash, handshake_rate 100/s: retries)
+time per publication   ~15 µs         (as exact)      publish_rate 2 → 60/min at 10k clients
+per slow consumer      ~1 µs per interval             slow_consumers.fraction 0.01 → 0.5 at 40k clients
+=====================  =============  ==============  ================================================
+
+The batched path's times are not measured apart: the exact path's stand for them (the batched
+capstone at 1/20 of its size took ~19 µs per publication at a load average of 4 to 5, niced, where
+the exact path took 15 µs on an idle machine and 45 µs at a load of 12).
+
+A publication is held while it is in its room's replay window (:mod:`wssim.policies.replay`): on a
+backplane that keeps history with a ``max_age``, a run holds at most the publications of the last
+``max_age`` plus what each room has aged out but not yet let go (up to 64 a room, 32 on average):
+``rate × max_age + 32 × rooms``, at most ``max_messages`` a room. The capstone at 1/20 of its size
+over its whole 10 minutes (4.5 M publications) peaked 416 MiB above the loaded model; this counts
+2.46 M publications held and 100,000 clients, 396 MiB: 5% under (the base below is 63 MiB over).
+
+The base is what a run's process holds before it starts: a ``wssim run`` worker, forked from the
+command line with its imports, held 110.5 MiB (peak RSS when its run started, 10 workers of 5 runs of
+``wssim run quickstart``, 2026-12-01, the 2-vCPU machine above); a fresh Python with only the model
+loaded holds 46.6 MiB, with the command line's sweep and report modules 178 MiB.
 
 Measured again at a load average of 12 (other work on both cores), memory came out the same (973 B
 per client, 51 B per slot, 1.7 KiB per slow consumer, 99 B per publication) and time 2.5 to 3 times
@@ -39,51 +61,87 @@ from typing import Any
 from wssim.notes import Note
 from wssim.sweep.tasks import RunSpec, SweepError
 
-BASE_BYTES = 60 * 2**20  # the interpreter, numpy, simpy and the model's modules in a worker
-BYTES_PER_CLIENT = 1_000
-BYTES_PER_ROOM_SLOT = 50
-BYTES_PER_SLOW_CONSUMER = 1_600
-BYTES_PER_PUBLICATION = 100
-SECONDS_PER_CLIENT = 45e-6
-SECONDS_PER_CLIENT_ADMITTED = 200e-6  # with gateways.admission.handshake_rate: refused attempts retry
-SECONDS_PER_PUBLICATION = 15e-6
+BASE_BYTES = 110 * 2**20  # a `wssim run` worker when its run starts (measured: 110.5 MiB)
 SECONDS_PER_SLOW_CONSUMER_INTERVAL = 1e-6
+AGED_HELD_PER_ROOM = 32  # publications a room has aged out but not let go yet, on average (of up to 64)
 LONG_RUN_S = 120.0  # a sweep estimated to take longer than this is noted before it starts
 MEMORY_SHARE = 0.9  # runs in flight may use this share of the memory available now
 
 
 @dataclass(frozen=True)
+class Costs:
+    """What a run costs on one fan-out path: bytes and wall seconds per unit of its work."""
+
+    client: float
+    room_slot: float
+    slow_consumer: float
+    publication: float  # bytes per publication held in a replay window
+    seconds_per_client: float
+    seconds_per_client_admitted: float  # with gateways.admission.handshake_rate: refused attempts retry
+    seconds_per_publication: float
+
+
+COSTS = {
+    "exact": Costs(1_000, 50, 1_600, 100, 45e-6, 200e-6, 15e-6),
+    "batched": Costs(110, 50, 1_600, 160, 45e-6, 200e-6, 15e-6),
+}
+
+
+@dataclass(frozen=True)
 class Estimate:
-    """One run's estimated peak memory (bytes) and wall time (s), and the config field that drives it."""
+    """One run's estimated peak memory (bytes) and wall time (s), the config field that drives it, and
+    the fan-out path it was estimated for."""
 
     memory: float
     seconds: float
     field: str
     value: Any
+    path: str = "exact"
+
+
+def held(cfg: Any, publications: float) -> float:
+    """Of ``publications``, how many the run holds at once in its rooms' replay windows."""
+    from wssim.sim.history import KEEPS_HISTORY
+
+    bp, rooms = cfg.backplane, cfg.clients.rooms.count
+    if not KEEPS_HISTORY[bp.kind] or not rooms:
+        return publications  # not measured without a window: counted as all held
+    most = publications
+    if bp.replay.max_age is not None:
+        rate = cfg.clients.publish_rate * cfg.clients.count
+        most = rate * float(bp.replay.max_age) + AGED_HELD_PER_ROOM * rooms
+    if bp.replay.max_messages is not None:
+        most = min(most, bp.replay.max_messages * rooms)
+    return min(publications, most)
 
 
 def estimate(cfg: Any) -> Estimate:
-    """The memory and time of one simulator run of ``cfg`` (a websocket fleet; others are closed form)."""
+    """The memory and time of one simulator run of ``cfg`` (a websocket fleet; others are closed form),
+    on the fan-out path the run will take."""
+    from wssim.sim.bulk import choose
+
     cl = cfg.clients
     if cfg.transport.kind != "websocket":
         return Estimate(BASE_BYTES, 0.1, "clients.count", cl.count)
+    path = choose(cfg)[0]
+    c = COSTS[path]
     clients = cl.count + sum(f.connect_clients for f in cfg.faults if f.kind == "spike")
     slots = max(0, (cl.rooms.per_client if cl.rooms.count else 0) - 1) * clients
     slow = cl.slow_consumers.fraction * clients
     publications = cl.publish_rate * cl.count * float(cfg.duration)
     intervals = float(cfg.duration) / float(cfg.interval)
-    client_bytes = clients * BYTES_PER_CLIENT + slots * BYTES_PER_ROOM_SLOT + slow * BYTES_PER_SLOW_CONSUMER
-    publication_bytes = publications * BYTES_PER_PUBLICATION
+    client_bytes = clients * c.client + slots * c.room_slot + slow * c.slow_consumer
+    publication_bytes = held(cfg, publications) * c.publication
     memory = BASE_BYTES + client_bytes + publication_bytes
     admitted = cfg.gateways.admission.handshake_rate is not None
     seconds = (
-        clients * (SECONDS_PER_CLIENT_ADMITTED if admitted else SECONDS_PER_CLIENT)
-        + publications * SECONDS_PER_PUBLICATION
+        clients * (c.seconds_per_client_admitted if admitted else c.seconds_per_client)
+        + publications * c.seconds_per_publication
         + slow * intervals * SECONDS_PER_SLOW_CONSUMER_INTERVAL
     )
     if publication_bytes > client_bytes:
-        return Estimate(memory, seconds, "clients.publish_rate", f"{cl.publish_rate:g}/s")
-    return Estimate(memory, seconds, "clients.count", f"{cl.count:,}")
+        return Estimate(memory, seconds, "clients.publish_rate", f"{cl.publish_rate:g}/s", path)
+    return Estimate(memory, seconds, "clients.count", f"{cl.count:,}", path)
 
 
 def available_memory() -> tuple[int, int]:
@@ -159,13 +217,15 @@ def _too_big(worst: Estimate, available: int, total: int, budget: float) -> str:
     if worst.field == "clients.count":
         fix = f"lower clients.count to at most about {_round_down(_count(worst) * scale):,}"
     else:
-        fix = "lower clients.publish_rate or duration (or clients.count)"
+        fix = "lower clients.publish_rate, backplane.replay.max_age or duration (or clients.count)"
+    c = COSTS[worst.path]
     return (
-        f"{worst.field} = {worst.value}: one run needs about {size(worst.memory)} of memory (about "
-        f"{BYTES_PER_CLIENT:,} B per simulated client and {BYTES_PER_PUBLICATION} B per publication), "
-        f"and this machine has {size(available)} available ({size(total)} in all). To fit, {fix}; a "
-        "fleet that large is better studied at a scaled-down size (fewer clients per gateway, the same "
-        "ratios), or on a machine with more memory. Nothing was run."
+        f"{worst.field} = {worst.value}: one run needs about {size(worst.memory)} of memory (on the "
+        f"{worst.path} fan-out path, about {c.client:,.0f} B per simulated client and "
+        f"{c.publication:.0f} B per publication in its replay window), and this machine has "
+        f"{size(available)} available ({size(total)} in all). To fit, {fix}; a fleet that large is "
+        "better studied at a scaled-down size (fewer clients per gateway, the same ratios), or on a "
+        "machine with more memory. Nothing was run."
     )
 
 
