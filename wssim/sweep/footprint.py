@@ -35,6 +35,9 @@ backplane that keeps history with a ``max_age``, a run holds at most the publica
 ``rate × max_age + 32 × rooms``, at most ``max_messages`` a room. The capstone at 1/20 of its size
 over its whole 10 minutes (4.5 M publications) peaked 416 MiB above the loaded model; this counts
 2.46 M publications held and 100,000 clients, 396 MiB: 5% under (the base below is 63 MiB over).
+The capstone itself, run once the same way (a fresh process, commit 435b93d, 2026-12-01, niced
+beside other work: 1,425 CPU-seconds, 40 min wall), peaked at 6,238 MiB above the loaded model with
+89.9 M publications; this estimates 7.83 GiB for the run (7,911 MiB above the base): 27% over.
 
 The base is what a run's process holds before it starts: a ``wssim run`` worker, forked from the
 command line with its imports, held 110.5 MiB (peak RSS when its run started, 10 workers of 5 runs of
