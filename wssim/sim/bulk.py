@@ -303,7 +303,7 @@ class Batched:
         off[order] = last[rs] + np.arange(len(r)) - starts[group] + 1
         rooms = rs[head]
         last[rooms] += np.diff(np.r_[starts, len(r)])
-        w.history.append_many(r, off, t)
+        w.history.append_many(r, off, t, w.env.now)
         rec.count("messages_published", len(r))
         rec.count("deliveries_expected", float(w.clients.room_logical_np[r].sum()))
         fast = w.tables.fast[:, r]

@@ -70,7 +70,7 @@ class World:
         # Components (order matters: later ones read earlier ones at construction).
         extra = sum(f.count for f in config.faults if f.kind == "add_gateways")
         self.tables = Tables(gw.count + extra, self.rooms)
-        self.history = History(self)
+        self.history = History(self, batched)
         self.gateways: list[Gateway] = [Gateway(self, g) for g in range(gw.count + extra)]
         self.edge = Edge(self)
         self.backplane = Backplane(self)
