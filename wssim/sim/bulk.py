@@ -3,10 +3,12 @@
 Every ``simulation.step`` (cut at fault times and at the end of the warm-up) one draw gives all the
 publications of the step: a Poisson count at the fleet's rate, times uniform in the step, clients
 uniform, thinned by their connection state at the step's start. A publication whose room and
-gateways are in a plain state (no queued or half-open member, every member's gateway serving,
-subscribed, with nothing of the room in flight or missing, no CPU overflow within reach) is *bulk*;
-the others (and 1:1 messages) are handed to the exact path at their own time, so slow consumers, dead
-peers, gaps, outages and overflow stay discrete events.
+gateways are in a plain state (no half-open member, every member's gateway serving, subscribed, with
+nothing of the room in flight or missing, no CPU overflow within reach) is *bulk*; the others (and 1:1
+messages) are handed to the exact path at their own time, so dead peers, gaps, outages and overflow
+stay discrete events. A bulk room's queued (slow) members get each publication through their send
+queue, offered by an event at its arrival at their gateway (under ``block`` or ``credit``, which hold
+a whole socket, their rooms stay exact).
 
 Bulk publications take the exact path's steps as array operations: offsets per room, the replay
 window, the backplane's throughput queue and transit draws, FIFO per room, one fan-out job per
@@ -179,10 +181,15 @@ class Batched:
             g.cpu.feed = self.jobs
         self.broadcast = world.backplane.topology == "broadcast" or not world.backplane.interest
         self.message = world.fanout.message
+        # Queued (slow) members of bulk rooms are offered each publication at its arrival, as events.
+        self.offers = cfg.gateways.send_queue.overflow not in ("block", "credit")
+        self.cuts = [0] * len(world.gateways)  # per gateway: times it lost what was in flight
         self.write = world.fanout.write
         self.costs = world.fanout.costs
         self.pubs = 0  # bulk publications so far (numbers them)
         self.held: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # gateway -> (done, bytes) of frames held
+        self.undone = np.zeros(0, dtype=np.int64)  # rooms of the queued jobs not done at the last settle
+        self.undone_at = np.zeros(0)  # and when they are done
         marks = {float(cfg.warmup)}
         for f in cfg.faults:
             marks.add(float(f.at))
@@ -251,22 +258,30 @@ class Batched:
             self.world.traffic.direct_message(src, dst, cl.gw[src], self.world.env.now)
 
     # -- which publications are plain ---------------------------------------------------------
-    def gateways_ok(self, most: int) -> np.ndarray:
-        """Per gateway: serving, subscribed, and no room can reach the overflow bound with ``most``
-        more jobs (its CPU holds fewer jobs than the bound)."""
-        w = self.world
-        limit = w.fanout.limit
-        ok = np.zeros(len(w.gateways), dtype=bool)
-        for g in w.gateways:
-            if not g.serving or g.sub_down:
-                continue
-            cpu = g.cpu
-            if limit is not None and cpu.pending:
-                held = len(cpu.pending) + 1 + self.jobs.hi[g.id] - self.jobs.lo[g.id]
-                if held + most >= limit and max(cpu.room_jobs.values(), default=0) + held + most >= limit:
-                    continue
-            ok[g.id] = True
-        return ok
+    def gateways_ok(self) -> np.ndarray:
+        """Per gateway: serving and subscribed."""
+        return np.array([g.serving and not g.sub_down for g in self.world.gateways])
+
+    def at_bound(self, u: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Which rooms ``u`` (``counts`` publications in this step) could reach the overflow bound on a
+        gateway's CPU in this step: all their jobs that may be waiting at once (the exact path's, the
+        batched path's not done or not arrived, and this step's) counted together, on any gateway."""
+        limit = self.world.fanout.limit
+        if limit is None:
+            return np.zeros(len(u), dtype=bool)
+        waiting = counts.astype(np.int64)
+        rooms = np.concatenate((self.jobs.cols["room"], self.undone))
+        if len(rooms):
+            r, n = np.unique(rooms, return_counts=True)
+            i = np.searchsorted(r, u).clip(0, len(r) - 1)
+            waiting += np.where(r[i] == u, n[i], 0)
+        exact: dict[int, int] = {}
+        for g in self.world.gateways:
+            for room, n in g.cpu.room_jobs.items():
+                exact[room] = exact.get(room, 0) + n
+        if exact:
+            waiting += np.array([exact.get(room, 0) for room in u.tolist()], dtype=np.int64)
+        return waiting >= limit
 
     def plain(self, r: np.ndarray) -> np.ndarray:
         """Which publications to rooms ``r`` are bulk."""
@@ -274,16 +289,18 @@ class Batched:
         if w.backplane.down or not len(r):
             return np.zeros(len(r), dtype=bool)
         u, inv, counts = np.unique(r, return_inverse=True, return_counts=True)
-        ok = self.gateways_ok(int(counts.max()))
+        ok = self.gateways_ok()
         serving = np.array([g.serving for g in w.gateways])
         if self.broadcast and not ok[serving].all():
             return np.zeros(len(r), dtype=bool)
         tab = w.tables
         mem = tab.members[:, u]
         has = mem > 0
-        bad = (mem != tab.fast[:, u]) | (has & (tab.last[:, u] != w.history.last_np[u]))
+        bad = (tab.zombies[:, u] > 0) | (has & (tab.last[:, u] != w.history.last_np[u]))
+        if not self.offers:  # queued members under a whole-socket policy (block, credit) stay exact
+            bad |= mem != tab.fast[:, u]
         bad |= has & ~ok[:, None]
-        room_bad = bad.any(axis=0)
+        room_bad = bad.any(axis=0) | self.at_bound(u, counts)
         if w.consumers.stalls:
             room_bad |= np.isin(u, [room for _, room in w.consumers.stalls])
         return ~room_bad[inv]
@@ -307,7 +324,8 @@ class Batched:
         rec.count("messages_published", len(r))
         rec.count("deliveries_expected", float(w.clients.room_logical_np[r].sum()))
         fast = w.tables.fast[:, r]
-        reach = fast > 0
+        members = w.tables.members[:, r]  # fast and queued (no half-open member: see plain)
+        reach = members > 0
         if self.broadcast:
             reach = reach | np.array([g.serving for g in w.gateways])[:, None]
         td = self.arrivals(t, reach)
@@ -317,7 +335,7 @@ class Batched:
         self.room_td[rooms] = x[np.r_[starts[1:], len(r)] - 1]
         pub = np.arange(self.pubs, self.pubs + len(r))
         self.pubs += len(r)
-        self.hand_over(td, {"tpub": t, "pub": pub, "room": r, "off": off}, fast, reach)
+        self.hand_over(td, {"tpub": t, "pub": pub, "room": r, "off": off}, fast, members, reach)
 
     def arrivals(self, t: np.ndarray, reach: np.ndarray) -> np.ndarray:
         """Count the backplane deliveries of each publication (reaching ``reach``); when each arrives
@@ -338,23 +356,51 @@ class Batched:
         return sent + np.exp(bp.mu + bp.sigma * self.latency_rng.standard_normal(len(t)))
 
     def hand_over(
-        self, td: np.ndarray, pub: dict[str, np.ndarray], fast: np.ndarray, reach: np.ndarray
+        self,
+        td: np.ndarray,
+        pub: dict[str, np.ndarray],
+        fast: np.ndarray,
+        members: np.ndarray,
+        reach: np.ndarray,
     ) -> None:
-        """One job per (publication, gateway reached), arriving at ``td``; the gateway's last offset
-        of the room moves to it now. ``pub``: each publication's time, room and offset."""
+        """One job per (publication, gateway reached), arriving at ``td``, writing to its fast and
+        queued members; the gateway's last offset of the room moves to it now. ``pub``: each
+        publication's time, room and offset."""
         w = self.world
         perm = np.argsort(td, kind="stable")
         gi, pi = np.nonzero(reach[:, perm])
         p = perm[pi]
         job = {f: a[p] for f, a in pub.items()}
         job.update(g=gi, arr=td[p], fast=fast[gi, p])
-        job["work"] = self.message + job["fast"] * self.write
+        queued = members[gi, p] - job["fast"]
+        job["work"] = self.message + (job["fast"] + queued) * self.write
+        self.offer_later(job, queued > 0)
         np.maximum.at(w.tables.last, (gi, job["room"]), job["off"])
         np.maximum.at(w.tables.last_t, (gi, job["room"]), job["arr"])
-        discarded = int((job["fast"] == 0).sum())
+        discarded = int((job["fast"] + queued == 0).sum())
         if discarded:
             w.rec.count("backplane_deliveries_discarded", discarded)
         self.jobs.add(job)
+
+    def offer_later(self, job: dict[str, np.ndarray], sel: np.ndarray) -> None:
+        """At each selected job's arrival, its gateway offers the publication to the room's queued
+        members, as the exact path does (:meth:`wssim.sim.gateway.Gateway.deliver`)."""
+        call_at, cuts = self.world.call_at, self.cuts
+        for g, t, room, off, tpub in zip(
+            *(job[f][sel].tolist() for f in ("g", "arr", "room", "off", "tpub")), strict=True
+        ):
+            call_at(t, self._offer, (g, cuts[g], room, off, tpub))
+
+    def _offer(self, ev: Any) -> None:
+        g, cut, room, offset, t_pub = ev.value
+        gw = self.world.gateways[g]
+        if cut != self.cuts[g] or not gw.serving:
+            return  # lost in flight
+        queued = gw.queued.get(room)
+        if queued:
+            offer, now = self.world.consumers.offer, self.world.env.now
+            for c in list(queued):
+                offer(c, room, offset, t_pub, now)
 
     def rate(self, series: str, t: np.ndarray, n: np.ndarray) -> None:
         """Add ``n`` events at times ``t`` to a rate series."""
@@ -390,6 +436,10 @@ class Batched:
     def settle(self, now: float) -> None:
         """Queue every job arrived by ``now`` and count what it did."""
         cols, start, first, done = self.jobs.take(now)
+        busy = done > now
+        keep = self.undone_at > now
+        self.undone = np.concatenate((self.undone[keep], cols["room"][busy]))
+        self.undone_at = np.concatenate((self.undone_at[keep], done[busy]))
         if not len(start):
             return
         if self.costs:
@@ -499,6 +549,7 @@ class Batched:
         """Gateway ``g`` dies, or loses what is in flight to it: it does not get its jobs that have not
         arrived (lost deliveries); its last offsets go back to before them."""
         g.cpu.sync(now)
+        self.cuts[g.id] += 1
         self.held.pop(g.id, None)
         rooms, offs = self.jobs.drop(g.id)
         if len(rooms):

@@ -57,7 +57,7 @@ class Gateway:
         # Per room (rows of world.tables): every socket subscribed (zombies included), established
         # fast members (bulk delivery), the last offset delivered and its time (idle timers).
         self.members, self.fast, self.last, self.last_t = world.tables.rows(gid)
-        self.zmembers = [0] * r  # half-open members
+        self.zmembers = memoryview(world.tables.zombies[gid])  # half-open members
         self.queued: dict[int, set[int]] = {}  # room -> queued (slow) member clients
         self.subscribed = [False] * r  # holds a backplane subscription for the room
         self.order: dict[int, float] = {}  # FIFO per ordering key (room or partition)
@@ -194,7 +194,6 @@ class Gateway:
 
     def reset(self) -> None:
         """Every socket, queue and subscription is gone (after :meth:`go_down`)."""
-        r = self.world.rooms
         self.world.edge.forget(self)
         self.cpu.reset(self.world.env.now)
         self.world.consumers.forget(self)
@@ -205,7 +204,6 @@ class Gateway:
         self.queued_bytes = 0
         self.held_bytes = 0
         self.world.tables.clear(self.id)
-        self.zmembers = [0] * r
         self.queued = {}
         self.order = {}
         self.world.backplane.reset_gateway(self)

@@ -76,6 +76,7 @@ def simulate(
         connect_actions=w.clients.actions,
         events=next(w.env._eid),  # SimPy events scheduled in the run
         fanout_path=path,
+        bulk_publications=w.batched.pubs if w.batched is not None else 0,
         notes=[note.to_json()] if note is not None else [],
     )
 

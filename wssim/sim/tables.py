@@ -15,11 +15,13 @@ def shared(n: int, dtype: Any, fill: float = 0) -> tuple[np.ndarray, memoryview]
 
 
 class Tables:
-    """Gateway × room state: members, fast members, last offset delivered and its time."""
+    """Gateway × room state: members, fast members, half-open members, last offset delivered and its
+    time."""
 
     def __init__(self, gateways: int, rooms: int) -> None:
         self.members = np.zeros((gateways, rooms), dtype=np.int32)
         self.fast = np.zeros((gateways, rooms), dtype=np.int32)
+        self.zombies = np.zeros((gateways, rooms), dtype=np.int32)
         self.last = np.zeros((gateways, rooms), dtype=np.int64)
         self.last_t = np.zeros((gateways, rooms), dtype=np.float64)
 
@@ -36,4 +38,5 @@ class Tables:
         """Gateway ``g`` holds no member (its last offsets are set by its subscriptions)."""
         self.members[g] = 0
         self.fast[g] = 0
+        self.zombies[g] = 0
         self.last_t[g] = 0.0
