@@ -8,7 +8,6 @@ import pytest
 
 from wssim.config import load_config
 from wssim.sim import simulate
-from wssim.sim.bulk import lindley
 from wssim.sim.simulate import build_world
 
 FLEET = {
