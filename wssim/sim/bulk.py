@@ -109,6 +109,8 @@ class Jobs:
         self.nxt = [0] * gateways
         self.hi = [0] * gateways
         self.due = [math.inf] * gateways  # arrival of each gateway's next job not queued yet
+        self.before = np.zeros(0)  # per job: the work of the jobs before it
+        self.segs: list[tuple[int, int, float, float]] = []  # runs queued: (i0, i1, CPU free, speed)
 
     def add(self, new: dict[str, np.ndarray]) -> None:
         """Add jobs to those not queued yet (call after :meth:`take`)."""
@@ -121,6 +123,7 @@ class Jobs:
         self.cols = cols
         n = len(cols["g"])
         self.start, self.first, self.done = np.zeros(n), np.zeros(n), np.zeros(n)
+        self.before = np.cumsum(cols["work"]) - cols["work"]
         bounds = np.searchsorted(self.cols["g"], np.arange(self.n + 1)).tolist()
         arr = self.cols["arr"]
         for g in range(self.n):
@@ -145,6 +148,7 @@ class Jobs:
         for g in range(self.n):
             if self.due[g] <= now:
                 self.apply(g, now)
+        self.b.times()
         idx = np.arange(len(self.cols["g"]))
         gs = self.cols["g"]
         queued = idx < np.asarray(self.nxt, dtype=np.int64)[gs] if len(gs) else idx.astype(bool)
@@ -413,25 +417,51 @@ class Batched:
 
     # -- the gateways' CPUs -------------------------------------------------------------------
     def queue(self, g: int, i0: int, i1: int) -> None:
-        """Queue jobs ``i0:i1`` (arrived, in order) on gateway ``g``'s CPU: when each starts, writes
-        its first member and is done."""
+        """Queue jobs ``i0:i1`` (arrived, in order) on gateway ``g``'s CPU: when it is free again now;
+        when each job starts, writes its first member and is done at the next :meth:`times`."""
         jobs = self.jobs
-        arr = jobs.cols["arr"][i0:i1]
         if not self.costs:
-            jobs.start[i0:i1] = jobs.first[i0:i1] = jobs.done[i0:i1] = arr
+            jobs.segs.append((i0, i1, 0.0, 1.0))
             return
         gw = self.world.gateways[g]
         cpu = gw.cpu
         speed = cpu.speed(gw.n)
-        service = jobs.cols["work"][i0:i1] / speed
-        done = lindley(arr, service, cpu.free_at)
+        before = jobs.before  # work of the jobs before each one: done_i1-1 from Lindley's recursion
+        busiest = float((jobs.cols["arr"][i0:i1] - before[i0:i1] / speed).max())
+        free = cpu.free_at
+        end = float(before[i1 - 1] + jobs.cols["work"][i1 - 1])
+        cpu.free_at = end / speed + max(free - float(before[i0]) / speed, busiest)
+        jobs.segs.append((i0, i1, free, speed))
+
+    def times(self) -> None:
+        """When each job queued since the last call starts, writes its first member and is done: the
+        queued runs (CPU free from ``free``, at ``speed``) as one array operation."""
+        jobs = self.jobs
+        if not jobs.segs:
+            return
+        i0, i1, free, speed = (np.array(c) for c in zip(*jobs.segs, strict=True))
+        jobs.segs = []
+        n = (i1 - i0).astype(np.int64)
+        run = np.repeat(np.arange(len(n)), n)
+        head = np.cumsum(n) - n
+        idx = np.arange(int(n.sum())) - head[run] + i0.astype(np.int64)[run]
+        arr = jobs.cols["arr"][idx]
+        if not self.costs:
+            jobs.start[idx] = jobs.first[idx] = jobs.done[idx] = arr
+            return
+        service = jobs.cols["work"][idx] / speed[run]
+        total = np.cumsum(service)
+        x = arr - (total - service)
+        x[head] = np.maximum(arr[head], free) - (total - service)[head]
+        done = total + running_max(x, run)
         # max(arrival, previous done): exactly the arrival on an idle CPU (done − service is off by a
         # rounding step, and a job that seems to have waited holds its frames in memory)
-        start = np.maximum(arr, np.r_[cpu.free_at, done[:-1]])
-        jobs.done[i0:i1] = done
-        jobs.start[i0:i1] = start
-        jobs.first[i0:i1] = start + self.message / speed
-        cpu.free_at = float(done[-1])
+        prev = np.r_[0.0, done[:-1]]
+        prev[head] = free
+        start = np.maximum(arr, prev)
+        jobs.done[idx] = done
+        jobs.start[idx] = start
+        jobs.first[idx] = start + self.message / speed[run]
 
     def settle(self, now: float) -> None:
         """Queue every job arrived by ``now`` and count what it did."""
