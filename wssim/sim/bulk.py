@@ -336,7 +336,13 @@ class Batched:
         # FIFO per room: behind the room's previous publication (this step's, or an earlier one's)
         x = running_max(np.maximum(td[order], self.room_td[rs]), group)
         td[order] = x
-        self.room_td[rooms] = x[np.r_[starts[1:], len(r)] - 1]
+        ends = np.r_[starts[1:], len(r)] - 1
+        self.room_td[rooms] = x[ends]
+        # Each gateway reached: the room's last offset and its arrival are its last publication's.
+        final = order[ends]
+        tab, hit = self.world.tables, reach[:, final]
+        tab.last[:, rooms] = np.where(hit, off[final], tab.last[:, rooms])
+        tab.last_t[:, rooms] = np.where(hit, td[final], tab.last_t[:, rooms])
         pub = np.arange(self.pubs, self.pubs + len(r))
         self.pubs += len(r)
         self.hand_over(td, {"tpub": t, "pub": pub, "room": r, "off": off}, fast, members, reach)
@@ -368,8 +374,7 @@ class Batched:
         reach: np.ndarray,
     ) -> None:
         """One job per (publication, gateway reached), arriving at ``td``, writing to its fast and
-        queued members; the gateway's last offset of the room moves to it now. ``pub``: each
-        publication's time, room and offset."""
+        queued members. ``pub``: each publication's time, room and offset."""
         w = self.world
         perm = np.argsort(td, kind="stable")
         gi, pi = np.nonzero(reach[:, perm])
@@ -379,8 +384,6 @@ class Batched:
         queued = members[gi, p] - job["fast"]
         job["work"] = self.message + (job["fast"] + queued) * self.write
         self.offer_later(job, queued > 0)
-        np.maximum.at(w.tables.last, (gi, job["room"]), job["off"])
-        np.maximum.at(w.tables.last_t, (gi, job["room"]), job["arr"])
         discarded = int((job["fast"] + queued == 0).sum())
         if discarded:
             w.rec.count("backplane_deliveries_discarded", discarded)
