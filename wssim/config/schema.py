@@ -1032,7 +1032,7 @@ class Simulation(StrictModel):
         "auto",
         description=(
             "`exact`: every publication and delivery is an event of its own. `batched`: publications "
-            "whose room and gateways are in a plain state (fast members only, subscribed, nothing in "
+            "whose room and gateways are in a plain state (no half-open member, subscribed, nothing in "
             "flight or overflowing) are drawn and fanned out in vectorised steps, the rest stay exact "
             "(see the model page). `auto`: batched from `batched_from` publishes per second on, where "
             "it applies; exact otherwise. The run records the path taken (`fanout_path`)."
