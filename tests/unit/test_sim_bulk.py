@@ -1,14 +1,9 @@
-"""The batched path's share of state with the exact path: the backplane's throughput queue, and the
-queued members of bulk rooms."""
+"""The batched path carries rooms with slow members: their queued members are offered every publication."""
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 from wssim.config import load_config
 from wssim.sim import simulate
-from wssim.sim.simulate import build_world
 
 FLEET = {
     "name": "bulk",
@@ -26,17 +21,6 @@ FLEET = {
     "backplane": {"kind": "redis_streams", "topology": "channel_per_room", "capacity": "100000/s"},
     "simulation": {"fanout": "batched"},
 }
-
-
-def test_an_exact_publication_waits_only_behind_the_bulk_ones_published_before_it() -> None:
-    w = build_world(load_config(FLEET), batched=True)
-    bp = w.backplane
-    t = np.array([0.001, 0.002, 0.009])  # a step's bulk publications, each to the 3 gateways
-    done = w.batched.arrivals(t, np.ones((3, 3), dtype=bool))
-    one = 1 / bp.capacity
-    assert bp.reserve(1, 0.0025) == pytest.approx(0.0025 + one)  # the two before it are through
-    assert bp.reserve(1, 0.00902) == pytest.approx(0.009 + 3 * one + one)  # behind the third
-    assert len(done) == 3
 
 
 def test_rooms_with_slow_members_are_bulk_and_their_queues_get_every_publication() -> None:
