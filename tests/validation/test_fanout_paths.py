@@ -9,7 +9,9 @@ readers are drawn from the same streams on both paths, the publications from eac
 2. **cpu**: rooms of 200 on 2 one-core gateways, near saturation (about 85 % busy after the warm-up);
 3. **crash**: gateway 0 crashes and restarts, its clients reconnect as a herd and resume from a
    Redis stream;
-4. **slow**: slow consumers in 2 % of the clients, offline periods, some of them half-open.
+4. **slow**: slow consumers in 2 % of the clients, offline periods, some of them half-open;
+5. **capstone**: the capstone scenario's fleet at 1/250 of its clients (Zipf rooms, slow consumers,
+   a durable JetStream backplane, the gateway CPU, a crash and its herd), on its 50 ms step.
 
 Each metric's paired difference (exact − batched, same replication) has a Student t interval that
 must contain 0. A fleet is one test of ``k`` such checks (``k`` up to 13), so each interval is at
@@ -85,6 +87,22 @@ FLEETS = {
             "slow_consumers": {"fraction": 0.02, "drain_rate": "1/s"},
             "offline": {"rate": "1/min", "mean": "3s", "half_open_fraction": 0.3},
         },
+    ),
+    "capstone": fleet(
+        "capstone",
+        {
+            "rooms": {"count": 2400, "per_client": 3, "popularity": "zipf", "zipf_exponent": 0.4},
+            "publish_rate": "5/min",
+            "message_size": "300B",
+            "resume": True,
+            "reconnect": {"strategy": "full_jitter", "base": "1s", "cap": "30s"},
+            "slow_consumers": {"fraction": 0.001, "drain_rate": "5/s"},
+        },
+        duration="40s",
+        gateways={"count": 8, "cpu": {"cores": 1}, "send_queue": {"limit": 71, "overflow": "disconnect"}},
+        backplane={"kind": "jetstream", "replay": {"max_messages": 1000, "max_age": "3min"}},
+        simulation={"batched_from": 0, "step": "50ms"},
+        faults=[{"kind": "gateway_crash", "at": "15s", "gateway": 0, "count": 1}],
     ),
 }
 METRICS = [
