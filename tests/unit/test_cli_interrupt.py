@@ -31,12 +31,15 @@ CONFIG = {
 
 
 def wssim(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    """``wssim ARGS`` as a terminal starts it: Ctrl-C at its default action, even where this test
+    runs with SIGINT ignored (a background job of a non-interactive shell inherits that)."""
     return subprocess.Popen(
         [sys.executable, "-m", "wssim", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
