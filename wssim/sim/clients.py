@@ -70,6 +70,7 @@ class Clients:
         self._due: list[tuple[float, int, int, int]] = []
         self._seq = 0
         self._wakes: list[float] = []
+        self._running = False  # the agenda is running its items
         self.reconnector = Reconnector.from_config(cfg)
         self.bdraws = world.streams.draws(Stream.BACKOFF)
         self.odraws = world.streams.draws(Stream.OFFLINE)
@@ -107,7 +108,10 @@ class Clients:
 
     # -- the agenda: arrivals and handshakes completing, without an event each ---------------
     def _wake(self, t: float) -> None:
-        """Make sure the agenda runs at ``t`` (or earlier)."""
+        """Make sure the agenda runs at ``t`` (or earlier); nothing to do while it runs (it looks for
+        its next item itself, and schedules its wake-up when it stops)."""
+        if self._running:
+            return
         wakes = self._wakes
         if not wakes or wakes[0] > t:
             heapq.heappush(wakes, t)
@@ -121,6 +125,16 @@ class Clients:
         time is what SimPy would do with one event per item: the order and the times are the same.
         """
         heapq.heappop(self._wakes)
+        self._running = True
+        try:
+            t = self._run_items()
+        finally:
+            self._running = False
+        if t < math.inf:
+            self._wake(t)
+
+    def _run_items(self) -> float:
+        """:meth:`_run_agenda`'s loop; returns the time of the next item (inf: none)."""
         env = self.world.env
         due, streams = self._due, self._arrivals
         while True:
@@ -130,11 +144,8 @@ class Clients:
                 if st[2] < len(st[0]) and st[0][st[2]] < t_arr:
                     t_arr, stream = st[0][st[2]], st
             t = t_due if t_due <= t_arr else t_arr
-            if t == math.inf:
-                return
-            if t >= env.peek():
-                self._wake(t)
-                return
+            if t == math.inf or t >= env.peek():
+                return t
             env._now = t  # nothing is scheduled before t (see above)
             if t_due <= t_arr:
                 _, _, c, gen = heapq.heappop(due)
