@@ -83,6 +83,7 @@ class Backplane:
         self.buffer = bp.producer_buffer
         self.incarnation = 0
         self.draws = world.streams.draws(Stream.LATENCY)
+        self.heads = world.history.last  # per room, its last offset published
         self.room_gws: list[set[int]] = [set() for _ in range(world.rooms)]  # gateways with members
         self.shard_members = [[0] * self.shards for _ in world.gateways]
         self.ports = cfg.gateways.ephemeral_ports
@@ -96,13 +97,9 @@ class Backplane:
     def subscribe(self, gw: Any, room: int) -> None:
         """``gw`` got its first member of ``room``: subscribe to its channel if interest routing."""
         self.room_gws[room].add(gw.id)
-        if self.topology == "sharded":
-            s = room % self.shards
-            self.shard_members[gw.id][s] += 1
-            if self.shard_members[gw.id][s] > 1:
-                gw.mark_subscribed(room, self.world.history.last[room])
-                return
-        gw.mark_subscribed(room, self.world.history.last[room])
+        if self.topology == "sharded":  # the shard's subscription is shared by its rooms
+            self.shard_members[gw.id][room % self.shards] += 1
+        gw.mark_subscribed(room, self.heads[room])
 
     def unsubscribe(self, gw: Any, room: int) -> None:
         """``gw`` lost its last member of ``room``."""

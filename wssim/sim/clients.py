@@ -136,26 +136,28 @@ class Clients:
     def _run_items(self) -> float:
         """:meth:`_run_agenda`'s loop; returns the time of the next item (inf: none)."""
         env = self.world.env
-        due, streams = self._due, self._arrivals
+        events = env._queue  # SimPy's own heap: its head is the next other event (env.peek())
+        due, streams, state = self._due, self._arrivals, self.state
+        pop, establish, connect, inf = heapq.heappop, self.establish, self.connect, math.inf
         while True:
-            t_due = due[0][0] if due else math.inf
-            t_arr, stream = math.inf, None
+            t_due = due[0][0] if due else inf
+            t_arr, stream = inf, None
             for st in streams:
                 if st[2] < len(st[0]) and st[0][st[2]] < t_arr:
                     t_arr, stream = st[0][st[2]], st
             t = t_due if t_due <= t_arr else t_arr
-            if t == math.inf or t >= env.peek():
+            if t == inf or (events and t >= events[0][0]):
                 return t
             env._now = t  # nothing is scheduled before t (see above)
             if t_due <= t_arr:
-                _, _, c, gen = heapq.heappop(due)
-                self.establish(c, gen)
+                _, _, c, gen = pop(due)
+                establish(c, gen)
             else:
                 assert stream is not None
                 c = stream[1] + stream[2]
                 stream[2] += 1
-                if self.state[c] == IDLE:
-                    self.connect(c, False)
+                if state[c] == IDLE:
+                    connect(c, False)
 
     # -- connecting -------------------------------------------------------------------------
     def connect(self, c: int, again: bool) -> None:
@@ -167,11 +169,12 @@ class Clients:
         if again:
             w.rec.count("reconnect_attempts")
             w.rec.rate("reconnects", now)
-        self.state[c] = HANDSHAKE
-        gen = self.gen[c] + 1
-        self.gen[c] = gen
+        state, gens = self.state, self.gen
+        state[c] = HANDSHAKE
+        gen = gens[c] + 1
+        gens[c] = gen
         outcome, g, done = w.edge.connect(c, now, again)
-        if self.state[c] != HANDSHAKE or self.gen[c] != gen:
+        if state[c] != HANDSHAKE or gens[c] != gen:
             return  # the gateway crashed while accepting (OOM); already handled
         if outcome == OK:
             self.gw[c] = g
@@ -265,17 +268,20 @@ class Clients:
         resumes from its cursors (or loses the gap), then gets what was held for it (its inbox)."""
         w = self.world
         rec, hist = w.rec, w.history
+        tops, epochs, lives = hist.last, hist.epoch, g.last
+        rooms, cursor, epoch = self.rooms, self.cursor, self.epoch
         queued = self.queued[c]
         st = w.consumers.states[c] if queued else None
+        join, member = g.join, c if queued else -1
         first = not self.joined[c]
         resume = self.reconnector.resumes(not first)
         served = True
         k = self.k
         for i in range(c * k, c * k + k):
-            r = self.rooms[i]
-            g.join(r, c if queued else -1)
-            top = hist.last[r]
-            live = g.last[r]  # this gateway's next live delivery of the room is live + 1
+            r = rooms[i]
+            join(r, member)
+            top = tops[r]
+            live = lives[r]  # this gateway's next live delivery of the room is live + 1
             if first:
                 self.room_logical[r] += 1
                 if top > live:  # in flight to this gateway: the new member will get them too
@@ -284,8 +290,8 @@ class Clients:
             else:
                 served &= self._catch_up(i, r, live, resume, queued, now)
                 cur = top
-            self.cursor[i] = cur
-            self.epoch[i] = hist.epoch[r]
+            cursor[i] = cur
+            epoch[i] = epochs[r]
             if st is not None:
                 st.cursor[r] = st.replayed[r] = cur
         if resume:

@@ -183,10 +183,11 @@ class Edge:
     def _pick(self, node: int, c: int, now: float) -> int:
         """The gateway ``node`` sends client ``c`` to (-1: empty pool); a passive check skips dead ones."""
         nd = self.nodes[node]
+        bal, ids = nd.balancer, self.ids
         gws = self.world.gateways
         key = client_key(c)
-        while nd.balancer.nodes:
-            gid = self.ids[nd.balancer.pick(key, nd.load) if self._needs_load else nd.balancer.pick(key)]
+        while bal.nodes:
+            gid = ids[bal.pick(key, nd.load) if self._needs_load else bal.pick(key)]
             if gws[gid].serving:  # up, or draining (answers 503)
                 return gid
             if self.health is None or not self.health.refused(node, gid, now):

@@ -227,10 +227,11 @@ class Gateway:
     # -- membership -------------------------------------------------------------------------
     def join(self, room: int, queued_client: int = -1) -> None:
         """A socket subscribes to ``room`` (a fast member unless ``queued_client`` >= 0)."""
-        m = self.members[room]
+        members = self.members
+        m = members[room]
         if m == 0:
             self.world.backplane.subscribe(self, room)
-        self.members[room] = m + 1
+        members[room] = m + 1
         if queued_client < 0:
             self.fast[room] += 1
         else:
