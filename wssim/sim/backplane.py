@@ -84,7 +84,8 @@ class Backplane:
         self.incarnation = 0
         self.draws = world.streams.draws(Stream.LATENCY)
         self.heads = world.history.last  # per room, its last offset published
-        self.room_gws: list[set[int]] = [set() for _ in range(world.rooms)]  # gateways with members
+        # Per room, the gateways with members as a bit mask (bit g: gateway g): a small int, not a set.
+        self.room_gws: list[int] = [0] * world.rooms
         self.shard_members = [[0] * self.shards for _ in world.gateways]
         self.ports = cfg.gateways.ephemeral_ports
         self.pool = 0 if bp.kind in ("none", "in_memory") else cfg.gateways.backplane_connections
@@ -96,14 +97,14 @@ class Backplane:
     # -- subscriptions ----------------------------------------------------------------------
     def subscribe(self, gw: Any, room: int) -> None:
         """``gw`` got its first member of ``room``: subscribe to its channel if interest routing."""
-        self.room_gws[room].add(gw.id)
+        self.room_gws[room] |= gw.bit
         if self.topology == "sharded":  # the shard's subscription is shared by its rooms
             self.shard_members[gw.id][room % self.shards] += 1
         gw.mark_subscribed(room, self.heads[room])
 
     def unsubscribe(self, gw: Any, room: int) -> None:
         """``gw`` lost its last member of ``room``."""
-        self.room_gws[room].discard(gw.id)
+        self.room_gws[room] &= ~gw.bit
         if self.topology == "sharded":
             s = room % self.shards
             self.shard_members[gw.id][s] -= 1
@@ -117,8 +118,8 @@ class Backplane:
         Subscriptions are multiplexed on the pool, so they take no port of their own: ephemeral ports
         run out only when the pool to one server needs more than ``gateways.ephemeral_ports``.
         """
-        for room in range(len(gw.subscribed)):
-            self.room_gws[room].discard(gw.id)
+        keep = ~gw.bit
+        self.room_gws = [m & keep for m in self.room_gws]
         self.shard_members[gw.id] = [0] * self.shards
         upstream = self.pool if gw.up else 0
         if upstream > self.ports:
@@ -141,7 +142,7 @@ class Backplane:
             s = room % self.shards
             sub = [g for g in gws if g.serving and self.shard_members[g.id][s] > 0]
             return [g for g in sub if g.members[room]], [g for g in sub if not g.members[room]]
-        return [gws[i] for i in sorted(self.room_gws[room])], []
+        return [gws[i] for i in bits(self.room_gws[room])], []
 
     def latency(self) -> float:
         """One transit latency draw."""
@@ -327,3 +328,15 @@ class Backplane:
                     self.world.delivered(gw.deliver(room, o, t_pub, now), t_pub, now, room)
                 self.world.rec.count("backplane_deliveries", len(times))
             # Otherwise the gap stays and the next live message triggers the members' resync.
+
+
+def bits(mask: int) -> list[int]:
+    """The positions of the bits set in ``mask``, in increasing order."""
+    out = []
+    i = 0
+    while mask:
+        if mask & 1:
+            out.append(i)
+        mask >>= 1
+        i += 1
+    return out

@@ -38,6 +38,7 @@ class Gateway:
         cfg = world.cfg
         self.world = world
         self.id = gid
+        self.bit = 1 << gid  # its bit in a mask of gateways
         self.label = str(gid)
         self.name = f"g{gid}"  # the balancer's node name
         self.state = UP if gid < cfg.gateways.count else SPARE
