@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from heapq import heappush
 from typing import Any
 
 import simpy
+from simpy.events import NORMAL, Timeout
 
 from wssim.analytic.cost import gateway_budget
 from wssim.metrics import Recorder
@@ -25,6 +27,17 @@ from wssim.sim.streams import Streams
 from wssim.sim.tables import Tables
 
 SPREAD = 4  # latency samples per fan-out job (see World.written)
+
+
+class _Call(Timeout):
+    """A timeout born with its one callback (:meth:`World.call_at`)."""
+
+    def __init__(self, env: simpy.Environment, delay: float, value: Any, fn: Callable[[Any], Any]) -> None:
+        self.env = env
+        self.callbacks = [fn]
+        self._value = value
+        self._delay = delay
+        self._ok = True
 
 
 class World:
@@ -87,10 +100,14 @@ class World:
         return self.env.now
 
     def call_at(self, t: float, fn: Callable[[simpy.Event], Any], value: Any = None) -> simpy.Event:
-        """Call ``fn(event)`` at time ``t`` (``event.value`` is ``value``). Returns the event."""
-        delay = t - self.env.now
-        ev = self.env.timeout(delay if delay > 0 else 0.0, value)
-        ev.callbacks.append(fn)
+        """Call ``fn(event)`` at time ``t`` (``event.value`` is ``value``). Returns the event: a timeout
+        scheduled as ``env.timeout`` schedules one, without its generic construction."""
+        env = self.env
+        now = env._now
+        delay = t - now
+        delay = delay if delay > 0 else 0.0
+        ev = _Call(env, delay, value, fn)
+        heappush(env._queue, (now + delay, NORMAL, next(env._eid), ev))
         return ev
 
     def flush_bins(self) -> None:
