@@ -126,3 +126,20 @@ def test_direct_messages_wait_in_the_producer_buffer_through_an_outage() -> None
     assert m["deliveries_delivered"] == m["deliveries_expected"]
     assert m["producer_buffer_peak_bytes"] == m["publishes_failed"] * 200
     assert run(*DIRECT, *outage, "backplane.producer_buffer=1KiB")["producer_buffer_overflows"] > 1000
+
+
+def test_interest_routing_reaches_the_gateways_with_members_in_gateway_order() -> None:
+    """A room's publication goes to exactly the gateways holding members of it, lowest id first,
+    whatever order they subscribed in; the last member leaving (or a reset) takes a gateway out."""
+    from wssim.sim.simulate import build_world
+
+    cfg = load_config(BASE, ["gateways.count=70", "backplane.topology=channel_per_room"])
+    w = build_world(cfg)
+    bp, gws = w.backplane, w.gateways
+    for g in (65, 3, 40, 0):
+        gws[g].join(7)
+    assert [g.id for g in bp.targets(7, -1)[0]] == [0, 3, 40, 65]
+    gws[40].leave(7)
+    bp.reset_gateway(gws[65])
+    assert [g.id for g in bp.targets(7, -1)[0]] == [0, 3]
+    assert bp.targets(8, -1) == ([], [])

@@ -120,3 +120,21 @@ def test_admission_burst_is_the_token_bucket_size(burst, admitted):
     assert w.rec.summary()["admission_rejections"] == 200 - admitted
     w.env.run(until=0.999)
     assert w.clients.connected == admitted
+
+
+def test_a_connect_ramp_schedules_no_event_per_handshake():
+    # 1,000 clients over 1 s on an idle gateway: each handshake (0.1 ms) completes before the next
+    # arrival, and the clients' agenda runs arrivals and completions alike without a SimPy event each.
+    cfg = load_config(
+        {
+            "name": "ramp",
+            "duration": 2,
+            "clients": {"count": 1000, "connect_ramp": 1, "rooms": {"count": 10, "per_client": 1}},
+            "gateways": {"count": 1, "handshake_cost": 0.0001},
+            "edge": {"idle_timeout": None},
+        }
+    )
+    w = build_world(cfg)
+    w.env.run(until=2)
+    assert w.clients.connected == 1000
+    assert next(w.env._eid) < 100  # SimPy events scheduled in the run
