@@ -115,7 +115,9 @@ class Jobs:
     def add(self, new: dict[str, np.ndarray]) -> None:
         """Add jobs to those not queued yet (call after :meth:`take`)."""
         cols = {f: np.concatenate((self.cols[f], new[f])) for f in FIELDS}
-        order = np.lexsort((cols["arr"], cols["g"]))
+        # By gateway, then arrival: both parts are sorted so, and a stable sort merges two runs.
+        span = float(cols["arr"].max()) + 1.0 if len(cols["arr"]) else 1.0
+        order = np.argsort(cols["g"] * span + cols["arr"], kind="stable")
         self.index({f: a[order] for f, a in cols.items()})
 
     def index(self, cols: dict[str, np.ndarray]) -> None:
@@ -298,11 +300,13 @@ class Batched:
         if self.broadcast and not ok[serving].all():
             return np.zeros(len(r), dtype=bool)
         tab = w.tables
-        mem = tab.members[:, u]
+        mem = np.take(tab.members, u, axis=1)  # (np.take: ~2x a fancy index along the rooms)
         has = mem > 0
-        bad = (tab.zombies[:, u] > 0) | (has & (tab.last[:, u] != w.history.last_np[u]))
+        bad = (np.take(tab.zombies, u, axis=1) > 0) | (
+            has & (np.take(tab.last, u, axis=1) != w.history.last_np[u])
+        )
         if not self.offers:  # queued members under a whole-socket policy (block, credit) stay exact
-            bad |= mem != tab.fast[:, u]
+            bad |= mem != np.take(tab.fast, u, axis=1)
         bad |= has & ~ok[:, None]
         room_bad = bad.any(axis=0) | self.at_bound(u, counts)
         if w.consumers.stalls:
@@ -327,8 +331,8 @@ class Batched:
         w.history.append_many(r, off, t, w.env.now)
         rec.count("messages_published", len(r))
         rec.count("deliveries_expected", float(w.clients.room_logical_np[r].sum()))
-        fast = w.tables.fast[:, r]
-        members = w.tables.members[:, r]  # fast and queued (no half-open member: see plain)
+        fast = np.take(w.tables.fast, r, axis=1)
+        members = np.take(w.tables.members, r, axis=1)  # fast and queued (no half-open member: see plain)
         reach = members > 0
         if self.broadcast:
             reach = reach | np.array([g.serving for g in w.gateways])[:, None]
@@ -340,9 +344,11 @@ class Batched:
         self.room_td[rooms] = x[ends]
         # Each gateway reached: the room's last offset and its arrival are its last publication's.
         final = order[ends]
-        tab, hit = self.world.tables, reach[:, final]
-        tab.last[:, rooms] = np.where(hit, off[final], tab.last[:, rooms])
-        tab.last_t[:, rooms] = np.where(hit, td[final], tab.last_t[:, rooms])
+        tab, hit, off_f, td_f = self.world.tables, np.take(reach, final, axis=1), off[final], td[final]
+        for g in range(len(hit)):  # a row at a time: a 1-d scatter is cheaper than a 2-d one
+            m = hit[g]
+            tab.last[g][rooms[m]] = off_f[m]
+            tab.last_t[g][rooms[m]] = td_f[m]
         pub = np.arange(self.pubs, self.pubs + len(r))
         self.pubs += len(r)
         self.hand_over(td, {"tpub": t, "pub": pub, "room": r, "off": off}, fast, members, reach)
@@ -377,11 +383,12 @@ class Batched:
         queued members. ``pub``: each publication's time, room and offset."""
         w = self.world
         perm = np.argsort(td, kind="stable")
-        gi, pi = np.nonzero(reach[:, perm])
+        gi, pi = np.nonzero(np.take(reach, perm, axis=1))
         p = perm[pi]
         job = {f: a[p] for f, a in pub.items()}
-        job.update(g=gi, arr=td[p], fast=fast[gi, p])
-        queued = members[gi, p] - job["fast"]
+        cell = gi * len(td) + p  # (gateway, publication) in the flattened tables
+        job.update(g=gi, arr=td[p], fast=fast.ravel()[cell])
+        queued = members.ravel()[cell] - job["fast"]
         job["work"] = self.message + (job["fast"] + queued) * self.write
         self.offer_later(job, queued > 0)
         discarded = int((job["fast"] + queued == 0).sum())
@@ -570,10 +577,12 @@ class Batched:
         ``RESOLUTION``: one per publication, at its members' mean latency, as the exact path takes them."""
         if not len(pub):
             return
-        u, inv = np.unique(pub, return_inverse=True)
-        weight = np.bincount(inv, weights=n, minlength=len(u))
-        mean = np.bincount(inv, weights=n * value, minlength=len(u)) / np.where(weight > 0, weight, 1.0)
-        when = np.zeros(len(u))
+        lo = int(pub.min())
+        dense = int(pub.max()) - lo < 4 * len(pub)  # publications are numbered in order
+        inv = pub - lo if dense else np.unique(pub, return_inverse=True)[1]
+        weight = np.bincount(inv, weights=n)
+        mean = np.bincount(inv, weights=n * value) / np.where(weight > 0, weight, 1.0)
+        when = np.zeros(len(weight))
         np.maximum.at(when, inv, t)
         self.world.latency.add_many(mean, weight, when)
 
