@@ -59,20 +59,22 @@ def test_the_estimate_takes_the_costs_of_the_path_the_run_takes():
         cfg = load_config("capstone", [f"simulation.fanout={e.path}"])
         cl = cfg.clients
         clients = cl.count * c.client + 2 * cl.count * c.room_slot + 2_000 * c.slow_consumer
-        publications = footprint.held(cfg, cl.publish_rate * cl.count * 600) * c.publication
+        publications = footprint.held(cfg, cl.publish_rate * cl.count * 600, e.path) * c.publication
         assert e.memory == pytest.approx(footprint.BASE_BYTES + clients + publications)
     assert footprint.COSTS["exact"] != footprint.COSTS["batched"]
 
 
 def test_a_run_longer_than_its_replay_window_holds_the_window():
-    """Past ``max_age`` a room lets go of what aged out: 10 and 20 minutes hold as much; a backplane
-    without history, or a shorter run, counts every publication."""
+    """Past ``max_age`` a room lets go of what aged out: 10 and 20 minutes hold as much (the batched
+    path lets go of whole steps); a backplane without history, or a shorter run, counts every
+    publication."""
     ten = load_config("capstone")
     twenty = load_config("capstone", ["duration=20min"])
     rate = ten.clients.publish_rate * ten.clients.count
     window = rate * 180 + footprint.AGED_HELD_PER_ROOM * 600_000
     assert footprint.held(ten, rate * 600) == pytest.approx(window)
     assert footprint.held(twenty, rate * 1200) == pytest.approx(window)
+    assert footprint.held(ten, rate * 600, "batched") == pytest.approx(rate * 180.05)
     assert footprint.estimate(twenty).memory == pytest.approx(footprint.estimate(ten).memory)
     nats = load_config("capstone", ["backplane.kind=nats"])
     assert footprint.held(nats, rate * 600) == rate * 600

@@ -16,28 +16,29 @@ memory per client      ~1,000 B       ~110 B          quickstart 10k → 200k cl
                                                       capstone 50k → 100k, publications taken out
 memory per room slot   ~50 B          ~50 B           rooms.per_client 1 → 4 at 40k clients
 per slow consumer      ~1.6 KiB       ~1.6 KiB        slow_consumers.fraction 0.01 → 0.5 at 40k clients
-per publication held   ~100 B         ~160 B          publish_rate 2 → 60/min at 10k clients;
-                                                      capstone 100k, 2 → 4 minutes
-time per client        ~45 µs         (as exact)      quickstart 200k (a connect ramp, offline periods,
-                                                      a crash)
+per publication held   ~100 B         ~75 B           publish_rate 2 → 60/min at 10k clients;
+                                                      the whole capstone (below)
+time per client        ~45 µs         ~25 µs          quickstart 200k (a connect ramp, offline periods,
+                                                      a crash); the whole capstone
  ... under admission    ~200 µs        (as exact)      herd 200k (a crash, handshake_rate 100/s: retries)
-time per publication   ~15 µs         (as exact)      publish_rate 2 → 60/min at 10k clients
+time per publication   ~15 µs         ~2.6 µs         publish_rate 2 → 60/min at 10k clients; the
+                                                      whole capstone
 per slow consumer      ~1 µs per interval             slow_consumers.fraction 0.01 → 0.5 at 40k clients
 =====================  =============  ==============  ================================================
 
-The batched path's times are not measured apart: the exact path's stand for them (the batched
-capstone at 1/20 of its size took ~19 µs per publication at a load average of 4 to 5, niced, where
-the exact path took 15 µs on an idle machine and 45 µs at a load of 12).
+The batched path's figures come from the whole capstone on its 50 ms step (commit 1353a11,
+2026-12-01, load average 0.3 to 3): 89.9 M publications and 2.64 M connects (reconnects included)
+in 280 s of wall time, 48.7 s of it connecting; peak RSS 2.54 GiB, of which 2.0 GiB above the base,
+the clients and their room slots, for the 30 M publications its windows hold.
 
 A publication is held while it is in its room's replay window (:mod:`wssim.policies.replay`): on a
 backplane that keeps history with a ``max_age``, a run holds at most the publications of the last
 ``max_age`` plus what each room has aged out but not yet let go (up to 64 a room, 32 on average):
-``rate × max_age + 32 × rooms``, at most ``max_messages`` a room. The capstone at 1/20 of its size
-over its whole 10 minutes (4.5 M publications) peaked 416 MiB above the loaded model; this counts
-2.46 M publications held and 100,000 clients, 396 MiB: 5% under (the base below is 63 MiB over).
-The capstone itself, run once the same way (a fresh process, commit 435b93d, 2026-12-01, niced
-beside other work: 1,425 CPU-seconds, 40 min wall), peaked at 6,238 MiB above the loaded model with
-89.9 M publications; this estimates 7.83 GiB for the run (7,911 MiB above the base): 27% over.
+``rate × max_age + 32 × rooms``, at most ``max_messages`` a room. The batched path keeps such a
+window as columns per step (:mod:`wssim.sim.windowlog`) and lets a step go whole once it is older than
+``max_age``: ``rate × (max_age + step)``. The whole capstone (above) holds 30 M publications; this
+estimates 2.60 GiB for it, 2% over the 2.54 GiB it peaked at. (Before the windows were kept as
+columns, the same run peaked at 6.1 GiB.)
 
 The base is what a run's process holds before it starts: a ``wssim run`` worker, forked from the
 command line with its imports, held 110.5 MiB (peak RSS when its run started, 10 workers of 5 runs of
@@ -86,7 +87,7 @@ class Costs:
 
 COSTS = {
     "exact": Costs(1_000, 50, 1_600, 100, 45e-6, 200e-6, 15e-6),
-    "batched": Costs(110, 50, 1_600, 160, 45e-6, 200e-6, 15e-6),
+    "batched": Costs(110, 50, 1_600, 75, 25e-6, 200e-6, 2.6e-6),
 }
 
 
@@ -102,8 +103,9 @@ class Estimate:
     path: str = "exact"
 
 
-def held(cfg: Any, publications: float) -> float:
-    """Of ``publications``, how many the run holds at once in its rooms' replay windows."""
+def held(cfg: Any, publications: float, path: str = "exact") -> float:
+    """Of ``publications``, how many a run on fan-out ``path`` holds at once in its rooms' replay
+    windows."""
     from wssim.sim.history import KEEPS_HISTORY
 
     bp, rooms = cfg.backplane, cfg.clients.rooms.count
@@ -112,7 +114,10 @@ def held(cfg: Any, publications: float) -> float:
     most = publications
     if bp.replay.max_age is not None:
         rate = cfg.clients.publish_rate * cfg.clients.count
-        most = rate * float(bp.replay.max_age) + AGED_HELD_PER_ROOM * rooms
+        if path == "batched":  # whole steps let go (wssim.sim.windowlog)
+            most = rate * (float(bp.replay.max_age) + float(cfg.simulation.step))
+        else:
+            most = rate * float(bp.replay.max_age) + AGED_HELD_PER_ROOM * rooms
     if bp.replay.max_messages is not None:
         most = min(most, bp.replay.max_messages * rooms)
     return min(publications, most)
@@ -134,7 +139,7 @@ def estimate(cfg: Any) -> Estimate:
     publications = cl.publish_rate * cl.count * float(cfg.duration)
     intervals = float(cfg.duration) / float(cfg.interval)
     client_bytes = clients * c.client + slots * c.room_slot + slow * c.slow_consumer
-    publication_bytes = held(cfg, publications) * c.publication
+    publication_bytes = held(cfg, publications, path) * c.publication
     memory = BASE_BYTES + client_bytes + publication_bytes
     admitted = cfg.gateways.admission.handshake_rate is not None
     seconds = (
@@ -196,17 +201,21 @@ def time_notes(specs: Sequence[RunSpec], parallel: int) -> list[Note]:
     """A note with the estimate when running ``specs`` ``parallel`` at a time takes over two minutes."""
     if not specs:
         return []
-    seconds = [estimate(s.config).seconds for s in specs]
+    estimates = [estimate(s.config) for s in specs]
+    seconds = [e.seconds for e in estimates]
     runs = len(specs)
     parallel = max(1, min(parallel, runs))
     total_s = sum(seconds) / parallel
     if total_s <= LONG_RUN_S:
         return []
+    c = COSTS[max(estimates, key=lambda e: e.seconds).path]
     return [
         Note(
             f"this will take about {duration(total_s)}: {runs} run{'s' * (runs != 1)} of about "
-            f"{duration(sum(seconds) / runs)} each, {parallel} at a time (from ~45 µs per client, ~200 µs "
-            "under admission control, and ~15 µs per publication, measured on a 2-vCPU machine; a "
+            f"{duration(sum(seconds) / runs)} each, {parallel} at a time (from "
+            f"~{c.seconds_per_client * 1e6:.2g} µs per client, "
+            f"~{c.seconds_per_client_admitted * 1e6:.3g} µs under admission control, and "
+            f"~{c.seconds_per_publication * 1e6:.2g} µs per publication, measured on a 2-vCPU machine; a "
             "reconnect storm can take several times longer). For a quicker look: fewer --replications, "
             "a smaller clients.count, or more --workers on a machine with more cores.",
             "note",
