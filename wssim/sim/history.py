@@ -47,11 +47,8 @@ class History:
         self.epoch = [0] * world.rooms  # generation of each room's history
         self.last_np, self.last = shared(world.rooms, np.int64)  # last offset published per room
         self._buffers: dict[int, ReplayBuffer] = {}
-        self.log = (
-            WindowLog(self.last_np, *self._limits[:2], self._limits[2])
-            if (batched and self.keeps and rp.max_age is not None)
-            else None
-        )
+        columns = batched and self.keeps and rp.max_age is not None
+        self.log = WindowLog(self.last_np, *self._limits) if columns else None
         self.reads = FifoServer(rp.rate)
 
     def serve(self, n: int, now: float) -> None:
