@@ -410,11 +410,7 @@ class Batched:
         gw = self.world.gateways[g]
         if cut != self.cuts[g] or not gw.serving:
             return  # lost in flight
-        queued = gw.queued.get(room)
-        if queued:
-            offer, now = self.world.consumers.offer, self.world.env.now
-            for c in list(queued):
-                offer(c, room, offset, t_pub, now)
+        gw.offer_queued(room, offset, t_pub, self.world.env.now)
 
     def rate(self, series: str, t: np.ndarray, n: np.ndarray) -> None:
         """Add ``n`` events at times ``t`` to a rate series."""

@@ -333,9 +333,7 @@ class Gateway:
             if not self.serving:
                 return 0  # their queues ran the gateway out of memory
         if nq:
-            offer = self.world.consumers.offer
-            for c in list(queued):
-                offer(c, room, offset, t_pub, now)
+            self.offer_queued(room, offset, t_pub, now)
         if not self.cpu_fanout:
             return fast
         # One CPU job writes the publication to the fast members (first) and the queued ones. On an
@@ -369,6 +367,12 @@ class Gateway:
             else:
                 self.world.spread(fast, t_pub, first, first + span, room)
         return fast
+
+    def offer_queued(self, room: int, offset: int, t_pub: float, now: float) -> None:
+        """Write publication ``offset`` of ``room`` to the send queue of each queued (slow) member."""
+        offer = self.world.consumers.offer
+        for c in list(self.queued.get(room) or ()):
+            offer(c, room, offset, t_pub, now)
 
     def fan_out_queued(self, room: int, offset: int, fast: int, nq: int, t_pub: float, now: float) -> None:
         """The fan-out job of :meth:`deliver` behind a backlog (``cpu.free_at > now``): the overflow
