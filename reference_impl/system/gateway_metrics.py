@@ -9,11 +9,13 @@ update each rather than one ``Histogram.observe`` each. ``process_*`` families c
 ``wssim_cpu_seconds_total`` is the process's CPU time read at scrape time from ``time.process_time``
 (the kernel's per-thread run time, in nanoseconds), which the harness samples every interval for the
 CPU metrics: ``process_cpu_seconds_total`` is the same time rounded to 10 ms clock ticks.
+``wssim_gc_pause_seconds_total`` is the time the garbage collector held the event loop.
 """
 
 from __future__ import annotations
 
 import bisect
+import gc
 import math
 import os
 import resource
@@ -87,6 +89,36 @@ class CpuTime(Collector):
         yield CounterMetricFamily(spec.name, spec.help, value=time.process_time())
 
 
+class GcPauses(Collector):
+    """Time this process spent stopped in Python's garbage collector: ``wssim_gc_pause_seconds_total``.
+
+    Timed by a ``gc.callbacks`` hook (installed once per process); a collection stops the event loop,
+    so every socket waits for it."""
+
+    family = "wssim_gc_pause_seconds"
+    total = 0.0
+    _started = 0.0
+
+    @classmethod
+    def install(cls) -> None:
+        if cls._hook not in gc.callbacks:
+            gc.callbacks.append(cls._hook)
+
+    @classmethod
+    def _hook(cls, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            cls._started = time.perf_counter()
+        else:
+            cls.total += time.perf_counter() - cls._started
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        spec = _SPEC[self.family]
+        yield CounterMetricFamily(spec.name, spec.help, value=self.total)
+
+
+COLLECTED = (CpuTime.family, GcPauses.family)  # counters read at scrape time, not bumped
+
+
 class GatewayMetrics:
     """One gateway's metrics. Counters are attributes named after their family (without ``wssim_``)."""
 
@@ -113,7 +145,7 @@ class GatewayMetrics:
         ProcessCollector(registry=r)
         Info("wssim_gateway", _SPEC["wssim_gateway"].help, registry=r).info({"gateway": gateway_id})
         for spec in GATEWAY:
-            if spec.kind == "counter" and spec.name != CpuTime.family:
+            if spec.kind == "counter" and spec.name not in COLLECTED:
                 setattr(self, spec.name[6:], Counter(spec.name, spec.help, spec.labels, registry=r))
         for family, reasons in (
             (self.requests_rejected, REJECT_REASONS),
@@ -147,6 +179,8 @@ class GatewayMetrics:
         self.depth = DepthHistogram()
         r.register(self.depth)
         r.register(CpuTime())
+        GcPauses.install()
+        r.register(GcPauses())
 
     def _reader(self, name: str) -> Callable[[], float]:
         return lambda: float(getattr(self, name))

@@ -122,6 +122,13 @@ GATEWAY: tuple[Exposed, ...] = (
         recorder="gateway_cpu_utilisation_peak",
     ),
     Exposed(
+        "wssim_gc_pause_seconds",
+        "counter",
+        "Time the gateway process spent stopped in Python's garbage collector (a `gc.callbacks` hook): "
+        "every socket waits while it runs. The simulator leaves these pauses out (see the model's "
+        "background page).",
+    ),
+    Exposed(
         "wssim_limit",
         "gauge",
         "Every limit of the gateway's settings (+Inf: none), by setting name.",
