@@ -28,6 +28,8 @@ import asyncio
 import json
 import os
 import random
+import re
+import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -59,6 +61,7 @@ VOCABULARY = (
     "server latency"
 )
 WORDS = VOCABULARY.split()
+TS = re.compile(rb'"ts": ?([0-9.e+-]+)')  # the publication time in a frame's body
 
 
 def body(rng: random.Random, size: int) -> str:
@@ -93,6 +96,8 @@ class RawClient(asyncio.Protocol):
         self.texts = self.payload = self.pongs = self.compressed = 0
         self.target = 0
         self.done: asyncio.Future[None] | None = None
+        self.stamps: list[tuple[float, float]] | None = None  # a probe's (published, arrived), epoch s
+        self.sinking = False  # see sink()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: Any = transport
@@ -106,6 +111,9 @@ class RawClient(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
+        if self.sinking:
+            self.payload += len(data)
+            return
         self.buf += data
         if not self.upgraded:
             head, sep, _ = bytes(self.buf).partition(b"\r\n\r\n")
@@ -139,8 +147,15 @@ class RawClient(asyncio.Protocol):
                 self.transport.write(masked(0xA, bytes(buf[off : off + n])))
                 self.pongs += 1
             elif opcode == 0x1:
+                if self.stamps is not None and self.ready.done():
+                    self._stamp(buf, off, n)
                 self._text(n, bool(buf[0] & 0x40))
             del buf[: off + n]
+
+    def _stamp(self, buf: bytearray, off: int, n: int) -> None:
+        ts = TS.search(buf, off, off + n)
+        if ts is not None and self.stamps is not None:
+            self.stamps.append((float(ts[1]), time.time()))
 
     def _text(self, n: int, compressed: bool) -> None:
         if not self.ready.done():  # the gateway's "subscribed"
@@ -151,6 +166,12 @@ class RawClient(asyncio.Protocol):
         self.compressed += compressed  # RSV1: permessage-deflate
         if self.done is not None and self.texts >= self.target and not self.done.done():
             self.done.set_result(None)
+
+    def sink(self, low_water: int = 16384) -> None:
+        """From now on only count the bytes that arrive, and be woken once ``low_water`` of them are
+        waiting (``SO_RCVLOWAT``): a member that costs its process almost nothing per frame."""
+        self.sinking = True
+        self.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, low_water)
 
     def expect(self, frames: int) -> asyncio.Future[None]:
         """A future done once ``frames`` more text frames have arrived; resets the counters."""
