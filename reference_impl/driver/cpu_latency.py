@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -38,6 +39,7 @@ from typing import Any
 from reference_impl.driver.calibrate import Bench, CalibrateOptions, GatewayUnderTest, run_async
 from reference_impl.driver.cpu_costs import RawClient, body, clients
 from reference_impl.system.gateway_metrics import sample
+from wssim.lifetime import terminate_on_signals
 
 SIZE = 64  # characters of body per publication (a chat message); frames of about 180 B
 DRAIN_TIMEOUT = 30.0  # seconds a segment's backlog may take to clear
@@ -158,16 +160,18 @@ async def _measure(gw: GatewayUnderTest, members: int, probes: int, targets: tup
     return Measurement(members, frame, path.latencies, path_service, loads)
 
 
-def measure(members: int = 500, probes: int = 50, targets: tuple[float, ...] = (0.5, 0.9),
-            segments: int = 6, seconds: float = 12.0, seed: int = 1) -> Measurement:  # fmt: skip
+def measure(members: int = 500, probes: int = 250, targets: tuple[float, ...] = (0.5, 0.9),
+            segments: int = 12, seconds: float = 6.0, seed: int = 1) -> Measurement:  # fmt: skip
     """Every segment of every load on one gateway; every process started is stopped on return, error,
-    Ctrl-C and SIGTERM."""
+    Ctrl-C, SIGTERM and SIGHUP."""
     workdir = Path(tempfile.mkdtemp(prefix="wssim-cpu-latency-"))
     bench = Bench(workdir, CalibrateOptions(kinds=["redis_pubsub"]))
     try:
-        bench.start_servers()
-        gw = bench.gateway("redis_pubsub", "ping_interval=none", "send_buffer=none", "memory_budget=none",
-                           balanced=False)  # fmt: skip
-        return run_async(_measure(gw, members, probes, targets, segments, seconds, seed))
+        with terminate_on_signals():
+            bench.start_servers()
+            gw = bench.gateway("redis_pubsub", "ping_interval=none", "send_buffer=none",
+                               "memory_budget=none", balanced=False)  # fmt: skip
+            return run_async(_measure(gw, members, probes, targets, segments, seconds, seed))
     finally:
         bench.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

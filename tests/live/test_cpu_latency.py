@@ -86,7 +86,7 @@ def simulate(config: dict, tmp: Path) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def measured() -> Measurement:
     need_server("redis_pubsub")
-    return measure(members=MEMBERS, probes=PROBES, targets=TARGETS, segments=12, seconds=6.0)
+    return measure(MEMBERS, PROBES, TARGETS, segments=12, seconds=6.0)
 
 
 @pytest.mark.timeout(900)
