@@ -148,14 +148,14 @@ class RawClient(asyncio.Protocol):
                 self.pongs += 1
             elif opcode == 0x1:
                 if self.stamps is not None and self.ready.done():
-                    self._stamp(buf, off, n)
+                    self._stamp(self.stamps, buf, off, n)
                 self._text(n, bool(buf[0] & 0x40))
             del buf[: off + n]
 
-    def _stamp(self, buf: bytearray, off: int, n: int) -> None:
-        ts = TS.search(buf, off, off + n)
-        if ts is not None and self.stamps is not None:
-            self.stamps.append((float(ts[1]), time.time()))
+    @staticmethod
+    def _stamp(stamps: list[tuple[float, float]], buf: bytearray, off: int, n: int) -> None:
+        if (ts := TS.search(buf, off, off + n)) is not None:
+            stamps.append((float(ts[1]), time.time()))
 
     def _text(self, n: int, compressed: bool) -> None:
         if not self.ready.done():  # the gateway's "subscribed"
